@@ -1,0 +1,112 @@
+"""Strict JSON codec of wire contract v1.
+
+Decoding is one msgspec pass on the hot path. Only when that fails does
+:func:`_classify` look at the payload again to name a machine-readable
+reason, so hostile input costs more than good input, never the reverse.
+
+Reasons: ``too_large``, ``bad_json``, ``bad_shape``, ``empty_batch``,
+``too_many_events``, ``seq_order``, ``unsupported_version``,
+``unknown_type``, ``missing_field``, ``bad_identifier``, ``bad_value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+
+from branchwatch.contract.events import AnyEvent, Event
+from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
+from branchwatch.contract.messages import AnyCommand, Command, Status
+from branchwatch.errors import ContractError
+
+REJECT_REASONS: Final = (
+    "too_large",
+    "bad_json",
+    "bad_shape",
+    "empty_batch",
+    "too_many_events",
+    "seq_order",
+    "unsupported_version",
+    "unknown_type",
+    "missing_field",
+    "bad_identifier",
+    "bad_value",
+)
+
+_events_decoder: Final = msgspec.json.Decoder(AnyEvent | list[AnyEvent])  # type: ignore[arg-type]
+_status_decoder: Final = msgspec.json.Decoder(Status)
+_command_decoder: Final = msgspec.json.Decoder(AnyCommand)  # type: ignore[arg-type]
+_any_decoder: Final = msgspec.json.Decoder()
+_encoder: Final = msgspec.json.Encoder()
+
+
+def decode_events(payload: bytes) -> list[Event]:
+    """One event object or an array of 1–500 events in strictly increasing ``seq``."""
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        decoded: Event | list[Event] = _events_decoder.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _classify(payload, exc, "event") from exc
+    if isinstance(decoded, Event):
+        return [decoded]
+    if not decoded:
+        raise ContractError("empty_batch", "an event array must hold at least one event")
+    if len(decoded) > MAX_BATCH_EVENTS:
+        raise ContractError("too_many_events", f"{len(decoded)} events > {MAX_BATCH_EVENTS}")
+    previous = -1
+    for event in decoded:
+        if event.seq <= previous:
+            raise ContractError("seq_order", f"seq {event.seq} follows {previous} in one array")
+        previous = event.seq
+    return decoded
+
+
+def decode_status(payload: bytes) -> Status:
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        return _status_decoder.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _classify(payload, exc, "status") from exc
+
+
+def decode_command(payload: bytes) -> Command:
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        command: Command = _command_decoder.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _classify(payload, exc, "command") from exc
+    return command
+
+
+def encode(message: Event | Sequence[Event] | Status | Command) -> bytes:
+    """JSON bytes of one event, an event batch, a status or a command."""
+    return _encoder.encode(message)
+
+
+def _classify(payload: bytes, exc: Exception, what: str) -> ContractError:
+    message = str(exc)
+    if not isinstance(exc, msgspec.ValidationError):  # ValidationError is a DecodeError too
+        return ContractError("bad_json", f"{what} is not valid JSON: {message}")
+    try:
+        raw: Any = _any_decoder.decode(payload)
+    except msgspec.DecodeError:  # pragma: no cover - the typed pass parsed it
+        return ContractError("bad_json", message)
+    items = raw if isinstance(raw, list) else [raw]
+    if not all(isinstance(item, dict) for item in items):
+        return ContractError("bad_shape", f"{what} must be a JSON object: {message}")
+    # A newer version may have other types and fields: say so, not "unknown type".
+    for item in items:
+        if "v" in item and item["v"] != 1:
+            return ContractError("unsupported_version", f"v={item['v']!r} (this speaks v1)")
+    if "missing required field" in message:
+        return ContractError("missing_field", message)
+    if message.endswith(".type`"):
+        return ContractError("unknown_type", message)
+    if "matching regex" in message:
+        return ContractError("bad_identifier", message)
+    return ContractError("bad_value", message)

@@ -1,0 +1,64 @@
+"""The status object an agent retains and the commands it is sent (DESIGN §4)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from branchwatch.contract.ids import (
+    Count,
+    LocalId,
+    Position,
+    Seq,
+    Session,
+    ShortText,
+    Timestamp,
+    Token,
+    Version,
+)
+
+
+class DeviceStatus(msgspec.Struct, frozen=True, gc=False):
+    kind: Token
+    link: Literal["up", "down"]
+
+
+class SpoolStatus(msgspec.Struct, frozen=True, gc=False):
+    depth: Count = 0
+    oldest_ts: Timestamp | None = None
+    # Events the spool dropped (oldest first) because it reached its size bound.
+    dropped: Count = 0
+
+
+class Status(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """Retained on ``…/status``; the will carries only v, state and session."""
+
+    v: Version
+    state: Literal["online", "offline"]
+    session: Session
+    ts: Timestamp | None = None
+    version: ShortText | None = None
+    devices: dict[LocalId, DeviceStatus] = msgspec.field(default_factory=dict)
+    spool: SpoolStatus | None = None
+
+
+class Command(msgspec.Struct, tag_field="type", frozen=True, gc=False):
+    v: Version
+
+
+class Replay(Command, tag="replay"):
+    """Republish every event still held with ``seq >= from_seq``."""
+
+    from_seq: Seq
+
+
+class Notify(Command, tag="notify"):
+    """A floor notice for the intercom at ``position``."""
+
+    id: LocalId
+    position: Position
+    text: ShortText
+
+
+AnyCommand = Replay | Notify
