@@ -1,0 +1,196 @@
+"""An MQTT broker on a free loopback port, for the demo and the test suite.
+
+Mosquitto (Debian's package) is preferred: it is the real part. The demo
+falls back to amqtt, an in-process-class Python broker (MQTT 3.1.1 only,
+~3k msg/s), when Mosquitto is not installed (DESIGN §11). The test suite asks
+for Mosquitto explicitly and fails when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal
+
+from branchwatch.errors import BranchwatchError
+
+BrokerKind = Literal["mosquitto", "amqtt"]
+MOSQUITTO_PATHS: Final = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+START_TIMEOUT: Final = 10.0
+
+
+class BrokerError(BranchwatchError):
+    """The embedded broker could not be found or started."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_mosquitto() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return next((p for p in MOSQUITTO_PATHS if os.access(p, os.X_OK)), None)
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(f"broker exited with code {proc.returncode} while starting")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BrokerError(f"broker did not listen on {host}:{port} within {timeout:.0f} s")
+
+
+class EmbeddedBroker:
+    """A broker subprocess on ``host:port`` (a free port by default).
+
+    ``persistent=True`` keeps sessions and queued QoS 1 messages across
+    :meth:`restart`, as a production Mosquitto with persistence does.
+    """
+
+    def __init__(
+        self,
+        kind: BrokerKind | Literal["auto"] = "auto",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        persistent: bool = True,
+        workdir: Path | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.persistent = persistent
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="branchwatch-broker-")
+            workdir = Path(self._tmp.name)
+        self.workdir = workdir
+        self.kind = self._choose(kind)
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _choose(kind: BrokerKind | Literal["auto"]) -> BrokerKind:
+        if kind in ("auto", "mosquitto") and find_mosquitto():
+            return "mosquitto"
+        if kind == "mosquitto":
+            raise BrokerError(
+                "mosquitto is not installed (Debian: apt-get install mosquitto; `make deps`)"
+            )
+        return "amqtt"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def mqtt_protocol(self) -> str:
+        """The newest protocol this broker speaks ("5" or "3.1.1")."""
+        return "5" if self.kind == "mosquitto" else "3.1.1"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.kind}.log"
+
+    def start(self) -> EmbeddedBroker:
+        if self._proc is not None and self._proc.poll() is None:
+            return self
+        argv = self._mosquitto_argv() if self.kind == "mosquitto" else self._amqtt_argv()
+        log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(  # noqa: S603 - argv is built here, not from input
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        log.close()
+        try:
+            wait_for_port(self.host, self.port, START_TIMEOUT, self._proc)
+        except BrokerError as exc:
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise BrokerError(f"{exc}; {self.kind} log:\n{tail}") from exc
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _mosquitto_argv(self) -> list[str]:
+        binary = find_mosquitto()
+        if binary is None:  # pragma: no cover - checked in _choose
+            raise BrokerError("mosquitto is not installed")
+        conf = self.workdir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            # Queue enough QoS 1 messages for a disconnected persistent session
+            # (a collector restart) instead of dropping them at the default 1000.
+            "max_queued_messages 1000000",
+            "max_inflight_messages 100",
+            "max_packet_size 1048576",
+        ]
+        if self.persistent:
+            lines += ["persistence true", f"persistence_location {self.workdir}/"]
+        conf.write_text("\n".join(lines) + "\n")
+        return [binary, "-c", str(conf)]
+
+    def _amqtt_argv(self) -> list[str]:
+        conf = self.workdir / "amqtt.yaml"
+        conf.write_text(
+            "listeners:\n"
+            "  default:\n"
+            "    type: tcp\n"
+            f"    bind: {self.host}:{self.port}\n"
+            "plugins:\n"
+            "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+            "    allow_anonymous: true\n"
+        )
+        script = Path(sys.executable).with_name("amqtt")
+        if not script.exists():
+            raise BrokerError(
+                "no broker available: install mosquitto (apt-get install mosquitto) "
+                "or the demo extra (pip install 'branchwatch[demo]')"
+            )
+        return [str(script), "-c", str(conf)]
