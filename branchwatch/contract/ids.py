@@ -11,9 +11,11 @@ from typing import Annotated, Final, Literal
 
 from msgspec import Meta
 
-SITE_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-LOCAL_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
-TOKEN_PATTERN: Final = r"^[a-z0-9_]{1,24}$"
+# ``\Z``, not ``$``: msgspec and ``re.match`` use Python regex semantics, where ``$``
+# also matches before a final newline, so ``"queue-1\n"`` would pass as an id.
+SITE_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}\Z"
+LOCAL_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z"
+TOKEN_PATTERN: Final = r"^[a-z0-9_]{1,24}\Z"
 
 SITE_ID_RE: Final = re.compile(SITE_ID_PATTERN)
 
