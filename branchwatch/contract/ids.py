@@ -15,7 +15,7 @@ from msgspec import Meta
 # also matches before a final newline, so ``"queue-1\n"`` would pass as an id.
 SITE_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}\Z"
 LOCAL_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z"
-TOKEN_PATTERN: Final = r"^[a-z0-9_]{1,24}\Z"
+TOKEN_PATTERN: Final = r"^[a-z0-9_]{1,24}\Z"  # noqa: S105 - a regex, not a secret
 
 SITE_ID_RE: Final = re.compile(SITE_ID_PATTERN)
 

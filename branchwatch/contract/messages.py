@@ -47,13 +47,13 @@ class Command(msgspec.Struct, tag_field="type", frozen=True, gc=False):
     v: Version
 
 
-class Replay(Command, tag="replay"):
+class Replay(Command, tag="replay", frozen=True):
     """Republish every event still held with ``seq >= from_seq``."""
 
     from_seq: Seq
 
 
-class Notify(Command, tag="notify"):
+class Notify(Command, tag="notify", frozen=True):
     """A floor notice for the intercom at ``position``."""
 
     id: LocalId
