@@ -35,9 +35,9 @@ REJECT_REASONS: Final = (
     "bad_value",
 )
 
-_events_decoder: Final = msgspec.json.Decoder(AnyEvent | list[AnyEvent])  # type: ignore[arg-type]
+_events_decoder: Final = msgspec.json.Decoder(AnyEvent | list[AnyEvent])
 _status_decoder: Final = msgspec.json.Decoder(Status)
-_command_decoder: Final = msgspec.json.Decoder(AnyCommand)  # type: ignore[arg-type]
+_command_decoder: Final = msgspec.json.Decoder(AnyCommand)
 _any_decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
 
@@ -48,7 +48,7 @@ def decode_events(payload: bytes) -> list[Event]:
         raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
         decoded: Event | list[Event] = _events_decoder.decode(payload)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise _classify(payload, exc, "event") from exc
     if isinstance(decoded, Event):
         return [decoded]
@@ -69,7 +69,7 @@ def decode_status(payload: bytes) -> Status:
         raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
         return _status_decoder.decode(payload)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise _classify(payload, exc, "status") from exc
 
 
@@ -78,7 +78,7 @@ def decode_command(payload: bytes) -> Command:
         raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
         command: Command = _command_decoder.decode(payload)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise _classify(payload, exc, "command") from exc
     return command
 
@@ -91,11 +91,12 @@ def encode(message: Event | Sequence[Event] | Status | Command) -> bytes:
 def _classify(payload: bytes, exc: Exception, what: str) -> ContractError:
     message = str(exc)
     if not isinstance(exc, msgspec.ValidationError):  # ValidationError is a DecodeError too
-        return ContractError("bad_json", f"{what} is not valid JSON: {message}")
+        return _bad_json(exc, what)
     try:
         raw: Any = _any_decoder.decode(payload)
-    except msgspec.DecodeError:  # pragma: no cover - the typed pass parsed it
-        return ContractError("bad_json", message)
+    except (msgspec.DecodeError, RecursionError) as untyped_exc:
+        # The typed pass stops at the first invalid value; the rest may not even be JSON.
+        return _bad_json(untyped_exc, what)
     items = raw if isinstance(raw, list) else [raw]
     if not all(isinstance(item, dict) for item in items):
         return ContractError("bad_shape", f"{what} must be a JSON object: {message}")
@@ -110,3 +111,9 @@ def _classify(payload: bytes, exc: Exception, what: str) -> ContractError:
     if "matching regex" in message:
         return ContractError("bad_identifier", message)
     return ContractError("bad_value", message)
+
+
+def _bad_json(exc: Exception, what: str) -> ContractError:
+    if isinstance(exc, RecursionError):  # msgspec bounds nesting by the recursion limit
+        return ContractError("bad_json", f"{what} JSON is nested too deeply: {exc}")
+    return ContractError("bad_json", f"{what} is not valid JSON: {exc}")
