@@ -97,18 +97,21 @@ def _classify(payload: bytes, exc: Exception, what: str) -> ContractError:
     except (msgspec.DecodeError, RecursionError) as untyped_exc:
         # The typed pass stops at the first invalid value; the rest may not even be JSON.
         return _bad_json(untyped_exc, what)
-    items = raw if isinstance(raw, list) else [raw]
+    items = raw if what == "event" and isinstance(raw, list) else [raw]
     if not all(isinstance(item, dict) for item in items):
-        return ContractError("bad_shape", f"{what} must be a JSON object: {message}")
+        shape = "a JSON object or an array of objects" if what == "event" else "a JSON object"
+        return ContractError("bad_shape", f"{what} must be {shape}: {message}")
     # A newer version may have other types and fields: say so, not "unknown type".
     for item in items:
         if "v" in item and item["v"] != 1:
             return ContractError("unsupported_version", f"v={item['v']!r} (this speaks v1)")
-    if "missing required field" in message:
+    # Match msgspec's message by its start or its path (always last): the middle may
+    # echo a value from the payload, which must not be able to pick the reason.
+    if message.startswith("Object missing required field"):
         return ContractError("missing_field", message)
     if message.endswith(".type`"):
         return ContractError("unknown_type", message)
-    if "matching regex" in message:
+    if message.startswith("Expected `str` matching regex"):
         return ContractError("bad_identifier", message)
     return ContractError("bad_value", message)
 
