@@ -1,0 +1,211 @@
+"""The running collector: wires store, ingest, MQTT, HTTP and snapshots.
+
+Threads: paho's network thread applies messages; the HTTP server's threads
+render; one maintenance thread snapshots, expires stale branches and asks
+agents for replays. The main thread only waits for SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Final
+
+import prometheus_client
+
+from branchwatch.config import parse_listen
+from branchwatch.contract import Replay, encode, topic_for
+from collector.config import CollectorConfig
+from collector.errors import CollectorError
+from collector.http import ApiState, CollectorHttpServer
+from collector.ingest import Ingestor
+from collector.mqtt import MqttSession
+from collector.selfmetrics import SelfMetrics
+from collector.statefile import StateFile
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_TICK: Final = 0.5
+STALE_CHECK_INTERVAL: Final = 60.0
+REPLAY_ATTEMPTS: Final = 3
+
+AgentKey = tuple[str, str, str]
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig, clock: Callable[[], float] = time.time) -> None:
+        config.validate()
+        self.config = config
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.metrics = SelfMetrics()
+        self.state_file = StateFile(config.state.dir) if config.state.dir else None
+        self.store = self._restore()
+        # Agents to ask for a replay once subscribed: every agent of a restored snapshot.
+        self._replay_after_restore = self.store.replay_requests()
+        self._gaps: dict[AgentKey, float] = {}  # agent -> when to ask next
+        self._gap_attempts: dict[AgentKey, tuple[int, int]] = {}  # agent -> (from_seq, tries)
+        self._gap_lock = threading.Lock()
+        self.ingestor = Ingestor(
+            self.store, self.lock, self.metrics, config.mqtt.topic_prefix, on_gap=self._gap
+        )
+        self.mqtt = MqttSession(
+            config.mqtt, self.ingestor.handle, on_ready=self._ready, on_lost=self._lost
+        )
+        host, port = parse_listen(config.http.listen)
+        api = ApiState(self.store, self.lock, self.metrics, self.mqtt.ready.is_set, clock)
+        self.http = CollectorHttpServer((host, port), api)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._snapshotted_changes = self.ingestor.changes
+
+    # lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn("http", self.http.serve_forever)
+        self.mqtt.start()
+        self._spawn("maintenance", self._maintain)
+        log.info("serving %s/metrics and %s/api/v1/branches", self.http.url, self.http.url)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.mqtt.stop()
+        self.http.shutdown()
+        self.http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        self.snapshot()
+        log.info("stopped")
+
+    def run(self) -> int:
+        """Run until SIGTERM or SIGINT; snapshot and exit cleanly."""
+        done = threading.Event()
+
+        def _signal(signum: int, frame: FrameType | None) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            done.set()
+
+        previous = {s: signal.signal(s, _signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            done.wait()
+        finally:
+            self.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 0
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"collector-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # state ---------------------------------------------------------------------------
+
+    def _restore(self) -> Store:
+        floor = self.config.floor
+        if self.state_file is None:
+            return Store(floor)
+        data = self.state_file.read()
+        if data is None:
+            log.info("no snapshot in %s: starting empty", self.state_file.dir)
+            return Store(floor)
+        try:
+            store = Store.restore(floor, data)
+        except CollectorError as exc:
+            moved = self.state_file.quarantine()
+            log.error("snapshot unusable (%s); moved to %s, starting empty", exc, moved)
+            return Store(floor)
+        log.info("restored %d branches from %s", store.branch_count, self.state_file.path)
+        return store
+
+    def snapshot(self) -> None:
+        if self.state_file is None:
+            return
+        with self.lock:
+            changes = self.ingestor.changes
+            data = self.store.snapshot()
+        self.state_file.write(data)
+        self._snapshotted_changes = changes
+
+    # MQTT events (network thread) ----------------------------------------------------
+
+    def _ready(self) -> None:
+        self.metrics.connected.set(1)
+        requests, self._replay_after_restore = self._replay_after_restore, []
+        for region, branch, agent, from_seq in requests:
+            self._ask_replay(region, branch, agent, from_seq)
+        if requests:
+            log.info("asked %d agents to replay since the snapshot", len(requests))
+
+    def _lost(self) -> None:
+        self.metrics.connected.set(0)
+
+    def _gap(self, region: str, branch: str, agent: str) -> None:
+        with self._gap_lock:
+            self._gaps.setdefault((region, branch, agent), 0.0)
+
+    def _ask_replay(self, region: str, branch: str, agent: str, from_seq: int) -> None:
+        topic = topic_for(region, branch, agent, "cmd", self.config.mqtt.topic_prefix)
+        self.mqtt.publish(topic, encode(Replay(v=1, from_seq=from_seq)))
+
+    # maintenance thread --------------------------------------------------------------
+
+    def _maintain(self) -> None:
+        interval = self.config.state.snapshot_interval_seconds
+        next_snapshot = time.monotonic() + interval
+        next_stale = time.monotonic() + STALE_CHECK_INTERVAL
+        while not self._stop.wait(MAINTENANCE_TICK):
+            try:
+                self._replay_gaps()
+                now = time.monotonic()
+                if now >= next_snapshot:
+                    next_snapshot = now + interval
+                    if self.ingestor.changes != self._snapshotted_changes:
+                        self.snapshot()
+                if now >= next_stale:
+                    next_stale = now + STALE_CHECK_INTERVAL
+                    self._expire_stale()
+            except CollectorError as exc:
+                log.error("%s", exc)
+
+    def _replay_gaps(self) -> None:
+        if not self.mqtt.ready.is_set():
+            return
+        now = time.monotonic()
+        with self._gap_lock:
+            due = [key for key, when in self._gaps.items() if when <= now]
+        for key in due:
+            with self.lock:
+                from_seq = self.store.first_missing(*key)
+            with self._gap_lock:
+                if from_seq is None:
+                    self._gaps.pop(key, None)
+                    self._gap_attempts.pop(key, None)
+                    continue
+                last_from, tries = self._gap_attempts.get(key, (from_seq, 0))
+                tries = tries + 1 if last_from == from_seq else 1
+                if tries > REPLAY_ATTEMPTS:
+                    # The agent no longer holds those events (retention, spool bound).
+                    log.warning("agent %s/%s/%s cannot replay from seq %d", *key, from_seq)
+                    self._gaps.pop(key, None)
+                    continue
+                self._gap_attempts[key] = (from_seq, tries)
+                self._gaps[key] = now + self.config.mqtt.replay_min_interval_seconds
+            self._ask_replay(*key, from_seq)
+
+    def _expire_stale(self) -> None:
+        with self.lock:
+            dropped = self.store.expire_stale(self.clock(), self.config.state.stale_after_seconds)
+        for region, branch in dropped:
+            log.info("branch %s/%s is stale: dropped from metrics", region, branch)
+
+
+def disable_created_series() -> None:
+    """``*_created`` samples are noise for a long-running collector; 1 series saved each."""
+    prometheus_client.disable_created_metrics()

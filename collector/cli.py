@@ -1,0 +1,89 @@
+"""``branchwatch collector run``: flags over a strict TOML file over defaults."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import msgspec
+
+from branchwatch.config import load_toml
+from collector.app import Collector, disable_created_series
+from collector.config import CollectorConfig
+from collector.errors import CollectorError
+
+log = logging.getLogger(__name__)
+
+RUN_HELP = """\
+Subscribe to every agent's events and status (QoS 1, persistent session),
+keep the live floor state of every branch, and serve it:
+
+  /metrics                         Prometheus exposition (DESIGN §5)
+  /healthz, /readyz                liveness; readiness (200 once subscribed)
+  /api/v1/branches                 JSON summary of every branch
+  /api/v1/branches/REGION/BRANCH   JSON detail of one branch
+
+State is snapshotted to --state-dir and restored on start; agents are then
+asked to replay what the snapshot missed. SIGTERM/SIGINT: snapshot and exit.
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="collector_command", metavar="ACTION", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the collector",
+        description=RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--config", metavar="FILE", help="strict TOML config (deploy/collector.toml)")
+    run.add_argument("--broker", metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT (TLS)")
+    run.add_argument(
+        "--http", metavar="HOST:PORT", help="listen address for HTTP (default 0.0.0.0:9108)"
+    )
+    run.add_argument(
+        "--state-dir", metavar="DIR", help="where snapshots live (default: no snapshots)"
+    )
+    run.add_argument(
+        "--mqtt-protocol", choices=("5", "3.1.1"), help="MQTT protocol version (default 5)"
+    )
+    run.add_argument("--client-id", metavar="ID", help="stable MQTT client id of this collector")
+    run.add_argument(
+        "--region",
+        action="append",
+        metavar="REGION",
+        help="subscribe to this region only (repeatable; default: all regions)",
+    )
+
+
+def load_config(args: argparse.Namespace) -> CollectorConfig:
+    config = load_toml(args.config, CollectorConfig) if args.config else CollectorConfig()
+    mqtt = config.mqtt
+    overrides = {
+        "broker": args.broker,
+        "protocol": args.mqtt_protocol,
+        "client_id": args.client_id,
+        "regions": tuple(args.region) if args.region else None,
+    }
+    mqtt = msgspec.structs.replace(mqtt, **{k: v for k, v in overrides.items() if v is not None})
+    http = config.http
+    if args.http:
+        http = msgspec.structs.replace(http, listen=args.http)
+    state = config.state
+    if args.state_dir:
+        state = msgspec.structs.replace(state, dir=args.state_dir)
+    config = msgspec.structs.replace(config, mqtt=mqtt, http=http, state=state)
+    config.validate()
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    disable_created_series()
+    try:
+        collector = Collector(config)
+    except CollectorError as exc:
+        print(f"branchwatch collector: error: {exc}", file=sys.stderr)
+        return 2
+    return collector.run()

@@ -1,0 +1,129 @@
+"""The collector's HTTP endpoints: /metrics, /healthz, /readyz and the JSON API.
+
+A stdlib threading server: each scrape renders under the store lock from
+cached per-branch text (DESIGN §5), so a handler holds it for milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+
+from collector.errors import CollectorError
+from collector.selfmetrics import SelfMetrics
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+JSON_CONTENT_TYPE: Final = "application/json"
+_json: Final = msgspec.json.Encoder()
+
+
+class HttpError(CollectorError):
+    """The HTTP listener could not be started."""
+
+
+class ApiState:
+    """What the handlers read: the store (under its lock), metrics and readiness."""
+
+    def __init__(
+        self,
+        store: Store,
+        lock: threading.Lock,
+        metrics: SelfMetrics,
+        ready: Callable[[], bool],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.lock = lock
+        self.metrics = metrics
+        self.ready = ready
+        self.clock = clock
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: CollectorHttpServer
+    protocol_version = "HTTP/1.1"
+    server_version = "branchwatch-collector"
+
+    def do_GET(self) -> None:
+        self._route(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._route(send_body=False)
+
+    def _route(self, send_body: bool) -> None:
+        api = self.server.api
+        path = unquote(urlsplit(self.path).path).rstrip("/") or "/"
+        if path == "/metrics":
+            with api.lock:
+                floor = api.store.render().encode()
+            self._send(HTTPStatus.OK, floor + api.metrics.render(), METRICS_CONTENT_TYPE, send_body)
+        elif path == "/healthz":
+            self._send(HTTPStatus.OK, b"ok\n", "text/plain", send_body)
+        elif path == "/readyz":
+            ready = api.ready()
+            status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+            body = b"ready\n" if ready else b"not subscribed to the broker yet\n"
+            self._send(status, body, "text/plain", send_body)
+        elif path == "/api/v1/branches":
+            now = api.clock()
+            with api.lock:
+                branches = api.store.branch_summaries(now)
+            self._json(HTTPStatus.OK, {"now": now, "branches": branches}, send_body)
+        elif path.startswith("/api/v1/branches/") and path.count("/") == 5:
+            region, branch = path.split("/")[4:6]
+            now = api.clock()
+            with api.lock:
+                detail = api.store.branch_detail(region, branch, now)
+            if detail is None:
+                self._error(HTTPStatus.NOT_FOUND, f"no branch {region}/{branch}", send_body)
+            else:
+                self._json(HTTPStatus.OK, {"now": now, "branch": detail}, send_body)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}", send_body)
+
+    def _json(self, status: HTTPStatus, body: Any, send_body: bool) -> None:
+        self._send(status, _json.encode(body), JSON_CONTENT_TYPE, send_body)
+
+    def _error(self, status: HTTPStatus, message: str, send_body: bool) -> None:
+        self._json(status, {"error": message}, send_body)
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str, send_body: bool) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class CollectorHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], api: ApiState) -> None:
+        self.api = api
+        try:
+            super().__init__(address, Handler)
+        except OSError as exc:
+            raise HttpError(
+                f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}"
+            ) from exc
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"

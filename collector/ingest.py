@@ -1,0 +1,111 @@
+"""The ingest hot path: topic + payload in, store updated, outcome counted.
+
+Runs on the MQTT client's network thread. It does no I/O and logs rejects
+at most once per reason per minute, so a flood of bad input costs counters,
+not log lines. Everything that fails the contract is counted, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Final
+
+from branchwatch.contract import decode_events, decode_status, parse_topic
+from branchwatch.errors import ContractError
+from collector.selfmetrics import SelfMetrics
+from collector.store import ApplyResult, Store
+
+log = logging.getLogger(__name__)
+
+REJECT_LOG_INTERVAL: Final = 60.0
+
+# Called (outside the store lock) when an agent's seq shows a gap: region, branch, agent.
+GapListener = Callable[[str, str, str], None]
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: Store,
+        lock: threading.Lock,
+        metrics: SelfMetrics,
+        topic_prefix: str,
+        on_gap: GapListener | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.lock = lock
+        self.metrics = metrics
+        self.prefix = topic_prefix
+        self.on_gap = on_gap
+        self.clock = clock
+        self._last_reject_log: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        # Bumped on every change, so the snapshotter can skip idle periods.
+        self.changes = 0
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        received = self.clock()
+        try:
+            where = parse_topic(topic, self.prefix)
+            if where.kind == "events":
+                self._events(where.region, where.branch, where.agent, payload, received)
+            elif where.kind == "status":
+                self._status(where.region, where.branch, where.agent, payload, received)
+            else:
+                raise ContractError("bad_topic", "the collector does not take commands")
+        except ContractError as exc:
+            self.metrics.rejected_messages.inc()
+            self._refuse(exc.reason, 1, f"{topic}: {exc.detail or exc.reason}")
+
+    def _events(self, region: str, branch: str, agent: str, payload: bytes, now: float) -> None:
+        events = decode_events(payload)
+        with self.lock:
+            result = self.store.apply_events(region, branch, agent, events, now)
+            self.changes += 1
+        self._count(result, topic_hint=f"{region}/{branch}/{agent}")
+        if result.applied:
+            # Lag of live events only: a replayed or late one is old on purpose.
+            observe = self.metrics.lag.observe
+            for event in events[-result.applied :]:
+                observe(max(0.0, now - event.ts))
+        if result.missing and self.on_gap is not None:
+            self.on_gap(region, branch, agent)
+
+    def _status(self, region: str, branch: str, agent: str, payload: bytes, now: float) -> None:
+        if not payload:
+            # An empty retained message is how an operator clears a status: nothing to apply.
+            self.metrics.accepted.inc()
+            return
+        status = decode_status(payload)
+        with self.lock:
+            self.store.apply_status(region, branch, agent, status, now)
+            self.changes += 1
+        self.metrics.accepted.inc()
+
+    def _count(self, result: ApplyResult, topic_hint: str) -> None:
+        if result.missing:
+            self.metrics.missing.inc(result.missing)
+        for reason, count in result.rejected.items():
+            self._refuse(
+                reason, count, f"{topic_hint}: {count} event(s) refused by the floor model"
+            )
+        if result.applied or result.late or result.rejected:
+            self.metrics.accepted.inc()
+        else:
+            self.metrics.duplicate.inc()
+
+    def _refuse(self, reason: str, count: int, detail: str) -> None:
+        self.metrics.rejected.labels(reason).inc(count)
+        now = time.monotonic()
+        last = self._last_reject_log.get(reason)
+        if last is not None and now - last < REJECT_LOG_INTERVAL:
+            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
+            return
+        self._last_reject_log[reason] = now
+        more = self._suppressed.pop(reason, 0)
+        suffix = f" (+{more} more since the last report)" if more else ""
+        log.warning("rejected (%s) %s%s", reason, detail, suffix)

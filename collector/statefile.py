@@ -1,0 +1,65 @@
+"""Snapshot files on disk: written atomically, read back on start.
+
+The format belongs to the store (:meth:`collector.store.Store.snapshot`);
+this module only makes sure a crash mid-write never leaves a torn file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Final
+
+from collector.errors import CollectorError
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_NAME: Final = "collector-snapshot.json"
+
+
+class StateDirError(CollectorError):
+    """The state directory cannot be created, read or written."""
+
+
+class StateFile:
+    def __init__(self, directory: str | Path) -> None:
+        self.dir = Path(directory)
+        self.path = self.dir / SNAPSHOT_NAME
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateDirError(f"cannot create state dir {self.dir}: {exc.strerror}") from exc
+        if not os.access(self.dir, os.W_OK):
+            raise StateDirError(f"state dir {self.dir} is not writable")
+
+    def read(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateDirError(f"cannot read snapshot {self.path}: {exc.strerror}") from exc
+
+    def write(self, data: bytes) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            with tmp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(self.path)
+            dir_fd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise StateDirError(f"cannot write snapshot {self.path}: {exc.strerror}") from exc
+
+    def quarantine(self) -> Path:
+        """Move an unusable snapshot aside (kept for inspection, never overwritten)."""
+        target = self.path.with_name(f"{SNAPSHOT_NAME}.bad-{int(time.time())}")
+        self.path.replace(target)
+        return target
