@@ -1,0 +1,163 @@
+"""The state of one branch floor as plain msgspec structs.
+
+Everything here is data (no behaviour beyond construction), so a snapshot is
+one msgpack encode of :class:`BranchState` values and a restore one decode.
+No struct references another twice, so ``gc=False`` is safe and keeps the
+garbage collector off thousands of long-lived objects.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+from branchwatch.contract.ids import RATINGS
+from collector.floor.config import FloorRules
+
+TicketState = Literal["waiting", "called", "serving", "done"]
+LOST_REASONS: Final = ("no_show", "walkout", "closed")
+COUNTER_STATES: Final = ("open", "paused", "closed")
+# Shown for a post staffed by a ``position.staffed`` without a staff id (never a valid id).
+ANONYMOUS_STAFF: Final = "(anonymous)"
+
+
+class Histogram(msgspec.Struct, gc=False):
+    """Non-cumulative counts per bucket; the last slot is the ``+Inf`` overflow."""
+
+    counts: list[int]
+    sum: float = 0.0
+    count: int = 0
+
+
+class ServiceState(msgspec.Struct, gc=False):
+    queue: dict[str, float]  # waiting ticket -> waiting since (event ts)
+    wait: Histogram
+    service: Histogram
+    lost: dict[str, int]  # reason -> count, every reason present
+    issued: int = 0
+    served: int = 0
+
+
+class Ticket(msgspec.Struct, gc=False, omit_defaults=True):
+    """What is known of one ticket, and which of its totals have been counted.
+
+    Events may arrive in any order (replays fill gaps late), so handlers record
+    facts and :func:`collector.floor.tickets.settle` counts each total once,
+    as soon as the ticket's service is known.
+    """
+
+    service: str | None = None  # current service; None until issued/transferred is seen
+    state: TicketState = "waiting"
+    vip: bool = False
+    issued_ts: float | None = None
+    wait_since: float | None = None  # issued ts, or the ts of the latest transfer
+    transferred_ts: float | None = None
+    called_ts: float | None = None  # first call of the current waiting segment
+    counter: str | None = None
+    teller: str | None = None
+    started_ts: float | None = None
+    ended_ts: float | None = None
+    lost: str | None = None
+    done_ts: float | None = None
+    wait_counted: bool = False
+    served_counted: bool = False
+    service_counted: bool = False
+    lost_counted: bool = False
+
+
+class Post(msgspec.Struct, gc=False):
+    staff: list[str]  # in check-in order, each once
+    changed_ts: float  # exported: when last staffed or vacated (or the day opened, if empty)
+    event_ts: float | None = None  # ts of the last staffed/vacated applied (forward rule)
+
+
+class CounterState(msgspec.Struct, gc=False):
+    ratings: dict[str, int]  # every rating present
+    state: str | None = None  # None: known from evaluations only
+    kind: str | None = None
+    teller: str | None = None
+    since: float | None = None  # ts of the last state change
+    requested: int = 0
+    expired: int = 0
+
+
+class FaultState(msgspec.Struct, gc=False):
+    active: bool
+    since: float
+
+
+class DeviceState(msgspec.Struct, gc=False):
+    faults: dict[str, FaultState]
+    kind: str | None = None  # from status; None: known from fault events only
+    link: str | None = None  # "up" / "down" from the latest online status; None: not in it
+
+
+class AgentState(msgspec.Struct, gc=False):
+    devices: dict[str, DeviceState]
+    missing: dict[int, None]  # seqs skipped by a gap, oldest first (an ordered set)
+    last_seen: float
+    session: int | None = None
+    up: bool = False
+    version: str | None = None
+    status_ts: float | None = None
+    spool_depth: int = 0
+    spool_oldest_ts: float | None = None
+    spool_dropped: int = 0
+    last_seq: int | None = None
+
+
+class BranchState(msgspec.Struct, gc=False):
+    region: str
+    branch: str
+    first_ts: float  # ts of the first event or status seen
+    last_received: float  # receive time of the latest message (staleness)
+    services: dict[str, ServiceState]
+    posts: dict[int, Post]
+    counters: dict[str, CounterState]
+    tickets: dict[str, Ticket]  # live: waiting, called, serving
+    finished: dict[str, Ticket]  # recently finished, oldest first (bounded)
+    agents: dict[str, AgentState]
+    open: bool = False
+    open_changed_ts: float | None = None  # ts of the last opened/closed applied
+    opened_ts: float | None = None  # ts of the last branch.opened applied: the day's start
+    last_event_ts: float | None = None
+
+
+def new_histogram(buckets: tuple[float, ...]) -> Histogram:
+    return Histogram(counts=[0] * (len(buckets) + 1))
+
+
+def new_branch(
+    rules: FloorRules, region: str, branch: str, ts: float, received: float
+) -> BranchState:
+    services = {
+        service: ServiceState(
+            queue={},
+            wait=new_histogram(rules.wait_buckets),
+            service=new_histogram(rules.service_buckets),
+            lost=dict.fromkeys(LOST_REASONS, 0),
+        )
+        for service in rules.services
+    }
+    posts = {position: Post(staff=[], changed_ts=ts) for position in rules.post_names}
+    return BranchState(
+        region=region,
+        branch=branch,
+        first_ts=ts,
+        last_received=received,
+        services=services,
+        posts=posts,
+        counters={},
+        tickets={},
+        finished={},
+        agents={},
+    )
+
+
+def new_counter() -> CounterState:
+    return CounterState(ratings=dict.fromkeys(RATINGS, 0))
+
+
+def new_agent(last_seen: float) -> AgentState:
+    return AgentState(devices={}, missing={}, last_seen=last_seen)

@@ -1,0 +1,169 @@
+"""Floor configuration (DESIGN §2): services, posts, targets, buckets and caps.
+
+:class:`FloorConfig` is the strict, typed schema (part of the collector's
+config file); :class:`FloorRules` is what the model reads on the hot path,
+derived once from a validated config.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Final
+
+import msgspec
+
+from branchwatch.contract.ids import TOKEN_PATTERN
+from branchwatch.errors import ConfigError
+
+_SERVICE_RE: Final = re.compile(TOKEN_PATTERN)
+MAX_POST_NAME: Final = 64
+
+
+class PostConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    position: int  # 1..99
+    name: str
+
+
+DEFAULT_POSTS: Final = (
+    PostConfig(1, "greeting and ticket desk"),
+    PostConfig(2, "self-service machines"),
+    PostConfig(3, "form desk and waiting area"),
+    PostConfig(4, "low counters"),
+    PostConfig(5, "high counters"),
+    PostConfig(6, "VIP high counter"),
+    PostConfig(7, "VIP wealth-management room"),
+)
+
+
+class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    services: tuple[str, ...] = ("cash", "non_cash", "vip", "corporate")
+    posts: tuple[PostConfig, ...] = DEFAULT_POSTS
+    required_posts: tuple[int, ...] = (1, 2)
+    backfill_order: tuple[int, ...] = (3, 4, 7)
+    wait_target_seconds: float = 900.0
+    wait_warning_seconds: float = 1200.0
+    wait_critical_seconds: float = 1800.0
+    wait_buckets: tuple[float, ...] = (60, 120, 300, 600, 900, 1200, 1800, 2700, 3600)
+    service_buckets: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1800)
+    # Label cardinality budget (DESIGN §5: <= 250 series per branch).
+    max_counters: int = 16  # per branch
+    max_agents: int = 8  # per branch
+    max_devices: int = 16  # per agent
+
+    @property
+    def effective_wait_buckets(self) -> tuple[float, ...]:
+        """Wait histogram bounds: the configured buckets plus every wait target."""
+        targets = {self.wait_target_seconds, self.wait_warning_seconds, self.wait_critical_seconds}
+        return tuple(sorted({float(b) for b in self.wait_buckets} | targets))
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first setting that cannot be used."""
+        _check_services(self.services)
+        positions = _check_posts(self.posts)
+        for setting, refs in (
+            ("required_posts", self.required_posts),
+            ("backfill_order", self.backfill_order),
+        ):
+            if len(set(refs)) != len(refs):
+                raise ConfigError(f"floor.{setting} lists a post twice: {list(refs)}")
+            unknown = [p for p in refs if p not in positions]
+            if unknown:
+                raise ConfigError(
+                    f"floor.{setting} refers to posts {unknown} that are not configured "
+                    f"(configured: {sorted(positions)})"
+                )
+        targets = (
+            ("wait_target_seconds", self.wait_target_seconds),
+            ("wait_warning_seconds", self.wait_warning_seconds),
+            ("wait_critical_seconds", self.wait_critical_seconds),
+        )
+        for setting, value in targets:
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"floor.{setting} must be a positive number, got {value!r}")
+        if not self.wait_target_seconds <= self.wait_warning_seconds <= self.wait_critical_seconds:
+            raise ConfigError(
+                "floor wait targets must satisfy target <= warning <= critical, got "
+                f"{self.wait_target_seconds} / {self.wait_warning_seconds} / "
+                f"{self.wait_critical_seconds}"
+            )
+        _check_buckets("wait_buckets", self.wait_buckets)
+        _check_buckets("service_buckets", self.service_buckets)
+        for setting, cap in (
+            ("max_counters", self.max_counters),
+            ("max_agents", self.max_agents),
+            ("max_devices", self.max_devices),
+        ):
+            if cap < 1:
+                raise ConfigError(f"floor.{setting} must be at least 1, got {cap}")
+
+
+def _check_services(services: tuple[str, ...]) -> None:
+    if not services:
+        raise ConfigError("floor.services must name at least one service")
+    for service in services:
+        if not _SERVICE_RE.match(service):
+            raise ConfigError(
+                f"floor.services: {service!r} is not a service name "
+                "(1-24 characters of a-z, 0-9 and _)"
+            )
+    if len(set(services)) != len(services):
+        raise ConfigError(f"floor.services lists a service twice: {list(services)}")
+
+
+def _check_posts(posts: tuple[PostConfig, ...]) -> set[int]:
+    if not posts:
+        raise ConfigError("floor.posts must configure at least one post")
+    positions: set[int] = set()
+    for post in posts:
+        if not 1 <= post.position <= 99:
+            raise ConfigError(f"floor.posts: position {post.position} is not in 1..99")
+        if post.position in positions:
+            raise ConfigError(f"floor.posts: position {post.position} is configured twice")
+        if not post.name.strip() or len(post.name) > MAX_POST_NAME:
+            raise ConfigError(
+                f"floor.posts: post {post.position} needs a name of 1-{MAX_POST_NAME} characters"
+            )
+        positions.add(post.position)
+    return positions
+
+
+def _check_buckets(setting: str, buckets: tuple[float, ...]) -> None:
+    if not buckets:
+        raise ConfigError(f"floor.{setting} must list at least one bucket")
+    previous = 0.0
+    for bound in buckets:
+        if not (math.isfinite(bound) and bound > previous):
+            raise ConfigError(
+                f"floor.{setting} must be positive, finite and strictly increasing, "
+                f"got {list(buckets)}"
+            )
+        previous = bound
+
+
+class FloorRules:
+    """The validated config in the shapes the model's hot path reads."""
+
+    __slots__ = (
+        "max_agents",
+        "max_counters",
+        "max_devices",
+        "post_names",
+        "required_posts",
+        "service_buckets",
+        "services",
+        "wait_buckets",
+    )
+
+    def __init__(self, config: FloorConfig) -> None:
+        config.validate()
+        self.services: Final[tuple[str, ...]] = config.services
+        self.post_names: Final[dict[int, str]] = {p.position: p.name for p in config.posts}
+        self.required_posts: Final[frozenset[int]] = frozenset(config.required_posts)
+        self.wait_buckets: Final[tuple[float, ...]] = config.effective_wait_buckets
+        self.service_buckets: Final[tuple[float, ...]] = tuple(
+            float(b) for b in config.service_buckets
+        )
+        self.max_counters: Final = config.max_counters
+        self.max_agents: Final = config.max_agents
+        self.max_devices: Final = config.max_devices

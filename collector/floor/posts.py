@@ -1,0 +1,95 @@
+"""Lobby posts and the branch's opening hours (DESIGN §2).
+
+State moves forward in event time only: a staffed/vacated/opened/closed
+older than the last change applied to the same thing leaves it as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from branchwatch.contract.events import (
+    BranchClosed,
+    BranchOpened,
+    IntercomAck,
+    IntercomCall,
+    PositionStaffed,
+    PositionVacated,
+)
+from collector.floor.branch import ANONYMOUS_STAFF, AgentState, BranchState
+from collector.floor.config import FloorRules
+from collector.floor.tickets import clear_tickets, lose_waiting
+
+MAX_STAFF_PER_POST: Final = 32
+
+
+def on_opened(rules: FloorRules, branch: BranchState, _: AgentState, e: BranchOpened) -> str | None:
+    if branch.open_changed_ts is not None and e.ts < branch.open_changed_ts:
+        return None
+    branch.open = True
+    branch.open_changed_ts = branch.opened_ts = e.ts
+    clear_tickets(branch)
+    for post in branch.posts.values():
+        # An empty post is empty "since opening", unless a later vacate says otherwise.
+        if not post.staff and (post.event_ts is None or post.event_ts < e.ts):
+            post.changed_ts = e.ts
+    return None
+
+
+def on_closed(rules: FloorRules, branch: BranchState, _: AgentState, e: BranchClosed) -> str | None:
+    if branch.open_changed_ts is not None and e.ts < branch.open_changed_ts:
+        return None
+    branch.open = False
+    branch.open_changed_ts = e.ts
+    lose_waiting(rules, branch, e.ts)
+    return None
+
+
+def on_staffed(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: PositionStaffed
+) -> str | None:
+    post = branch.posts.get(e.position)
+    if post is None:
+        return "unknown_position"
+    if post.event_ts is not None and e.ts < post.event_ts:
+        return None
+    staff = ANONYMOUS_STAFF if e.staff is None else e.staff
+    if staff not in post.staff:
+        if len(post.staff) >= MAX_STAFF_PER_POST:
+            return "too_many_staff"
+        post.staff.append(staff)
+    post.changed_ts = post.event_ts = e.ts
+    return None
+
+
+def on_vacated(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: PositionVacated
+) -> str | None:
+    post = branch.posts.get(e.position)
+    if post is None:
+        return "unknown_position"
+    if post.event_ts is not None and e.ts < post.event_ts:
+        return None
+    if e.staff is None:
+        post.staff.clear()
+    elif e.staff in post.staff:
+        post.staff.remove(e.staff)
+    post.changed_ts = post.event_ts = e.ts
+    return None
+
+
+def on_intercom_call(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomCall
+) -> str | None:
+    # Notices are the runtime's job; the model only checks the posts exist.
+    if e.from_position not in branch.posts or (
+        e.to_position is not None and e.to_position not in branch.posts
+    ):
+        return "unknown_position"
+    return None
+
+
+def on_intercom_ack(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomAck
+) -> str | None:
+    return None if e.position in branch.posts else "unknown_position"

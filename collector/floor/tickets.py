@@ -1,0 +1,300 @@
+"""Ticket lifecycle (DESIGN §2): queues, wait and service times, issued/served/lost totals.
+
+Handlers record what each event says about its ticket; :func:`settle` then
+counts every total at most once, as soon as the ticket's service is known.
+So a late ``issued`` (a replay filling a gap) still counts and observes its
+wait, but nothing late ever puts a ticket back into a queue: only the live,
+forward path enqueues.
+
+Each handler returns ``None`` when applied, or the reason it was refused.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Final
+
+from branchwatch.contract.events import (
+    ServiceEnded,
+    ServiceStarted,
+    TicketCalled,
+    TicketIssued,
+    TicketNoShow,
+    TicketTransferred,
+    TicketWalkout,
+)
+from collector.floor.branch import AgentState, BranchState, Histogram, Ticket, TicketState
+from collector.floor.config import FloorRules
+
+MAX_LIVE_TICKETS: Final = 10_000  # waiting, called or serving, per branch
+MAX_FINISHED_TICKETS: Final = 5_000  # finished ids remembered per branch (cleared at opening)
+
+
+def observe(histogram: Histogram, buckets: tuple[float, ...], value: float) -> None:
+    """One observation; ``le`` is inclusive, so ``bisect_left`` finds the bucket."""
+    value = max(value, 0.0)
+    histogram.counts[bisect_left(buckets, value)] += 1
+    histogram.sum += value
+    histogram.count += 1
+
+
+def settle(rules: FloorRules, branch: BranchState, ticket: Ticket) -> None:
+    """Count what the ticket's known facts owe its service's totals, each once."""
+    service = ticket.service
+    if service is None:
+        return
+    stats = branch.services[service]
+    called = ticket.called_ts
+    if called is not None and not ticket.wait_counted and ticket.wait_since is not None:
+        ticket.wait_counted = True
+        observe(stats.wait, rules.wait_buckets, called - ticket.wait_since)
+    started = ticket.started_ts
+    if started is not None:
+        if not ticket.served_counted:
+            ticket.served_counted = True
+            stats.served += 1
+        if ticket.ended_ts is not None and not ticket.service_counted:
+            ticket.service_counted = True
+            observe(stats.service, rules.service_buckets, ticket.ended_ts - started)
+    if ticket.lost is not None and not ticket.lost_counted:
+        ticket.lost_counted = True
+        stats.lost[ticket.lost] += 1
+
+
+def _is_stale(branch: BranchState, ts: float) -> bool:
+    """Before the current opening: a previous day's ticket, never queued again."""
+    return branch.opened_ts is not None and ts < branch.opened_ts
+
+
+def _new(branch: BranchState, ticket_id: str, ts: float, state: TicketState) -> Ticket | None:
+    """A ticket first heard of now; live unless it is a previous day's. None: cap reached."""
+    if state == "done" or _is_stale(branch, ts):
+        ticket = Ticket(state="done", done_ts=ts)
+        remember_finished(branch, ticket_id, ticket)
+        return ticket
+    if len(branch.tickets) >= MAX_LIVE_TICKETS:
+        return None
+    ticket = Ticket(state=state)
+    branch.tickets[ticket_id] = ticket
+    return ticket
+
+
+def remember_finished(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
+    finished = branch.finished
+    finished[ticket_id] = ticket
+    if len(finished) > MAX_FINISHED_TICKETS:
+        del finished[next(iter(finished))]
+
+
+def _finish(branch: BranchState, ticket_id: str, ticket: Ticket, ts: float) -> None:
+    """Take a live ticket off the floor (and out of its queue)."""
+    if ticket.state == "waiting" and ticket.service is not None:
+        branch.services[ticket.service].queue.pop(ticket_id, None)
+    del branch.tickets[ticket_id]
+    ticket.state = "done"
+    ticket.done_ts = ts
+    remember_finished(branch, ticket_id, ticket)
+
+
+def _leave_queue(branch: BranchState, ticket_id: str, ticket: Ticket, state: TicketState) -> None:
+    if ticket.state == "waiting" and ticket.service is not None:
+        branch.services[ticket.service].queue.pop(ticket_id, None)
+    ticket.state = state
+
+
+def _before_segment(ticket: Ticket, ts: float) -> bool:
+    """An event older than the ticket's latest transfer belongs to an earlier segment."""
+    return ticket.transferred_ts is not None and ts < ticket.transferred_ts
+
+
+def _find(branch: BranchState, ticket_id: str) -> tuple[Ticket | None, bool]:
+    ticket = branch.tickets.get(ticket_id)
+    if ticket is not None:
+        return ticket, True
+    return branch.finished.get(ticket_id), False
+
+
+def on_issued(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketIssued) -> str | None:
+    stats = branch.services.get(e.service)
+    if stats is None:
+        return "unknown_service"
+    ticket, live = _find(branch, e.ticket)
+    if ticket is not None and ticket.issued_ts is not None:
+        if live or (ticket.done_ts is not None and e.ts < ticket.done_ts):
+            return "duplicate_ticket"
+        del branch.finished[e.ticket]  # the id is reused by a new ticket after the old one ended
+        ticket = None
+    if ticket is None:
+        ticket = _new(branch, e.ticket, e.ts, "waiting")
+        if ticket is None:
+            return "too_many_tickets"
+        stats.issued += 1
+        ticket.service = e.service
+        ticket.vip = e.vip
+        ticket.issued_ts = ticket.wait_since = e.ts
+        if ticket.state == "waiting":
+            stats.queue[e.ticket] = e.ts
+        return None
+    # Later events of this ticket came first: count the issue, never enqueue.
+    stats.issued += 1
+    ticket.issued_ts = e.ts
+    ticket.vip = e.vip
+    if ticket.wait_since is None:
+        ticket.wait_since = e.ts
+    if ticket.service is None:
+        ticket.service = e.service
+    settle(rules, branch, ticket)
+    return None
+
+
+def on_called(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketCalled) -> str | None:
+    ticket, live = _find(branch, e.ticket)
+    if ticket is None:
+        ticket = _new(branch, e.ticket, e.ts, "called")
+        if ticket is None:
+            return "too_many_tickets"
+        live = ticket.state != "done"
+    elif _before_segment(ticket, e.ts):
+        return None  # the call that led to the transfer, arriving late: already past
+    if live:
+        if ticket.state in ("waiting", "called"):
+            ticket.counter = e.counter  # a recall may move the ticket to another counter
+        if ticket.state == "waiting":
+            _leave_queue(branch, e.ticket, ticket, "called")
+    if ticket.called_ts is None:
+        ticket.called_ts = e.ts
+    settle(rules, branch, ticket)
+    return None
+
+
+def on_transferred(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: TicketTransferred
+) -> str | None:
+    stats = branch.services.get(e.service)
+    if stats is None:
+        return "unknown_service"
+    ticket, live = _find(branch, e.ticket)
+    if ticket is None:
+        ticket = _new(branch, e.ticket, e.ts, "waiting")
+        if ticket is None:
+            return "too_many_tickets"
+        ticket.service = e.service
+        ticket.wait_since = ticket.transferred_ts = e.ts
+        if ticket.state == "waiting":
+            stats.queue[e.ticket] = e.ts
+        return None
+    if not live or _before_segment(ticket, e.ts):
+        return None  # a finished ticket is never queued again
+    last_move = max(ticket.called_ts or 0.0, ticket.started_ts or 0.0)
+    if e.ts < last_move:
+        # Called (or served) after this transfer already: it is where it belongs.
+        ticket.service = e.service
+        ticket.transferred_ts = e.ts
+        settle(rules, branch, ticket)
+        return None
+    _leave_queue(branch, e.ticket, ticket, "waiting")
+    ticket.service = e.service
+    ticket.wait_since = ticket.transferred_ts = e.ts
+    ticket.called_ts = ticket.started_ts = ticket.ended_ts = None
+    ticket.counter = None
+    ticket.wait_counted = ticket.service_counted = False
+    stats.queue[e.ticket] = e.ts
+    settle(rules, branch, ticket)  # a served count still owed from before the issue was seen
+    return None
+
+
+def on_no_show(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: TicketNoShow
+) -> str | None:
+    return _lose(rules, branch, e.ticket, e.ts, "no_show", waiting_only=False)
+
+
+def on_walkout(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: TicketWalkout
+) -> str | None:
+    return _lose(rules, branch, e.ticket, e.ts, "walkout", waiting_only=True)
+
+
+def _lose(
+    rules: FloorRules,
+    branch: BranchState,
+    ticket_id: str,
+    ts: float,
+    reason: str,
+    *,
+    waiting_only: bool,
+) -> str | None:
+    ticket, live = _find(branch, ticket_id)
+    if ticket is None:
+        ticket = _new(branch, ticket_id, ts, "done")
+        assert ticket is not None  # a finished record is never capped
+        ticket.lost = reason
+        return None
+    if not live or _before_segment(ticket, ts):
+        return None  # already finished: a replayed duplicate
+    if waiting_only and ticket.state != "waiting":
+        return "bad_transition"  # a walkout after the ticket was called
+    ticket.lost = reason
+    _finish(branch, ticket_id, ticket, ts)
+    settle(rules, branch, ticket)
+    return None
+
+
+def lose_waiting(rules: FloorRules, branch: BranchState, ts: float) -> None:
+    """Branch closed: every still-waiting ticket ends as lost ``closed``."""
+    for stats in branch.services.values():
+        for ticket_id in list(stats.queue):
+            ticket = branch.tickets[ticket_id]
+            ticket.lost = "closed"
+            _finish(branch, ticket_id, ticket, ts)
+            settle(rules, branch, ticket)
+        stats.queue.clear()
+
+
+def clear_tickets(branch: BranchState) -> None:
+    """Branch opened: a new day, leftover tickets and remembered ids are forgotten."""
+    branch.tickets.clear()
+    branch.finished.clear()
+    for stats in branch.services.values():
+        stats.queue.clear()
+
+
+def on_started(
+    rules: FloorRules, branch: BranchState, _: AgentState, e: ServiceStarted
+) -> str | None:
+    ticket, live = _find(branch, e.ticket)
+    if ticket is None:
+        ticket = _new(branch, e.ticket, e.ts, "serving")
+        if ticket is None:
+            return "too_many_tickets"
+        live = ticket.state != "done"
+    elif _before_segment(ticket, e.ts):
+        return None
+    elif not live and ticket.lost is not None:
+        return None  # lost already: a start cannot follow
+    if live:
+        _leave_queue(branch, e.ticket, ticket, "serving")
+        ticket.counter = e.counter
+        if e.teller is not None:
+            ticket.teller = e.teller
+    if ticket.started_ts is None:
+        ticket.started_ts = e.ts
+    settle(rules, branch, ticket)
+    return None
+
+
+def on_ended(rules: FloorRules, branch: BranchState, _: AgentState, e: ServiceEnded) -> str | None:
+    ticket, live = _find(branch, e.ticket)
+    if ticket is None:
+        ticket = _new(branch, e.ticket, e.ts, "done")
+        assert ticket is not None  # a finished record is never capped
+        ticket.ended_ts = e.ts
+        return None
+    if _before_segment(ticket, e.ts) or ticket.ended_ts is not None or ticket.lost is not None:
+        return None
+    ticket.ended_ts = e.ts
+    if live:
+        ticket.counter = e.counter
+        _finish(branch, e.ticket, ticket, e.ts)
+    settle(rules, branch, ticket)
+    return None

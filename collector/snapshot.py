@@ -1,0 +1,111 @@
+"""Snapshot format of the store: versioned msgpack of every branch's state.
+
+A snapshot carries everything needed to continue exactly: floor state, totals,
+histograms, seq tracking and missing sets. It records the floor layout it was
+taken with (services, posts, buckets); restoring it under another layout, or
+restoring anything corrupt, raises :class:`SnapshotError` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+import msgspec
+
+from collector.errors import SnapshotError
+from collector.floor.branch import BranchState
+from collector.floor.config import FloorRules
+
+FORMAT: Final = 1
+MAGIC: Final = b"branchwatch-snapshot\n"
+
+
+class Layout(msgspec.Struct, frozen=True):
+    services: tuple[str, ...]
+    positions: tuple[int, ...]
+    wait_buckets: tuple[float, ...]
+    service_buckets: tuple[float, ...]
+
+    @classmethod
+    def of(cls, rules: FloorRules) -> Layout:
+        return cls(
+            services=rules.services,
+            positions=tuple(rules.post_names),
+            wait_buckets=rules.wait_buckets,
+            service_buckets=rules.service_buckets,
+        )
+
+
+class _Header(msgspec.Struct):
+    format: int
+
+
+class _Snapshot(msgspec.Struct):
+    format: int
+    layout: Layout
+    branches: list[BranchState]
+
+
+_encoder: Final = msgspec.msgpack.Encoder()
+_header_decoder: Final = msgspec.msgpack.Decoder(_Header)
+_decoder: Final = msgspec.msgpack.Decoder(_Snapshot)
+
+
+def encode(rules: FloorRules, branches: Iterable[BranchState]) -> bytes:
+    document = _Snapshot(format=FORMAT, layout=Layout.of(rules), branches=list(branches))
+    return MAGIC + _encoder.encode(document)
+
+
+def decode(rules: FloorRules, data: bytes) -> list[BranchState]:
+    if not data.startswith(MAGIC):
+        raise SnapshotError("not a branchwatch snapshot (missing header)")
+    body = memoryview(data)[len(MAGIC) :]
+    try:
+        version = _header_decoder.decode(body).format
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+        raise SnapshotError(f"corrupt snapshot: {exc}") from exc
+    if version != FORMAT:
+        raise SnapshotError(f"snapshot format {version} is not supported (this reads {FORMAT})")
+    try:
+        document = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise SnapshotError(f"corrupt snapshot: {exc}") from exc
+    expected = Layout.of(rules)
+    if document.layout != expected:
+        raise SnapshotError(
+            "snapshot was taken with another floor layout "
+            f"(services/posts/buckets {msgspec.structs.asdict(document.layout)}, "
+            f"configured now {msgspec.structs.asdict(expected)})"
+        )
+    seen: set[tuple[str, str]] = set()
+    for branch in document.branches:
+        key = (branch.region, branch.branch)
+        if key in seen:
+            raise SnapshotError(f"corrupt snapshot: branch {key[0]}/{key[1]} appears twice")
+        seen.add(key)
+        _check(expected, branch)
+    return document.branches
+
+
+def _check(layout: Layout, b: BranchState) -> None:
+    """The invariants the model relies on, so a tampered snapshot cannot crash it later."""
+    where = f"branch {b.region}/{b.branch}"
+    if tuple(b.services) != layout.services or tuple(b.posts) != layout.positions:
+        raise SnapshotError(f"corrupt snapshot: {where} has other services or posts")
+    for name, stats in b.services.items():
+        if (
+            len(stats.wait.counts) != len(layout.wait_buckets) + 1
+            or len(stats.service.counts) != len(layout.service_buckets) + 1
+        ):
+            raise SnapshotError(f"corrupt snapshot: {where} histogram of {name} has other buckets")
+        for ticket_id in stats.queue:
+            ticket = b.tickets.get(ticket_id)
+            if ticket is None or ticket.state != "waiting" or ticket.service != name:
+                raise SnapshotError(f"corrupt snapshot: {where} queue {name} holds {ticket_id}")
+    for ticket_id, ticket in b.tickets.items():
+        if ticket.state == "done" or (
+            ticket.state == "waiting"
+            and (ticket.service is None or ticket_id not in b.services[ticket.service].queue)
+        ):
+            raise SnapshotError(f"corrupt snapshot: {where} ticket {ticket_id} is inconsistent")

@@ -1,0 +1,189 @@
+"""The store: every branch's floor state, fed by events and statuses, read by scrapes and the API.
+
+Pure: no I/O, no clock (times come in as arguments), not thread-safe (the
+collector runtime holds a lock around every call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from branchwatch.contract.events import Event
+from branchwatch.contract.messages import Status
+from collector import snapshot as snapshot_format
+from collector.exposition import BranchKey, Exposition
+from collector.floor import agents
+from collector.floor.branch import AgentState, BranchState, new_agent, new_branch
+from collector.floor.config import FloorConfig, FloorRules
+from collector.floor.model import HANDLERS, handler_for
+from collector.views import BranchDetail, BranchSummary, detail, summarize
+
+
+class ApplyResult(msgspec.Struct):
+    """What became of one message's events; each event lands in exactly one bucket."""
+
+    applied: int = 0  # applied live
+    late: int = 0  # filled a seq gap (applied as late)
+    duplicate: int = 0
+    missing: int = 0  # new seq gaps counted by this call
+    rejected: dict[str, int] = msgspec.field(default_factory=dict)  # reason -> events refused
+
+
+class Store:
+    def __init__(self, config: FloorConfig) -> None:
+        self._rules = FloorRules(config)
+        self._branches: dict[BranchKey, BranchState] = {}
+        self._exposition = Exposition(self._rules)
+
+    @property
+    def branch_count(self) -> int:
+        return len(self._branches)
+
+    @property
+    def exposition(self) -> Exposition:
+        """The fragment cache behind :meth:`render` (for inspection)."""
+        return self._exposition
+
+    def _branch(self, region: str, branch: str, ts: float, received: float) -> BranchState:
+        key = (region, branch)
+        state = self._branches.get(key)
+        if state is None:
+            state = self._branches[key] = new_branch(self._rules, region, branch, ts, received)
+        elif received > state.last_received:
+            state.last_received = received
+        return state
+
+    def apply_events(
+        self, region: str, branch: str, agent: str, events: Sequence[Event], received: float
+    ) -> ApplyResult:
+        """Apply one message's events (in increasing seq order) from one agent."""
+        result = ApplyResult()
+        if not events:
+            return result
+        b = self._branch(region, branch, events[0].ts, received)
+        a = b.agents.get(agent)
+        if a is None:
+            if len(b.agents) >= self._rules.max_agents:
+                result.rejected["too_many_agents"] = len(events)
+                return result
+            a = b.agents[agent] = new_agent(events[0].ts)
+        rules = self._rules
+        handlers = HANDLERS
+        rejected = result.rejected
+        missing = a.missing
+        last = a.last_seq
+        applied = late = duplicate = gaps = 0
+        seen = a.last_seen
+        newest = b.last_event_ts
+        for event in events:
+            seq = event.seq
+            if last is None or seq > last:
+                if last is not None and seq != last + 1:
+                    gaps += agents.record_gap(a, last, seq)
+                last = seq
+                is_late = False
+            elif seq in missing:
+                del missing[seq]
+                is_late = True
+            else:
+                duplicate += 1
+                continue
+            ts = event.ts
+            seen = max(seen, ts)
+            handler = handlers.get(type(event)) or handler_for(type(event))
+            reason = handler(rules, b, a, event)
+            if reason is not None:
+                rejected[reason] = rejected.get(reason, 0) + 1
+                continue
+            if is_late:
+                late += 1
+            else:
+                applied += 1
+            if newest is None or ts > newest:
+                newest = ts
+        a.last_seq = last
+        a.last_seen = seen
+        b.last_event_ts = newest
+        result.applied, result.late, result.duplicate, result.missing = (
+            applied,
+            late,
+            duplicate,
+            gaps,
+        )
+        if duplicate < len(events):
+            self._exposition.mark_dirty((region, branch))
+        return result
+
+    def apply_status(
+        self, region: str, branch: str, agent: str, status: Status, received: float
+    ) -> bool:
+        """Apply an agent's status; False when ignored (older session) or refused."""
+        ts = received if status.ts is None else status.ts
+        b = self._branch(region, branch, ts, received)
+        a: AgentState | None = b.agents.get(agent)
+        if a is None:
+            if len(b.agents) >= self._rules.max_agents:
+                return False
+            a = new_agent(ts)
+            if not agents.apply_status(self._rules, a, status, received):
+                return False
+            b.agents[agent] = a
+        elif not agents.apply_status(self._rules, a, status, received):
+            return False
+        self._exposition.mark_dirty((region, branch))
+        return True
+
+    def render(self) -> str:
+        """The whole floor exposition (Prometheus text format 0.0.4)."""
+        return self._exposition.render(self._branches)
+
+    def branch_summaries(self, now: float) -> list[BranchSummary]:
+        return [summarize(self._rules, self._branches[key], now) for key in sorted(self._branches)]
+
+    def branch_detail(self, region: str, branch: str, now: float) -> BranchDetail | None:
+        state = self._branches.get((region, branch))
+        return None if state is None else detail(self._rules, state, now)
+
+    def replay_requests(self) -> list[tuple[str, str, str, int]]:
+        """``(region, branch, agent, from_seq)`` for every known agent, from its last seq + 1.
+
+        An agent known only from its status (no event applied yet) is asked from 0.
+        """
+        return [
+            (region, branch, name, 0 if agent.last_seq is None else agent.last_seq + 1)
+            for (region, branch), state in sorted(self._branches.items())
+            for name, agent in sorted(state.agents.items())
+        ]
+
+    def first_missing(self, region: str, branch: str, agent: str) -> int | None:
+        """The oldest seq still missing for one agent (where a gap replay starts), if any."""
+        state = self._branches.get((region, branch))
+        known = None if state is None else state.agents.get(agent)
+        if known is None or not known.missing:
+            return None
+        return next(iter(known.missing))
+
+    def expire_stale(self, now: float, max_age: float) -> list[tuple[str, str]]:
+        """Drop the branches with no message received for more than ``max_age`` seconds."""
+        stale = sorted(
+            key for key, state in self._branches.items() if now - state.last_received > max_age
+        )
+        for key in stale:
+            del self._branches[key]
+            self._exposition.forget(key)
+        return stale
+
+    def snapshot(self) -> bytes:
+        return snapshot_format.encode(self._rules, self._branches.values())
+
+    @classmethod
+    def restore(cls, config: FloorConfig, data: bytes) -> Store:
+        """A store continuing from :meth:`snapshot`; :class:`SnapshotError` when unusable."""
+        store = cls(config)
+        for state in snapshot_format.decode(store._rules, data):
+            key = (state.region, state.branch)
+            store._branches[key] = state
+            store._exposition.mark_dirty(key)
+        return store

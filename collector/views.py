@@ -1,0 +1,247 @@
+"""JSON views of the floor for the HTTP API and the terminal view (field names are stable)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from branchwatch.contract.ids import RATINGS
+from collector.floor.branch import COUNTER_STATES, BranchState, CounterState
+from collector.floor.config import FloorRules
+
+_GOOD_RATINGS = ("very_satisfied", "satisfied")
+
+
+class PositionView(msgspec.Struct):
+    position: int
+    name: str
+    staff: list[str]
+    staffed: int
+    since: float  # when last staffed or vacated (or the branch opened while it was empty)
+    required: bool
+
+
+class AgentView(msgspec.Struct):
+    agent: str
+    up: bool
+    session: int | None
+    version: str | None
+    spool_depth: int
+    last_seen: float
+    last_seq: int | None
+
+
+class DeviceView(msgspec.Struct):
+    agent: str
+    device: str
+    kind: str | None  # None: known from fault events only (not in the agent's status)
+    up: bool | None  # None: not in the agent's status
+    faults: list[str]  # active faults
+
+
+class BranchSummary(msgspec.Struct, kw_only=True):
+    region: str
+    branch: str
+    open: bool
+    opened_ts: float | None
+    last_event_ts: float | None
+    waiting_total: int
+    waiting: dict[str, int]
+    oldest_wait_since: float | None
+    longest_wait_seconds: float | None
+    positions: list[PositionView]
+    empty_required: list[int]
+    counters: dict[str, int]
+    issued_total: int
+    served_total: int
+    lost_total: int
+    ratings: dict[str, int]
+    satisfaction: float | None
+    evaluation_rate: float | None
+    agents: list[AgentView]
+    devices: list[DeviceView]
+
+
+class TicketView(msgspec.Struct):
+    ticket: str
+    service: str | None  # None: only later events of the ticket are known so far
+    state: str
+    vip: bool
+    wait_since: float | None
+    counter: str | None
+
+
+class CounterView(msgspec.Struct):
+    counter: str
+    state: str | None  # None: known from evaluation events only
+    kind: str | None
+    teller: str | None
+    since: float | None
+
+
+class ServiceStats(msgspec.Struct):
+    service: str
+    waiting: int
+    issued: int
+    served: int
+    lost: dict[str, int]
+    wait_count: int
+    wait_sum: float
+    avg_wait: float | None
+
+
+class CounterEvaluations(msgspec.Struct):
+    counter: str
+    requested: int
+    ratings: dict[str, int]
+    expired: int
+    satisfaction: float | None
+    evaluation_rate: float | None
+
+
+class BranchDetail(BranchSummary, kw_only=True):
+    tickets: list[TicketView]
+    counter_list: list[CounterView]
+    services: list[ServiceStats]
+    evaluations: list[CounterEvaluations]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _satisfaction(ratings: dict[str, int]) -> float | None:
+    return _ratio(sum(ratings[r] for r in _GOOD_RATINGS), sum(ratings.values()))
+
+
+def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
+    waiting = {name: len(stats.queue) for name, stats in b.services.items()}
+    oldest = min(
+        (min(stats.queue.values()) for stats in b.services.values() if stats.queue), default=None
+    )
+    positions = [
+        PositionView(
+            position=n,
+            name=rules.post_names[n],
+            staff=list(post.staff),
+            staffed=len(post.staff),
+            since=post.changed_ts,
+            required=n in rules.required_posts,
+        )
+        for n, post in b.posts.items()
+    ]
+    counters = dict.fromkeys(COUNTER_STATES, 0)
+    ratings: dict[str, int] = dict.fromkeys(RATINGS, 0)
+    requested = 0
+    for counter in b.counters.values():
+        if counter.state is not None:
+            counters[counter.state] += 1
+        for rating, count in counter.ratings.items():
+            ratings[rating] += count
+        requested += counter.requested
+    return BranchSummary(
+        region=b.region,
+        branch=b.branch,
+        open=b.open,
+        opened_ts=b.opened_ts,
+        last_event_ts=b.last_event_ts,
+        waiting_total=sum(waiting.values()),
+        waiting=waiting,
+        oldest_wait_since=oldest,
+        longest_wait_seconds=None if oldest is None else max(0.0, now - oldest),
+        positions=positions,
+        empty_required=[p.position for p in positions if p.required and not p.staffed],
+        counters=counters,
+        issued_total=sum(s.issued for s in b.services.values()),
+        served_total=sum(s.served for s in b.services.values()),
+        lost_total=sum(sum(s.lost.values()) for s in b.services.values()),
+        ratings=ratings,
+        satisfaction=_satisfaction(ratings),
+        evaluation_rate=_ratio(sum(ratings.values()), requested),
+        agents=_agents(b),
+        devices=_devices(b),
+    )
+
+
+def _agents(b: BranchState) -> list[AgentView]:
+    return [
+        AgentView(
+            agent=name,
+            up=agent.up,
+            session=agent.session,
+            version=agent.version,
+            spool_depth=agent.spool_depth,
+            last_seen=agent.last_seen,
+            last_seq=agent.last_seq,
+        )
+        for name, agent in sorted(b.agents.items())
+    ]
+
+
+def _devices(b: BranchState) -> list[DeviceView]:
+    views = []
+    for agent_id, agent in sorted(b.agents.items()):
+        for device_id, device in sorted(agent.devices.items()):
+            listed = device.kind is not None
+            views.append(
+                DeviceView(
+                    agent=agent_id,
+                    device=device_id,
+                    kind=device.kind,
+                    up=(agent.up and device.link == "up") if listed else None,
+                    faults=sorted(f for f, state in device.faults.items() if state.active),
+                )
+            )
+    return views
+
+
+def detail(rules: FloorRules, b: BranchState, now: float) -> BranchDetail:
+    summary = summarize(rules, b, now)
+    tickets = [
+        TicketView(
+            ticket=ticket_id,
+            service=t.service,
+            state=t.state,
+            vip=t.vip,
+            wait_since=t.wait_since,
+            counter=t.counter,
+        )
+        for ticket_id, t in sorted(
+            b.tickets.items(),
+            key=lambda item: (item[1].wait_since is None, item[1].wait_since or 0.0, item[0]),
+        )
+    ]
+    services = [
+        ServiceStats(
+            service=name,
+            waiting=len(s.queue),
+            issued=s.issued,
+            served=s.served,
+            lost=dict(s.lost),
+            wait_count=s.wait.count,
+            wait_sum=s.wait.sum,
+            avg_wait=s.wait.sum / s.wait.count if s.wait.count else None,
+        )
+        for name, s in b.services.items()
+    ]
+    counters = sorted(b.counters.items())
+    return BranchDetail(
+        **msgspec.structs.asdict(summary),
+        tickets=tickets,
+        counter_list=[
+            CounterView(counter=c, state=s.state, kind=s.kind, teller=s.teller, since=s.since)
+            for c, s in counters
+        ],
+        services=services,
+        evaluations=[_evaluations(c, s) for c, s in counters],
+    )
+
+
+def _evaluations(counter_id: str, counter: CounterState) -> CounterEvaluations:
+    return CounterEvaluations(
+        counter=counter_id,
+        requested=counter.requested,
+        ratings=dict(counter.ratings),
+        expired=counter.expired,
+        satisfaction=_satisfaction(counter.ratings),
+        evaluation_rate=_ratio(sum(counter.ratings.values()), counter.requested),
+    )
