@@ -13,8 +13,9 @@ from typing import Final
 
 import msgspec
 
+from branchwatch.contract.ids import RATINGS
 from collector.errors import SnapshotError
-from collector.floor.branch import BranchState
+from collector.floor.branch import LOST_REASONS, BranchState
 from collector.floor.config import FloorRules
 
 FORMAT: Final = 1
@@ -99,10 +100,15 @@ def _check(layout: Layout, b: BranchState) -> None:
             or len(stats.service.counts) != len(layout.service_buckets) + 1
         ):
             raise SnapshotError(f"corrupt snapshot: {where} histogram of {name} has other buckets")
+        if tuple(stats.lost) != LOST_REASONS:
+            raise SnapshotError(f"corrupt snapshot: {where} service {name} lacks lost reasons")
         for ticket_id in stats.queue:
             ticket = b.tickets.get(ticket_id)
             if ticket is None or ticket.state != "waiting" or ticket.service != name:
                 raise SnapshotError(f"corrupt snapshot: {where} queue {name} holds {ticket_id}")
+    for counter_id, counter in b.counters.items():
+        if tuple(counter.ratings) != RATINGS:
+            raise SnapshotError(f"corrupt snapshot: {where} counter {counter_id} lacks ratings")
     for ticket_id, ticket in b.tickets.items():
         if ticket.state == "done" or (
             ticket.state == "waiting"

@@ -129,7 +129,7 @@ def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
         )
         for n, post in b.posts.items()
     ]
-    counters = dict.fromkeys(COUNTER_STATES, 0)
+    counters: dict[str, int] = dict.fromkeys(COUNTER_STATES, 0)
     ratings: dict[str, int] = dict.fromkeys(RATINGS, 0)
     requested = 0
     for counter in b.counters.values():

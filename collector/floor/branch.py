@@ -16,8 +16,10 @@ from branchwatch.contract.ids import RATINGS
 from collector.floor.config import FloorRules
 
 TicketState = Literal["waiting", "called", "serving", "done"]
-LOST_REASONS: Final = ("no_show", "walkout", "closed")
-COUNTER_STATES: Final = ("open", "paused", "closed")
+LostReason = Literal["no_show", "walkout", "closed"]
+CounterStateName = Literal["open", "paused", "closed"]
+LOST_REASONS: Final[tuple[LostReason, ...]] = ("no_show", "walkout", "closed")
+COUNTER_STATES: Final[tuple[CounterStateName, ...]] = ("open", "paused", "closed")
 # Shown for a post staffed by a ``position.staffed`` without a staff id (never a valid id).
 ANONYMOUS_STAFF: Final = "(anonymous)"
 
@@ -58,7 +60,7 @@ class Ticket(msgspec.Struct, gc=False, omit_defaults=True):
     teller: str | None = None
     started_ts: float | None = None
     ended_ts: float | None = None
-    lost: str | None = None
+    lost: LostReason | None = None
     done_ts: float | None = None
     wait_counted: bool = False
     served_counted: bool = False
@@ -74,7 +76,7 @@ class Post(msgspec.Struct, gc=False):
 
 class CounterState(msgspec.Struct, gc=False):
     ratings: dict[str, int]  # every rating present
-    state: str | None = None  # None: known from evaluations only
+    state: CounterStateName | None = None  # None: known from evaluations only
     kind: str | None = None
     teller: str | None = None
     since: float | None = None  # ts of the last state change
@@ -90,7 +92,7 @@ class FaultState(msgspec.Struct, gc=False):
 class DeviceState(msgspec.Struct, gc=False):
     faults: dict[str, FaultState]
     kind: str | None = None  # from status; None: known from fault events only
-    link: str | None = None  # "up" / "down" from the latest online status; None: not in it
+    link: Literal["up", "down"] | None = None  # latest online status; None: not in it
 
 
 class AgentState(msgspec.Struct, gc=False):

@@ -14,7 +14,13 @@ from branchwatch.contract.events import (
     EvaluationRequested,
     EvaluationSubmitted,
 )
-from collector.floor.branch import AgentState, BranchState, CounterState, new_counter
+from collector.floor.branch import (
+    AgentState,
+    BranchState,
+    CounterState,
+    CounterStateName,
+    new_counter,
+)
 from collector.floor.config import FloorRules
 
 
@@ -27,7 +33,7 @@ def _counter(rules: FloorRules, branch: BranchState, counter_id: str) -> Counter
     return counter
 
 
-def _move(counter: CounterState, state: str, ts: float) -> bool:
+def _move(counter: CounterState, state: CounterStateName, ts: float) -> bool:
     """Forward in event time only; True when the state was changed."""
     if counter.since is not None and ts < counter.since:
         return False

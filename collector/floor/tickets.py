@@ -23,7 +23,14 @@ from branchwatch.contract.events import (
     TicketTransferred,
     TicketWalkout,
 )
-from collector.floor.branch import AgentState, BranchState, Histogram, Ticket, TicketState
+from collector.floor.branch import (
+    AgentState,
+    BranchState,
+    Histogram,
+    LostReason,
+    Ticket,
+    TicketState,
+)
 from collector.floor.config import FloorRules
 
 MAX_LIVE_TICKETS: Final = 10_000  # waiting, called or serving, per branch
@@ -220,7 +227,7 @@ def _lose(
     branch: BranchState,
     ticket_id: str,
     ts: float,
-    reason: str,
+    reason: LostReason,
     *,
     waiting_only: bool,
 ) -> str | None:

@@ -1,0 +1,292 @@
+# ruff: noqa: E501 - exposition lines are long by nature
+"""Exposition: exact text, family grouping across branches, dirty-only re-render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from branchwatch.contract import events as ev
+from branchwatch.contract.messages import DeviceStatus, Status
+from collector.floor.config import FloorConfig, PostConfig
+from collector.store import Store
+
+CONFIG = FloorConfig(
+    services=("cash",),
+    posts=(PostConfig(1, "door"), PostConfig(2, "machines")),
+    backfill_order=(),
+    wait_buckets=(60.0,),
+    wait_target_seconds=100.0,
+    wait_warning_seconds=200.0,
+    wait_critical_seconds=300.0,
+    service_buckets=(30.0,),
+)
+
+FAMILY_ORDER = [  # DESIGN §5
+    "branchwatch_branch_open",
+    "branchwatch_queue_waiting",
+    "branchwatch_queue_oldest_issued_timestamp_seconds",
+    "branchwatch_tickets_issued_total",
+    "branchwatch_tickets_served_total",
+    "branchwatch_tickets_lost_total",
+    "branchwatch_wait_seconds",
+    "branchwatch_service_seconds",
+    "branchwatch_counters",
+    "branchwatch_position_staffed",
+    "branchwatch_position_changed_timestamp_seconds",
+    "branchwatch_evaluations_requested_total",
+    "branchwatch_evaluations_total",
+    "branchwatch_agent_up",
+    "branchwatch_agent_spool_depth",
+    "branchwatch_agent_last_seen_timestamp_seconds",
+    "branchwatch_device_up",
+    "branchwatch_device_fault",
+]
+
+
+def E(cls: type[ev.Event], seq: int, ts: float, **fields: Any) -> ev.Event:
+    return cls(v=1, seq=seq, ts=ts, device="q1", **fields)
+
+
+def scenario(store: Store, region: str = "north", branch: str = "b1") -> None:
+    status = Status(
+        v=1,
+        state="online",
+        session=2,
+        ts=999.0,
+        devices={"q1": DeviceStatus(kind="queue", link="up")},
+    )
+    store.apply_status(region, branch, "a1", status, received=999.5)
+    events = [
+        E(ev.BranchOpened, 1, 1000.0),
+        E(ev.PositionStaffed, 2, 1001.0, position=1, staff="lm"),
+        E(ev.CounterOpened, 3, 1002.0, counter="c1", kind="high"),
+        E(ev.TicketIssued, 4, 1010.0, ticket="A1", service="cash"),
+        E(ev.TicketIssued, 5, 1020.0, ticket="A2", service="cash"),
+        E(ev.TicketIssued, 6, 1030.0, ticket="A3", service="cash"),
+        E(ev.TicketCalled, 7, 1100.0, ticket="A1", counter="c1"),  # waited 90 s
+        E(ev.ServiceStarted, 8, 1105.0, ticket="A1", counter="c1"),
+        E(ev.ServiceEnded, 9, 1125.0, ticket="A1", counter="c1"),  # served 20 s
+        E(ev.TicketCalled, 10, 1250.0, ticket="A2", counter="c1"),  # waited 230 s
+        E(ev.EvaluationRequested, 11, 1126.0, counter="c1"),
+        E(ev.EvaluationSubmitted, 12, 1127.0, counter="c1", rating="very_satisfied"),
+        E(ev.DeviceFault, 13, 1200.0, fault="paper_low"),
+    ]
+    store.apply_events(region, branch, "a1", events, received=1300.0)
+
+
+EXPECTED = """\
+# HELP branchwatch_branch_open 1 while the branch is open.
+# TYPE branchwatch_branch_open gauge
+branchwatch_branch_open{region="north",branch="b1"} 1
+# HELP branchwatch_queue_waiting Tickets waiting to be called.
+# TYPE branchwatch_queue_waiting gauge
+branchwatch_queue_waiting{region="north",branch="b1",service="cash"} 1
+# HELP branchwatch_queue_oldest_issued_timestamp_seconds Since when (event time, Unix seconds) the longest-waiting ticket waits; absent while the queue is empty.
+# TYPE branchwatch_queue_oldest_issued_timestamp_seconds gauge
+branchwatch_queue_oldest_issued_timestamp_seconds{region="north",branch="b1",service="cash"} 1030.0
+# HELP branchwatch_tickets_issued_total Tickets issued.
+# TYPE branchwatch_tickets_issued_total counter
+branchwatch_tickets_issued_total{region="north",branch="b1",service="cash"} 3
+# HELP branchwatch_tickets_served_total Tickets whose service started.
+# TYPE branchwatch_tickets_served_total counter
+branchwatch_tickets_served_total{region="north",branch="b1",service="cash"} 1
+# HELP branchwatch_tickets_lost_total Tickets that ended without service: no_show, walkout, or still waiting at closing.
+# TYPE branchwatch_tickets_lost_total counter
+branchwatch_tickets_lost_total{region="north",branch="b1",service="cash",reason="no_show"} 0
+branchwatch_tickets_lost_total{region="north",branch="b1",service="cash",reason="walkout"} 0
+branchwatch_tickets_lost_total{region="north",branch="b1",service="cash",reason="closed"} 0
+# HELP branchwatch_wait_seconds Wait from issue (or transfer) until called, in seconds.
+# TYPE branchwatch_wait_seconds histogram
+branchwatch_wait_seconds_bucket{region="north",branch="b1",service="cash",le="60.0"} 0
+branchwatch_wait_seconds_bucket{region="north",branch="b1",service="cash",le="100.0"} 1
+branchwatch_wait_seconds_bucket{region="north",branch="b1",service="cash",le="200.0"} 1
+branchwatch_wait_seconds_bucket{region="north",branch="b1",service="cash",le="300.0"} 2
+branchwatch_wait_seconds_bucket{region="north",branch="b1",service="cash",le="+Inf"} 2
+branchwatch_wait_seconds_sum{region="north",branch="b1",service="cash"} 320.0
+branchwatch_wait_seconds_count{region="north",branch="b1",service="cash"} 2
+# HELP branchwatch_service_seconds Service time from start to end, in seconds.
+# TYPE branchwatch_service_seconds histogram
+branchwatch_service_seconds_bucket{region="north",branch="b1",service="cash",le="30.0"} 1
+branchwatch_service_seconds_bucket{region="north",branch="b1",service="cash",le="+Inf"} 1
+branchwatch_service_seconds_sum{region="north",branch="b1",service="cash"} 20.0
+branchwatch_service_seconds_count{region="north",branch="b1",service="cash"} 1
+# HELP branchwatch_counters Counters per state.
+# TYPE branchwatch_counters gauge
+branchwatch_counters{region="north",branch="b1",state="open"} 1
+branchwatch_counters{region="north",branch="b1",state="paused"} 0
+branchwatch_counters{region="north",branch="b1",state="closed"} 0
+# HELP branchwatch_position_staffed Staff checked in at the lobby post (0 = empty).
+# TYPE branchwatch_position_staffed gauge
+branchwatch_position_staffed{region="north",branch="b1",position="1"} 1
+branchwatch_position_staffed{region="north",branch="b1",position="2"} 0
+# HELP branchwatch_position_changed_timestamp_seconds When (event time, Unix seconds) the post was last staffed or vacated, or the branch opened while it was empty.
+# TYPE branchwatch_position_changed_timestamp_seconds gauge
+branchwatch_position_changed_timestamp_seconds{region="north",branch="b1",position="1"} 1001.0
+branchwatch_position_changed_timestamp_seconds{region="north",branch="b1",position="2"} 1000.0
+# HELP branchwatch_evaluations_requested_total Ratings requested on the counter's evaluator pad.
+# TYPE branchwatch_evaluations_requested_total counter
+branchwatch_evaluations_requested_total{region="north",branch="b1",counter="c1"} 1
+# HELP branchwatch_evaluations_total Ratings submitted on the counter's evaluator pad.
+# TYPE branchwatch_evaluations_total counter
+branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="very_satisfied"} 1
+branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="satisfied"} 0
+branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="neutral"} 0
+branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="unsatisfied"} 0
+# HELP branchwatch_agent_up 1 while the edge agent is online.
+# TYPE branchwatch_agent_up gauge
+branchwatch_agent_up{region="north",branch="b1",agent="a1"} 1
+# HELP branchwatch_agent_spool_depth Events in the agent's spool not yet acknowledged by the broker.
+# TYPE branchwatch_agent_spool_depth gauge
+branchwatch_agent_spool_depth{region="north",branch="b1",agent="a1"} 0
+# HELP branchwatch_agent_last_seen_timestamp_seconds Time (Unix seconds) of the latest event or status from the agent.
+# TYPE branchwatch_agent_last_seen_timestamp_seconds gauge
+branchwatch_agent_last_seen_timestamp_seconds{region="north",branch="b1",agent="a1"} 1250.0
+# HELP branchwatch_device_up 1 while the agent is online and reports the device's link up.
+# TYPE branchwatch_device_up gauge
+branchwatch_device_up{region="north",branch="b1",agent="a1",device="q1",kind="queue"} 1
+# HELP branchwatch_device_fault 1 while the device reports the fault, 0 once it recovered.
+# TYPE branchwatch_device_fault gauge
+branchwatch_device_fault{region="north",branch="b1",agent="a1",device="q1",fault="paper_low"} 1
+"""
+
+
+def test_exact_text_of_a_scripted_scenario() -> None:
+    store = Store(CONFIG)
+    scenario(store)
+    assert store.render() == EXPECTED
+
+
+def test_prometheus_parses_it_and_histograms_add_up() -> None:
+    store = Store(CONFIG)
+    scenario(store)
+    families = {f.name: f for f in text_string_to_metric_families(store.render())}
+    assert families["branchwatch_wait_seconds"].type == "histogram"
+    assert families["branchwatch_tickets_issued"].type == "counter"  # the parser drops _total
+    samples = {
+        s.name + ("/" + s.labels["le"] if "le" in s.labels else ""): s.value
+        for s in families["branchwatch_wait_seconds"].samples
+    }
+    assert (
+        samples["branchwatch_wait_seconds_bucket/+Inf"]
+        == samples["branchwatch_wait_seconds_count"]
+        == 2
+    )
+    assert samples["branchwatch_wait_seconds_sum"] == 90 + 230
+
+
+def test_families_appear_once_in_design_order_grouped_across_branches() -> None:
+    store = Store(CONFIG)
+    scenario(store, "south", "b2")
+    scenario(store, "north", "b1")
+    scenario(store, "north", "b10")
+    lines = store.render().splitlines()
+    assert [line.split()[2] for line in lines if line.startswith("# TYPE")] == FAMILY_ORDER
+    assert sum(line.startswith("# HELP") for line in lines) == len(FAMILY_ORDER)
+    opens = [line for line in lines if line.startswith("branchwatch_branch_open{")]
+    assert opens == [
+        'branchwatch_branch_open{region="north",branch="b1"} 1',
+        'branchwatch_branch_open{region="north",branch="b10"} 1',
+        'branchwatch_branch_open{region="south",branch="b2"} 1',
+    ]
+    # every family's samples directly follow its own header
+    family = ""
+    for line in lines:
+        if line.startswith("# TYPE"):
+            family = line.split()[2]
+        elif not line.startswith("#"):
+            assert line.startswith(family), (family, line)
+
+
+def test_only_dirty_branches_are_rendered_again() -> None:
+    store = Store(CONFIG)
+    scenario(store, "north", "b1")
+    scenario(store, "north", "b2")
+    first = store.render()
+    b1, b2 = (
+        store.exposition.fragments(("north", "b1")),
+        store.exposition.fragments(("north", "b2")),
+    )
+    assert b1 is not None and b2 is not None
+    assert store.render() is first  # nothing changed: the cached text itself
+    store.apply_events("north", "b2", "a1", [E(ev.BranchClosed, 14, 1400.0)], received=1400.0)
+    second = store.render()
+    assert store.exposition.fragments(("north", "b1")) is b1  # untouched: the same objects
+    new_b2 = store.exposition.fragments(("north", "b2"))
+    assert new_b2 is not None and new_b2 is not b2
+    assert new_b2[0] == 'branchwatch_branch_open{region="north",branch="b2"} 0\n'
+    assert new_b2[5].count('reason="closed"} 1') == 1  # A3 was still waiting
+    assert second != first
+    assert [line for line in second.splitlines() if 'branch="b1"' in line] == [
+        line for line in first.splitlines() if 'branch="b1"' in line
+    ]
+
+
+def test_a_batch_of_duplicates_leaves_the_cache_alone() -> None:
+    store = Store(CONFIG)
+    scenario(store)
+    first = store.render()
+    fragments = store.exposition.fragments(("north", "b1"))
+    result = store.apply_events(
+        "north", "b1", "a1", [E(ev.BranchClosed, 3, 5000.0)], received=5000.0
+    )
+    assert result.duplicate == 1
+    assert store.render() is first
+    assert store.exposition.fragments(("north", "b1")) is fragments
+
+
+def test_a_dropped_branch_disappears() -> None:
+    store = Store(CONFIG)
+    scenario(store, "north", "b1")
+    scenario(store, "north", "b2")
+    store.render()
+    store.apply_events("north", "b2", "a1", [E(ev.BranchClosed, 14, 1400.0)], received=2000.0)
+    assert store.expire_stale(now=2500.0, max_age=600.0) == [("north", "b1")]
+    text = store.render()
+    assert 'branch="b1"' not in text and 'branch="b2"' in text
+    assert store.exposition.fragments(("north", "b1")) is None
+
+
+def test_no_branches_still_declares_every_family() -> None:
+    text = Store(CONFIG).render()
+    assert [
+        line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")
+    ] == FAMILY_ORDER
+    assert all(line.startswith("#") for line in text.splitlines())
+
+
+def test_bucket_bounds_are_formatted_like_prometheus_client() -> None:
+    config = FloorConfig(wait_buckets=(0.5, 2700.0, 1_000_000.0), service_buckets=(12345678.0,))
+    store = Store(config)
+    store.apply_events("r", "b", "a", [E(ev.BranchOpened, 1, 1.0)], received=1.0)
+    text = store.render()
+    les = [
+        line.split('le="')[1].split('"')[0]
+        for line in text.splitlines()
+        if 'service="cash",le=' in line
+    ]
+    assert les == [
+        "0.5",
+        "900.0",
+        "1200.0",
+        "1800.0",
+        "2700.0",
+        "1e+06",
+        "+Inf",
+        "1.2345678e+07",
+        "+Inf",
+    ]
+
+
+def test_oldest_wait_is_absent_while_the_queue_is_empty() -> None:
+    store = Store(CONFIG)
+    store.apply_events(
+        "r", "b", "a", [E(ev.TicketIssued, 1, 5.0, ticket="A1", service="cash")], received=5.0
+    )
+    assert (
+        'branchwatch_queue_oldest_issued_timestamp_seconds{region="r",branch="b",service="cash"} 5.0\n'
+        in store.render()
+    )
+    store.apply_events("r", "b", "a", [E(ev.TicketWalkout, 2, 9.0, ticket="A1")], received=9.0)
+    assert "branchwatch_queue_oldest_issued_timestamp_seconds{" not in store.render()

@@ -1,0 +1,210 @@
+"""Agents and devices: status, the session rule, device up/faults, caps."""
+
+from __future__ import annotations
+
+import pytest
+
+from branchwatch.contract import events as ev
+from branchwatch.contract.messages import DeviceStatus, SpoolStatus, Status
+from collector.floor.config import FloorConfig
+from collector.store import Store
+from collector.views import AgentView, DeviceView
+
+QUEUE_UP = {"queue-1": DeviceStatus(kind="queue", link="up")}
+
+
+def online(
+    session: int,
+    ts: float | None = 100.0,
+    devices: dict[str, DeviceStatus] | None = None,
+    version: str | None = None,
+    spool: SpoolStatus | None = None,
+) -> Status:
+    return Status(
+        v=1,
+        state="online",
+        session=session,
+        ts=ts,
+        devices=QUEUE_UP if devices is None else devices,
+        version=version,
+        spool=spool,
+    )
+
+
+def offline(session: int) -> Status:
+    return Status(v=1, state="offline", session=session)
+
+
+def agents(store: Store) -> list[AgentView]:
+    detail = store.branch_detail("r1", "b1", now=0.0)
+    assert detail is not None
+    return detail.agents
+
+
+def devices(store: Store) -> list[DeviceView]:
+    detail = store.branch_detail("r1", "b1", now=0.0)
+    assert detail is not None
+    return detail.devices
+
+
+def series(store: Store, prefix: str) -> list[str]:
+    return [line for line in store.render().splitlines() if line.startswith(prefix)]
+
+
+def fault(
+    store: Store,
+    seq: int,
+    ts: float,
+    name: str,
+    *,
+    device: str = "queue-1",
+    cls: type[ev.Event] = ev.DeviceFault,
+) -> None:
+    event = cls(v=1, seq=seq, ts=ts, device=device, fault=name)  # type: ignore[call-arg]
+    store.apply_events("r1", "b1", "a1", [event], received=ts)
+
+
+def test_online_status_sets_agent_and_devices() -> None:
+    store = Store(FloorConfig())
+    status = online(3, version="1.2.0", spool=SpoolStatus(depth=7, oldest_ts=90.0, dropped=1))
+    assert store.apply_status("r1", "b1", "a1", status, received=101.0)
+    assert agents(store) == [
+        AgentView(
+            agent="a1",
+            up=True,
+            session=3,
+            version="1.2.0",
+            spool_depth=7,
+            last_seen=100.0,
+            last_seq=None,
+        )
+    ]
+    assert devices(store) == [
+        DeviceView(agent="a1", device="queue-1", kind="queue", up=True, faults=[])
+    ]
+    assert series(store, "branchwatch_device_up") == [
+        'branchwatch_device_up{region="r1",branch="b1",agent="a1",device="queue-1",kind="queue"} 1'
+    ]
+    assert series(store, "branchwatch_agent_spool_depth") == [
+        'branchwatch_agent_spool_depth{region="r1",branch="b1",agent="a1"} 7'
+    ]
+
+
+def test_offline_marks_the_agent_and_its_devices_down() -> None:
+    store = Store(FloorConfig())
+    store.apply_status("r1", "b1", "a1", online(3), received=101.0)
+    assert store.apply_status("r1", "b1", "a1", offline(3), received=250.0)
+    assert series(store, "branchwatch_agent_up") == [
+        'branchwatch_agent_up{region="r1",branch="b1",agent="a1"} 0'
+    ]
+    assert series(store, "branchwatch_device_up")[0].endswith(" 0")
+    # a will has no ts: last seen is when it was received
+    assert series(store, "branchwatch_agent_last_seen") == [
+        'branchwatch_agent_last_seen_timestamp_seconds{region="r1",branch="b1",agent="a1"} 250.0'
+    ]
+
+
+def test_a_late_will_of_an_older_session_is_ignored() -> None:
+    store = Store(FloorConfig())
+    store.apply_status("r1", "b1", "a1", online(4), received=101.0)
+    assert not store.apply_status("r1", "b1", "a1", offline(3), received=102.0)
+    assert [(a.up, a.session) for a in agents(store)] == [(True, 4)]
+    assert store.apply_status(
+        "r1", "b1", "a1", online(5, ts=90.0), received=103.0
+    )  # newer session wins
+    assert [(a.up, a.session) for a in agents(store)] == [(True, 5)]
+
+
+def test_an_older_status_within_the_session_is_ignored() -> None:
+    store = Store(FloorConfig())
+    store.apply_status("r1", "b1", "a1", online(4, ts=200.0), received=201.0)
+    stale = online(4, ts=150.0, devices={"queue-1": DeviceStatus(kind="queue", link="down")})
+    assert not store.apply_status("r1", "b1", "a1", stale, received=202.0)
+    assert [d.up for d in devices(store)] == [True]
+
+
+def test_device_link_down_and_list_replaced_by_the_next_online_status() -> None:
+    store = Store(FloorConfig())
+    store.apply_status("r1", "b1", "a1", online(1), received=100.0)
+    fault(store, 1, 110.0, "paper_low")
+    both = {
+        "queue-1": DeviceStatus(kind="queue", link="down"),
+        "pad-1": DeviceStatus(kind="pad", link="up"),
+    }
+    store.apply_status("r1", "b1", "a1", online(1, ts=120.0, devices=both), received=121.0)
+    assert [(d.device, d.kind, d.up) for d in devices(store)] == [
+        ("pad-1", "pad", True),
+        ("queue-1", "queue", False),
+    ]
+    store.apply_status("r1", "b1", "a1", online(1, ts=130.0, devices={}), received=131.0)
+    # queue-1 keeps its fault series but leaves device_up; pad-1 is gone
+    assert [(d.device, d.kind, d.up, d.faults) for d in devices(store)] == [
+        ("queue-1", None, None, ["paper_low"])
+    ]
+    assert series(store, "branchwatch_device_up") == []
+
+
+def test_device_fault_and_recovery_keep_the_series() -> None:
+    store = Store(FloorConfig())
+    fault(store, 1, 100.0, "paper_out", device="printer")
+    line = (
+        'branchwatch_device_fault{region="r1",branch="b1",agent="a1",'
+        'device="printer",fault="paper_out"}'
+    )
+    assert series(store, "branchwatch_device_fault") == [f"{line} 1"]
+    assert series(store, "branchwatch_device_up") == []  # known from faults only
+    fault(store, 2, 200.0, "paper_out", device="printer", cls=ev.DeviceRecovered)
+    assert series(store, "branchwatch_device_fault") == [f"{line} 0"]
+    fault(store, 3, 150.0, "paper_out", device="printer")  # older than the recovery
+    assert series(store, "branchwatch_device_fault") == [f"{line} 0"]
+    assert [d.faults for d in devices(store)] == [[]]
+
+
+def test_last_seen_is_the_newest_event_or_status_time() -> None:
+    store = Store(FloorConfig())
+    fault(store, 1, 500.0, "paper_low")
+    store.apply_status("r1", "b1", "a1", online(1, ts=400.0), received=401.0)
+    assert [a.last_seen for a in agents(store)] == [500.0]
+    fault(store, 2, 450.0, "paper_jam")
+    assert [(a.last_seen, a.last_seq) for a in agents(store)] == [(500.0, 2)]
+
+
+def test_agent_cap_refuses_events_and_statuses_of_one_more_agent() -> None:
+    store = Store(FloorConfig(max_agents=1))
+    store.apply_status("r1", "b1", "a1", online(1), received=100.0)
+    event = ev.BranchOpened(v=1, seq=1, ts=100.0, device="x")
+    result = store.apply_events(
+        "r1", "b1", "a2", [event, ev.BranchClosed(v=1, seq=2, ts=101.0, device="x")], 100.0
+    )
+    assert (result.applied, result.rejected) == (0, {"too_many_agents": 2})
+    assert not store.apply_status("r1", "b1", "a2", online(1), received=100.0)
+    assert [a.agent for a in agents(store)] == ["a1"]
+    assert store.apply_events("r1", "b2", "a2", [event], 100.0).applied == 1  # per branch
+
+
+def test_device_cap_refuses_a_status_or_fault_beyond_it() -> None:
+    store = Store(FloorConfig(max_devices=2))
+    three = {f"d{i}": DeviceStatus(kind="queue", link="up") for i in range(3)}
+    assert not store.apply_status("r1", "b1", "a1", online(1, devices=three), received=100.0)
+    two = {f"d{i}": DeviceStatus(kind="queue", link="up") for i in range(2)}
+    assert store.apply_status("r1", "b1", "a1", online(1, devices=two), received=100.0)
+    event = ev.DeviceFault(v=1, seq=1, ts=100.0, device="d9", fault="link_down")
+    assert store.apply_events("r1", "b1", "a1", [event], 100.0).rejected == {"too_many_devices": 1}
+    assert [d.device for d in devices(store)] == ["d0", "d1"]
+
+
+def test_fault_names_per_device_are_bounded() -> None:
+    store = Store(FloorConfig())
+    for i in range(8):
+        fault(store, i + 1, 100.0 + i, f"f{i}")
+    event = ev.DeviceFault(v=1, seq=9, ts=200.0, device="queue-1", fault="f8")
+    assert store.apply_events("r1", "b1", "a1", [event], 200.0).rejected == {"too_many_faults": 1}
+    assert len(series(store, "branchwatch_device_fault")) == 8
+
+
+@pytest.mark.parametrize("state", ["online", "offline"])
+def test_status_of_a_new_agent_creates_it(state: str) -> None:
+    store = Store(FloorConfig())
+    status = online(2) if state == "online" else offline(2)
+    assert store.apply_status("r1", "b1", "a1", status, received=50.0)
+    assert [(a.agent, a.up, a.session) for a in agents(store)] == [("a1", state == "online", 2)]

@@ -1,0 +1,88 @@
+"""Floor configuration: defaults, effective wait buckets, validation messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from branchwatch.errors import ConfigError
+from collector.floor.config import FloorConfig, PostConfig
+from collector.store import Store
+
+
+def test_defaults_follow_the_design() -> None:
+    config = FloorConfig()
+    config.validate()
+    assert config.services == ("cash", "non_cash", "vip", "corporate")
+    assert [(p.position, p.name) for p in config.posts][:2] == [
+        (1, "greeting and ticket desk"),
+        (2, "self-service machines"),
+    ]
+    assert [p.position for p in config.posts] == list(range(1, 8))
+    assert (config.required_posts, config.backfill_order) == ((1, 2), (3, 4, 7))
+
+
+def test_effective_wait_buckets_include_every_target() -> None:
+    config = FloorConfig(
+        wait_buckets=(60, 600),
+        wait_target_seconds=450,
+        wait_warning_seconds=600,
+        wait_critical_seconds=1000,
+    )
+    assert config.effective_wait_buckets == (60.0, 450.0, 600.0, 1000.0)
+    assert FloorConfig().effective_wait_buckets == (60, 120, 300, 600, 900, 1200, 1800, 2700, 3600)
+
+
+def test_unknown_keys_fail() -> None:
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        msgspec.convert({"services": ["cash"], "sevrices": []}, FloorConfig)
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        msgspec.convert({"posts": [{"position": 1, "name": "door", "mode": "x"}]}, FloorConfig)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"services": ()}, "at least one service"),
+        ({"services": ("cash", "Cash")}, "'Cash' is not a service name"),
+        ({"services": ("x" * 25,)}, "is not a service name"),
+        ({"services": ("cash", "cash")}, "lists a service twice"),
+        ({"posts": ()}, "at least one post"),
+        ({"posts": (PostConfig(0, "a"),)}, "position 0 is not in 1..99"),
+        ({"posts": (PostConfig(100, "a"),)}, "position 100 is not in 1..99"),
+        (
+            {"posts": (PostConfig(1, "a"), PostConfig(2, "b"), PostConfig(1, "c"))},
+            "position 1 is configured twice",
+        ),
+        ({"posts": (PostConfig(1, " "), PostConfig(2, "b"))}, "post 1 needs a name"),
+        ({"required_posts": (1, 9)}, r"required_posts refers to posts \[9\]"),
+        ({"required_posts": (1, 1)}, "required_posts lists a post twice"),
+        ({"backfill_order": (3, 8)}, r"backfill_order refers to posts \[8\]"),
+        ({"wait_target_seconds": 0.0}, "wait_target_seconds must be a positive number"),
+        (
+            {"wait_critical_seconds": float("inf")},
+            "wait_critical_seconds must be a positive number",
+        ),
+        ({"wait_warning_seconds": 600.0}, "target <= warning <= critical"),
+        ({"wait_buckets": ()}, "wait_buckets must list at least one bucket"),
+        (
+            {"wait_buckets": (60.0, 30.0)},
+            "wait_buckets must be positive, finite and strictly increasing",
+        ),
+        ({"wait_buckets": (60.0, 60.0)}, "strictly increasing"),
+        ({"service_buckets": (-1.0, 30.0)}, "service_buckets must be positive"),
+        ({"max_counters": 0}, "max_counters must be at least 1"),
+        ({"max_agents": 0}, "max_agents must be at least 1"),
+        ({"max_devices": -1}, "max_devices must be at least 1"),
+    ],
+)
+def test_invalid_configs_are_named(changes: dict[str, Any], message: str) -> None:
+    config = msgspec.structs.replace(FloorConfig(), **changes)
+    if "posts" in changes:
+        config = msgspec.structs.replace(config, required_posts=(), backfill_order=())
+    with pytest.raises(ConfigError, match=message):
+        config.validate()
+    with pytest.raises(ConfigError):
+        Store(config)
