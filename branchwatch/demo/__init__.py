@@ -1,0 +1,1 @@
+"""``branchwatch demo``: broker, collector and simulated branches, with a live terminal view."""

@@ -1,0 +1,131 @@
+"""The numbers a simulated branch day is drawn from (DESIGN §2), in one place.
+
+Times are simulated seconds or hours of the day; rates are per simulated hour.
+Defaults are calibrated so a day shows every path of the domain: peaks with
+queues, lunch pauses, a few walkouts and no-shows, transfers, an empty greeter
+post now and then, printer faults, and a satisfaction near the bank's 90 %.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from branchwatch.contract.ids import CounterKind, Rating
+
+MINUTE: Final = 60.0
+HOUR: Final = 3600.0
+
+# Posts of the service standard (DESIGN §2).
+POST_GREETER: Final = 1
+POST_SELF_SERVICE: Final = 2
+POST_FORMS: Final = 3
+POST_LOW: Final = 4
+POST_HIGH: Final = 5
+POST_VIP: Final = 6
+POST_WEALTH: Final = 7
+
+COUNTER_POST: Final[dict[CounterKind, int]] = {"high": POST_HIGH, "low": POST_LOW, "vip": POST_VIP}
+# The post that serves a service: where a transfer is handed off to.
+SERVICE_POST: Final[dict[str, int]] = {
+    "cash": POST_HIGH,
+    "non_cash": POST_LOW,
+    "corporate": POST_LOW,
+    "vip": POST_VIP,
+}
+# Which queues a counter kind calls from: tiers in priority order, the oldest
+# ticket within a tier first (a VIP counter takes cash customers when idle).
+COUNTER_TIERS: Final[dict[CounterKind, tuple[tuple[str, ...], ...]]] = {
+    "high": (("cash",),),
+    "low": (("non_cash", "corporate"),),
+    "vip": (("vip",), ("cash",)),
+}
+TICKET_LETTER: Final[dict[str, str]] = {"cash": "A", "non_cash": "B", "vip": "V", "corporate": "C"}
+RATINGS_BY_WAIT: Final[tuple[tuple[float, tuple[float, float, float, float]], ...]] = (
+    # (wait up to seconds, weights of very_satisfied, satisfied, neutral, unsatisfied)
+    (10 * MINUTE, (0.66, 0.27, 0.05, 0.02)),
+    (20 * MINUTE, (0.50, 0.32, 0.12, 0.06)),
+    (float("inf"), (0.30, 0.35, 0.20, 0.15)),
+)
+RATING_NAMES: Final[tuple[Rating, ...]] = ("very_satisfied", "satisfied", "neutral", "unsatisfied")
+
+
+@dataclass(frozen=True)
+class Profile:
+    open_hour: float = 9.0
+    close_hour: float = 17.0
+    # After close the counters still call waiting tickets this long, then close.
+    closeout: float = 2 * MINUTE
+    # Simulated gap between one day's close and the next day's opening.
+    night: float = 5 * MINUTE
+
+    # Arrival rate multiplier over the day: late-morning and lunch peaks.
+    arrival_curve: tuple[tuple[float, float], ...] = (
+        (9.0, 0.35),
+        (10.0, 0.75),
+        (11.0, 1.00),
+        (11.75, 0.80),
+        (12.5, 1.00),
+        (13.25, 0.95),
+        (14.0, 0.65),
+        (15.0, 0.55),
+        (16.0, 0.65),
+        (16.5, 0.85),  # the rush before closing: some are still waiting at close
+        (17.0, 0.95),
+    )
+    peak_arrivals_per_hour: tuple[float, float] = (40.0, 52.0)
+    service_mix: dict[str, float] = field(
+        default_factory=lambda: {"cash": 0.63, "non_cash": 0.25, "vip": 0.06, "corporate": 0.06}
+    )
+    # (shortest, longest) service time per service, simulated seconds.
+    service_time: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: {
+            "cash": (3 * MINUTE, 5 * MINUTE),
+            "non_cash": (10 * MINUTE, 15 * MINUTE),
+            "vip": (12 * MINUTE, 20 * MINUTE),
+            "corporate": (15 * MINUTE, 25 * MINUTE),
+        }
+    )
+    # Counters per branch: (fewest, most) always-on, plus flex counters for the peak.
+    counters: dict[CounterKind, tuple[int, int]] = field(
+        default_factory=lambda: {"high": (2, 2), "low": (3, 3), "vip": (1, 1)}
+    )
+    flex_counters: tuple[CounterKind, ...] = ("high", "low")
+    flex_hours: tuple[float, float] = (10.5, 15.0)
+
+    # Ticket paths.
+    no_show: float = 0.03
+    transfers: dict[str, tuple[str, float]] = field(
+        default_factory=lambda: {"non_cash": ("cash", 0.07), "cash": ("non_cash", 0.02)}
+    )
+    patience_min: float = 12 * MINUTE
+    patience_mean_extra: float = 30 * MINUTE
+
+    # Evaluator pads.
+    evaluation_request: float = 0.88
+    evaluation_submit: float = 0.93
+    evaluation_window: float = 10.0
+
+    # Staff: breaks, lunches, greeter absences.
+    break_probability: float = 0.7
+    break_minutes: tuple[float, float] = (8.0, 15.0)
+    lunch_window: tuple[float, float] = (11.5, 14.0)
+    lunch_minutes: float = 30.0
+    greeter_absences: tuple[int, int] = (2, 4)
+    greeter_backfill: float = 0.5
+    deputy_absences: tuple[int, int] = (1, 2)
+    assist_calls: tuple[int, int] = (3, 6)
+
+    # Ticket printer faults per day.
+    paper_low: float = 0.8
+    paper_runs_out: float = 0.3
+    paper_jams_per_day: float = 1.0
+
+    def tiers(self, kind: CounterKind) -> tuple[tuple[str, ...], ...]:
+        return tuple(
+            tuple(s for s in tier if s in self.service_mix)
+            for tier in COUNTER_TIERS.get(kind, ((),))
+        )
+
+
+DEFAULT_PROFILE: Final = Profile()

@@ -1,0 +1,369 @@
+"""The simulator's edge: N simulated agents on one MQTT connection (paho-mqtt).
+
+Simulated time lives in the models; here it meets the wall clock. Each tick
+runs every model up to ``start + (now - wall_start) × speed`` and publishes
+what happened, so an event's ``ts`` is the wall-clock time of the tick that
+emits it (never later). Publishes QoS 1 to ``…/edge-1/events``, retains each
+agent's status (at connect, every ``status_interval`` and ``offline`` on a clean
+stop), and answers ``replay`` commands from the events it keeps.
+
+paho's network thread runs the connection (reconnecting with backoff) and only
+queues commands; the thread that calls :meth:`SimPublisher.tick` owns the models.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+from paho.mqtt.client import (
+    Client,
+    ConnectFlags,
+    DisconnectFlags,
+    MQTTMessage,
+    MQTTMessageInfo,
+    MQTTv5,
+    MQTTv311,
+)
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from branchwatch import __version__
+from branchwatch.config import BrokerAddress
+from branchwatch.contract import (
+    DeviceStatus,
+    Notify,
+    Replay,
+    SpoolStatus,
+    Status,
+    decode_command,
+    encode,
+    parse_topic,
+    topic_for,
+)
+from branchwatch.contract.topics import CONTRACT_VERSION, DEFAULT_PREFIX
+from branchwatch.errors import ContractError
+from branchwatch.sim.generate import DEFAULT_REGIONS, make_branches
+from branchwatch.sim.model import AGENT, BranchSim
+from branchwatch.sim.profile import HOUR
+from branchwatch.sim.retention import (
+    DEFAULT_RETENTION_EVENTS,
+    DEFAULT_RETENTION_SECONDS,
+    SentEvents,
+    pack,
+)
+
+log = logging.getLogger(__name__)
+
+VERSION: Final = f"{__version__}-sim"
+PROTOCOLS: Final = {"5": MQTTv5, "3.1.1": MQTTv311}
+# Events ahead of the broker while it is unreachable; beyond, paho drops and the
+# collector sees a seq gap and asks for a replay.
+MAX_QUEUED_MESSAGES: Final = 100_000
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    broker: BrokerAddress
+    branches: int = 3
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    speed: float = 1.0
+    seed: int = 1
+    start_hour: float = 9.0
+    mqtt_protocol: str = "5"
+    seq_base: int = 1
+    ca_file: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    tick: float = 0.1
+    status_interval: float = 60.0
+    retention_events: int = DEFAULT_RETENTION_EVENTS
+    retention_seconds: float = DEFAULT_RETENTION_SECONDS
+    keepalive: int = 30
+
+
+@dataclass
+class SimStats:
+    events: int = 0
+    messages: int = 0
+    replayed: int = 0
+    dropped: int = 0
+    bad_commands: int = 0
+    notices: int = 0
+    connects: int = 0
+
+
+@dataclass
+class SimAgent:
+    sim: BranchSim
+    events_topic: str
+    status_topic: str
+    sent: SentEvents = field(default_factory=SentEvents)
+
+
+class SimPublisher:
+    """Publishes the simulated branches of ``settings`` to one broker connection."""
+
+    def __init__(self, settings: SimSettings, clock: Callable[[], float] = time.time) -> None:
+        if settings.mqtt_protocol not in PROTOCOLS:
+            raise ValueError(f"MQTT protocol {settings.mqtt_protocol!r}: expected 5 or 3.1.1")
+        self.settings = settings
+        self._clock = clock
+        self._wall_start = clock()
+        self._sim_start = settings.start_hour * HOUR
+        self.stats = SimStats()
+        # Counts connections; starts from the clock so a restarted simulator's
+        # sessions are newer than the last run's (DESIGN §4, like a persisted counter).
+        self.session = int(self._wall_start)
+        self.agents: dict[tuple[str, str], SimAgent] = {}
+        for sim in make_branches(
+            settings.branches,
+            settings.seed,
+            regions=settings.regions,
+            start_hour=settings.start_hour,
+            ts_origin=self._wall_start,
+            speed=settings.speed,
+            seq_base=settings.seq_base,
+        ):
+            self.agents[(sim.region, sim.branch)] = SimAgent(
+                sim,
+                topic_for(sim.region, sim.branch, AGENT, "events", settings.prefix),
+                topic_for(sim.region, sim.branch, AGENT, "status", settings.prefix),
+                SentEvents(settings.retention_events, settings.retention_seconds),
+            )
+        self._commands: queue.SimpleQueue[tuple[SimAgent, Replay | Notify]] = queue.SimpleQueue()
+        self._last_status = 0.0
+        self.connected = threading.Event()
+        self._client = self._make_client()
+
+    @property
+    def command_filter(self) -> str:
+        return f"{self.settings.prefix}/{CONTRACT_VERSION}/+/+/{AGENT}/cmd"
+
+    def sim_now(self) -> float:
+        """Simulated time now; 1 ms behind the clock so no ``ts`` is ever ahead of it."""
+        return self._sim_start + (self._clock() - self._wall_start - 0.001) * self.settings.speed
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        broker = self.settings.broker
+        log.info(
+            "simulating %d branches at %g× for %s:%d (MQTT %s, seed %d)",
+            len(self.agents),
+            self.settings.speed,
+            broker.host,
+            broker.port,
+            self.settings.mqtt_protocol,
+            self.settings.seed,
+        )
+        self._client.connect_async(broker.host, broker.port, keepalive=self.settings.keepalive)
+        self._client.loop_start()
+
+    def run(self, stop: threading.Event, duration: float | None = None) -> SimStats:
+        """Start, tick until ``stop`` is set or ``duration`` has passed, stop cleanly."""
+        deadline = None if duration is None else time.monotonic() + duration
+        self.start()
+        try:
+            while not stop.is_set():
+                self.tick()
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                stop.wait(self.settings.tick)
+        finally:
+            self.stop()
+        return self.stats
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Retain ``offline`` for every agent (when connected), then disconnect."""
+        deadline = time.monotonic() + timeout
+        if self.connected.is_set():
+            infos = [self._publish_status(agent, "offline") for agent in self.agents.values()]
+            for info in infos:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._wait(info, remaining):
+                    log.warning("offline statuses not all acknowledged before stopping")
+                    break
+        else:
+            log.warning("not connected: the agents' offline statuses could not be published")
+        self._client.disconnect()
+        self._client.loop_stop()
+        log.info(
+            "stopped: %d events in %d messages, %d replayed, %d bad commands",
+            self.stats.events,
+            self.stats.messages,
+            self.stats.replayed,
+            self.stats.bad_commands,
+        )
+
+    @staticmethod
+    def _wait(info: MQTTMessageInfo, timeout: float) -> bool:
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
+    # -- the tick -------------------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Advance every branch to now, publish what happened, answer commands."""
+        until = self.sim_now()
+        published = 0
+        for agent in self.agents.values():
+            events = agent.sim.advance(until)
+            if not events:
+                continue
+            payloads = [encode(event) for event in events]
+            for event, payload in zip(events, payloads, strict=True):
+                agent.sent.add(event.seq, event.ts, payload)
+            self._publish_events(agent, payloads)
+            published += len(events)
+        self.stats.events += published
+        self._handle_commands()
+        if self._clock() - self._last_status >= self.settings.status_interval:
+            self._publish_statuses()
+        return published
+
+    def _publish_events(self, agent: SimAgent, payloads: list[bytes]) -> None:
+        for message in pack(payloads):
+            info = self._client.publish(agent.events_topic, message, qos=1)
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                self.stats.dropped += 1
+            else:
+                self.stats.messages += 1
+
+    def _handle_commands(self) -> None:
+        while True:
+            try:
+                agent, command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(command, Replay):
+                payloads = agent.sent.since(command.from_seq)
+                log.info(
+                    "replay for %s/%s from seq %d: %d events",
+                    agent.sim.region,
+                    agent.sim.branch,
+                    command.from_seq,
+                    len(payloads),
+                )
+                if payloads:
+                    self._publish_events(agent, payloads)
+                self.stats.replayed += len(payloads)
+            else:
+                self.stats.notices += 1
+                log.info(
+                    "floor notice %s for %s/%s post %d: %s",
+                    command.id,
+                    agent.sim.region,
+                    agent.sim.branch,
+                    command.position,
+                    command.text,
+                )
+                agent.sim.receive_notice(command.id, command.position)
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def _status(self, agent: SimAgent, state: str) -> bytes:
+        now = self._clock()
+        if state == "offline":  # like a will: no devices, no spool
+            return msgspec.json.encode(
+                {"v": 1, "state": "offline", "session": self.session, "ts": now}
+            )
+        devices = {d: DeviceStatus(kind=k, link="up") for d, k in agent.sim.devices.items()}
+        return encode(
+            Status(
+                v=1,
+                state="online",
+                session=self.session,
+                ts=now,
+                version=VERSION,
+                devices=devices,
+                spool=SpoolStatus(depth=0, oldest_ts=None),
+            )
+        )
+
+    def _publish_status(self, agent: SimAgent, state: str) -> MQTTMessageInfo:
+        payload = self._status(agent, state)
+        return self._client.publish(agent.status_topic, payload, qos=1, retain=True)
+
+    def _publish_statuses(self) -> None:
+        self._last_status = self._clock()
+        for agent in self.agents.values():
+            self._publish_status(agent, "online")
+
+    # -- paho callbacks (network thread) --------------------------------------------------------
+
+    def _make_client(self) -> Client:
+        settings = self.settings
+        client = Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"branchwatch-sim-{uuid.uuid4().hex[:12]}",
+            protocol=PROTOCOLS[settings.mqtt_protocol],
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
+        if settings.broker.tls:
+            client.tls_set(ca_certs=settings.ca_file)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s (retrying)", reason)
+            return
+        self.session += 1
+        self.stats.connects += 1
+        log.info("connected (session %d)", self.session)
+        client.subscribe(self.command_filter, qos=1)
+        self._publish_statuses()
+        self.connected.set()
+
+    def _on_disconnect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self.connected.is_set()
+        self.connected.clear()
+        if was_connected and reason.is_failure:
+            log.warning("connection lost: %s (reconnecting with backoff)", reason)
+
+    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
+        try:
+            topic = parse_topic(message.topic, self.settings.prefix)
+            agent = self.agents.get((topic.region, topic.branch))
+            if agent is None or topic.kind != "cmd":
+                raise ContractError("unknown_agent", f"no simulated agent at {message.topic}")
+            command = decode_command(bytes(message.payload))
+            if not isinstance(command, Replay | Notify):  # pragma: no cover - future commands
+                raise ContractError("unknown_type", type(command).__name__)
+        except ContractError as exc:
+            self.stats.bad_commands += 1
+            log.warning("bad command on %s: %s", message.topic, exc)
+            return
+        except Exception:  # an exception here would end paho's network thread
+            self.stats.bad_commands += 1
+            log.exception("unexpected error decoding a command on %s", message.topic)
+            return
+        self._commands.put((agent, command))
