@@ -9,6 +9,7 @@ import pytest
 from branchwatch.contract import events as ev
 from branchwatch.contract.messages import Status
 from collector.floor.config import FloorConfig, PostConfig
+from collector.floor.posts import MAX_STAFF_PER_POST
 from collector.store import ApplyResult, Store
 from collector.views import BranchDetail, PositionView
 
@@ -241,3 +242,21 @@ def test_counter_cap_refuses_a_new_counter(cls: type[ev.Event], fields: dict[str
     assert result.rejected == {"too_many_counters": 1}
     assert [c.counter for c in feed.detail.counter_list] == ["c1", "c2"]
     assert feed(cls, 102, counter="c2", **fields).applied == 1  # a known one still works
+
+
+def test_a_late_close_does_not_lose_todays_queue() -> None:
+    feed = Feed()
+    feed(ev.BranchOpened, 1000)
+    feed(ev.TicketIssued, 1010, ticket="A1", service="cash")
+    feed(ev.BranchClosed, 900)  # yesterday's closing, replayed
+    assert (feed.detail.open, feed.detail.waiting_total, feed.detail.lost_total) == (True, 1, 0)
+
+
+def test_staff_per_post_are_bounded() -> None:
+    feed = Feed()
+    for n in range(MAX_STAFF_PER_POST):
+        feed(ev.PositionStaffed, 100 + n, position=5, staff=f"t{n}")
+    assert feed(ev.PositionStaffed, 200, position=5, staff="one-more").rejected == {
+        "too_many_staff": 1
+    }
+    assert feed.post(5).staffed == MAX_STAFF_PER_POST

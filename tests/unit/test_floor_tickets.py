@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from branchwatch.contract import events as ev
+from collector.floor import tickets
 from collector.floor.config import FloorConfig
 from collector.store import ApplyResult, Store
 from collector.views import BranchDetail, ServiceStats
@@ -302,3 +303,89 @@ def test_oldest_waiting_and_longest_wait(feed: Feed) -> None:
         'branchwatch_queue_oldest_issued_timestamp_seconds{region="r1",branch="b1",'
         'service="cash"} 1100.0' in feed.store.render()
     )
+
+
+def test_transfer_of_an_unknown_ticket_queues_it_in_the_new_service(feed: Feed) -> None:
+    feed(ev.TicketTransferred, 1200, seq=5, ticket="A1", service="non_cash")
+    assert feed.tickets() == {"A1": ("non_cash", "waiting")}
+    feed(ev.TicketIssued, 1000, seq=2, ticket="A1", service="cash")  # late
+    assert feed.tickets() == {"A1": ("non_cash", "waiting")}
+    assert (feed.service("cash").issued, feed.service("cash").waiting) == (1, 0)
+    assert (feed.service("non_cash").issued, feed.service("non_cash").waiting) == (0, 1)
+    feed(ev.TicketCalled, 1300, seq=6, ticket="A1", counter="c1")
+    assert feed.service("non_cash").wait_sum == 100.0
+
+
+def test_service_events_of_an_unknown_ticket_wait_for_its_issue(feed: Feed) -> None:
+    feed(ev.ServiceStarted, 1100, seq=5, ticket="A1", counter="c1")
+    assert feed.tickets() == {"A1": (None, "serving")}
+    feed(ev.ServiceEnded, 1190, seq=6, ticket="A1", counter="c1")
+    feed(ev.ServiceEnded, 1500, seq=7, ticket="B1", counter="c2")  # nothing else known of B1
+    assert (feed.tickets(), feed.detail.served_total) == ({}, 0)
+    feed(ev.TicketIssued, 1000, seq=2, ticket="A1", service="vip")
+    feed(ev.TicketIssued, 1400, seq=3, ticket="B1", service="cash")
+    feed(ev.ServiceStarted, 1450, seq=4, ticket="B1", counter="c2")
+    vip, cash = feed.service("vip"), feed.service("cash")
+    assert (vip.issued, vip.served, vip.wait_count, vip.waiting) == (1, 1, 0, 0)
+    assert (cash.issued, cash.served, cash.waiting) == (1, 1, 0)
+    text = feed.store.render()
+    assert 'branchwatch_service_seconds_sum{region="r1",branch="b1",service="vip"} 90.0' in text
+    assert 'branchwatch_service_seconds_sum{region="r1",branch="b1",service="cash"} 50.0' in text
+
+
+def test_events_of_the_segment_before_a_transfer_arrive_late(feed: Feed) -> None:
+    feed(ev.TicketIssued, 1000, seq=2, ticket="A1", service="cash")
+    feed(ev.TicketTransferred, 1200, seq=5, ticket="A1", service="vip")  # 3, 4 missing
+    earlier: list[tuple[int, type[ev.Event], dict[str, Any]]] = [
+        (3, ev.TicketCalled, {"counter": "c1"}),
+        (4, ev.ServiceStarted, {"counter": "c1"}),
+    ]
+    for seq, cls, fields in earlier:
+        assert feed(cls, 1100 + seq, seq=seq, ticket="A1", **fields).late == 1
+        assert feed.tickets() == {"A1": ("vip", "waiting")}
+    feed(ev.ServiceEnded, 1150, seq=6, ticket="A1", counter="c1")
+    feed(ev.TicketNoShow, 1160, seq=7, ticket="A1")
+    assert feed.tickets() == {"A1": ("vip", "waiting")}
+    assert feed.service("vip").wait_count == 0
+
+
+def test_replayed_terminal_events_count_once(feed: Feed) -> None:
+    feed(ev.TicketIssued, 1000, ticket="A1", service="cash")
+    feed(ev.TicketCalled, 1010, ticket="A1", counter="c1")
+    feed(ev.TicketNoShow, 1020, ticket="A1")
+    feed(ev.TicketNoShow, 1020, ticket="A1")  # the device sent it twice
+    feed(ev.ServiceEnded, 1030, ticket="A1", counter="c1")
+    assert feed.service("cash").lost["no_show"] == 1
+    assert feed.detail.served_total == 0
+
+
+def test_live_tickets_are_capped(feed: Feed, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tickets, "MAX_LIVE_TICKETS", 2)
+    feed(ev.TicketIssued, 1000, ticket="A1", service="cash")
+    feed(ev.TicketCalled, 1000, ticket="A2", counter="c1")
+    new_ticket: list[tuple[type[ev.Event], dict[str, Any]]] = [
+        (ev.TicketIssued, {"service": "cash"}),
+        (ev.TicketCalled, {"counter": "c1"}),
+        (ev.TicketTransferred, {"service": "vip"}),
+        (ev.ServiceStarted, {"counter": "c1"}),
+    ]
+    for cls, fields in new_ticket:
+        assert feed(cls, 1001, ticket="A3", **fields).rejected == {"too_many_tickets": 1}
+    assert feed(ev.TicketNoShow, 1002, ticket="A3").applied == 1  # finished records are not capped
+    assert set(feed.tickets()) == {"A1", "A2"}
+    assert feed.detail.issued_total == 1
+
+
+def test_finished_ids_are_remembered_up_to_a_bound(
+    feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tickets, "MAX_FINISHED_TICKETS", 2)
+    for n in (1, 2, 3):
+        feed(ev.TicketIssued, 1000 + n, ticket=f"A{n}", service="cash")
+        feed(ev.TicketWalkout, 1100 + n, ticket=f"A{n}")
+    # A1 is forgotten: a late issue of it queues again; A3 is remembered: refused
+    assert feed(ev.TicketIssued, 1050, ticket="A3", service="cash").rejected == {
+        "duplicate_ticket": 1
+    }
+    assert feed(ev.TicketIssued, 1050, ticket="A1", service="cash").applied == 1
+    assert feed.tickets() == {"A1": ("cash", "waiting")}

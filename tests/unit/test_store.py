@@ -181,3 +181,31 @@ def test_an_empty_batch_changes_nothing() -> None:
     store = Store(FloorConfig())
     assert store.apply_events("r1", "b1", "a1", [], 1.0) == ApplyResult()
     assert store.branch_count == 0
+
+
+def test_gaps_accumulate_into_the_bound() -> None:
+    store = Store(FloorConfig())
+    step = MAX_MISSING_PER_AGENT * 3 // 4
+    send(store, 1)
+    received = 1 + step + 1
+    send(store, received)  # seqs 2 .. received - 1 missing
+    newest = received + step + 1
+    send(store, newest)  # step more missing: the oldest of the first gap are forgotten
+    # the newest MAX seqs below `newest`, skipping the one received in between
+    oldest = newest - MAX_MISSING_PER_AGENT - 1
+    assert store.first_missing("r1", "b1", "a1") == oldest
+    assert send(store, oldest - 1).duplicate == 1
+    assert send(store, oldest).late == 1
+    assert send(store, received - 1).late == 1
+    assert send(store, received).duplicate == 1
+
+
+class UnknownEvent(ev.Event, tag="vendor.custom", frozen=True):
+    pass
+
+
+def test_an_event_class_without_a_handler_is_refused() -> None:
+    store = Store(FloorConfig())
+    event = UnknownEvent(v=1, seq=1, ts=1.0, device="x")
+    result = store.apply_events("r1", "b1", "a1", [event, *staffed(2)], 1.0)
+    assert (result.applied, result.rejected) == (1, {"unknown_type": 1})
