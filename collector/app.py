@@ -208,4 +208,4 @@ class Collector:
 
 def disable_created_series() -> None:
     """``*_created`` samples are noise for a long-running collector; 1 series saved each."""
-    prometheus_client.disable_created_metrics()
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]

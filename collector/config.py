@@ -10,9 +10,10 @@ from typing import Literal
 
 import msgspec
 
-from branchwatch.config import ConfigError, parse_broker_url, parse_listen
+from branchwatch.config import parse_broker_url, parse_listen
 from branchwatch.contract.ids import is_site_id
 from branchwatch.contract.topics import DEFAULT_PREFIX
+from branchwatch.errors import ConfigError
 from collector.floor.config import FloorConfig
 
 MqttProtocol = Literal["5", "3.1.1"]

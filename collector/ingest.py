@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 from branchwatch.contract import decode_events, decode_status, parse_topic
+from branchwatch.contract.codec import Payload
 from branchwatch.errors import ContractError
 from collector.selfmetrics import SelfMetrics
 from collector.store import ApplyResult, Store
@@ -47,7 +48,7 @@ class Ingestor:
         # Bumped on every change, so the snapshotter can skip idle periods.
         self.changes = 0
 
-    def handle(self, topic: str, payload: bytes) -> None:
+    def handle(self, topic: str, payload: Payload) -> None:
         received = self.clock()
         try:
             where = parse_topic(topic, self.prefix)
@@ -61,7 +62,7 @@ class Ingestor:
             self.metrics.rejected_messages.inc()
             self._refuse(exc.reason, 1, f"{topic}: {exc.detail or exc.reason}")
 
-    def _events(self, region: str, branch: str, agent: str, payload: bytes, now: float) -> None:
+    def _events(self, region: str, branch: str, agent: str, payload: Payload, now: float) -> None:
         events = decode_events(payload)
         with self.lock:
             result = self.store.apply_events(region, branch, agent, events, now)
@@ -75,7 +76,7 @@ class Ingestor:
         if result.missing and self.on_gap is not None:
             self.on_gap(region, branch, agent)
 
-    def _status(self, region: str, branch: str, agent: str, payload: bytes, now: float) -> None:
+    def _status(self, region: str, branch: str, agent: str, payload: Payload, now: float) -> None:
         if not payload:
             # An empty retained message is how an operator clears a status: nothing to apply.
             self.metrics.accepted.inc()

@@ -23,13 +23,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from branchwatch.config import parse_broker_url, read_secret
+from branchwatch.contract.codec import Payload
 from branchwatch.contract.topics import subscription_filter
 from collector.config import MqttConfig
 from collector.errors import CollectorError
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes], None]
+MessageHandler = Callable[[str, Payload], None]
 
 
 class MqttError(CollectorError):
@@ -104,7 +105,7 @@ class MqttSession:
     def start(self) -> None:
         properties: Properties | None = None
         if self._v5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = self.config.session_expiry_seconds
         try:
             self.client.connect_async(

@@ -41,8 +41,11 @@ _command_decoder: Final = msgspec.json.Decoder(AnyCommand)
 _any_decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
 
+# What an MQTT client hands over: paho gives bytes, sometimes a bytearray.
+Payload = bytes | bytearray | memoryview
 
-def decode_events(payload: bytes) -> list[Event]:
+
+def decode_events(payload: Payload) -> list[Event]:
     """One event object or an array of 1–500 events in strictly increasing ``seq``."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
@@ -64,7 +67,7 @@ def decode_events(payload: bytes) -> list[Event]:
     return decoded
 
 
-def decode_status(payload: bytes) -> Status:
+def decode_status(payload: Payload) -> Status:
     if len(payload) > MAX_MESSAGE_BYTES:
         raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
@@ -73,7 +76,7 @@ def decode_status(payload: bytes) -> Status:
         raise _classify(payload, exc, "status") from exc
 
 
-def decode_command(payload: bytes) -> Command:
+def decode_command(payload: Payload) -> Command:
     if len(payload) > MAX_MESSAGE_BYTES:
         raise ContractError("too_large", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
     try:
@@ -88,7 +91,7 @@ def encode(message: Event | Sequence[Event] | Status | Command) -> bytes:
     return _encoder.encode(message)
 
 
-def _classify(payload: bytes, exc: Exception, what: str) -> ContractError:
+def _classify(payload: Payload, exc: Exception, what: str) -> ContractError:
     message = str(exc)
     if not isinstance(exc, msgspec.ValidationError):  # ValidationError is a DecodeError too
         return _bad_json(exc, what)

@@ -30,6 +30,9 @@ def event(**changes: object) -> dict[str, object]:
 
 
 _DROP = object()
+BAD_VALUES: list[dict[str, object]] = [
+    {"seq": -1}, {"ts": -5}, {"ts": 1e12}, {"vip": "yes"}, {"seq": "7"},
+]  # fmt: skip
 
 
 def hostile_messages(rng: random.Random) -> list[tuple[str, bytes, str]]:
@@ -47,8 +50,7 @@ def hostile_messages(rng: random.Random) -> list[tuple[str, bytes, str]]:
             ["seq", "ts", "device", "ticket", "service"]): _DROP})).encode()),
         ("bad_identifier", 800, lambda: dumps(event(**{rng.choice(["ticket", "device"]):
             rng.choice(["", "has space", "x" * 33, "../etc", "é"])})).encode()),
-        ("bad_value", 800, lambda: dumps(event(**rng.choice([
-            {"seq": -1}, {"ts": -5}, {"ts": 1e12}, {"vip": "yes"}, {"seq": "7"}]))).encode()),
+        ("bad_value", 800, lambda: dumps(event(**rng.choice(BAD_VALUES))).encode()),
         ("too_large", 30, lambda: dumps(event(pad="x" * 70_000)).encode()),
         ("empty_batch", 300, lambda: b"[]"),
         ("too_many_events", 20, lambda: dumps([  # small events: under 64 KiB in all

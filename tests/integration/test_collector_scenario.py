@@ -46,7 +46,9 @@ def wait_accepted(collector: CollectorProcess, count: int) -> Samples:
     return samples
 
 
-def assert_expected(samples: Samples, expected: list[tuple[str, dict[str, str], float | None]]):
+def assert_expected(
+    samples: Samples, expected: list[tuple[str, dict[str, str], float | None]]
+) -> None:
     problems = []
     for name, labels, value in expected:
         got = sample(samples, name, **labels)
