@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAINTENANCE_TICK: Final = 0.5
 STALE_CHECK_INTERVAL: Final = 60.0
+STALE_GRACE: Final = 3600.0
 REPLAY_ATTEMPTS: Final = 3
 
 AgentKey = tuple[str, str, str]
@@ -159,7 +160,9 @@ class Collector:
     def _maintain(self) -> None:
         interval = self.config.state.snapshot_interval_seconds
         next_snapshot = time.monotonic() + interval
-        next_stale = time.monotonic() + STALE_CHECK_INTERVAL
+        # After a restart, give agents time to be heard again before anything counts as
+        # stale: last-received times restored from a snapshot are as old as the outage.
+        next_stale = time.monotonic() + min(self.config.state.stale_after_seconds, STALE_GRACE)
         while not self._stop.wait(MAINTENANCE_TICK):
             try:
                 self._replay_gaps()
