@@ -1,15 +1,238 @@
-"""``branchwatch demo``: the whole system on this machine with a live terminal view."""
+"""``branchwatch demo``: the whole system on this machine with a live terminal view.
+
+Starts, in order, an embedded broker (Mosquitto, else amqtt), the collector
+and the simulator (both subprocesses in their own process groups), prints the
+URLs, then shows the collector's view of every branch until Ctrl-C, SIGTERM or
+``--duration``. Whatever happens, everything it started is stopped (newest
+first: the simulator retains its agents' ``offline`` status before the broker
+goes) and its temporary directory removed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Final, TextIO
 
-from branchwatch.errors import BranchwatchError
+from branchwatch.broker import EmbeddedBroker, free_port
+from branchwatch.demo.processes import Child, DemoError, http_get, wait_ready
+from branchwatch.demo.view import render
+from branchwatch.sim.cli import add_traffic_options, bounded_number, hour_of_day, stop_on_signals
+
+READY_TIMEOUT: Final = 15.0
+REFRESH_TTY: Final = 1.0
+REFRESH_PLAIN: Final = 5.0
+CLEAR: Final = "\x1b[H\x1b[2J"
+
+EPILOG = """\
+The view shows, per branch: open or closed; posts 1-7 with how many staff are
+checked in (an empty required post 1 or 2 is marked EMPTY with how long);
+queues per service, total waiting and the longest wait; counters open, paused,
+closed; tickets issued, served and lost; satisfaction and evaluation rate;
+devices up and active faults; the edge agent's state. See docs/demo.md.
+"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--branches", type=int, default=3, metavar="N")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    add_traffic_options(parser, default_speed=10.0)
+    parser.add_argument(
+        "--start-hour",
+        type=hour_of_day,
+        default=10.0,
+        metavar="H",
+        help="simulated time of day to start at (default: 10, a busy morning)",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=bounded_number(int, 1, 65535, "the HTTP port"),
+        metavar="PORT",
+        help="the collector's HTTP port on 127.0.0.1 (default: a free one)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=bounded_number(float, 1.0, 10 * 365 * 86400.0, "the duration"),
+        metavar="SECONDS",
+        help="stop everything after this many seconds and exit 0 (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--no-view",
+        action="store_true",
+        help="print the URLs only, no live view (for scripts and tests)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise BranchwatchError("the demo is being written")
+    stop = threading.Event()
+    workdir = Path(tempfile.mkdtemp(prefix="branchwatch-demo-"))
+    keep_workdir = False
+    out = sys.stdout
+    try:
+        with stop_on_signals(stop), ExitStack() as stack:
+            demo = _Demo(args, workdir, stop, out)
+            stack.callback(demo.shutdown)
+            demo.start()
+            demo.watch()
+        return 0
+    except DemoError:
+        keep_workdir = True
+        print(f"branchwatch demo: logs kept in {workdir}", file=sys.stderr)
+        raise
+    finally:
+        if not keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+class _Demo:
+    def __init__(
+        self, args: argparse.Namespace, workdir: Path, stop: threading.Event, out: TextIO
+    ) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.stop = stop
+        self.out = out
+        self.seed = args.seed if args.seed is not None else random.randrange(1_000_000)
+        self.port = args.http_port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.broker: EmbeddedBroker | None = None
+        self.children: list[Child] = []
+        self.deadline = None if args.duration is None else time.monotonic() + args.duration
+
+    # -- start and stop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        (self.workdir / "broker").mkdir()
+        broker = self.broker = EmbeddedBroker("auto", workdir=self.workdir / "broker")
+        with sigint_blocked():
+            broker.start()
+        collector = self._spawn(
+            "collector",
+            [
+                *("collector", "run", "--broker", broker.url),
+                *("--http", f"127.0.0.1:{self.port}"),
+                *("--state-dir", str(self.workdir / "state")),
+                *("--mqtt-protocol", broker.mqtt_protocol),
+            ],
+        )
+        wait_ready(collector, f"{self.base}/readyz", READY_TIMEOUT, self.stop.is_set)
+        if self.stop.is_set():
+            return
+        args = self.args
+        simulator = self._spawn(
+            "simulator",
+            [
+                *("simulate", "--broker", broker.url, "--branches", str(args.branches)),
+                *("--speed", f"{args.speed:g}", "--seed", str(self.seed)),
+                *("--start-hour", f"{args.start_hour:g}"),
+                *("--mqtt-protocol", broker.mqtt_protocol),
+            ],
+        )
+        self._print_urls(broker, collector, simulator)
+
+    def _spawn(self, name: str, argv: list[str]) -> Child:
+        child = Child(
+            name, [sys.executable, "-m", "branchwatch", *argv], self.workdir / f"{name}.log"
+        )
+        self.children.append(child)
+        return child
+
+    def shutdown(self) -> None:
+        """Newest first; each child gets SIGTERM, then SIGKILL after 5 s."""
+        if self.children or self.broker:
+            print("branchwatch demo: stopping…", file=self.out, flush=True)
+        for child in reversed(self.children):
+            child.stop()
+        if self.broker is not None:
+            self.broker.close()
+
+    def _print_urls(self, broker: EmbeddedBroker, collector: Child, simulator: Child) -> None:
+        args = self.args
+        lines = [
+            f"branchwatch demo: {args.branches} simulated branches at {args.speed:g}× "
+            f"from {_clock(args.start_hour)} (seed {self.seed})",
+            f"  broker     {broker.url}  ({broker.kind}, MQTT {broker.mqtt_protocol})",
+            f"  metrics    {self.base}/metrics",
+            f"  API        {self.base}/api/v1/branches",
+            f"  logs       {self.workdir}/ (collector.log, simulator.log)",
+            f"  processes  collector pid {collector.pid}, simulator pid {simulator.pid}",
+            "Ctrl-C stops everything.",
+        ]
+        print("\n".join(lines), file=self.out, flush=True)
+
+    # -- the view -------------------------------------------------------------------------------
+
+    def watch(self) -> None:
+        tty = self.out.isatty() and not self.args.no_view
+        interval = REFRESH_TTY if tty else REFRESH_PLAIN
+        while not self.stop.is_set():
+            for child in self.children:
+                if not child.alive():
+                    raise DemoError(
+                        f"the {child.name} exited with code {child.proc.returncode}; "
+                        f"last lines of {child.log}:\n{child.tail()}"
+                    )
+            if not self.args.no_view:
+                self._draw(tty)
+            wait = interval
+            if self.deadline is not None:
+                wait = min(wait, self.deadline - time.monotonic())
+                if wait <= 0:
+                    return
+            self.stop.wait(wait)
+
+    def _draw(self, tty: bool) -> None:
+        status, body = http_get(f"{self.base}/api/v1/branches")
+        data: Any = None
+        if status == 200:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+        stamp = time.strftime("%H:%M:%S")
+        title = (
+            f"branchwatch demo · {self.args.branches} branches at {self.args.speed:g}× · {stamp}"
+            f" · {self.base}/api/v1/branches"
+        )
+        lines = render(data, now=time.time(), color=tty, title=title)
+        if data is None:
+            lines.insert(1, f"(the collector's API did not answer: HTTP {status or 'error'})")
+        if tty:
+            size = shutil.get_terminal_size()
+            if len(lines) > size.lines - 1:
+                hidden = len(lines) - (size.lines - 2)
+                lines = [*lines[: size.lines - 2], f"… {hidden} more lines (enlarge the terminal)"]
+            self.out.write(CLEAR + "\n".join(lines) + "\n")
+        else:
+            self.out.write("\n".join(lines) + "\n\n")
+        self.out.flush()
+
+
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Start a child with SIGINT blocked (the mask is inherited across exec).
+
+    The embedded broker shares the demo's process group, so a Ctrl-C at the
+    terminal would stop it at once, before the simulator can retain its
+    agents' ``offline`` status: blocked, it waits for the demo's SIGTERM.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _clock(hour: float) -> str:
+    minutes = round(hour * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -39,7 +39,7 @@ examples:
 N = TypeVar("N", int, float)
 
 
-def _bounded(kind: Callable[[str], N], low: N, high: N, what: str) -> Callable[[str], N]:
+def bounded_number(kind: Callable[[str], N], low: N, high: N, what: str) -> Callable[[str], N]:
     def parse(text: str) -> N:
         try:
             value = kind(text)
@@ -54,7 +54,7 @@ def _bounded(kind: Callable[[str], N], low: N, high: N, what: str) -> Callable[[
 
 def _positive_float(what: str, high: float) -> Callable[[str], float]:
     def parse(text: str) -> float:
-        value = _bounded(float, 0.0, high, what)(text)
+        value = bounded_number(float, 0.0, high, what)(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{what} must be greater than 0, not {text}")
         return value
@@ -62,8 +62,8 @@ def _positive_float(what: str, high: float) -> Callable[[str], float]:
     return parse
 
 
-def _start_hour(text: str) -> float:
-    value = _bounded(float, 0.0, 24.0, "the start hour")(text)
+def hour_of_day(text: str) -> float:
+    value = bounded_number(float, 0.0, 24.0, "the start hour")(text)
     if value >= 24.0:
         raise argparse.ArgumentTypeError("the start hour must be below 24")
     return value
@@ -117,7 +117,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--start-hour",
-        type=_start_hour,
+        type=hour_of_day,
         default=9.0,
         metavar="H",
         help="simulated time of day to start at, e.g. 11.5 for 11:30 (default: 9, opening)",
@@ -130,7 +130,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seq-base",
-        type=_bounded(int, 0, 2**62, "the seq base"),
+        type=bounded_number(int, 0, 2**62, "the seq base"),
         default=1,
         metavar="N",
         help="first event seq of every agent (default: 1). A collector drops seqs it has "
@@ -142,7 +142,7 @@ def add_traffic_options(parser: argparse.ArgumentParser, default_speed: float) -
     """The options ``demo`` shares with ``simulate``."""
     parser.add_argument(
         "--branches",
-        type=_bounded(int, 1, MAX_BRANCHES, "the number of branches"),
+        type=bounded_number(int, 1, MAX_BRANCHES, "the number of branches"),
         default=3,
         metavar="N",
         help="number of simulated branches, br-0001… (default: 3)",
@@ -156,7 +156,7 @@ def add_traffic_options(parser: argparse.ArgumentParser, default_speed: float) -
     )
     parser.add_argument(
         "--seed",
-        type=_bounded(int, 0, 2**63, "the seed"),
+        type=bounded_number(int, 0, 2**63, "the seed"),
         metavar="S",
         help="random seed: the same seed gives the same events (default: a random one, logged)",
     )
@@ -185,7 +185,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("%s: stopping", signal.Signals(signum).name)
+        log.info("%s received: stopping", signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

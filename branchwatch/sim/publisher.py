@@ -203,13 +203,20 @@ class SimPublisher:
             self.stats.bad_commands,
         )
 
-    @staticmethod
-    def _wait(info: MQTTMessageInfo, timeout: float) -> bool:
-        try:
-            info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError):
-            return False
-        return info.is_published()
+    def _wait(self, info: MQTTMessageInfo, timeout: float) -> bool:
+        """Until the broker acknowledged ``info``, the connection is lost, or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self.connected.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                info.wait_for_publish(min(remaining, 0.1))
+            except (RuntimeError, ValueError):
+                return False
+            if info.is_published():
+                return True
+        return False
 
     # -- the tick -------------------------------------------------------------------------------
 
