@@ -235,7 +235,8 @@ class SimPublisher:
             published += len(events)
         self.stats.events += published
         self._handle_commands()
-        if self._clock() - self._last_status >= self.settings.status_interval:
+        due = self._clock() - self._last_status >= self.settings.status_interval
+        if due and self.connected.is_set():  # (re)connecting publishes them anyway
             self._publish_statuses()
         return published
 
