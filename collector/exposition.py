@@ -319,13 +319,17 @@ FAMILIES: Final = (
         _device_fault,
     ),
 )
-HEADERS: Final = tuple(family.header for family in FAMILIES)
+HEADERS: Final = tuple(family.header.encode() for family in FAMILIES)
 
 
-def render_branch(labels: _Labels, branch: BranchState) -> tuple[str, ...]:
-    """One text fragment per family (in :data:`FAMILIES` order) for one branch."""
+def render_branch(labels: _Labels, branch: BranchState) -> tuple[bytes, ...]:
+    """One text fragment per family (in :data:`FAMILIES` order) for one branch.
+
+    Fragments are kept as bytes: a scrape then joins bytes and sends them, and
+    never encodes the whole region's text (tens of MB) again.
+    """
     p = f'region="{_escape(branch.region)}",branch="{_escape(branch.branch)}"'
-    return tuple(family.render(labels, branch, p) for family in FAMILIES)
+    return tuple(family.render(labels, branch, p).encode() for family in FAMILIES)
 
 
 class Exposition:
@@ -333,10 +337,10 @@ class Exposition:
 
     def __init__(self, rules: FloorRules) -> None:
         self._labels = _Labels(rules)
-        self._fragments: dict[BranchKey, tuple[str, ...]] = {}
+        self._fragments: dict[BranchKey, tuple[bytes, ...]] = {}
         self._dirty: set[BranchKey] = set()
         self._order: list[BranchKey] | None = []
-        self._text: str | None = None
+        self._text: bytes | None = None
 
     def mark_dirty(self, key: BranchKey) -> None:
         self._dirty.add(key)
@@ -348,11 +352,11 @@ class Exposition:
             self._order = None
             self._text = None
 
-    def fragments(self, key: BranchKey) -> tuple[str, ...] | None:
+    def fragments(self, key: BranchKey) -> tuple[bytes, ...] | None:
         """The cached fragments of one branch (as of the last render)."""
         return self._fragments.get(key)
 
-    def render(self, branches: Mapping[BranchKey, BranchState]) -> str:
+    def render(self, branches: Mapping[BranchKey, BranchState]) -> bytes:
         fragments = self._fragments
         if self._dirty:
             labels = self._labels
@@ -371,11 +375,11 @@ class Exposition:
             self._order = sorted(fragments)
         ordered = [fragments[key] for key in self._order]
         if not ordered:
-            self._text = "".join(HEADERS)
+            self._text = b"".join(HEADERS)
             return self._text
-        parts: list[str] = []
+        parts: list[bytes] = []
         for header, column in zip(HEADERS, zip(*ordered, strict=True), strict=True):
             parts.append(header)
             parts.extend(column)
-        self._text = "".join(parts)
+        self._text = b"".join(parts)
         return self._text

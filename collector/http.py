@@ -66,7 +66,7 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path).rstrip("/") or "/"
         if path == "/metrics":
             with api.lock:
-                floor = api.store.render().encode()
+                floor = api.store.render_bytes()
             self._send(HTTPStatus.OK, floor + api.metrics.render(), METRICS_CONTENT_TYPE, send_body)
         elif path == "/healthz":
             self._send(HTTPStatus.OK, b"ok\n", "text/plain", send_body)

@@ -135,9 +135,13 @@ class Store:
         self._exposition.mark_dirty((region, branch))
         return True
 
-    def render(self) -> str:
-        """The whole floor exposition (Prometheus text format 0.0.4)."""
+    def render_bytes(self) -> bytes:
+        """The whole floor exposition (Prometheus text format 0.0.4), as served."""
         return self._exposition.render(self._branches)
+
+    def render(self) -> str:
+        """:meth:`render_bytes` as text (tests and debugging; scrapes use the bytes)."""
+        return self.render_bytes().decode()
 
     def branch_summaries(self, now: float) -> list[BranchSummary]:
         return [summarize(self._rules, self._branches[key], now) for key in sorted(self._branches)]

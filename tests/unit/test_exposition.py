@@ -203,36 +203,36 @@ def test_only_dirty_branches_are_rendered_again() -> None:
     store = Store(CONFIG)
     scenario(store, "north", "b1")
     scenario(store, "north", "b2")
-    first = store.render()
+    first = store.render_bytes()
     b1, b2 = (
         store.exposition.fragments(("north", "b1")),
         store.exposition.fragments(("north", "b2")),
     )
     assert b1 is not None and b2 is not None
-    assert store.render() is first  # nothing changed: the cached text itself
+    assert store.render_bytes() is first  # nothing changed: the cached text itself
     store.apply_events("north", "b2", "a1", [E(ev.BranchClosed, 14, 1400.0)], received=1400.0)
-    second = store.render()
+    second = store.render_bytes()
     assert store.exposition.fragments(("north", "b1")) is b1  # untouched: the same objects
     new_b2 = store.exposition.fragments(("north", "b2"))
     assert new_b2 is not None and new_b2 is not b2
-    assert new_b2[0] == 'branchwatch_branch_open{region="north",branch="b2"} 0\n'
-    assert new_b2[5].count('reason="closed"} 1') == 1  # A3 was still waiting
+    assert new_b2[0] == b'branchwatch_branch_open{region="north",branch="b2"} 0\n'
+    assert new_b2[5].count(b'reason="closed"} 1') == 1  # A3 was still waiting
     assert second != first
-    assert [line for line in second.splitlines() if 'branch="b1"' in line] == [
-        line for line in first.splitlines() if 'branch="b1"' in line
+    assert [line for line in second.splitlines() if b'branch="b1"' in line] == [
+        line for line in first.splitlines() if b'branch="b1"' in line
     ]
 
 
 def test_a_batch_of_duplicates_leaves_the_cache_alone() -> None:
     store = Store(CONFIG)
     scenario(store)
-    first = store.render()
+    first = store.render_bytes()
     fragments = store.exposition.fragments(("north", "b1"))
     result = store.apply_events(
         "north", "b1", "a1", [E(ev.BranchClosed, 3, 5000.0)], received=5000.0
     )
     assert result.duplicate == 1
-    assert store.render() is first
+    assert store.render_bytes() is first
     assert store.exposition.fragments(("north", "b1")) is fragments
 
 
