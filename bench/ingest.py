@@ -61,7 +61,7 @@ def _session_client(client_id: str) -> paho.Client:
 
 
 def _connect(client: paho.Client, broker: EmbeddedBroker) -> None:
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     client.connect(broker.host, broker.port, clean_start=False, properties=props)
 
@@ -130,7 +130,7 @@ def collector_drain(
     handled = (counters.accepted, counters.duplicate, counters.rejected_messages)
 
     def count() -> float:
-        return sum(c._value.get() for c in handled)  # a cheap read: no render
+        return float(sum(c._value.get() for c in handled))  # a cheap read: no render
 
     collector.start()
     deadline = time.monotonic() + timeout
