@@ -7,10 +7,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test check bench deps clean
 
 # Debian packages the suite and the demo use (real parts, DESIGN §8). Installed only when root.
-DEBS := mosquitto
+DEBS := mosquitto prometheus prometheus-alertmanager
+BINS := mosquitto prometheus promtool prometheus-alertmanager amtool
 
 deps:
-	@missing=""; for b in mosquitto; do command -v $$b >/dev/null 2>&1 || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
+	@missing=""; for b in $(BINS); do command -v $$b >/dev/null 2>&1 || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages: $(DEBS)"; \
