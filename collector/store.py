@@ -127,11 +127,13 @@ class Store:
             if len(b.agents) >= self._rules.max_agents:
                 return False
             a = new_agent(ts)
-            if not agents.apply_status(self._rules, a, status, received):
+            if not agents.apply_status(self._rules, a, status, received, agents.branch_devices(b)):
                 return False
             b.agents[agent] = a
-        elif not agents.apply_status(self._rules, a, status, received):
-            return False
+        else:
+            others = agents.branch_devices(b) - len(a.devices)
+            if not agents.apply_status(self._rules, a, status, received, others):
+                return False
         self._exposition.mark_dirty((region, branch))
         return True
 

@@ -10,7 +10,6 @@ from collector.floor.branch import AgentState, BranchState, DeviceState, FaultSt
 from collector.floor.config import FloorRules
 
 MAX_MISSING_PER_AGENT: Final = 10_000  # seqs remembered as missing; the oldest are forgotten
-MAX_FAULTS_PER_DEVICE: Final = 8  # distinct fault names (label values) per device
 
 
 def record_gap(agent: AgentState, last: int, seq: int) -> int:
@@ -25,12 +24,15 @@ def record_gap(agent: AgentState, last: int, seq: int) -> int:
     return seq - last - 1
 
 
-def apply_status(rules: FloorRules, agent: AgentState, status: Status, received: float) -> bool:
+def apply_status(
+    rules: FloorRules, agent: AgentState, status: Status, received: float, other_devices: int
+) -> bool:
     """Apply an agent's status; False when it is ignored or refused.
 
     Ignored: a session older than the known one (a late will of a previous
     connection), or, within one session, a status older than the last one.
-    Refused: more devices than ``max_devices``.
+    Refused: more devices in the branch (``other_devices`` are the branch's other
+    agents') than ``max_devices``.
     """
     if agent.session is not None:
         if status.session < agent.session:
@@ -45,7 +47,7 @@ def apply_status(rules: FloorRules, agent: AgentState, status: Status, received:
     online = status.state == "online"
     if online:
         keep = {name for name, device in agent.devices.items() if device.faults}
-        if len(keep | status.devices.keys()) > rules.max_devices:
+        if len(keep | status.devices.keys()) + other_devices > rules.max_devices:
             return False
     agent.session = status.session
     agent.up = online
@@ -82,23 +84,37 @@ def _replace_devices(agent: AgentState, status: Status) -> None:
             device.link = reported.link
 
 
-def _fault(rules: FloorRules, agent: AgentState, device_id: str, fault: str) -> FaultState | str:
+def branch_devices(branch: BranchState) -> int:
+    return sum(len(agent.devices) for agent in branch.agents.values())
+
+
+def _branch_faults(branch: BranchState) -> int:
+    return sum(
+        len(device.faults) for agent in branch.agents.values() for device in agent.devices.values()
+    )
+
+
+def _fault(
+    rules: FloorRules, branch: BranchState, agent: AgentState, device_id: str, fault: str
+) -> FaultState | str:
     """The fault's state (created inactive), or the reason a new label is refused."""
     device = agent.devices.get(device_id)
     if device is None:
-        if len(agent.devices) >= rules.max_devices:
+        if branch_devices(branch) >= rules.max_devices:
             return "too_many_devices"
         device = agent.devices[device_id] = DeviceState(faults={})
     state = device.faults.get(fault)
     if state is None:
-        if len(device.faults) >= MAX_FAULTS_PER_DEVICE:
+        if _branch_faults(branch) >= rules.max_faults:
             return "too_many_faults"
         state = device.faults[fault] = FaultState(active=False, since=-1.0)
     return state
 
 
-def on_fault(rules: FloorRules, _: BranchState, agent: AgentState, e: DeviceFault) -> str | None:
-    state = _fault(rules, agent, e.device, e.fault)
+def on_fault(
+    rules: FloorRules, branch: BranchState, agent: AgentState, e: DeviceFault
+) -> str | None:
+    state = _fault(rules, branch, agent, e.device, e.fault)
     if isinstance(state, str):
         return state
     if e.ts >= state.since:
@@ -108,9 +124,9 @@ def on_fault(rules: FloorRules, _: BranchState, agent: AgentState, e: DeviceFaul
 
 
 def on_recovered(
-    rules: FloorRules, _: BranchState, agent: AgentState, e: DeviceRecovered
+    rules: FloorRules, branch: BranchState, agent: AgentState, e: DeviceRecovered
 ) -> str | None:
-    state = _fault(rules, agent, e.device, e.fault)
+    state = _fault(rules, branch, agent, e.device, e.fault)
     if isinstance(state, str):
         return state
     if e.ts >= state.since:

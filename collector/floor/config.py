@@ -46,16 +46,39 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     wait_critical_seconds: float = 1800.0
     wait_buckets: tuple[float, ...] = (60, 120, 300, 600, 900, 1200, 1800, 2700, 3600)
     service_buckets: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1800)
-    # Label cardinality budget (DESIGN §5: <= 250 series per branch).
-    max_counters: int = 16  # per branch
-    max_agents: int = 8  # per branch
-    max_devices: int = 16  # per agent
+    # Label cardinality (DESIGN §5): a branch never renders more than max_series
+    # series. validate() proves it: the fixed series of the services and posts plus
+    # the worst case of every cap below must fit.
+    max_series: int = 250
+    max_counters: int = 12  # per branch; 5 series each
+    max_agents: int = 4  # per branch; 3 series each
+    max_devices: int = 24  # per branch, all agents together; 1 series each
+    max_faults: int = 12  # distinct (device, fault) pairs per branch; 1 series each
 
     @property
     def effective_wait_buckets(self) -> tuple[float, ...]:
         """Wait histogram bounds: the configured buckets plus every wait target."""
         targets = {self.wait_target_seconds, self.wait_warning_seconds, self.wait_critical_seconds}
         return tuple(sorted({float(b) for b in self.wait_buckets} | targets))
+
+    @property
+    def fixed_series(self) -> int:
+        """Series every branch renders whatever its counters, agents and devices."""
+        wait = len(self.effective_wait_buckets) + 3  # buckets, +Inf, _sum, _count
+        service = len(self.service_buckets) + 3
+        # waiting, oldest, issued, served, lost x3, both histograms
+        per_service = 1 + 1 + 1 + 1 + 3 + wait + service
+        return 1 + len(self.services) * per_service + 3 + 2 * len(self.posts)
+
+    @property
+    def worst_case_series(self) -> int:
+        return (
+            self.fixed_series
+            + 5 * self.max_counters
+            + 3 * self.max_agents
+            + self.max_devices
+            + self.max_faults
+        )
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first setting that cannot be used."""
@@ -93,9 +116,18 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ("max_counters", self.max_counters),
             ("max_agents", self.max_agents),
             ("max_devices", self.max_devices),
+            ("max_faults", self.max_faults),
         ):
             if cap < 1:
                 raise ConfigError(f"floor.{setting} must be at least 1, got {cap}")
+        if self.worst_case_series > self.max_series:
+            raise ConfigError(
+                f"floor: a branch could render {self.worst_case_series} series "
+                f"(services and posts {self.fixed_series}, + 5 x max_counters, "
+                "+ 3 x max_agents, + max_devices, + max_faults) but floor.max_series is "
+                f"{self.max_series}: lower the caps, or raise max_series knowing that "
+                "Prometheus then holds fewer branches"
+            )
 
 
 def _check_services(services: tuple[str, ...]) -> None:
@@ -148,6 +180,7 @@ class FloorRules:
         "max_agents",
         "max_counters",
         "max_devices",
+        "max_faults",
         "post_names",
         "required_posts",
         "service_buckets",
@@ -167,3 +200,4 @@ class FloorRules:
         self.max_counters: Final = config.max_counters
         self.max_agents: Final = config.max_agents
         self.max_devices: Final = config.max_devices
+        self.max_faults: Final = config.max_faults

@@ -193,13 +193,51 @@ def test_device_cap_refuses_a_status_or_fault_beyond_it() -> None:
     assert [d.device for d in devices(store)] == ["d0", "d1"]
 
 
-def test_fault_names_per_device_are_bounded() -> None:
-    store = Store(FloorConfig())
-    for i in range(8):
+def test_fault_labels_per_branch_are_bounded() -> None:
+    store = Store(FloorConfig(max_faults=3))
+    for i in range(3):
         fault(store, i + 1, 100.0 + i, f"f{i}")
-    event = ev.DeviceFault(v=1, seq=9, ts=200.0, device="queue-1", fault="f8")
+    event = ev.DeviceFault(v=1, seq=4, ts=200.0, device="queue-1", fault="f3")
     assert store.apply_events("r1", "b1", "a1", [event], 200.0).rejected == {"too_many_faults": 1}
-    assert len(series(store, "branchwatch_device_fault")) == 8
+    again = ev.DeviceRecovered(v=1, seq=5, ts=201.0, device="queue-1", fault="f0")
+    assert store.apply_events("r1", "b1", "a1", [again], 201.0).applied == 1  # a known label
+    assert len(series(store, "branchwatch_device_fault")) == 3
+
+
+def test_device_cap_counts_every_agent_of_the_branch() -> None:
+    store = Store(FloorConfig(max_devices=3))
+    two = {f"d{i}": DeviceStatus(kind="queue", link="up") for i in range(2)}
+    assert store.apply_status("r1", "b1", "a1", online(1, devices=two), received=100.0)
+    assert not store.apply_status("r1", "b1", "a2", online(1, devices=two), received=100.0)
+    one = {"e0": DeviceStatus(kind="pad", link="up")}
+    assert store.apply_status("r1", "b1", "a2", online(1, devices=one), received=100.0)
+    # a1 may restate its own two devices: they are not counted twice
+    assert store.apply_status("r1", "b1", "a1", online(1, devices=two), received=101.0)
+
+
+def test_default_caps_keep_a_branch_within_the_series_budget() -> None:
+    config = FloorConfig()
+    assert config.worst_case_series <= config.max_series == 250
+    store = Store(config)
+    devices = {f"d{i}": DeviceStatus(kind="pad", link="up") for i in range(6)}
+    for a in range(config.max_agents):
+        store.apply_status("r1", "b1", f"a{a}", online(1, devices=devices), received=100.0)
+    seq = 0
+    for a in range(config.max_agents):
+        for i in range(10):
+            seq += 1
+            events = [
+                ev.CounterOpened(v=1, seq=seq, ts=100.0, device="q", counter=f"c{a}-{i}"),
+                ev.DeviceFault(v=1, seq=seq + 1000, ts=100.0, device=f"d{i % 6}", fault=f"f{i}"),
+            ]
+            store.apply_events("r1", "b1", f"a{a}", events, 100.0)
+    waiting = [  # a waiting ticket per service: the oldest-waiting series exist too
+        ev.TicketIssued(v=1, seq=5000 + n, ts=100.0, device="q", ticket=f"T{n}", service=s)
+        for n, s in enumerate(config.services)
+    ]
+    store.apply_events("r1", "b1", "a0", waiting, 100.0)
+    lines = [line for line in store.render().splitlines() if not line.startswith("#")]
+    assert len(lines) == config.worst_case_series  # every cap reached, and no more
 
 
 @pytest.mark.parametrize("state", ["online", "offline"])

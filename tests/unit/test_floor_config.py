@@ -76,6 +76,8 @@ def test_unknown_keys_fail() -> None:
         ({"max_counters": 0}, "max_counters must be at least 1"),
         ({"max_agents": 0}, "max_agents must be at least 1"),
         ({"max_devices": -1}, "max_devices must be at least 1"),
+        ({"max_counters": 40}, "could render 382 series"),
+        ({"services": tuple(f"s{i}" for i in range(9))}, "but floor.max_series is 250"),
     ],
 )
 def test_invalid_configs_are_named(changes: dict[str, Any], message: str) -> None:
