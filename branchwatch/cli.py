@@ -11,7 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol, cast
 
 from branchwatch import __version__
@@ -45,11 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = cast(CommandModule, importlib.import_module(module_name))
         command = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = cast(CommandModule, importlib.import_module(module_name))
+        except ImportError as exc:
+            # One broken install (a missing optional dependency) must not take the
+            # other commands down with it: say what is missing when it is used.
+            command.set_defaults(_run=_unavailable(name, exc))
+            continue
         module.configure(command)
         command.set_defaults(_run=module.run)
     return parser
+
+
+def _unavailable(name: str, exc: ImportError) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        raise BranchwatchError(f"the {name} command cannot load: {exc}")
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
