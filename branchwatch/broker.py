@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
@@ -73,8 +74,11 @@ class EmbeddedBroker:
         port: int = 0,
         persistent: bool = True,
         workdir: Path | None = None,
+        extra_config: Sequence[str] = (),
     ) -> None:
         self.host = host
+        # More mosquitto.conf lines, e.g. a TLS listener or a password file (tests, doctor).
+        self.extra_config = tuple(extra_config)
         self.port = port or free_port(host)
         self.persistent = persistent
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -171,8 +175,13 @@ class EmbeddedBroker:
             "max_inflight_messages 100",
             "max_packet_size 1048576",
         ]
+        if os.geteuid() == 0:
+            # Started as root, mosquitto would switch to its own user and could then
+            # neither write our private workdir (persistence) nor read test certificates.
+            lines.append("user root")
         if self.persistent:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
+        lines += self.extra_config
         conf.write_text("\n".join(lines) + "\n")
         return [binary, "-c", str(conf)]
 
