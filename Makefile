@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check bench deps clean
+.PHONY: demo test check bench deps clean dashboards
 
 # Debian packages the suite and the demo use (real parts, DESIGN §8). Installed only when root.
 DEBS := mosquitto prometheus prometheus-alertmanager
@@ -35,6 +35,10 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Rebuild the committed Grafana boards (dashboards/json/); a unit test fails if they drift.
+dashboards: $(STAMP)
+	$(VENV)/bin/branchwatch grafana build --out dashboards/json
 
 bench: deps $(STAMP)
 	$(PY) -m bench

@@ -1,0 +1,62 @@
+"""Build the boards to Grafana dashboard JSON; the committed files are this module's output.
+
+``make dashboards`` (``branchwatch grafana build --out dashboards/json``) rewrites
+``dashboards/json/``; a unit test fails when the committed JSON differs from a
+fresh build, so a board edited in Python but not rebuilt cannot be merged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from dashboards import fleet, floor, wall
+
+JSON_DIR: Final = Path(__file__).parent / "json"
+# uid -> builder, in the order the boards are listed and pushed.
+BOARDS: Final[dict[str, Callable[[], builders.Dashboard]]] = {
+    wall.UID: wall.build,
+    floor.UID: floor.build,
+    fleet.UID: fleet.build,
+}
+
+
+def build_board(uid: str) -> dict[str, Any]:
+    """One board as the JSON object Grafana stores (``id`` null: matched by uid)."""
+    encoded = JSONEncoder(sort_keys=True).encode(BOARDS[uid]().build())
+    board: dict[str, Any] = json.loads(encoded)
+    board["id"] = None
+    for index, panel in enumerate(board.get("panels", []), start=1):
+        panel["id"] = index  # stable ids: panel links and annotations refer to them
+    for variable in board.get("templating", {}).get("list", []):
+        variable.pop("id", None)  # the SDK writes a placeholder uuid Grafana does not need
+    return board
+
+
+def build_all() -> dict[str, dict[str, Any]]:
+    return {uid: build_board(uid) for uid in BOARDS}
+
+
+def render(board: dict[str, Any]) -> str:
+    """The committed text of a board: sorted keys, two-space indent, final newline."""
+    return json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def file_name(uid: str) -> str:
+    return f"{uid}.json"
+
+
+def write_all(out: Path) -> list[Path]:
+    """Write every board to ``out`` (created if needed); returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for uid, board in build_all().items():
+        path = out / file_name(uid)
+        path.write_text(render(board))
+        written.append(path)
+    return written

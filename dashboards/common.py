@@ -1,0 +1,189 @@
+"""What the three boards share: the datasource variable, targets, queries and panel styles.
+
+Thresholds live here, once: the wait targets come from the collector's floor
+defaults (so the ``le`` of the service-level query is a bucket the collector
+really exports), the satisfaction and evaluation-rate targets from DESIGN §2.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import bargauge, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.models import common, dashboard
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from collector.floor.config import FloorConfig
+
+_FLOOR: Final = FloorConfig()
+
+# Targets (DESIGN §2), in the units the panels show.
+WAIT_TARGET_SECONDS: Final = _FLOOR.wait_target_seconds  # 15 min
+WAIT_WARNING_SECONDS: Final = _FLOOR.wait_warning_seconds  # 20 min
+WAIT_CRITICAL_SECONDS: Final = _FLOOR.wait_critical_seconds  # 30 min
+SATISFACTION_TARGET: Final = 0.90
+EVALUATION_RATE_TARGET: Final = 0.80
+SERVICE_LEVEL_TARGET: Final = 0.80  # share called within the wait target
+GREETER_PAGE_SECONDS: Final = 120.0  # post 1 empty this long pages on-call
+# The histogram bucket of the wait target, spelled as the collector exports it.
+WAIT_TARGET_LE: Final = repr(float(WAIT_TARGET_SECONDS))
+
+DATASOURCE_VARIABLE: Final = "datasource"
+DATASOURCE: Final = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
+TAGS: Final = ["branchwatch"]
+
+GREEN: Final = "green"
+YELLOW: Final = "yellow"
+ORANGE: Final = "orange"
+RED: Final = "red"
+
+
+def datasource_variable() -> builders.DatasourceVariable:
+    return builders.DatasourceVariable(DATASOURCE_VARIABLE).type("prometheus").label("Prometheus")
+
+
+def region_variable(multi: bool) -> builders.QueryVariable:
+    variable = (
+        builders.QueryVariable("region")
+        .label("Region")
+        .datasource(DATASOURCE)
+        .query("label_values(branchwatch_branch_open, region)")
+        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+    )
+    if multi:
+        variable = variable.multi(True).include_all(True).all_value(".*")
+    return variable
+
+
+def query(
+    expr: str, legend: str = "", ref_id: str = "A", instant: bool = True
+) -> prometheus.Dataquery:
+    built = prometheus.Dataquery().expr(expr).ref_id(ref_id)
+    built = built.instant() if instant else built.range()
+    if legend:
+        built = built.legend_format(legend)
+    return built
+
+
+def steps(base: str, *levels: tuple[float, str]) -> builders.ThresholdsConfig:
+    """Absolute thresholds: ``base`` below the first level, then each (value, colour)."""
+    return (
+        builders.ThresholdsConfig()
+        .mode(dashboard.ThresholdsMode.ABSOLUTE)
+        .steps(
+            [
+                dashboard.Threshold(value=None, color=base),
+                *(dashboard.Threshold(value=value, color=colour) for value, colour in levels),
+            ]
+        )
+    )
+
+
+def wait_thresholds() -> builders.ThresholdsConfig:
+    return steps(
+        GREEN,
+        (WAIT_TARGET_SECONDS, YELLOW),
+        (WAIT_WARNING_SECONDS, ORANGE),
+        (WAIT_CRITICAL_SECONDS, RED),
+    )
+
+
+def at_least(target: float) -> builders.ThresholdsConfig:
+    """Red below ``target``, green from it on (a share that must reach a target)."""
+    return steps(RED, (target, GREEN))
+
+
+def none_is_good() -> builders.ThresholdsConfig:
+    """Green at 0, red from 1 (a count of problems)."""
+    return steps(GREEN, (1, RED))
+
+
+def _last() -> common_builders.ReduceDataOptions:
+    return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def big_stat(title: str, expr: str, unit: str, thresholds: builders.ThresholdsConfig) -> stat.Panel:
+    """A tile readable from across a room: one number, the background in its colour."""
+    return (
+        stat.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(query(expr))
+        .unit(unit)
+        .thresholds(thresholds)
+        .color_scheme(builders.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .text_mode(common.BigValueTextMode.VALUE)
+        .justify_mode(common.BigValueJustifyMode.CENTER)
+        .reduce_options(_last())
+    )
+
+
+def tiles(
+    title: str, expr: str, legend: str, unit: str, thresholds: builders.ThresholdsConfig
+) -> stat.Panel:
+    """One tile per series (per region, per service…), name and value."""
+    return (
+        big_stat(title, expr, unit, thresholds)
+        .targets([query(expr, legend)])
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .orientation(common.VizOrientation.HORIZONTAL)
+    )
+
+
+def bars(
+    title: str, expr: str, legend: str, unit: str, thresholds: builders.ThresholdsConfig
+) -> bargauge.Panel:
+    """A ranked list of bars (worst first), coloured by threshold."""
+    return (
+        bargauge.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(query(expr, legend))
+        .unit(unit)
+        .min(0)
+        .thresholds(thresholds)
+        .color_scheme(builders.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
+        .display_mode(common.BarGaugeDisplayMode.BASIC)
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .reduce_options(_last())
+        .show_unfilled(True)
+    )
+
+
+def listing(title: str, expr: str, thresholds: builders.ThresholdsConfig) -> table.Panel:
+    """The current series of an instant query as a table (labels as columns)."""
+    return (
+        table.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(query(expr).format(PromQueryFormat.TABLE))
+        .thresholds(thresholds)
+        .with_transformation(
+            dashboard.DataTransformerConfig(
+                id_val="organize",
+                options={"excludeByName": {"Time": True, "__name__": True, "job": True}},
+            )
+        )
+    )
+
+
+def trend(title: str, expr: str, legend: str, unit: str) -> timeseries.Panel:
+    return (
+        timeseries.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(query(expr, legend, instant=False))
+        .unit(unit)
+        .min(0)
+        .thresholds(steps(GREEN))
+    )
+
+
+def at(x: int, y: int, w: int, h: int) -> dashboard.GridPos:
+    """A grid position: boards are laid out explicitly (24 columns), never flowed."""
+    return dashboard.GridPos(x=x, y=y, w=w, h=h)

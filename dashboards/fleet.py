@@ -1,0 +1,155 @@
+"""Fleet health: are the agents, devices and the collector itself reporting?
+
+For field installers (is my new branch reporting?) and for whoever runs the
+collector. Agent versions are not in the metrics (no version label, by the
+series budget of DESIGN §5): the collector's API lists them,
+``/api/v1/branches`` → ``agents[].version``; the board's description says so.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import dashboard as builders
+
+from dashboards.common import (
+    GREEN,
+    ORANGE,
+    RED,
+    TAGS,
+    YELLOW,
+    at,
+    bars,
+    big_stat,
+    datasource_variable,
+    listing,
+    none_is_good,
+    query,
+    region_variable,
+    steps,
+    trend,
+)
+
+UID: Final = "branchwatch-fleet"
+R: Final = 'region=~"$region"'
+SPOOL_WARNING: Final = 100  # events an agent holds unsent: the broker is out of reach
+SPOOL_CRITICAL: Final = 1000
+
+
+def build() -> builders.Dashboard:
+    board = (
+        builders.Dashboard("branchwatch · Fleet health")
+        .uid(UID)
+        .description(
+            "Agents, devices and the collector. Agent versions are not exported as metrics: "
+            "see the collector's /api/v1/branches (agents[].version)."
+        )
+        .tags([*TAGS, "fleet"])
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("browser")
+        .readonly()
+        .with_variable(datasource_variable())
+        .with_variable(region_variable(multi=True))
+    )
+    top = [
+        big_stat("Agents up", f"sum(branchwatch_agent_up{{{R}}})", "none", steps(GREEN)),
+        big_stat(
+            "Agents down",
+            f"count(branchwatch_agent_up{{{R}}} == 0) or vector(0)",
+            "none",
+            none_is_good(),
+        ),
+        big_stat(
+            "Active device faults",
+            f"count(branchwatch_device_fault{{{R}}} == 1) or vector(0)",
+            "none",
+            none_is_good(),
+        ),
+        big_stat(
+            "Events spooled at the edge",
+            f"sum(branchwatch_agent_spool_depth{{{R}}})",
+            "none",
+            steps(GREEN, (SPOOL_WARNING, YELLOW), (SPOOL_CRITICAL, RED)),
+        ),
+        big_stat(
+            "Collector connected to the broker",
+            "min(branchwatch_collector_mqtt_connected)",
+            "none",
+            steps(RED, (1, GREEN)),
+        ),
+        big_stat(
+            "Messages accepted /s",
+            'sum(rate(branchwatch_collector_messages_total{result="accepted"}[$__rate_interval]))',
+            "reqps",
+            steps(GREEN),
+        ),
+    ]
+    for column, panel in enumerate(top):
+        board = board.with_panel(panel.grid_pos(at(4 * column, 0, 4, 4)))
+    return (
+        board.with_panel(
+            bars(
+                "Agents: time since last heard",
+                f"topk(15, time() - branchwatch_agent_last_seen_timestamp_seconds{{{R}}})",
+                "{{region}} / {{branch}} / {{agent}}",
+                "s",
+                steps(GREEN, (120, YELLOW), (300, RED)),
+            ).grid_pos(at(0, 4, 12, 8))
+        )
+        .with_panel(
+            bars(
+                "Spool depth, by agent",
+                f"topk(15, branchwatch_agent_spool_depth{{{R}}})",
+                "{{region}} / {{branch}} / {{agent}}",
+                "none",
+                steps(GREEN, (SPOOL_WARNING, YELLOW), (SPOOL_CRITICAL, RED)),
+            ).grid_pos(at(12, 4, 12, 8))
+        )
+        .with_panel(
+            listing("Devices down", f"branchwatch_device_up{{{R}}} == 0", none_is_good()).grid_pos(
+                at(0, 12, 12, 7)
+            )
+        )
+        .with_panel(
+            listing(
+                "Device faults (active)", f"branchwatch_device_fault{{{R}}} == 1", none_is_good()
+            ).grid_pos(at(12, 12, 12, 7))
+        )
+        .with_panel(
+            trend(
+                "Collector messages /s, by result",
+                "sum by (result) (rate(branchwatch_collector_messages_total[$__rate_interval]))",
+                "{{result}}",
+                "reqps",
+            ).grid_pos(at(0, 19, 8, 8))
+        )
+        .with_panel(
+            trend(
+                "Rejected /s, by reason",
+                "sum by (reason) (rate(branchwatch_collector_rejected_total[$__rate_interval]))",
+                "{{reason}}",
+                "reqps",
+            ).grid_pos(at(8, 19, 8, 8))
+        )
+        .with_panel(
+            trend(
+                "Ingest lag (receive − event time)",
+                "histogram_quantile(0.5, sum by (le) "
+                "(rate(branchwatch_collector_ingest_lag_seconds_bucket[$__rate_interval])))",
+                "p50",
+                "s",
+            )
+            .with_target(
+                query(
+                    "histogram_quantile(0.95, sum by (le) "
+                    "(rate(branchwatch_collector_ingest_lag_seconds_bucket[$__rate_interval])))",
+                    "p95",
+                    ref_id="B",
+                    instant=False,
+                )
+            )
+            .thresholds(steps(GREEN, (5, ORANGE), (30, RED)))
+            .grid_pos(at(16, 19, 8, 8))
+        )
+    )

@@ -1,0 +1,224 @@
+"""Branch floor: one branch, live — posts, queues, counters, waits against target, ratings.
+
+The collector annotates this board (``[grafana]`` in its config) when a
+required post is emptied or filled again; the annotations show on every
+time-series panel, filtered to the branch on screen by their tags.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.builders import statetimeline
+from grafana_foundation_sdk.models import dashboard
+
+from dashboards.common import (
+    DATASOURCE,
+    EVALUATION_RATE_TARGET,
+    GREEN,
+    RED,
+    SATISFACTION_TARGET,
+    SERVICE_LEVEL_TARGET,
+    TAGS,
+    WAIT_TARGET_LE,
+    at,
+    at_least,
+    bars,
+    big_stat,
+    datasource_variable,
+    query,
+    region_variable,
+    steps,
+    trend,
+    wait_thresholds,
+)
+
+UID: Final = "branchwatch-floor"
+B: Final = 'region="$region",branch="$branch"'
+ANNOTATION_TAG: Final = "branchwatch"  # every annotation the collector posts carries it
+
+
+def branch_variable() -> builders.QueryVariable:
+    return (
+        builders.QueryVariable("branch")
+        .label("Branch")
+        .datasource(DATASOURCE)
+        .query('label_values(branchwatch_branch_open{region="$region"}, branch)')
+        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def incidents_annotation() -> builders.AnnotationQuery:
+    """Grafana's own annotation store, this branch's floor incidents only (by tag)."""
+    return (
+        builders.AnnotationQuery()
+        .name("Floor incidents")
+        .datasource(dashboard.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+        .enable(True)
+        .icon_color("red")
+        .target(
+            builders.AnnotationTarget()
+            .type("tags")
+            .tags([ANNOTATION_TAG, "region:$region", "branch:$branch"])
+            .match_any(False)
+            .limit(200)
+        )
+    )
+
+
+def posts_timeline() -> statetimeline.Panel:
+    return (
+        statetimeline.Panel()
+        .title("Posts 1–7: staffed or empty")
+        .description(
+            "Staff checked in at each post. Posts 1 (greeting) and 2 (self-service) must "
+            "never be empty while the branch is open."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            query(f"branchwatch_position_staffed{{{B}}}", "post {{position}}", instant=False)
+        )
+        .thresholds(steps(RED, (1, GREEN)))
+        .color_scheme(builders.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
+        .mappings(
+            [
+                dashboard.ValueMap(
+                    options={"0": dashboard.ValueMappingResult(text="empty", color=RED)}
+                ),
+                dashboard.RangeMap(
+                    options=dashboard.DashboardRangeMapOptions(
+                        from_val=1,
+                        to=99,
+                        result=dashboard.ValueMappingResult(text="staffed", color=GREEN),
+                    )
+                ),
+            ]
+        )
+        .merge_values(True)
+        .row_height(0.85)
+    )
+
+
+def build() -> builders.Dashboard:
+    ratings = f"increase(branchwatch_evaluations_total{{{B}}}[$__range])"
+    requested = f"increase(branchwatch_evaluations_requested_total{{{B}}}[$__range])"
+    called = f"increase(branchwatch_wait_seconds_count{{{B}}}[$__range])"
+    top = [
+        big_stat(
+            "Branch",
+            f"branchwatch_branch_open{{{B}}}",
+            "none",
+            steps(RED, (1, GREEN)),
+        ).mappings(
+            [
+                dashboard.ValueMap(
+                    options={
+                        "0": dashboard.ValueMappingResult(text="closed", color="blue"),
+                        "1": dashboard.ValueMappingResult(text="open", color=GREEN),
+                    }
+                )
+            ]
+        ),
+        big_stat("Waiting now", f"sum(branchwatch_queue_waiting{{{B}}})", "none", steps(GREEN)),
+        big_stat(
+            "Longest wait now",
+            f"max(time() - branchwatch_queue_oldest_issued_timestamp_seconds{{{B}}}) or vector(0)",
+            "s",
+            wait_thresholds(),
+        ),
+        big_stat(
+            "Called within 15 min",
+            f'sum(increase(branchwatch_wait_seconds_bucket{{le="{WAIT_TARGET_LE}",{B}}}'
+            f"[$__range])) / sum({called})",
+            "percentunit",
+            at_least(SERVICE_LEVEL_TARGET),
+        ),
+        big_stat(
+            "Satisfaction",
+            f'sum(increase(branchwatch_evaluations_total{{rating=~"very_satisfied|satisfied",{B}}}'
+            f"[$__range])) / sum({ratings})",
+            "percentunit",
+            at_least(SATISFACTION_TARGET),
+        ),
+        big_stat(
+            "Evaluation rate",
+            f"sum({ratings}) / sum({requested})",
+            "percentunit",
+            at_least(EVALUATION_RATE_TARGET),
+        ),
+    ]
+    board = (
+        builders.Dashboard("branchwatch · Branch floor")
+        .uid(UID)
+        .description(
+            "One branch live: posts, queues, counters, waits against the 15 min target, "
+            "ratings. Red marks: the collector's floor incidents (required post emptied/filled)."
+        )
+        .tags([*TAGS, "floor"])
+        .refresh("10s")
+        .time("now-3h", "now")
+        .timezone("browser")
+        .readonly()
+        .with_variable(datasource_variable())
+        .with_variable(region_variable(multi=False))
+        .with_variable(branch_variable())
+        .annotation(incidents_annotation())
+    )
+    for column, panel in enumerate(top):
+        board = board.with_panel(panel.grid_pos(at(4 * column, 0, 4, 4)))
+    return (
+        board.with_panel(posts_timeline().grid_pos(at(0, 4, 24, 7)))
+        .with_panel(
+            trend(
+                "Customers waiting, by service",
+                f"branchwatch_queue_waiting{{{B}}}",
+                "{{service}}",
+                "none",
+            ).grid_pos(at(0, 11, 12, 8))
+        )
+        .with_panel(
+            bars(
+                "Oldest waiting ticket, by service",
+                f"time() - branchwatch_queue_oldest_issued_timestamp_seconds{{{B}}}",
+                "{{service}}",
+                "s",
+                wait_thresholds(),
+            ).grid_pos(at(12, 11, 12, 8))
+        )
+        .with_panel(
+            bars(
+                "Counters",
+                f"branchwatch_counters{{{B}}}",
+                "{{state}}",
+                "none",
+                steps(GREEN),
+            ).grid_pos(at(0, 19, 6, 8))
+        )
+        .with_panel(
+            bars(
+                "Called within … (share of tickets, time range)",
+                f"sum by (le) (increase(branchwatch_wait_seconds_bucket{{{B}}}[$__range]))"
+                f" / ignoring(le) group_left sum({called})",
+                "≤ {{le}} s",
+                "percentunit",
+                at_least(SERVICE_LEVEL_TARGET),
+            )
+            .description(
+                "Cumulative share of tickets called within each bound. The 900 s bar is the "
+                "service level against the 15 min target."
+            )
+            .max(1)
+            .grid_pos(at(6, 19, 9, 8))
+        )
+        .with_panel(
+            bars(
+                "Ratings per counter (time range)",
+                f"sum by (counter, rating) ({ratings})",
+                "{{counter}} · {{rating}}",
+                "none",
+                steps(GREEN),
+            ).grid_pos(at(15, 19, 9, 8))
+        )
+    )

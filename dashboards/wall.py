@@ -1,0 +1,193 @@
+"""Operations centre wall: the whole region on one 1080p screen, read from across a room.
+
+Top row: six big tiles, each coloured at its target. Middle: region tiles.
+Bottom: the branches that need someone now (post 1 empty, longest waits),
+the regions below target, devices down and the alerts firing. 24 rows of
+grid, nothing below the fold.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import dashboard as builders
+
+from dashboards.common import (
+    EVALUATION_RATE_TARGET,
+    GREEN,
+    GREETER_PAGE_SECONDS,
+    RED,
+    SATISFACTION_TARGET,
+    SERVICE_LEVEL_TARGET,
+    TAGS,
+    WAIT_TARGET_LE,
+    YELLOW,
+    at,
+    at_least,
+    bars,
+    big_stat,
+    datasource_variable,
+    listing,
+    none_is_good,
+    region_variable,
+    steps,
+    tiles,
+    wait_thresholds,
+)
+
+UID: Final = "branchwatch-wall"
+R: Final = 'region=~"$region"'
+
+OPEN: Final = f"branchwatch_branch_open{{{R}}} == 1"
+POST1_EMPTY_SECONDS: Final = (
+    f'time() - branchwatch_position_changed_timestamp_seconds{{position="1",{R}}}'
+    f' and branchwatch_position_staffed{{position="1",{R}}} == 0'
+    f" and on(region, branch) {OPEN}"
+)
+OLDEST_WAIT: Final = f"time() - branchwatch_queue_oldest_issued_timestamp_seconds{{{R}}}"
+
+
+def _share(numerator: str, denominator: str, by: str = "") -> str:
+    group = f" by ({by})" if by else ""
+    return f"sum{group}({numerator}) / sum{group}({denominator})"
+
+
+def service_level(by: str = "") -> str:
+    return _share(
+        f'increase(branchwatch_wait_seconds_bucket{{le="{WAIT_TARGET_LE}",{R}}}[1h])',
+        f"increase(branchwatch_wait_seconds_count{{{R}}}[1h])",
+        by,
+    )
+
+
+def satisfaction(by: str = "") -> str:
+    return _share(
+        f'increase(branchwatch_evaluations_total{{rating=~"very_satisfied|satisfied",{R}}}'
+        "[$__range])",
+        f"increase(branchwatch_evaluations_total{{{R}}}[$__range])",
+        by,
+    )
+
+
+def evaluation_rate() -> str:
+    return _share(
+        f"increase(branchwatch_evaluations_total{{{R}}}[$__range])",
+        f"increase(branchwatch_evaluations_requested_total{{{R}}}[$__range])",
+    )
+
+
+DEVICES_DOWN: Final = (
+    f"(branchwatch_device_up{{{R}}} == 0) or (branchwatch_device_fault{{{R}}} == 1)"
+)
+
+
+def build() -> builders.Dashboard:
+    board = (
+        builders.Dashboard("branchwatch · Operations centre wall")
+        .uid(UID)
+        .description(
+            "Region overview for the operations-centre wall: every tile is coloured at its "
+            "target (wait 15/20/30 min, satisfaction 90 %, evaluation rate 80 %)."
+        )
+        .tags([*TAGS, "wall"])
+        .refresh("30s")
+        .time("now-12h", "now")
+        .timezone("browser")
+        .readonly()
+        .with_variable(datasource_variable())
+        .with_variable(region_variable(multi=True))
+    )
+    top = [
+        big_stat(
+            "Branches with post 1 empty",
+            f"count({POST1_EMPTY_SECONDS}) or vector(0)",
+            "none",
+            none_is_good(),
+        ),
+        big_stat("Longest wait now", f"max({OLDEST_WAIT}) or vector(0)", "s", wait_thresholds()),
+        big_stat(
+            "Called within 15 min (1 h)",
+            service_level(),
+            "percentunit",
+            at_least(SERVICE_LEVEL_TARGET),
+        ),
+        big_stat("Satisfaction", satisfaction(), "percentunit", at_least(SATISFACTION_TARGET)),
+        big_stat(
+            "Evaluation rate", evaluation_rate(), "percentunit", at_least(EVALUATION_RATE_TARGET)
+        ),
+        big_stat(
+            "Devices down or faulty", f"count({DEVICES_DOWN}) or vector(0)", "none", none_is_good()
+        ),
+    ]
+    for column, panel in enumerate(top):
+        board = board.with_panel(panel.grid_pos(at(4 * column, 0, 4, 5)))
+    board = board.with_panel(
+        tiles(
+            "Customers waiting, by region",
+            f"sum by (region) (branchwatch_queue_waiting{{{R}}})",
+            "{{region}}",
+            "none",
+            steps(GREEN),
+        ).grid_pos(at(0, 5, 12, 5))
+    ).with_panel(
+        tiles(
+            "Branches open, by region",
+            f"sum by (region) (branchwatch_branch_open{{{R}}})",
+            "{{region}}",
+            "none",
+            steps(GREEN),
+        ).grid_pos(at(12, 5, 12, 5))
+    )
+    board = (
+        board.with_panel(
+            bars(
+                "Post 1 empty: for how long",
+                f"topk(8, {POST1_EMPTY_SECONDS})",
+                "{{region}} / {{branch}}",
+                "s",
+                steps(YELLOW, (GREETER_PAGE_SECONDS, RED)),
+            ).grid_pos(at(0, 10, 8, 8))
+        )
+        .with_panel(
+            bars(
+                "Longest waits",
+                f"topk(8, max by (region, branch) ({OLDEST_WAIT}))",
+                "{{region}} / {{branch}}",
+                "s",
+                wait_thresholds(),
+            ).grid_pos(at(8, 10, 8, 8))
+        )
+        .with_panel(
+            bars(
+                "Called within 15 min (1 h), by region",
+                service_level("region"),
+                "{{region}}",
+                "percentunit",
+                at_least(SERVICE_LEVEL_TARGET),
+            )
+            .max(1)
+            .grid_pos(at(16, 10, 8, 8))
+        )
+        .with_panel(
+            bars(
+                "Satisfaction, by region",
+                satisfaction("region"),
+                "{{region}}",
+                "percentunit",
+                at_least(SATISFACTION_TARGET),
+            )
+            .max(1)
+            .grid_pos(at(0, 18, 8, 6))
+        )
+        .with_panel(
+            listing("Devices down or faulty", DEVICES_DOWN, none_is_good()).grid_pos(
+                at(8, 18, 8, 6)
+            )
+        )
+        .with_panel(
+            listing(
+                "Alerts firing (all regions)", 'ALERTS{alertstate="firing"}', none_is_good()
+            ).grid_pos(at(16, 18, 8, 6))
+        )
+    )
+    return board
