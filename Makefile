@@ -45,3 +45,7 @@ bench: deps $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: alerts
+alerts: $(STAMP)  # regenerate alerts/rules/ from alerts/config.py
+	$(PY) -m alerts.build

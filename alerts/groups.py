@@ -1,0 +1,395 @@
+"""The rule groups, one per concern, built from an :class:`~alerts.config.AlertConfig`.
+
+Every alert has ``for:``, a ``severity`` and a ``concern`` label (floor, service, fleet,
+collector: Alertmanager routes and inhibits on them), a summary and a description that
+name the region, branch and post/service/agent with the value, and a ``runbook_url``
+into docs/runbook.md. Branch alerts also link the collector's view of the branch
+(``branch_url``: who was at the post, the waiting tickets).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from alerts.config import AlertConfig
+from alerts.promql import BRANCH, branch_open, duration, le_label, metric, share
+from alerts.yamltext import Yaml
+
+Rule = dict[str, Yaml]
+WHERE: Final = "{{ $labels.region }}/{{ $labels.branch }}"
+CONCERNS: Final = ("floor", "service", "fleet", "collector")
+
+
+def _alert(
+    cfg: AlertConfig,
+    name: str,
+    expr: str,
+    for_seconds: int,
+    severity: str,
+    concern: str,
+    summary: str,
+    description: str,
+    branch_link: bool = True,
+) -> Rule:
+    labels: dict[str, Yaml] = {"severity": severity, "concern": concern, **cfg.extra_labels}
+    annotations: dict[str, Yaml] = {"summary": summary, "description": description}
+    annotations["runbook_url"] = cfg.runbook(name.lower())
+    if branch_link:
+        annotations["branch_url"] = (
+            f"{cfg.collector_api_url}/api/v1/branches/{{{{ $labels.region }}}}"
+            "/{{ $labels.branch }}"
+        )
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": duration(for_seconds),
+        "labels": labels,
+        "annotations": annotations,
+    }
+
+
+def _post_empty(
+    cfg: AlertConfig, name: str, post: int, post_name: str, seconds: int, severity: str
+) -> Rule:
+    pos = f'position="{post}"'
+    changed = metric(cfg, "branchwatch_position_changed_timestamp_seconds", pos)
+    staffed = metric(cfg, "branchwatch_position_staffed", pos)
+    expr = (
+        f"(\n  time() - {changed}\n"
+        f"  and on({BRANCH}, position) {staffed} == 0\n) > {seconds}\n"
+        f"{branch_open(cfg)}\n"
+    )
+    return _alert(
+        cfg,
+        name,
+        expr,
+        cfg.post_for_seconds,
+        severity,
+        "floor",
+        f"{WHERE}: post {post} ({post_name}) empty for {{{{ $value | humanizeDuration }}}}",
+        f"Nobody is checked in at post {post} ({post_name}) of branch {WHERE} while it is "
+        f"open, for {{{{ $value | humanizeDuration }}}} (threshold {duration(seconds)}). "
+        "Backfill it from the next staffed post; the branch view shows who left it and when.",
+    )
+
+
+def floor(cfg: AlertConfig) -> Rule:
+    oldest = metric(cfg, "branchwatch_queue_oldest_issued_timestamp_seconds")
+    waits = [
+        _alert(
+            cfg,
+            "BranchwatchCustomerWaitTooLong",
+            f"time() - {oldest} > {limit}\n{branch_open(cfg)}\n",
+            cfg.wait_for_seconds,
+            severity,
+            "floor",
+            f"{WHERE}: a {{{{ $labels.service }}}} customer has waited "
+            "{{ $value | humanizeDuration }}",
+            f"The oldest waiting {{{{ $labels.service }}}} ticket at branch {WHERE} was issued "
+            f"{{{{ $value | humanizeDuration }}}} ago and has not been called "
+            f"({severity} above {duration(limit)}). Open a counter for the service or call "
+            "the ticket; check for a counter paused too long.",
+        )
+        for limit, severity in (
+            (cfg.wait_warning_seconds, "warning"),
+            (cfg.wait_critical_seconds, "critical"),
+        )
+    ]
+    return {
+        "name": "branchwatch-floor",
+        "rules": [
+            _post_empty(
+                cfg,
+                "BranchwatchGreeterPostEmpty",
+                cfg.greeter_post,
+                cfg.greeter_post_name,
+                cfg.greeter_empty_seconds,
+                "critical",
+            ),
+            _post_empty(
+                cfg,
+                "BranchwatchLobbyPostEmpty",
+                cfg.lobby_post,
+                cfg.lobby_post_name,
+                cfg.lobby_empty_seconds,
+                "warning",
+            ),
+            *waits,
+        ],
+    }
+
+
+def _ratio_below(num: str, den: str, by: str, target: float, minimum: int, cfg: AlertConfig) -> str:
+    return (
+        f"(\n  sum by ({by}) ({num})\n/\n  sum by ({by}) ({den})\n) < {share(target)}\n"
+        f"and on({by}) sum by ({by}) ({den}) >= {minimum}\n"
+        f"{branch_open(cfg)}\n"
+    )
+
+
+def service(cfg: AlertConfig) -> Rule:
+    hour = duration(cfg.service_level_window)
+    day = duration(cfg.day_window)
+    le = f'le="{le_label(cfg.wait_target_seconds)}"'
+    within = f"increase({metric(cfg, 'branchwatch_wait_seconds_bucket', le)}[{hour}])"
+    called = f"increase({metric(cfg, 'branchwatch_wait_seconds_count')}[{hour}])"
+    good = 'rating=~"very_satisfied|satisfied"'
+    satisfied = f"increase({metric(cfg, 'branchwatch_evaluations_total', good)}[{day}])"
+    ratings = f"increase({metric(cfg, 'branchwatch_evaluations_total')}[{day}])"
+    requested = f"increase({metric(cfg, 'branchwatch_evaluations_requested_total')}[{day}])"
+    target = duration(int(cfg.wait_target_seconds))
+    return {
+        "name": "branchwatch-service",
+        "rules": [
+            _alert(
+                cfg,
+                "BranchwatchServiceLevelLow",
+                _ratio_below(
+                    within,
+                    called,
+                    f"{BRANCH}, service",
+                    cfg.service_level_target,
+                    cfg.service_level_min_tickets,
+                    cfg,
+                ),
+                cfg.service_level_for_seconds,
+                "warning",
+                "service",
+                f"{WHERE}: only {{{{ $value | humanizePercentage }}}} of {{{{ $labels.service }}}}"
+                f" tickets called within {target} over the last {hour}",
+                f"Service level of {{{{ $labels.service }}}} at branch {WHERE} over the last "
+                f"{hour}: {{{{ $value | humanizePercentage }}}} of called tickets waited at most "
+                f"{target} (target {cfg.service_level_target:.0%}, at least "
+                f"{cfg.service_level_min_tickets} tickets). Open more counters for the service.",
+            ),
+            _alert(
+                cfg,
+                "BranchwatchSatisfactionLow",
+                _ratio_below(
+                    satisfied,
+                    ratings,
+                    BRANCH,
+                    cfg.satisfaction_target,
+                    cfg.satisfaction_min_ratings,
+                    cfg,
+                ),
+                cfg.satisfaction_for_seconds,
+                "warning",
+                "service",
+                f"{WHERE}: satisfaction {{{{ $value | humanizePercentage }}}} over the last {day}",
+                f"Share of satisfied and very satisfied ratings at branch {WHERE} over the last "
+                f"{day}: {{{{ $value | humanizePercentage }}}} (target "
+                f"{cfg.satisfaction_target:.0%}, at least "
+                f"{cfg.satisfaction_min_ratings} ratings). Check the unsatisfied ratings per "
+                "counter and teller in the branch view.",
+            ),
+            _alert(
+                cfg,
+                "BranchwatchEvaluationRateLow",
+                _ratio_below(
+                    ratings,
+                    requested,
+                    f"{BRANCH}, counter",
+                    cfg.evaluation_rate_target,
+                    cfg.evaluation_rate_min_requests,
+                    cfg,
+                ),
+                cfg.evaluation_for_seconds,
+                "warning",
+                "service",
+                f"{WHERE}: counter {{{{ $labels.counter }}}} rated only "
+                f"{{{{ $value | humanizePercentage }}}} of its transactions",
+                f"Counter {{{{ $labels.counter }}}} at branch {WHERE}: ratings per evaluation "
+                f"request over the last {day} {{{{ $value | humanizePercentage }}}} (target "
+                f"{cfg.evaluation_rate_target:.0%}, at least "
+                f"{cfg.evaluation_rate_min_requests} requests). Check the evaluator pad and "
+                "that the teller asks for a rating.",
+            ),
+        ],
+    }
+
+
+def fleet(cfg: AlertConfig) -> Rule:
+    agent = f"{BRANCH}, agent"
+    last_seen = metric(cfg, "branchwatch_agent_last_seen_timestamp_seconds")
+    agent_up = metric(cfg, "branchwatch_agent_up")
+    ignored = "|".join(cfg.device_faults_ignored)
+    fault = metric(cfg, "branchwatch_device_fault", f'fault!~"{ignored}"' if ignored else "")
+    offline = (
+        f"(\n  (\n    time() - {last_seen}\n    and on({agent}) {agent_up} == 0\n  )\n"
+        f"  or\n  time() - {last_seen} > {cfg.agent_silent_seconds}\n)\n{branch_open(cfg)}\n"
+    )
+    device_down = (
+        f"{metric(cfg, 'branchwatch_device_up')} == 0\n"
+        f"and on({agent}) {agent_up} == 1\n{branch_open(cfg)}\n"
+    )
+    return {
+        "name": "branchwatch-fleet",
+        "rules": [
+            _alert(
+                cfg,
+                "BranchwatchAgentOffline",
+                offline,
+                cfg.agent_offline_for_seconds,
+                "critical",
+                "fleet",
+                f"{WHERE}: agent {{{{ $labels.agent }}}} offline, last heard "
+                "{{ $value | humanizeDuration }} ago",
+                f"The edge agent {{{{ $labels.agent }}}} of branch {WHERE} is offline (its MQTT "
+                f"will, or nothing for over {duration(cfg.agent_silent_seconds)}) while the "
+                "branch is open: the floor of this branch is not watched, and its floor alerts "
+                "are held back. Last heard {{ $value | humanizeDuration }} ago.",
+            ),
+            _alert(
+                cfg,
+                "BranchwatchDeviceDown",
+                device_down,
+                cfg.device_down_for_seconds,
+                "warning",
+                "fleet",
+                f"{WHERE}: {{{{ $labels.kind }}}} device {{{{ $labels.device }}}} down",
+                f"Agent {{{{ $labels.agent }}}} of branch {WHERE} reports the link to its "
+                "{{ $labels.kind }} device {{ $labels.device }} down while the branch is open "
+                f"(for over {duration(cfg.device_down_for_seconds)}). Check the cable/port.",
+            ),
+            _alert(
+                cfg,
+                "BranchwatchDeviceFault",
+                f"{fault} == 1\n{branch_open(cfg)}\n",
+                cfg.device_fault_for_seconds,
+                "warning",
+                "fleet",
+                f"{WHERE}: device {{{{ $labels.device }}}} reports {{{{ $labels.fault }}}}",
+                f"Device {{{{ $labels.device }}}} (agent {{{{ $labels.agent }}}}) at branch "
+                f"{WHERE} reports the fault {{{{ $labels.fault }}}} while the branch is open. "
+                "Ask the branch to fix it (paper, jam) or send a technician.",
+            ),
+            _alert(
+                cfg,
+                "BranchwatchAgentSpoolBacklog",
+                f"{metric(cfg, 'branchwatch_agent_spool_depth')} > {cfg.spool_backlog_events}\n",
+                cfg.spool_backlog_for_seconds,
+                "warning",
+                "fleet",
+                f"{WHERE}: agent {{{{ $labels.agent }}}} holds {{{{ $value }}}} unsent events",
+                f"The spool of agent {{{{ $labels.agent }}}} at branch {WHERE} holds "
+                f"{{{{ $value }}}} events not yet acknowledged by the broker (over "
+                f"{cfg.spool_backlog_events} for {duration(cfg.spool_backlog_for_seconds)}): "
+                "the branch's live view is late. Check the branch's link to the broker.",
+            ),
+        ],
+    }
+
+
+def collector(cfg: AlertConfig) -> Rule:
+    up = metric(cfg, "up", floor=False)
+    connected = metric(cfg, "branchwatch_collector_mqtt_connected", floor=False)
+    rejected = metric(cfg, "branchwatch_collector_rejected_total", floor=False)
+    window = duration(cfg.rejected_window)
+    where = "{{ $labels.instance }}"
+    return {
+        "name": "branchwatch-collector",
+        "rules": [
+            _alert(
+                cfg,
+                "BranchwatchCollectorDown",
+                f"{up} == 0\nor\nabsent({up})\n",
+                cfg.collector_down_for_seconds,
+                "critical",
+                "collector",
+                f"branchwatch collector {where} is down",
+                f"Prometheus cannot scrape the branchwatch collector {where} (job "
+                "{{ $labels.job }}), or no collector target exists: no branch is watched and "
+                "no floor alert can fire.",
+                branch_link=False,
+            ),
+            _alert(
+                cfg,
+                "BranchwatchCollectorMqttDisconnected",
+                f"{connected} == 0\n",
+                cfg.collector_disconnected_for_seconds,
+                "critical",
+                "collector",
+                f"branchwatch collector {where} is not connected to the MQTT broker",
+                f"The collector {where} has been disconnected from the broker for over "
+                f"{duration(cfg.collector_disconnected_for_seconds)}: the floor metrics are "
+                "frozen at their last values. Check the broker and the collector's log.",
+                branch_link=False,
+            ),
+            _alert(
+                cfg,
+                "BranchwatchCollectorRejectingEvents",
+                f"sum by (job, instance, reason) (rate({rejected}[{window}])) "
+                f"> {share(cfg.rejected_per_second)}\n",
+                cfg.rejected_for_seconds,
+                "warning",
+                "collector",
+                f"branchwatch collector {where} rejects {{{{ $value | humanize }}}} "
+                "messages/s ({{ $labels.reason }})",
+                f"The collector {where} rejected {{{{ $value | humanize }}}} messages or events "
+                f"per second over the last {window} for the reason {{{{ $labels.reason }}}}: an "
+                "agent or integrator breaks the wire contract. The collector log names the "
+                "topic of the first one each minute.",
+                branch_link=False,
+            ),
+        ],
+    }
+
+
+def region(cfg: AlertConfig) -> Rule:
+    """Region aggregates for the operations-centre wall (stable names: the boards use them)."""
+    hour = duration(cfg.service_level_window)
+    day = duration(cfg.day_window)
+    le = f'le="{le_label(cfg.wait_target_seconds)}"'
+    good = 'rating=~"very_satisfied|satisfied"'
+
+    def ratio(num: str, den: str) -> str:
+        return f"sum by (region) ({num})\n/\n(sum by (region) ({den}) > 0)\n"
+
+    post = f'position="{cfg.greeter_post}"'
+    group: Rule = {"name": "branchwatch-region"}
+    if cfg.recording_interval_seconds is not None:
+        group["interval"] = duration(cfg.recording_interval_seconds)
+    group["rules"] = [
+        {
+            "record": "region:branchwatch_service_level:ratio",
+            "expr": ratio(
+                f"increase({metric(cfg, 'branchwatch_wait_seconds_bucket', le)}[{hour}])",
+                f"increase({metric(cfg, 'branchwatch_wait_seconds_count')}[{hour}])",
+            ),
+        },
+        {
+            "record": "region:branchwatch_satisfaction:ratio",
+            "expr": ratio(
+                f"increase({metric(cfg, 'branchwatch_evaluations_total', good)}[{day}])",
+                f"increase({metric(cfg, 'branchwatch_evaluations_total')}[{day}])",
+            ),
+        },
+        {
+            "record": "region:branchwatch_queue_waiting:sum",
+            "expr": f"sum by (region) ({metric(cfg, 'branchwatch_queue_waiting')})\n",
+        },
+        {
+            "record": "region:branchwatch_branches_open:sum",
+            "expr": f"sum by (region) ({metric(cfg, 'branchwatch_branch_open')})\n",
+        },
+        {
+            "record": "region:branchwatch_branches_greeter_post_empty:sum",
+            "expr": (
+                "sum by (region) (\n"
+                f"  ({metric(cfg, 'branchwatch_position_staffed', post)} == bool 0)\n"
+                f"  * on({BRANCH}) {metric(cfg, 'branchwatch_branch_open')}\n)\n"
+            ),
+        },
+    ]
+    return group
+
+
+# One rule file per concern (the file name is the key), in the order they are documented.
+FILES: Final = {
+    "floor.rules.yml": floor,
+    "service.rules.yml": service,
+    "fleet.rules.yml": fleet,
+    "collector.rules.yml": collector,
+    "region.rules.yml": region,
+}

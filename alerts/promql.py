@@ -1,0 +1,49 @@
+"""PromQL building blocks: selectors, durations, bucket labels, the "branch open" join."""
+
+from __future__ import annotations
+
+from alerts.config import AlertConfig
+
+BRANCH = "region, branch"  # every floor series carries both (DESIGN §5)
+
+
+def duration(seconds: float) -> str:
+    """A Prometheus duration: ``120`` → ``2m``, ``43200`` → ``12h``, ``90`` → ``1m30s``."""
+    total = int(seconds)
+    if total != seconds or total < 0:
+        raise ValueError(f"durations are whole non-negative seconds, not {seconds!r}")
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def le_label(bound: float) -> str:
+    """A bucket bound as the collector writes ``le`` (``900.0``), for exact matching."""
+    text = repr(float(bound))
+    dot = text.find(".")
+    if bound > 0 and dot > 6:  # Go-style exponent, as prometheus_client writes it
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+0{dot - 1}"
+    return text
+
+
+def metric(cfg: AlertConfig, name: str, *matchers: str, floor: bool = True) -> str:
+    """``name{floor_selector, matchers...}``; collector metrics use the collector selector."""
+    parts = [cfg.floor_selector if floor else cfg.collector_selector, *matchers]
+    inside = ", ".join(p for p in parts if p)
+    return f"{name}{{{inside}}}" if inside else name
+
+
+def branch_open(cfg: AlertConfig) -> str:
+    """The join that makes a floor rule fire only while the branch is open."""
+    return f"and on({BRANCH}) {metric(cfg, 'branchwatch_branch_open')} == 1"
+
+
+def share(value: float) -> str:
+    """A ratio as PromQL writes it (``0.8``), never ``8e-01``."""
+    return repr(float(value))
