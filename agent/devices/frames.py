@@ -1,0 +1,139 @@
+"""What codecs produce, shared by every kind: events to emit, refused frames, line framing.
+
+A codec never talks to the agent core directly: it returns :class:`Emit`
+(a contract event without ``v``/``seq``/``device``) or :class:`BadFrame`
+(a refused frame, counted by the device through ``context.bad_frame``).
+So a codec is a pure function of its input, and a property test can check
+that any byte string yields only these two things.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from branchwatch.contract.events import AnyEvent, Event
+from branchwatch.contract.ids import LOCAL_ID_PATTERN, TOKEN_PATTERN
+
+LOCAL_ID_RE: Final = re.compile(LOCAL_ID_PATTERN)
+TOKEN_RE: Final = re.compile(TOKEN_PATTERN)
+_COMMON: Final = frozenset(("v", "seq", "ts", "device", "type"))
+# Device clocks before 2001 or after 2100 are not clocks: refuse the frame, not the day.
+MIN_DEVICE_TS: Final = 978_307_200.0
+MAX_DEVICE_TS: Final = 4_102_444_800.0
+
+
+class Emit(NamedTuple):
+    """A contract event for ``context.emit``; ``ts`` None means "now" (the agent's clock)."""
+
+    type: str
+    fields: dict[str, Any]
+    ts: float | None = None
+
+
+class BadFrame(NamedTuple):
+    """A frame the codec refused: ``reason`` is a short token, ``detail`` says what was seen."""
+
+    reason: str
+    detail: str = ""
+
+
+Result = Emit | BadFrame
+
+
+def checked(emit: Emit) -> Result:
+    """``emit`` if the contract accepts it, else a ``bad_value`` BadFrame naming the problem.
+
+    Codecs check ids while parsing; this is the last word, the same schema the
+    collector applies (so an event the agent spools is never rejected later).
+    """
+    probe = {"v": 1, "seq": 0, "ts": emit.ts or MIN_DEVICE_TS, "device": "probe", "type": emit.type}
+    probe.update(emit.fields)
+    try:
+        msgspec.convert(probe, AnyEvent)
+    except msgspec.ValidationError as exc:
+        return BadFrame("bad_value", f"{emit.type}: {exc}")
+    return emit
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """The type-specific fields of a decoded contract event (None = absent, dropped)."""
+    return {
+        name: value
+        for name in event.__struct_fields__
+        if name not in _COMMON and (value := getattr(event, name)) is not None
+    }
+
+
+def parse_device_ts(token: str) -> float | None:
+    """``@1764054000.5`` → seconds; None when it is not a plausible Unix time."""
+    try:
+        value = float(token[1:])
+    except ValueError:
+        return None
+    if not MIN_DEVICE_TS <= value <= MAX_DEVICE_TS:  # also refuses nan and inf
+        return None
+    return value
+
+
+class LineDecoder:
+    """Splits a byte stream into lines of at most ``max_line`` bytes (pymodbus-style framer).
+
+    ``decode(buf) -> (consumed, line | BadFrame | None)``: None with 0 consumed
+    means "need more bytes". Lines end with LF, an optional CR before it is
+    dropped. A line longer than ``max_line`` is refused once and everything up
+    to the next LF is skipped, so one runaway line counts as one bad frame
+    and the next good line is read again (resync at the newline).
+    """
+
+    def __init__(self, max_line: int) -> None:
+        self.max_line = max_line
+        self._skipping = False
+
+    def decode(self, buf: bytes | bytearray) -> tuple[int, bytes | BadFrame | None]:
+        end = buf.find(b"\n", 0, self.max_line + 2)  # +2: room for the CR LF themselves
+        if end < 0:
+            if len(buf) <= self.max_line + 1:
+                return 0, None
+            # Runaway line: drop what we hold, keep dropping up to the next LF.
+            was_skipping, self._skipping = self._skipping, True
+            if was_skipping:
+                return len(buf), None
+            return len(buf), BadFrame("line_too_long", f"no newline in {len(buf)} bytes")
+        line = bytes(buf[:end])
+        if self._skipping:
+            self._skipping = False
+            return end + 1, None
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > self.max_line:
+            return end + 1, BadFrame("line_too_long", f"{len(line)} bytes")
+        return end + 1, line
+
+
+def split_words(line: bytes) -> tuple[float | None, list[str]] | BadFrame:
+    """ASCII words of a line, with an optional leading ``@<unix seconds>`` device time."""
+    try:
+        text = line.decode("ascii")
+    except UnicodeDecodeError:
+        return BadFrame("not_ascii", repr(line[:40]))
+    if not text.isprintable():
+        return BadFrame("control_chars", repr(line[:40]))
+    words = text.split()
+    ts = None
+    if words and words[0].startswith("@"):
+        ts = parse_device_ts(words[0])
+        if ts is None:
+            return BadFrame("bad_timestamp", words[0][:40])
+        words = words[1:]
+    return ts, words
+
+
+def local_id(value: str) -> bool:
+    return LOCAL_ID_RE.match(value) is not None
+
+
+def token(value: str) -> bool:
+    return TOKEN_RE.match(value) is not None

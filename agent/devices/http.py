@@ -1,0 +1,236 @@
+"""The ``http`` kind: contract events POSTed by queue-management software (docs/devices/http.md).
+
+``POST /events`` with ``Authorization: Bearer <token>`` and a JSON body: one
+event object or an array of 1–500, each without ``v``, ``seq`` and
+``device`` (the agent adds them; ``ts`` is optional, default: receipt time).
+The whole body is validated with the contract's own decoder before any event
+is emitted, so a batch is taken whole or not at all: 202, or 400 with
+``{"error": <reason>, "detail": …, "index": n}``, 401, 404, 405, 411, 413.
+
+A deliberately small HTTP/1.1 server on asyncio streams (stdlib only): one
+request at a time per connection, keep-alive, bounded header and body sizes,
+and a timeout on every read so an idle or slow client cannot hold a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from agent.devices.base import DeviceConfig, DeviceContext
+from agent.devices.frames import event_fields
+from agent.devices.stream import number_option
+from agent.errors import DeviceError
+from branchwatch.contract.codec import decode_events
+from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
+from branchwatch.contract.messages import Notify
+from branchwatch.errors import ContractError
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_LINE: Final = 8 * 1024
+MAX_HEADERS: Final = 64
+AGENT_FIELDS: Final = ("v", "seq", "device")
+_json: Final = msgspec.json.Decoder()
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, error: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.body = {"error": error, "detail": detail, **extra}
+
+
+REASONS: Final = {
+    202: "Accepted",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+}
+
+
+def parse_listen(url: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``http://HOST:PORT`` → (host, port)."""
+    hostport = url.removeprefix("http://").rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise DeviceError(f"http device url {url!r}: expected HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def read_token(path: str) -> str:
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeviceError(f"token_file {path!r}: {exc}") from exc
+    if not token:
+        raise DeviceError(f"token_file {path!r} is empty")
+    return token
+
+
+def validate(body: bytes, device_id: str, now: float) -> list[tuple[str, float, dict[str, Any]]]:
+    """The events of a body as (type, ts, fields), or HttpError 400 naming what is wrong."""
+    try:
+        raw = _json.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise HttpError(400, "bad_json", str(exc)) from exc
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise HttpError(400, "empty_batch", "the array holds no event")
+    if len(items) > MAX_BATCH_EVENTS:
+        raise HttpError(400, "too_many_events", f"{len(items)} > {MAX_BATCH_EVENTS}")
+    out = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise HttpError(400, "bad_shape", "each event must be a JSON object", index=index)
+        for name in AGENT_FIELDS:
+            if name in item:
+                raise HttpError(
+                    400, "agent_field", f"{name!r} is set by the agent, leave it out", index=index
+                )
+        full = {"v": 1, "seq": 0, "ts": now, "device": device_id, **item}
+        try:
+            (event,) = decode_events(msgspec.json.encode(full))
+        except ContractError as exc:
+            raise HttpError(400, exc.reason, str(exc), index=index) from exc
+        out.append((str(full["type"]), event.ts, event_fields(event)))
+    return out
+
+
+class HttpDevice:
+    kind = "http"
+
+    def __init__(
+        self, config: DeviceConfig, context: DeviceContext, clock: Callable[[], float] = time.time
+    ) -> None:
+        unknown = set(config.options) - {"token_file", "timeout"}
+        if unknown:
+            raise DeviceError(f"device {config.id}: unknown options {sorted(unknown)}")
+        token_file = config.options.get("token_file")
+        if not isinstance(token_file, str):
+            raise DeviceError(f"device {config.id}: option 'token_file' (a path) is required")
+        self.config = config
+        self.context = context
+        self.clock = clock
+        self.host, self.port = parse_listen(config.url)
+        self.timeout = number_option(config, "timeout", 10.0)
+        self._token = read_token(token_file).encode()
+        self.listening = asyncio.Event()
+
+    async def run(self) -> None:
+        try:
+            server = await asyncio.start_server(self._client, self.host, self.port)
+        except OSError as exc:
+            self.context.set_link(False)
+            raise DeviceError(f"http device {self.config.id}: cannot listen: {exc}") from exc
+        async with server:
+            self.port = server.sockets[0].getsockname()[1]  # the real one when 0 was asked
+            self.context.set_link(True)
+            self.listening.set()
+            log.info("device %s: listening on %s:%d", self.config.id, self.host, self.port)
+            try:
+                await server.serve_forever()
+            finally:
+                self.context.set_link(False)
+
+    async def notify(self, command: Notify) -> bool:
+        return False
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await self._one_request(reader, writer):
+                pass
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # the client went away or stalled: nothing to answer
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _one_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Serve one request; True to keep the connection for another."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                head = await self._read_head(reader)
+                if head is None:
+                    return False
+                method, path, headers = head
+                status, body = await self._handle(reader, method, path, headers)
+        except HttpError as exc:
+            status, body, headers = exc.status, exc.body, {"connection": "close"}
+            if status in (400, 401):
+                self.context.bad_frame(str(exc.body["error"]), str(exc.body["detail"])[:200])
+        keep = headers.get("connection", "").lower() != "close" and status < 400
+        payload = msgspec.json.encode(body)
+        extra = 'WWW-Authenticate: Bearer realm="branchwatch"\r\n' if status == 401 else ""
+        writer.write(
+            f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{extra}"
+            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n".encode()
+            + payload
+        )
+        await writer.drain()
+        return keep
+
+    async def _read_head(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[str, str, dict[str, str]] | None:
+        request_line = await reader.readline()
+        if not request_line:
+            return None
+        parts = request_line.decode("latin-1").split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise HttpError(400, "bad_request", "not an HTTP/1.x request line")
+        headers: dict[str, str] = {}
+        for _ in range(MAX_HEADERS + 1):
+            line = await reader.readline()
+            if len(line) > MAX_HEADER_LINE:
+                raise HttpError(431, "header_too_large", "")
+            if line in (b"\r\n", b"\n", b""):
+                return parts[0], parts[1], headers
+            name, sep, value = line.decode("latin-1").partition(":")
+            if not sep:
+                raise HttpError(400, "bad_request", "malformed header line")
+            headers[name.strip().lower()] = value.strip()
+        raise HttpError(431, "too_many_headers", f"more than {MAX_HEADERS}")
+
+    async def _handle(
+        self, reader: asyncio.StreamReader, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        if path.split("?", maxsplit=1)[0] != "/events":
+            raise HttpError(404, "not_found", "POST events to /events")
+        if method != "POST":
+            raise HttpError(405, "method_not_allowed", "POST only")
+        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), self._token
+        ):
+            raise HttpError(401, "unauthorized", "missing or wrong bearer token")
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            raise HttpError(411, "length_required", "send Content-Length, not chunked")
+        length = headers.get("content-length", "")
+        if not length.isdigit():
+            raise HttpError(411, "length_required", "Content-Length is required")
+        if int(length) > MAX_MESSAGE_BYTES:
+            raise HttpError(413, "too_large", f"body over {MAX_MESSAGE_BYTES} bytes")
+        body = await reader.readexactly(int(length))
+        events = validate(body, self.config.id, self.clock())
+        for type_, ts, fields in events:
+            self.context.emit(type_, ts, **fields)
+        return 202, {"accepted": len(events)}
