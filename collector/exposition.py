@@ -340,7 +340,7 @@ class Exposition:
         self._fragments: dict[BranchKey, tuple[bytes, ...]] = {}
         self._dirty: set[BranchKey] = set()
         self._order: list[BranchKey] | None = []
-        self._text: bytes | None = None
+        self._chunks: list[bytes] | None = None
 
     def mark_dirty(self, key: BranchKey) -> None:
         self._dirty.add(key)
@@ -350,13 +350,24 @@ class Exposition:
         self._dirty.discard(key)
         if self._fragments.pop(key, None) is not None:
             self._order = None
-            self._text = None
+            self._chunks = None
 
     def fragments(self, key: BranchKey) -> tuple[bytes, ...] | None:
         """The cached fragments of one branch (as of the last render)."""
         return self._fragments.get(key)
 
     def render(self, branches: Mapping[BranchKey, BranchState]) -> bytes:
+        """The whole exposition as one bytes object (tests, small stores)."""
+        return b"".join(self.render_chunks(branches))
+
+    def render_chunks(self, branches: Mapping[BranchKey, BranchState]) -> list[bytes]:
+        """The exposition as the cached fragments in order, not joined.
+
+        A region's exposition is tens of MB: joining it would allocate (and
+        page-fault) a fresh buffer per scrape. The HTTP handler instead hands
+        these chunks to the kernel with ``sendmsg`` (scatter/gather). Callers
+        must not modify the list.
+        """
         fragments = self._fragments
         if self._dirty:
             labels = self._labels
@@ -368,18 +379,18 @@ class Exposition:
                     self._order = None
                 fragments[key] = render_branch(labels, branch)
             self._dirty.clear()
-            self._text = None
-        if self._text is not None:
-            return self._text
+            self._chunks = None
+        if self._chunks is not None:
+            return self._chunks
         if self._order is None:
             self._order = sorted(fragments)
         ordered = [fragments[key] for key in self._order]
+        chunks: list[bytes] = []
         if not ordered:
-            self._text = b"".join(HEADERS)
-            return self._text
-        parts: list[bytes] = []
-        for header, column in zip(HEADERS, zip(*ordered, strict=True), strict=True):
-            parts.append(header)
-            parts.extend(column)
-        self._text = b"".join(parts)
-        return self._text
+            chunks.extend(HEADERS)
+        else:
+            for header, column in zip(HEADERS, zip(*ordered, strict=True), strict=True):
+                chunks.append(header)
+                chunks.extend(column)
+        self._chunks = chunks
+        return chunks

@@ -6,18 +6,21 @@ collector runtime holds a lock around every call).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from typing import Any, Final
 
 import msgspec
 
-from branchwatch.contract.events import Event
+from branchwatch.contract.events import Event, PositionStaffed, PositionVacated
 from branchwatch.contract.messages import Status
 from collector import snapshot as snapshot_format
 from collector.exposition import BranchKey, Exposition
 from collector.floor import agents
 from collector.floor.branch import AgentState, BranchState, new_agent, new_branch
 from collector.floor.config import FloorConfig, FloorRules
-from collector.floor.model import HANDLERS, handler_for
+from collector.floor.model import HANDLERS, Handler, handler_for
+from collector.floor.posts import PostIncident, post_incident
 from collector.views import BranchDetail, BranchSummary, detail, summarize
 
 
@@ -31,11 +34,49 @@ class ApplyResult(msgspec.Struct):
     rejected: dict[str, int] = msgspec.field(default_factory=dict)  # reason -> events refused
 
 
+MAX_INCIDENTS: Final = 1000
+
+
 class Store:
     def __init__(self, config: FloorConfig) -> None:
         self._rules = FloorRules(config)
         self._branches: dict[BranchKey, BranchState] = {}
         self._exposition = Exposition(self._rules)
+        # Required posts emptied/filled, for the runtime to drain (Grafana annotations).
+        # Off unless asked for; bounded: the oldest are dropped (and counted) first.
+        self.record_incidents = False
+        self.incidents_dropped = 0
+        self._incidents: deque[PostIncident] = deque()
+        self._handlers: dict[type[Event], Handler] = {
+            **HANDLERS,
+            PositionStaffed: self._watched(HANDLERS[PositionStaffed]),
+            PositionVacated: self._watched(HANDLERS[PositionVacated]),
+        }
+
+    def _watched(self, handler: Handler) -> Handler:
+        """``handler`` for a staffed/vacated, noting the incidents it causes."""
+
+        def apply(rules: FloorRules, b: BranchState, a: AgentState, e: Any) -> str | None:
+            post = b.posts.get(e.position)
+            if not self.record_incidents or post is None:
+                return handler(rules, b, a, e)
+            was_staffed, since = bool(post.staff), post.changed_ts
+            reason = handler(rules, b, a, e)
+            incident = post_incident(rules, b, e.position, was_staffed, since)
+            if incident is not None:
+                if len(self._incidents) >= MAX_INCIDENTS:
+                    self._incidents.popleft()
+                    self.incidents_dropped += 1
+                self._incidents.append(incident)
+            return reason
+
+        return apply
+
+    def drain_incidents(self) -> list[PostIncident]:
+        """The incidents noted since the last call, oldest first."""
+        drained = list(self._incidents)
+        self._incidents.clear()
+        return drained
 
     @property
     def branch_count(self) -> int:
@@ -70,7 +111,7 @@ class Store:
                 return result
             a = b.agents[agent] = new_agent(events[0].ts)
         rules = self._rules
-        handlers = HANDLERS
+        handlers = self._handlers
         rejected = result.rejected
         missing = a.missing
         last = a.last_seq
@@ -138,8 +179,12 @@ class Store:
         return True
 
     def render_bytes(self) -> bytes:
-        """The whole floor exposition (Prometheus text format 0.0.4), as served."""
+        """The whole floor exposition (Prometheus text format 0.0.4)."""
         return self._exposition.render(self._branches)
+
+    def render_chunks(self) -> list[bytes]:
+        """The same exposition as cached chunks, for a zero-copy send (do not modify)."""
+        return self._exposition.render_chunks(self._branches)
 
     def render(self) -> str:
         """:meth:`render_bytes` as text (tests and debugging; scrapes use the bytes)."""

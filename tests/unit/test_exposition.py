@@ -204,12 +204,13 @@ def test_only_dirty_branches_are_rendered_again() -> None:
     scenario(store, "north", "b1")
     scenario(store, "north", "b2")
     first = store.render_bytes()
+    chunks = store.render_chunks()
     b1, b2 = (
         store.exposition.fragments(("north", "b1")),
         store.exposition.fragments(("north", "b2")),
     )
     assert b1 is not None and b2 is not None
-    assert store.render_bytes() is first  # nothing changed: the cached text itself
+    assert store.render_chunks() is chunks  # nothing changed: the cached chunks themselves
     store.apply_events("north", "b2", "a1", [E(ev.BranchClosed, 14, 1400.0)], received=1400.0)
     second = store.render_bytes()
     assert store.exposition.fragments(("north", "b1")) is b1  # untouched: the same objects
@@ -226,13 +227,13 @@ def test_only_dirty_branches_are_rendered_again() -> None:
 def test_a_batch_of_duplicates_leaves_the_cache_alone() -> None:
     store = Store(CONFIG)
     scenario(store)
-    first = store.render_bytes()
+    first = store.render_chunks()
     fragments = store.exposition.fragments(("north", "b1"))
     result = store.apply_events(
         "north", "b1", "a1", [E(ev.BranchClosed, 3, 5000.0)], received=5000.0
     )
     assert result.duplicate == 1
-    assert store.render_bytes() is first
+    assert store.render_chunks() is first
     assert store.exposition.fragments(("north", "b1")) is fragments
 
 
