@@ -56,7 +56,9 @@ def _ticket_counter(type_: str) -> Callable[[Args], Emit | None]:
 
 def _start(args: Args) -> Emit | None:
     teller = args[2] if len(args) == 3 else None
-    if not _ids(args[:2], local_id, local_id) or (teller is not None and not local_id(teller)):
+    if len(args) > 3 or not _ids(args[:2], local_id, local_id):
+        return None
+    if teller is not None and not local_id(teller):
         return None
     fields = {"ticket": args[0], "counter": args[1]}
     if teller is not None:
