@@ -21,6 +21,7 @@ from branchwatch.config import parse_listen
 from branchwatch.contract import Replay, encode, topic_for
 from collector.config import CollectorConfig
 from collector.errors import CollectorError
+from collector.grafana import Annotator
 from collector.http import ApiState, CollectorHttpServer
 from collector.ingest import Ingestor
 from collector.mqtt import MqttSession
@@ -47,6 +48,11 @@ class Collector:
         self.metrics = SelfMetrics()
         self.state_file = StateFile(config.state.dir) if config.state.dir else None
         self.store = self._restore()
+        self.annotator: Annotator | None = None
+        if config.grafana.enabled:
+            post_names = {post.position: post.name for post in config.floor.posts}
+            self.annotator = Annotator(config.grafana, self.metrics.registry, post_names)
+            self.store.record_incidents = True
         # Agents to ask for a replay once subscribed: every agent of a restored snapshot.
         self._replay_after_restore = self.store.replay_requests()
         self._gaps: dict[AgentKey, float] = {}  # agent -> when to ask next
@@ -68,6 +74,8 @@ class Collector:
     # lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.annotator is not None:
+            self.annotator.start()
         self._spawn("http", self.http.serve_forever)
         self.mqtt.start()
         self._spawn("maintenance", self._maintain)
@@ -80,6 +88,8 @@ class Collector:
         self.http.server_close()
         for thread in self._threads:
             thread.join(timeout=2.0)
+        if self.annotator is not None:
+            self.annotator.stop()
         self.snapshot()
         log.info("stopped")
 
@@ -165,6 +175,7 @@ class Collector:
         next_stale = time.monotonic() + min(self.config.state.stale_after_seconds, STALE_GRACE)
         while not self._stop.wait(MAINTENANCE_TICK):
             try:
+                self._forward_incidents()
                 self._replay_gaps()
                 now = time.monotonic()
                 if now >= next_snapshot:
@@ -176,6 +187,15 @@ class Collector:
                     self._expire_stale()
             except CollectorError as exc:
                 log.error("%s", exc)
+
+    def _forward_incidents(self) -> None:
+        if self.annotator is None:
+            return
+        with self.lock:
+            incidents = self.store.drain_incidents()
+            dropped, self.store.incidents_dropped = self.store.incidents_dropped, 0
+        if incidents or dropped:
+            self.annotator.submit(incidents, dropped)
 
     def _replay_gaps(self) -> None:
         if not self.mqtt.ready.is_set():

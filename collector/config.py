@@ -53,11 +53,23 @@ class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stale_after_seconds: float = 7 * 86_400.0
 
 
+class GrafanaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Annotate the branch floor board when a required post is emptied or filled again.
+    enabled: bool = False
+    url: str = ""  # Grafana base URL, http(s)://HOST[:PORT][/PATH]
+    token_file: str = ""  # a service-account token (Editor), mode 600; never logged
+    dashboard_uid: str = "branchwatch-floor"
+    timeout_seconds: float = 5.0
+    # Incidents waiting to be posted; beyond this the newest are dropped and counted.
+    queue_size: int = 1000
+
+
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
     state: StateConfig = StateConfig()
     floor: FloorConfig = FloorConfig()
+    grafana: GrafanaConfig = GrafanaConfig()
 
     def validate(self) -> None:
         """Everything msgspec's types cannot say; raises :class:`ConfigError`."""
@@ -81,3 +93,13 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.state.stale_after_seconds <= 0:
             raise ConfigError("state.stale_after_seconds must be > 0")
         self.floor.validate()
+        grafana = self.grafana
+        if grafana.enabled:
+            if not grafana.url.startswith(("http://", "https://")):
+                raise ConfigError("grafana.url must be http(s)://HOST[:PORT] when enabled")
+            if not grafana.token_file:
+                raise ConfigError("grafana.token_file is required when grafana is enabled")
+            if not grafana.dashboard_uid:
+                raise ConfigError("grafana.dashboard_uid must not be empty")
+        if grafana.timeout_seconds <= 0 or grafana.queue_size < 1:
+            raise ConfigError("grafana.timeout_seconds must be > 0 and queue_size >= 1")

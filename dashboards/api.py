@@ -186,14 +186,20 @@ class GrafanaConnection:
         return saved
 
     def annotate(
-        self, dashboard_uid: str, time_ms: int, tags: list[str], text: str
+        self,
+        dashboard_uid: str,
+        time_ms: int,
+        tags: list[str],
+        text: str,
+        end_ms: int | None = None,
     ) -> dict[str, Any]:
-        """POST /api/annotations on one dashboard (all panels)."""
+        """POST /api/annotations on one dashboard (all panels); a region with ``end_ms``."""
         created: dict[str, Any] = self._call(
             f"annotating dashboard {dashboard_uid!r}",
             self._api.annotations.add_annotation,
             dashboard_uid=dashboard_uid,
             time_from=time_ms,
+            time_to=end_ms,
             tags=tags,
             text=text,
         )

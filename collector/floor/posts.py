@@ -6,7 +6,9 @@ older than the last change applied to the same thing leaves it as it is.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
+
+import msgspec
 
 from branchwatch.contract.events import (
     BranchClosed,
@@ -21,6 +23,39 @@ from collector.floor.config import FloorRules
 from collector.floor.tickets import clear_tickets, lose_waiting
 
 MAX_STAFF_PER_POST: Final = 32
+
+
+class PostIncident(msgspec.Struct, frozen=True, gc=False):
+    """A required post emptied, or filled again, while its branch is open."""
+
+    region: str
+    branch: str
+    position: int
+    kind: Literal["emptied", "filled"]
+    ts: float  # event time of the change
+    empty_since: float  # when the post became empty (or the day opened); == ts if emptied
+
+
+def post_incident(
+    rules: FloorRules, branch: BranchState, position: int, was_staffed: bool, empty_since: float
+) -> PostIncident | None:
+    """What a staffed/vacated just applied to ``position`` means for the floor, if anything.
+
+    ``was_staffed`` and ``empty_since`` are the post's state before the event.
+    """
+    post = branch.posts.get(position)
+    if post is None or position not in rules.required_posts or not branch.open:
+        return None
+    staffed = bool(post.staff)
+    if staffed == was_staffed:
+        return None
+    if staffed:
+        return PostIncident(
+            branch.region, branch.branch, position, "filled", post.changed_ts, empty_since
+        )
+    return PostIncident(
+        branch.region, branch.branch, position, "emptied", post.changed_ts, post.changed_ts
+    )
 
 
 def on_opened(rules: FloorRules, branch: BranchState, _: AgentState, e: BranchOpened) -> str | None:

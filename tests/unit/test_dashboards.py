@@ -1,0 +1,190 @@
+"""The boards as built: uids, datasources, queries, thresholds at the targets, layout, drift."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from branchwatch.cli import main
+from dashboards.build import BOARDS, JSON_DIR, build_all, file_name, render
+from dashboards.common import WAIT_TARGET_LE
+
+BOARD_UIDS = ("branchwatch-wall", "branchwatch-floor", "branchwatch-fleet")
+WALL_MAX_HEIGHT = 24  # grid rows that fit a 1080p screen in kiosk mode without scrolling
+# Metric names of the public contract (DESIGN §5) and the collector's own, plus ALERTS.
+CONTRACT_METRICS = {
+    "branchwatch_branch_open", "branchwatch_queue_waiting",
+    "branchwatch_queue_oldest_issued_timestamp_seconds", "branchwatch_tickets_issued_total",
+    "branchwatch_tickets_served_total", "branchwatch_tickets_lost_total",
+    "branchwatch_wait_seconds_bucket", "branchwatch_wait_seconds_count",
+    "branchwatch_wait_seconds_sum", "branchwatch_service_seconds_bucket",
+    "branchwatch_counters", "branchwatch_position_staffed",
+    "branchwatch_position_changed_timestamp_seconds", "branchwatch_evaluations_requested_total",
+    "branchwatch_evaluations_total", "branchwatch_agent_up", "branchwatch_agent_spool_depth",
+    "branchwatch_agent_last_seen_timestamp_seconds", "branchwatch_device_up",
+    "branchwatch_device_fault", "branchwatch_collector_messages_total",
+    "branchwatch_collector_rejected_total", "branchwatch_collector_events_missing_total",
+    "branchwatch_collector_mqtt_connected", "branchwatch_collector_ingest_lag_seconds_bucket",
+}  # fmt: skip
+
+BUILT = build_all()
+
+
+def panels(uid: str) -> list[dict[str, Any]]:
+    return list(BUILT[uid]["panels"])
+
+
+def panel(uid: str, title: str) -> dict[str, Any]:
+    matches = [p for p in panels(uid) if p["title"] == title]
+    assert len(matches) == 1, f"{uid}: no single panel titled {title!r}"
+    return matches[0]
+
+
+def threshold_steps(p: dict[str, Any]) -> list[tuple[float | None, str]]:
+    steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return [(s["value"], s["color"]) for s in steps]
+
+
+def test_the_three_boards_have_stable_uids() -> None:
+    assert tuple(BUILT) == BOARD_UIDS
+    for uid, board in BUILT.items():
+        assert board["uid"] == uid and board["id"] is None
+        assert board["title"].startswith("branchwatch · ")
+        assert "branchwatch" in board["tags"]
+
+
+@pytest.mark.parametrize("uid", BOARD_UIDS)
+def test_every_panel_reads_the_datasource_variable_with_a_query(uid: str) -> None:
+    variables = {v["name"]: v for v in BUILT[uid]["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for p in panels(uid):
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        assert p["targets"], f"{p['title']} has no query"
+        ref_ids = [t["refId"] for t in p["targets"]]
+        assert len(set(ref_ids)) == len(ref_ids) and all(ref_ids), p["title"]
+        for target in p["targets"]:
+            assert target["expr"].strip(), p["title"]
+
+
+@pytest.mark.parametrize("uid", BOARD_UIDS)
+def test_queries_use_only_contract_metrics(uid: str) -> None:
+    for p in panels(uid):
+        for target in p["targets"]:
+            names = set(re.findall(r"branchwatch_[a-z_]+", target["expr"]))
+            assert names <= CONTRACT_METRICS, (p["title"], names - CONTRACT_METRICS)
+
+
+@pytest.mark.parametrize("uid", BOARD_UIDS)
+def test_panels_sit_on_the_grid_without_overlapping(uid: str) -> None:
+    taken: set[tuple[int, int]] = set()
+    ids = [p["id"] for p in panels(uid)]
+    assert ids == list(range(1, len(ids) + 1))
+    for p in panels(uid):
+        pos = p["gridPos"]
+        assert pos["w"] > 0 and pos["h"] > 0 and pos["x"] + pos["w"] <= 24, p["title"]
+        cells = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
+        assert not cells & taken, f"{p['title']} overlaps another panel"
+        taken |= cells
+
+
+def test_the_wall_fits_one_screen_with_big_tiles() -> None:
+    bottom = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels("branchwatch-wall"))
+    assert bottom <= WALL_MAX_HEIGHT
+    assert all(p["type"] != "row" for p in panels("branchwatch-wall"))  # nothing collapsed
+    stats = [p for p in panels("branchwatch-wall") if p["type"] == "stat"]
+    assert len(stats) >= 6
+    for p in stats:
+        assert p["gridPos"]["h"] >= 5 and p["gridPos"]["w"] >= 4, p["title"]
+        assert p["options"]["colorMode"] == "background", p["title"]
+        assert p["fieldConfig"]["defaults"]["color"]["mode"] == "thresholds", p["title"]
+
+
+def test_wall_thresholds_sit_at_the_targets() -> None:
+    wait = [(None, "green"), (900.0, "yellow"), (1200.0, "orange"), (1800.0, "red")]
+    assert threshold_steps(panel("branchwatch-wall", "Longest wait now")) == wait
+    assert threshold_steps(panel("branchwatch-wall", "Longest waits")) == wait
+    assert threshold_steps(panel("branchwatch-wall", "Satisfaction")) == [
+        (None, "red"),
+        (0.9, "green"),
+    ]
+    assert threshold_steps(panel("branchwatch-wall", "Evaluation rate")) == [
+        (None, "red"),
+        (0.8, "green"),
+    ]
+    assert threshold_steps(panel("branchwatch-wall", "Post 1 empty: for how long"))[-1] == (
+        120.0,
+        "red",
+    )
+    service_level = panel("branchwatch-wall", "Called within 15 min (1 h)")
+    assert f'le="{WAIT_TARGET_LE}"' in service_level["targets"][0]["expr"]
+    assert WAIT_TARGET_LE == "900.0"  # the bucket label the collector exports for 15 min
+
+
+def test_wall_shows_firing_alerts_and_empty_greeter_posts() -> None:
+    alerts = panel("branchwatch-wall", "Alerts firing (all regions)")
+    assert alerts["targets"][0]["expr"] == 'ALERTS{alertstate="firing"}'
+    empty = panel("branchwatch-wall", "Post 1 empty: for how long")["targets"][0]["expr"]
+    assert 'branchwatch_position_staffed{position="1"' in empty and "== 0" in empty
+    assert "branchwatch_branch_open" in empty  # a closed branch's empty door is no incident
+
+
+def test_floor_board_follows_one_branch_and_shows_incidents() -> None:
+    board = BUILT["branchwatch-floor"]
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["branch"]["query"] == (
+        'label_values(branchwatch_branch_open{region="$region"}, branch)'
+    )
+    for p in panels("branchwatch-floor"):
+        for target in p["targets"]:
+            assert 'region="$region",branch="$branch"' in target["expr"], p["title"]
+    timeline = panel("branchwatch-floor", "Posts 1–7: staffed or empty")
+    assert timeline["type"] == "state-timeline"
+    (annotation,) = board["annotations"]["list"]
+    assert annotation["target"]["tags"] == ["branchwatch", "region:$region", "branch:$branch"]
+
+
+def test_fleet_board_says_where_versions_are() -> None:
+    assert "/api/v1/branches" in BUILT["branchwatch-fleet"]["description"]
+
+
+@pytest.mark.parametrize("uid", BOARD_UIDS)
+def test_committed_json_matches_a_fresh_build(uid: str) -> None:
+    committed = (JSON_DIR / file_name(uid)).read_text()
+    assert committed == render(BUILT[uid]), (
+        f"dashboards/json/{file_name(uid)} is stale: run `make dashboards` and commit"
+    )
+
+
+def test_no_stray_files_in_the_json_directory() -> None:
+    assert sorted(p.name for p in JSON_DIR.glob("*.json")) == sorted(
+        file_name(uid) for uid in BOARDS
+    )
+
+
+def test_build_command_writes_the_committed_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["grafana", "build", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    for uid in BOARD_UIDS:
+        written = tmp_path / "out" / file_name(uid)
+        assert str(written) in printed
+        assert written.read_text() == (JSON_DIR / file_name(uid)).read_text()
+
+
+def test_provisioning_points_at_the_same_uids() -> None:
+    root = Path(__file__).parents[2] / "deploy" / "grafana" / "provisioning"
+    dashboards_yaml = (root / "dashboards" / "branchwatch.yaml").read_text()
+    datasources_yaml = (root / "datasources" / "branchwatch.yaml").read_text()
+    assert "folderUid: branchwatch" in dashboards_yaml
+    assert "type: file" in dashboards_yaml
+    assert "uid: branchwatch-prometheus" in datasources_yaml
+    assert "type: prometheus" in datasources_yaml
