@@ -297,7 +297,8 @@ def collector(cfg: AlertConfig) -> Rule:
                 cfg.collector_down_for_seconds,
                 "critical",
                 "collector",
-                f"branchwatch collector {where} is down",
+                "branchwatch collector {{ if $labels.instance }}{{ $labels.instance }}"
+                "{{ else }}(no target in job {{ $labels.job }}){{ end }} is down",
                 f"Prometheus cannot scrape the branchwatch collector {where} (job "
                 "{{ $labels.job }}), or no collector target exists: no branch is watched and "
                 "no floor alert can fire.",
