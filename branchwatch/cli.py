@@ -22,6 +22,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "collector": ("collector.cli", "run the collector: MQTT in, Prometheus metrics and JSON out"),
     "simulate": ("branchwatch.sim.cli", "publish realistic traffic for N simulated branches"),
     "demo": ("branchwatch.demo.cli", "run the whole system locally with a live terminal view"),
+    "agent": ("agent.cli", "run an edge agent on a branch PC, or check its setup"),
     "grafana": ("dashboards.cli", "build and push the Grafana boards"),
 }
 

@@ -1,0 +1,277 @@
+"""``branchwatch agent doctor``: can this agent work here? A pass/fail table for installers.
+
+Checks, in order: the config; the clock; the spool directory; each device
+(opened for a few seconds: does its link come up, do frames parse); the
+broker (TCP/TLS, credentials, then a QoS 1 probe). The probe goes to the
+agent's own ``…/{agent}/doctor`` topic, inside the subtree its ACL allows,
+never to ``status``: a collector subscribes to ``…/events`` and ``…/status``
+only, so a doctor run cannot make an agent look online, offline or restarted.
+The doctor also subscribes to ``…/cmd`` with a throw-away clean session under
+its own client id (``{client_id}-doctor``), so it never takes over the
+running agent's session. Exit 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from agent.config import AgentConfig, load_config
+from agent.core import checked_event
+from agent.devices.base import DeviceConfig
+from agent.kinds import device_kinds
+from agent.publisher import tls_context
+from branchwatch.config import parse_broker_url, read_secret
+from branchwatch.contract.ids import Timestamp
+from branchwatch.errors import BranchwatchError
+
+EARLIEST_SANE: Final = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+LATEST_SANE: Final = 4_102_444_800.0  # the contract's bound on ts (2100-01-01)
+BROKER_TIMEOUT: Final = 5.0
+MIN_FREE_BYTES: Final = 100 * 1024 * 1024
+
+_ = Timestamp  # the clock bounds are the contract's timestamp bounds
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_doctor(config_path: str, device_seconds: float = 5.0) -> int:
+    checks: list[Check] = []
+    try:
+        config = load_config(config_path)
+    except BranchwatchError as exc:
+        checks.append(Check("config", False, str(exc)))
+        return report(checks)
+    checks.append(
+        Check("config", True, f"{config_path}: agent {config.region}/{config.branch}/"
+              f"{config.agent}, {len(config.devices)} devices")
+    )  # fmt: skip
+    checks.append(check_clock(time.time()))
+    checks.append(check_spool_dir(Path(config.spool.path)))
+    checks.extend(asyncio.run(check_devices(config.devices, device_seconds)))
+    checks.extend(check_broker(config))
+    return report(checks)
+
+
+def report(checks: list[Check]) -> int:
+    width = max(len(check.name) for check in checks)
+    print(f"{'CHECK'.ljust(width)}  RESULT  DETAIL")
+    for check in checks:
+        print(f"{check.name.ljust(width)}  {'PASS' if check.ok else 'FAIL':6}  {check.detail}")
+    failed = [check.name for check in checks if not check.ok]
+    print(f"\n{len(checks) - len(failed)} passed, {len(failed)} failed", end="")
+    print(f": {', '.join(failed)}" if failed else " - this agent is ready to run")
+    return 1 if failed else 0
+
+
+def check_clock(now: float) -> Check:
+    shown = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if not EARLIEST_SANE <= now < LATEST_SANE:
+        return Check("clock", False, f"{shown}: not plausible; set the time (NTP: timedatectl)")
+    return Check("clock", True, f"{shown} (compare with a watch: event times come from it)")
+
+
+def check_spool_dir(spool_path: Path) -> Check:
+    directory = spool_path.parent
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return Check("spool directory", False, f"{directory}: {existing} is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".doctor-") as probe:
+            probe.write(b"x")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return Check("spool directory", False, f"{directory}: not writable ({exc.strerror})")
+    free = shutil.disk_usage(directory).free
+    detail = f"{directory}: writable, {free / 2**30:.1f} GiB free"
+    if free < MIN_FREE_BYTES:
+        return Check("spool directory", False, detail + " (need at least 100 MiB)")
+    return Check("spool directory", True, detail)
+
+
+class ProbeContext:
+    """A DeviceContext that validates and counts, and spools nothing (no seq is used)."""
+
+    def __init__(self, device_id: str) -> None:
+        self._device_id = device_id
+        self.events = 0
+        self.bad: Counter[str] = Counter()
+        self.link: bool | None = None
+
+    @property
+    def device_id(self) -> str:
+        return self._device_id
+
+    def emit(self, type: str, ts: float | None = None, **fields: Any) -> None:
+        if checked_event(self, 0, time.time() if ts is None else ts, type, fields) is not None:
+            self.events += 1
+
+    def set_link(self, up: bool) -> None:
+        self.link = up
+
+    def bad_frame(self, reason: str, detail: str = "") -> None:
+        self.bad[reason] += 1
+
+
+async def check_devices(devices: tuple[DeviceConfig, ...], seconds: float) -> list[Check]:
+    kinds = device_kinds()
+    return list(await asyncio.gather(*(_check_device(d, kinds, seconds) for d in devices)))
+
+
+async def _check_device(config: DeviceConfig, kinds: Any, seconds: float) -> Check:
+    name = f"device {config.id}"
+    where = f"{config.protocol} {config.url}".strip()
+    kind = kinds.get(config.protocol)
+    if kind is None:
+        known = ", ".join(sorted(kinds)) or "none"
+        return Check(name, False, f"protocol {config.protocol!r} is not available in this "
+                     f"build (known: {known})")  # fmt: skip
+    context = ProbeContext(config.id)
+    try:
+        device = kind(config, context)
+        task = asyncio.create_task(device.run())
+        done, _ = await asyncio.wait([task], timeout=seconds)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if done and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    except Exception as exc:  # whatever an adapter raises is the answer here
+        return Check(name, False, f"{where}: {type(exc).__name__}: {exc}")
+    bad = sum(context.bad.values())
+    detail = (
+        f"{where}: link {'up' if context.link else 'down'}, {context.events} events parsed, "
+        f"{bad} bad frames in {seconds:g} s"
+    )
+    if bad:
+        detail += f" ({', '.join(f'{r}: {n}' for r, n in context.bad.most_common(3))})"
+    if context.events == 0 and not bad:
+        detail += " (quiet: use the device, e.g. take a ticket, and run again)"
+    return Check(name, bool(context.link) and not (bad and not context.events), detail)
+
+
+def check_broker(config: AgentConfig) -> list[Check]:
+    mqtt = config.mqtt
+    address = parse_broker_url(mqtt.broker)
+    try:
+        password = read_secret(mqtt.password_file, "MQTT password") if mqtt.password_file else None
+        context = tls_context(config)
+    except BranchwatchError as exc:
+        return [Check("broker", False, str(exc))]
+    probe = _Probe(config, password, context)
+    return probe.run(address.host, address.port, address.tls)
+
+
+class _Probe:
+    """A short-lived paho client: connect, subscribe, publish a probe, see it come back."""
+
+    def __init__(self, config: AgentConfig, password: str | None, context: Any) -> None:
+        self.config = config
+        v5 = config.mqtt.protocol == "5"
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{config.client_id}-doctor",
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else True,
+        )
+        if config.mqtt.username:
+            self.client.username_pw_set(config.mqtt.username, password)
+        if context is not None:
+            self.client.tls_set_context(context)
+        self.connected = threading.Event()
+        self.connect_rc: Any = None
+        self.acked = threading.Event()
+        self.publish_rc: Any = None
+        self.subscribed = threading.Event()
+        self.subscribe_rc: list[Any] = []
+        self.echoed = threading.Event()
+        self.token = f"doctor-{os.getpid()}-{time.time():.3f}"
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, c: Any, u: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        self.connect_rc = rc
+        self.connected.set()
+
+    def _on_publish(self, c: Any, u: Any, mid: int, rc: Any, props: Any = None) -> None:
+        self.publish_rc = rc
+        self.acked.set()
+
+    def _on_subscribe(self, c: Any, u: Any, mid: int, rcs: list[Any], props: Any = None) -> None:
+        self.subscribe_rc = rcs
+        self.subscribed.set()
+
+    def _on_message(self, c: Any, u: Any, message: paho.MQTTMessage) -> None:
+        if self.token.encode() in message.payload:
+            self.echoed.set()
+
+    def run(self, host: str, port: int, tls: bool) -> list[Check]:
+        where = f"{'mqtts' if tls else 'mqtt'}://{host}:{port}"
+        user = f" as {self.config.mqtt.username!r}" if self.config.mqtt.username else ""
+        try:
+            self.client.connect(host, port, keepalive=10)
+        except (OSError, ValueError) as exc:  # refused, unreachable, TLS handshake
+            return [Check("broker", False, f"{where}: cannot connect: {exc}")]
+        self.client.loop_start()
+        try:
+            return self._checks(where, user)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def _checks(self, where: str, user: str) -> list[Check]:
+        if not self.connected.wait(BROKER_TIMEOUT):
+            return [Check("broker", False, f"{where}: no CONNACK within {BROKER_TIMEOUT:g} s")]
+        if self.connect_rc.is_failure:
+            reason = str(self.connect_rc).lower()
+            hint = ""
+            if "auth" in reason or "password" in reason:
+                hint = " (check mqtt.username and the password file)"
+            return [Check("broker", False, f"{where}: refused{user}: {self.connect_rc}{hint}")]
+        checks = [Check("broker", True, f"{where}: connected{user}")]
+        doctor, cmd = self.config.topic("doctor"), self.config.topic("cmd")
+        self.client.subscribe([(doctor, 1), (cmd, 1)])
+        subscribed = self.subscribed.wait(BROKER_TIMEOUT)
+        refused = [str(rc) for rc in self.subscribe_rc if getattr(rc, "is_failure", False)]
+        if not subscribed:
+            checks.append(Check("broker subscribe", False, f"{cmd}: no SUBACK"))
+        else:
+            granted = ", ".join(refused) or "granted"
+            checks.append(Check("broker subscribe", not refused, f"{cmd}: {granted}"))
+        payload = msgspec.json.encode({"v": 1, "probe": self.token, "ts": time.time()})
+        self.client.publish(doctor, payload, qos=1)
+        if not self.acked.wait(BROKER_TIMEOUT):
+            checks.append(Check("broker publish", False, f"{doctor}: no PUBACK"))
+        elif getattr(self.publish_rc, "is_failure", False):
+            checks.append(Check("broker publish", False, f"{doctor}: {self.publish_rc} (ACL)"))
+        elif not self.echoed.wait(BROKER_TIMEOUT):
+            lost = f"{doctor}: acknowledged but never delivered back (ACL)"
+            checks.append(Check("broker publish", False, lost))
+        else:
+            checks.append(Check("broker publish", True, f"QoS 1 probe on {doctor} round-tripped"))
+        return checks

@@ -1,0 +1,243 @@
+"""The agent's MQTT side: one connection at a time, reconnected by an explicit loop.
+
+Per connection (``session`` +1, persisted, and carried by the will):
+subscribe to our ``cmd`` topic, publish the retained online status, then
+drain the spool in seq order (QoS 1; one PUBACK before the next message, so
+the spool is marked sent exactly up to what the broker acknowledged),
+republish the status on change and every ``status_interval_seconds``, and
+answer ``replay`` / ``notify`` commands. A backlog goes out as arrays of up
+to 500 events / 64 KiB; a live trickle as one event per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from typing import Any, Final
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent import status
+from agent.config import AgentConfig
+from agent.core import AgentCore
+from agent.errors import AgentError
+from branchwatch.config import parse_broker_url, read_secret
+from branchwatch.contract import Notify, Replay, decode_command
+from branchwatch.errors import ConfigError, ContractError
+
+log = logging.getLogger(__name__)
+
+STATUS_MIN_GAP: Final = 1.0  # seconds between two status messages at most once
+
+
+class PublishRefusedError(AgentError):
+    """The broker answered a publish with a failure reason code (MQTT 5: e.g. the ACL)."""
+
+
+def tls_context(config: AgentConfig) -> ssl.SSLContext | None:
+    """The client TLS context for ``mqtts://`` (system CAs unless ``ca_file``)."""
+    mqtt = config.mqtt
+    if not parse_broker_url(mqtt.broker).tls:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=mqtt.ca_file or None)
+        if mqtt.cert_file:
+            context.load_cert_chain(mqtt.cert_file, mqtt.key_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"mqtt TLS files: {exc}") from exc
+    return context
+
+
+def client_for(
+    config: AgentConfig, client_id: str, will: aiomqtt.Will | None, persistent: bool,
+    password: str | None,
+) -> aiomqtt.Client:  # fmt: skip
+    """An aiomqtt client for this agent's broker, credentials and TLS settings."""
+    mqtt = config.mqtt
+    address = parse_broker_url(mqtt.broker)
+    v5 = mqtt.protocol == "5"
+    properties = None
+    if v5 and persistent:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = mqtt.session_expiry_seconds
+    return aiomqtt.Client(
+        address.host,
+        address.port,
+        identifier=client_id,
+        username=mqtt.username or None,
+        password=password,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        will=will,
+        # Persistent session: the broker keeps our cmd subscription and queues
+        # commands (a collector's replay request) while we are away.
+        clean_session=None if v5 else not persistent,
+        clean_start=not persistent,
+        properties=properties,
+        keepalive=mqtt.keepalive_seconds,
+        timeout=mqtt.publish_timeout_seconds,
+        tls_context=tls_context(config),
+        max_inflight_messages=20,
+    )
+
+
+class Publisher:
+    def __init__(self, config: AgentConfig, core: AgentCore, stop: asyncio.Event) -> None:
+        self.config = config
+        self.core = core
+        self.stop = stop
+        mqtt = config.mqtt
+        # Read once at start; never logged.
+        self._password = (
+            read_secret(mqtt.password_file, "MQTT password") if mqtt.password_file else None
+        )
+        self.events_topic = config.topic("events")
+        self.status_topic = config.topic("status")
+        self.cmd_topic = config.topic("cmd")
+        self.connected = False
+        self.replays = 0
+        self._refused: list[str] = []
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect with backoff; return once ``stop`` is set."""
+        mqtt = self.config.mqtt
+        delay = mqtt.reconnect_min_seconds
+        while not self.stop.is_set():
+            session = self.core.spool.next_session()
+            will = aiomqtt.Will(self.status_topic, status.will(session), qos=1, retain=True)
+            client = client_for(self.config, self.config.client_id, will, True, self._password)
+            self._watch_pubacks(client)
+            try:
+                async with client:
+                    log.info("connected to %s as session %d", mqtt.broker, session)
+                    self.connected, delay = True, mqtt.reconnect_min_seconds
+                    await self._serve(client, session)
+                    return
+            except (aiomqtt.MqttError, PublishRefusedError) as exc:
+                log.warning("broker %s: %s; retrying in %.1f s", mqtt.broker, exc, delay)
+            finally:
+                self.connected = False
+            try:  # back off, but wake up at once on stop
+                await asyncio.wait_for(self.stop.wait(), delay * random.uniform(0.8, 1.2))
+            except TimeoutError:
+                delay = min(delay * 2, mqtt.reconnect_max_seconds)
+
+    def _watch_pubacks(self, client: aiomqtt.Client) -> None:
+        # aiomqtt resolves a publish on PUBACK whatever its reason code; an MQTT 5
+        # broker says "not authorized" (ACL) there, and such events must stay unsent.
+        paho = client._client
+        forward = paho.on_publish
+
+        def on_publish(c: Any, userdata: Any, mid: int, rc: ReasonCode, props: Any) -> None:
+            if rc.is_failure:
+                self._refused.append(str(rc))
+            forward(c, userdata, mid, rc, props)  # type: ignore[misc, call-arg]
+
+        paho.on_publish = on_publish
+
+    async def _publish(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, retain: bool = False
+    ) -> None:
+        await client.publish(topic, payload, qos=1, retain=retain)
+        if self._refused:
+            reasons, self._refused = self._refused, []
+            raise PublishRefusedError(
+                f"broker refused a publish on {topic}: {reasons[0]} (check its ACL)"
+            )
+
+    async def _serve(self, client: aiomqtt.Client, session: int) -> None:
+        await client.subscribe(self.cmd_topic, qos=1)
+        self.core.status_changed.clear()
+        await self._publish(
+            client, self.status_topic, status.online(self.core, session), retain=True
+        )
+        tasks = {
+            asyncio.create_task(self._drain(client), name="drain"),
+            asyncio.create_task(self._status_loop(client, session), name="status"),
+            asyncio.create_task(self._commands(client), name="commands"),
+            asyncio.create_task(self.stop.wait(), name="stop"),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks | self._side_tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, *self._side_tasks, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        # Clean shutdown: say offline ourselves, then DISCONNECT (the broker drops the will).
+        payload = status.offline(session, self.core.clock())
+        await asyncio.wait_for(self._publish(client, self.status_topic, payload, retain=True), 2.0)
+        log.info("published offline status (session %d)", session)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        spool = self.core.spool
+        while True:
+            batch = spool.unsent_batch()
+            if batch is None:
+                self.core.new_events.clear()  # no await since the check: no event missed
+                await self.core.new_events.wait()
+                continue
+            await self._publish(client, self.events_topic, batch.payload)
+            spool.mark_sent(batch.first_seq, batch.last_seq)
+
+    async def _status_loop(self, client: aiomqtt.Client, session: int) -> None:
+        interval = self.config.mqtt.status_interval_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.core.status_changed.wait(), interval)
+            self.core.status_changed.clear()
+            await self._publish(
+                client, self.status_topic, status.online(self.core, session), retain=True
+            )
+            await asyncio.sleep(STATUS_MIN_GAP)
+
+    async def _commands(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                log.warning("command with an unusable payload on %s ignored", message.topic)
+                continue
+            try:
+                command = decode_command(payload)
+            except ContractError as exc:
+                log.warning("bad command ignored (%s): %s", exc.reason, exc.detail[:200])
+                continue
+            if isinstance(command, Replay):
+                self._spawn(self._replay(client, command.from_seq), f"replay {command.from_seq}")
+            elif isinstance(command, Notify):
+                self._spawn(self.core.notify(command), f"notice {command.id}")
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_done)
+
+    def _side_done(self, task: asyncio.Task[Any]) -> None:
+        self._side_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A replay cut short by a lost connection is asked again by the collector.
+            log.warning("%s failed: %s", task.get_name(), task.exception())
+
+    async def _replay(self, client: aiomqtt.Client, from_seq: int) -> None:
+        """Republish held events from ``from_seq`` up to the last acknowledged one.
+
+        Events not yet acknowledged are the drain's: it sends them next anyway.
+        """
+        spool = self.core.spool
+        oldest = spool.oldest_held_seq()
+        if oldest is None or from_seq < oldest:
+            log.warning("replay from seq %d: events before %s are no longer held", from_seq, oldest)
+        sent = 0
+        for batch in spool.held_batches(from_seq, spool.last_sent_seq()):
+            await self._publish(client, self.events_topic, batch.payload)
+            sent += batch.event_count
+        self.replays += 1
+        log.info("replay from seq %d: republished %d events", from_seq, sent)
