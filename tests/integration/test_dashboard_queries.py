@@ -1,0 +1,242 @@
+"""Every panel query of every board, against a real Prometheus scraping a real collector.
+
+Three branches in two regions are fed scripted events through a real Mosquitto:
+north/br-0001 has post 1 empty, customers waiting past the warning target, ratings,
+a device fault and a device down; the others are staffed and serving. Prometheus
+scrapes the collector every second and evaluates one always-firing test rule, so
+``ALERTS`` exists. Events come in two phases, the second after Prometheus has seen the
+first, so ``increase()`` and ``rate()`` have something to measure. Each query runs with
+the board's template variables substituted as Grafana would, and must return at least
+one series with a number in it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from branchwatch.broker import MOSQUITTO_PATHS, EmbeddedBroker
+from branchwatch.contract import Status, encode, topic_for
+from branchwatch.contract import events as ev
+from branchwatch.contract.messages import DeviceStatus, SpoolStatus
+from dashboards.build import build_all
+from tests.promstack import PrometheusProcess
+from tests.support import CollectorProcess, FakeAgent, require_binary, wait_until
+
+pytestmark = pytest.mark.integration
+
+NOW = float(int(time.time()))
+FLOOR_BRANCH = ("north", "br-0001")
+# Grafana's built-in variables, as a 1 s scrape and a test of about a minute make sense.
+BUILTINS = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "15s"}
+VARIABLES = {
+    "branchwatch-wall": {"$region": "north|south"},
+    "branchwatch-fleet": {"$region": "north|south"},
+    "branchwatch-floor": {"$region": FLOOR_BRANCH[0], "$branch": FLOOR_BRANCH[1]},
+}
+ALWAYS_FIRING_RULES = """\
+groups:
+  - name: dashboard-test
+    rules:
+      - alert: BranchwatchDashboardTestAlways
+        expr: branchwatch_branch_open == 1
+        labels:
+          severity: info
+"""
+
+
+@dataclass
+class Branch:
+    agent: FakeAgent
+    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def send(self, *script: tuple[float, type[ev.Event], dict[str, Any]]) -> None:
+        self.agent.publish(
+            [
+                kind(v=1, seq=next(self.seq), ts=NOW + offset, device="queue-1", **fields)
+                for offset, kind, fields in script
+            ],
+            batch=True,
+        )
+
+    def status(self, devices: dict[str, DeviceStatus], spool: int) -> None:
+        topic = topic_for(self.agent.region, self.agent.branch, self.agent.agent, "status")
+        status = Status(
+            v=1,
+            state="online",
+            session=1,
+            ts=time.time(),
+            version="0.1.0",
+            devices=devices,
+            spool=SpoolStatus(depth=spool, oldest_ts=NOW - 30 if spool else None),
+        )
+        self.agent.publish_raw(topic, encode(status), retain=True)
+
+
+def opening(staff_post_1: bool) -> list[tuple[float, type[ev.Event], dict[str, Any]]]:
+    script: list[tuple[float, type[ev.Event], dict[str, Any]]] = [
+        (-3600, ev.BranchOpened, {}),
+        (-3590, ev.CounterOpened, {"counter": "c1", "kind": "high", "teller": "t1"}),
+        (-3590, ev.CounterOpened, {"counter": "c2", "kind": "low", "teller": "t2"}),
+        (-3580, ev.PositionStaffed, {"position": 2, "staff": "s2"}),
+        (-3580, ev.PositionStaffed, {"position": 5, "staff": "t1"}),
+    ]
+    if staff_post_1:
+        script.append((-3580, ev.PositionStaffed, {"position": 1, "staff": "s1"}))
+    return script
+
+
+def a_busy_hour(branch: str) -> list[tuple[float, type[ev.Event], dict[str, Any]]]:
+    """Tickets called within and beyond target, ratings, someone still waiting long."""
+    return [
+        (-2000, ev.TicketIssued, {"ticket": f"{branch}-A1", "service": "cash"}),
+        (-1700, ev.TicketCalled, {"ticket": f"{branch}-A1", "counter": "c1"}),  # 5 min
+        (-1690, ev.ServiceStarted, {"ticket": f"{branch}-A1", "counter": "c1"}),
+        (-1500, ev.ServiceEnded, {"ticket": f"{branch}-A1", "counter": "c1"}),
+        (-1499, ev.EvaluationRequested, {"counter": "c1"}),
+        (-1495, ev.EvaluationSubmitted, {"counter": "c1", "rating": "very_satisfied"}),
+        (-1400, ev.TicketIssued, {"ticket": f"{branch}-B1", "service": "non_cash"}),
+        (-100, ev.TicketCalled, {"ticket": f"{branch}-B1", "counter": "c2"}),  # 21 min 40 s
+        (-90, ev.ServiceStarted, {"ticket": f"{branch}-B1", "counter": "c2"}),
+        (-30, ev.ServiceEnded, {"ticket": f"{branch}-B1", "counter": "c2"}),
+        (-29, ev.EvaluationRequested, {"counter": "c2"}),
+        (-25, ev.EvaluationSubmitted, {"counter": "c2", "rating": "unsatisfied"}),
+        (-20, ev.EvaluationRequested, {"counter": "c1"}),
+        (-1300, ev.TicketIssued, {"ticket": f"{branch}-A2", "service": "cash"}),  # waiting
+        (-60, ev.TicketIssued, {"ticket": f"{branch}-V1", "service": "vip", "vip": True}),
+    ]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusProcess]:
+    """One broker, collector and Prometheus for the module (fed once, queried by each test)."""
+    require_binary("mosquitto", *MOSQUITTO_PATHS)
+    tmp_path = tmp_path_factory.mktemp("dashboard-queries")
+    rules = tmp_path / "always.rules.yml"
+    rules.write_text(ALWAYS_FIRING_RULES)
+    agents: list[FakeAgent] = []
+    with EmbeddedBroker("mosquitto") as mosquitto:
+        collector = CollectorProcess(mosquitto.url, tmp_path, "dashboard-queries").start()
+        try:
+            with PrometheusProcess(
+                [collector.url], rule_files=[rules], workdir=tmp_path / "prom"
+            ) as prom:
+                prom.wait_for_target_up()
+                branches = {}
+                for region, branch in (
+                    ("north", "br-0001"),
+                    ("north", "br-0002"),
+                    ("south", "br-0101"),
+                ):
+                    agent = FakeAgent(mosquitto.port, region, branch, "edge-1")
+                    agents.append(agent)
+                    branches[branch] = Branch(agent)
+                feed(prom, branches)
+                yield prom
+        finally:
+            for agent in agents:
+                agent.close()
+            collector.kill()
+
+
+def feed(prom: PrometheusProcess, branches: dict[str, Branch]) -> None:
+    up = {"queue-1": DeviceStatus(kind="queue", link="up")}
+    for name, branch in branches.items():
+        branch.send(*opening(staff_post_1=name != FLOOR_BRANCH[1]))
+        branch.status(up, spool=0)
+    # A message that breaks the contract, so rejects have a reason to show.
+    branches["br-0002"].agent.publish_raw("bw/v1/north/br-0002/edge-1/events", b"{not json")
+    wait_until(
+        lambda: len(prom.query("branchwatch_evaluations_total")) >= 3 * 2 * 4,
+        20,
+        "Prometheus to see every branch's counters (phase 1)",
+    )
+    for name, branch in branches.items():
+        branch.send(*a_busy_hour(name))
+    floor = branches[FLOOR_BRANCH[1]]
+    floor.send((-10, ev.DeviceFault, {"fault": "paper_low"}))
+    floor.status(
+        {
+            "queue-1": DeviceStatus(kind="queue", link="up"),
+            "pad-1": DeviceStatus(kind="evaluator", link="down"),
+        },
+        spool=3,
+    )
+    branches["br-0002"].agent.publish_raw("bw/v1/north/br-0002/edge-1/events", b"[]]")
+    wait_until(
+        lambda: (
+            prom.query("branchwatch_device_fault == 1")
+            and prom.query('ALERTS{alertstate="firing"}')
+            and prom.query('increase(branchwatch_evaluations_total{rating="unsatisfied"}[1m]) > 0')
+        ),
+        20,
+        "Prometheus to see phase 2 (faults, ratings) and the test alert firing",
+    )
+    # Two more scrapes after the last change: rate() and increase() have their samples.
+    done = time.time()
+    wait_until(
+        lambda: float(prom.query("max(timestamp(up))")[0]["value"][1]) >= done + 2.0,
+        10,
+        "two scrapes after phase 2",
+    )
+
+
+def board_queries() -> list[tuple[str, str, str]]:
+    """(board uid, panel title, query with template variables substituted)."""
+    queries = []
+    for uid, board in build_all().items():
+        substitutions = {**BUILTINS, **VARIABLES[uid]}
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"]
+                for name, value in sorted(substitutions.items(), key=lambda kv: -len(kv[0])):
+                    expr = expr.replace(name, value)
+                assert "$" not in expr, f"{uid} / {panel['title']}: unsubstituted {expr}"
+                queries.append((uid, panel["title"], expr))
+    return queries
+
+
+def has_a_number(rows: list[dict[str, Any]]) -> bool:
+    return any(math.isfinite(float(row["value"][1])) for row in rows)
+
+
+def test_every_panel_query_returns_series(stack: PrometheusProcess) -> None:
+    failures = []
+    queries = board_queries()
+    assert len(queries) >= 35
+    for uid, title, expr in queries:
+        rows = stack.query(expr)
+        if not rows or not has_a_number(rows):
+            failures.append(f"{uid} / {title}: {rows!r}\n    {expr}")
+    assert not failures, "queries without data:\n" + "\n".join(failures)
+
+
+def test_the_wall_sees_the_empty_greeter_post_and_the_long_wait(stack: PrometheusProcess) -> None:
+    queries = {title: expr for uid, title, expr in board_queries() if uid == "branchwatch-wall"}
+    empty = stack.query(queries["Post 1 empty: for how long"])
+    assert [(r["metric"]["region"], r["metric"]["branch"]) for r in empty] == [FLOOR_BRANCH]
+    assert float(empty[0]["value"][1]) >= 3600 - 5  # empty since opening, an hour ago
+    longest = float(stack.query(queries["Longest wait now"])[0]["value"][1])
+    assert 1300 - 5 <= longest <= 1300 + 120  # the cash ticket issued 21 min 40 s ago
+    assert float(stack.query(queries["Branches with post 1 empty"])[0]["value"][1]) == 1
+
+
+def test_template_variable_queries_list_regions_and_branches(stack: PrometheusProcess) -> None:
+    for uid, board in build_all().items():
+        for variable in board["templating"]["list"]:
+            if variable["type"] != "query":
+                continue
+            m = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"])
+            assert m, variable["query"]
+            selector = m[1]
+            for name, value in VARIABLES[uid].items():
+                selector = selector.replace(name, value)
+            values = stack.get_json(f"/api/v1/label/{m[2]}/values", {"match[]": selector})
+            assert values["data"], f"{uid}: variable {variable['name']} lists nothing"
