@@ -16,12 +16,15 @@ This module's API is shared with the dashboard tests: keep it stable.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
@@ -33,6 +36,9 @@ PROMETHEUS_PATHS: Final = ("/usr/bin/prometheus",)
 ALERTMANAGER_PATHS: Final = ("/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager")
 READY_TIMEOUT: Final = 30.0
 DEFAULT_JOB: Final = "branchwatch-collector"
+EXAMPLE_ALERTMANAGER_CONFIG: Final = (
+    Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "alertmanager.yml"
+)
 
 
 class PromstackError(AssertionError):
@@ -269,3 +275,109 @@ class AlertmanagerProcess(_ServerProcess):
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = self.get_json("/api/v2/status")
         return status
+
+    def post_alerts(self, alerts: Sequence[dict[str, Any]]) -> None:
+        """Send alerts as Prometheus does (API v2: ``labels``, ``annotations``, times)."""
+        request = urllib.request.Request(
+            self.url + "/api/v2/alerts",
+            data=json.dumps(list(alerts)).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            if response.status != 200:
+                raise PromstackError(f"alertmanager POST /api/v2/alerts: {response.status}")
+
+
+class WebhookReceiver:
+    """An HTTP server that records Alertmanager webhook notifications (``.notifications``).
+
+    Each notification is the JSON body (``receiver``, ``status``, ``groupLabels``,
+    ``alerts``...) plus ``"path"``: the URL path it was posted to.
+    """
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                payload = json.loads(body)
+                payload["path"] = self.path
+                with receiver._lock:
+                    receiver.notifications.append(payload)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def alerts(self, **labels: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(notification, alert) pairs so far whose alert has all of ``labels``."""
+        with self._lock:
+            notifications = list(self.notifications)
+        return [
+            (n, a)
+            for n in notifications
+            for a in n["alerts"]
+            if all(a["labels"].get(k) == v for k, v in labels.items())
+        ]
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def example_alertmanager_config(
+    webhook_url: str,
+    out: Path,
+    *,
+    group_wait: str = "1s",
+    group_interval: str = "1s",
+    repeat_interval: str = "1h",
+    resolve_timeout: str = "5s",
+) -> Path:
+    """deploy/alertmanager/alertmanager.yml with every receiver posting to ``webhook_url``.
+
+    Each receiver's URL keeps its name as the path (``{webhook_url}/north-pager``) and
+    the waits are shortened for a test; routes, grouping and inhibition are the example's.
+    """
+    text = EXAMPLE_ALERTMANAGER_CONFIG.read_text()
+    text, receivers = re.subn(
+        r'url: "http://alert-gateway\.example\.internal/branchwatch/([\w-]+)"',
+        lambda m: f'url: "{webhook_url}/{m.group(1)}"',
+        text,
+    )
+    assert receivers, "no receiver URL to rewrite in the example config"
+    for key, value in (
+        ("group_wait", group_wait),
+        ("group_interval", group_interval),
+        ("repeat_interval", repeat_interval),
+        ("resolve_timeout", resolve_timeout),
+    ):
+        text = re.sub(rf"\b{key}: \S+", f"{key}: {value}", text)
+    templates = EXAMPLE_ALERTMANAGER_CONFIG.parent / "templates" / "*.tmpl"
+    text = text.replace("  - templates/*.tmpl", f"  - {json.dumps(str(templates))}")
+    out.write_text(text)
+    return out

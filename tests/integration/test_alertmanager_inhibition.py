@@ -1,0 +1,97 @@
+"""The example Alertmanager config on a real Alertmanager: grouping, routing, inhibition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.promstack import AlertmanagerProcess, WebhookReceiver, example_alertmanager_config
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def alert(name: str, severity: str, concern: str, **labels: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": name, "severity": severity, "concern": concern, **labels},
+        "annotations": {"summary": f"{name} {labels}"},
+    }
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[AlertmanagerProcess, WebhookReceiver]]:
+    with WebhookReceiver() as webhook:
+        config = example_alertmanager_config(webhook.url, tmp_path / "alertmanager.yml")
+        with AlertmanagerProcess(config, tmp_path / "am") as am:
+            yield am, webhook
+
+
+def test_agent_offline_holds_back_the_branch_floor_alerts_only(
+    stack: tuple[AlertmanagerProcess, WebhookReceiver],
+) -> None:
+    am, webhook = stack
+    b1 = {"region": "north", "branch": "b1"}
+    b2 = {"region": "north", "branch": "b2"}
+    am.post_alerts([
+        alert("BranchwatchAgentOffline", "critical", "fleet", agent="pc1", **b1),
+        alert("BranchwatchGreeterPostEmpty", "critical", "floor", position="1", **b1),
+        alert("BranchwatchSatisfactionLow", "warning", "service", **b1),
+        alert("BranchwatchDeviceFault", "warning", "fleet", device="q1", fault="paper_out", **b1),
+        alert("BranchwatchGreeterPostEmpty", "critical", "floor", position="1", **b2),
+    ])  # fmt: skip
+    wait_until(
+        lambda: webhook.alerts(alertname="BranchwatchAgentOffline") and webhook.alerts(branch="b2"),
+        15,
+        "notifications for b1's agent and b2's post",
+    )
+
+    def state(name: str, branch: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = [
+            a["status"]
+            for a in am.alerts()
+            if a["labels"]["alertname"] == name and a["labels"]["branch"] == branch
+        ]
+        assert len(found) == 1, found
+        return found[0]
+
+    for name in ("BranchwatchGreeterPostEmpty", "BranchwatchSatisfactionLow"):
+        assert state(name, "b1")["state"] == "suppressed"
+        assert state(name, "b1")["inhibitedBy"]
+    assert state("BranchwatchDeviceFault", "b1")["state"] == "suppressed"
+    assert state("BranchwatchGreeterPostEmpty", "b2")["state"] == "active"
+    assert state("BranchwatchAgentOffline", "b1")["state"] == "active"
+
+    [(page, _)] = webhook.alerts(branch="b1")  # one group per branch, only the agent alert
+    assert page["path"] == "/north-pager" and page["receiver"] == "north-pager"
+    assert page["groupLabels"] == b1
+    assert [a["labels"]["alertname"] for a in page["alerts"]] == ["BranchwatchAgentOffline"]
+    [(other, _)] = webhook.alerts(branch="b2")
+    assert other["groupLabels"] == b2 and other["receiver"] == "north-pager"
+
+
+def test_critical_wait_holds_back_the_warning_of_the_same_queue(
+    stack: tuple[AlertmanagerProcess, WebhookReceiver],
+) -> None:
+    am, webhook = stack
+    where = {"region": "east", "branch": "b3"}
+    name = "BranchwatchCustomerWaitTooLong"
+    am.post_alerts([
+        alert(name, "critical", "floor", service="cash", **where),
+        alert(name, "warning", "floor", service="cash", **where),
+        alert(name, "warning", "floor", service="vip", **where),
+    ])  # fmt: skip
+    wait_until(
+        lambda: webhook.alerts(service="cash") and webhook.alerts(service="vip"),
+        15,
+        "notifications for the cash and vip queues",
+    )
+    sent = {
+        (n["receiver"], a["labels"]["service"], a["labels"]["severity"])
+        for n, a in webhook.alerts(branch="b3")
+    }
+    # east has no subtree: critical → central pager, warning → ops centre; the cash
+    # warning is inhibited by the cash critical, the vip warning is not.
+    assert sent == {("central-pager", "cash", "critical"), ("ops-centre", "vip", "warning")}
