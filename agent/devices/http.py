@@ -111,6 +111,13 @@ def validate(body: bytes, device_id: str, now: float) -> list[tuple[str, float, 
     return out
 
 
+async def _readline(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readline()
+    except ValueError as exc:  # over the stream's limit (MAX_HEADER_LINE)
+        raise HttpError(431, "header_too_large", f"a line over {MAX_HEADER_LINE} bytes") from exc
+
+
 class HttpDevice:
     kind = "http"
 
@@ -133,7 +140,9 @@ class HttpDevice:
 
     async def run(self) -> None:
         try:
-            server = await asyncio.start_server(self._client, self.host, self.port)
+            server = await asyncio.start_server(
+                self._client, self.host, self.port, limit=MAX_HEADER_LINE
+            )
         except OSError as exc:
             self.context.set_link(False)
             raise DeviceError(f"http device {self.config.id}: cannot listen: {exc}") from exc
@@ -154,8 +163,8 @@ class HttpDevice:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away or stalled: nothing to answer
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            pass  # the client went away or stalled: nothing to answer, hang up
         finally:
             writer.close()
             with contextlib.suppress(OSError):
@@ -191,7 +200,7 @@ class HttpDevice:
     async def _read_head(
         self, reader: asyncio.StreamReader
     ) -> tuple[str, str, dict[str, str]] | None:
-        request_line = await reader.readline()
+        request_line = await _readline(reader)
         if not request_line:
             return None
         parts = request_line.decode("latin-1").split()
@@ -199,9 +208,7 @@ class HttpDevice:
             raise HttpError(400, "bad_request", "not an HTTP/1.x request line")
         headers: dict[str, str] = {}
         for _ in range(MAX_HEADERS + 1):
-            line = await reader.readline()
-            if len(line) > MAX_HEADER_LINE:
-                raise HttpError(431, "header_too_large", "")
+            line = await _readline(reader)
             if line in (b"\r\n", b"\n", b""):
                 return parts[0], parts[1], headers
             name, sep, value = line.decode("latin-1").partition(":")

@@ -12,7 +12,7 @@ from typing import Final, Protocol
 
 from agent.devices.base import DeviceConfig, DeviceContext
 from agent.devices.frames import BadFrame, Emit, Result
-from agent.devices.transports import Backoff, Link, open_link, run_link
+from agent.devices.transports import Backoff, Link, check_url, open_link, run_link
 from agent.errors import DeviceError
 from branchwatch.contract.messages import Notify
 
@@ -68,6 +68,7 @@ class StreamDevice:
         unknown = set(config.options) - known_options - {"reconnect_min", "reconnect_max"}
         if unknown:
             raise DeviceError(f"device {config.id}: unknown options {sorted(unknown)}")
+        check_url(config.url)
         self.config = config
         self.context = context
         self.backoff = reconnect_backoff(config)

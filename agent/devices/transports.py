@@ -100,10 +100,24 @@ def _host_port(url: str) -> tuple[str, int]:
     return parsed.hostname, port
 
 
-async def open_link(url: str, baudrate: int = 9600) -> Link:
-    """Open ``url``; OSError (serial.SerialException is one) when the device is not there."""
+# pyserial's URL handlers (serial.protocol_handler_packages), plus our tcp://.
+SCHEMES: Final = frozenset({"tcp", "socket", "rfc2217", "loop", "spy", "hwgrep", "alt", "cp2110"})
+
+
+def check_url(url: str) -> None:
+    """DeviceError now for a url that can never open (typo in the config), not at each retry."""
     if not url:
         raise DeviceError("no device url configured")
+    scheme = urllib.parse.urlsplit(url).scheme if "://" in url else ""
+    if scheme and scheme not in SCHEMES:
+        raise DeviceError(f"device url {url!r}: unknown scheme (known: {sorted(SCHEMES)})")
+    if scheme in ("tcp", "socket"):
+        _host_port(url)
+
+
+async def open_link(url: str, baudrate: int = 9600) -> Link:
+    """Open ``url``; OSError (serial.SerialException is one) when the device is not there."""
+    check_url(url)
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme in ("tcp", "socket"):
         host, port = _host_port(url)

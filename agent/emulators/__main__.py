@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.emulators.base import Emulator
@@ -46,10 +47,13 @@ async def _main(args: argparse.Namespace) -> None:
         # A serial port flushes its input when opened: give the agent time to open it.
         await asyncio.sleep(args.delay)
         await emulator.play(script)
+
+        def more_than(count: int) -> Callable[[], bool]:
+            return lambda: len(emulator.lines()) > count
+
         shown = 0
         while True:
-            seen = shown
-            await emulator.wait_for(lambda n=seen: len(emulator.lines()) > n, timeout=3600)  # type: ignore[misc]
+            await emulator.wait_for(more_than(shown), timeout=3600)
             for line in emulator.lines()[shown:]:
                 print(line.decode("utf-8", "replace"), flush=True)
             shown = len(emulator.lines())

@@ -186,3 +186,18 @@ def test_a_stalled_client_is_dropped_after_the_timeout(tmp_path: Path) -> None:
         assert status == 202
 
     serve(tmp_path, body, timeout=0.2)
+
+
+def test_limits_of_a_batch_and_of_a_header_line(tmp_path: Path) -> None:
+    walkouts = [{"type": "ticket.walkout", "ticket": f"A{i}"} for i in range(501)]
+
+    async def body(port: int, ctx: RecordingContext) -> None:
+        status, _, payload = await request(port, json.dumps(walkouts[:500]).encode())
+        assert (status, payload) == (202, {"accepted": 500})
+        status, _, payload = await request(port, json.dumps(walkouts).encode())
+        assert (status, payload["error"]) == (400, "too_many_events")
+        status, _, _ = await request(port, b"{}", extra=f"X-Long: {'x' * 9000}\r\n")
+        assert status == 431
+
+    ctx = serve(tmp_path, body)
+    assert len(ctx.events) == 500

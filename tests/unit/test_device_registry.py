@@ -27,6 +27,9 @@ def test_unknown_protocol_names_the_known_ones() -> None:
     ("protocol", "options"),
     [
         ("queue-line", {"colour": "red"}),
+        ("queue-line", {"url": "modbus://x"}),
+        ("queue-line", {"url": "tcp://nohost"}),
+        ("queue-line", {"url": ""}),
         ("queue-line", {"reconnect_min": -1}),
         ("intercom-line", {"reconnect_max": "fast"}),
         ("http", {}),
@@ -38,7 +41,9 @@ def test_unknown_protocol_names_the_known_ones() -> None:
     ],
 )
 def test_bad_options_fail_at_build_time(protocol: str, options: dict[str, object]) -> None:
-    config = DeviceConfig(id="d1", protocol=protocol, url="127.0.0.1:0", options=options)
+    options = dict(options)
+    url = str(options.pop("url", "127.0.0.1:0"))
+    config = DeviceConfig(id="d1", protocol=protocol, url=url, options=options)
     with pytest.raises(DeviceError):
         build_device(config, RecordingContext())
 
