@@ -67,7 +67,7 @@ def text_for(incident: PostIncident, post_names: Mapping[int, str]) -> str:
     if incident.kind == "emptied":
         return f"{post} emptied at {where}"
     empty_for = duration_text(incident.ts - incident.empty_since)
-    return f"{post} filled again at {where} after {empty_for} empty"
+    return f"{post} filled at {where} after {empty_for} empty"
 
 
 class Annotator:

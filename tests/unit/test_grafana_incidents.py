@@ -103,7 +103,7 @@ def test_annotation_text_and_tags() -> None:
         "post-filled",
     ]
     assert text_for(filled, {2: "self-service machines"}) == (
-        "Post 2 (self-service machines) filled again at north/br-1 after 1 h 00 min empty"
+        "Post 2 (self-service machines) filled at north/br-1 after 1 h 00 min empty"
     )
     assert text_for(PostIncident("n", "b", 7, "emptied", 1.0, 1.0), {}) == "Post 7 emptied at n/b"
 

@@ -399,7 +399,7 @@ def test_annotations_carry_tags_text_and_the_empty_period(
     assert emptied["text"] == "Post 1 (greeting and ticket desk) emptied at north/br-0001"
     assert "post-filled" in filled["tags"]
     assert (filled["time"], filled["timeEnd"]) == (1_700_000_000_000, 1_700_000_200_500)
-    assert filled["text"].endswith("filled again at north/br-0001 after 3 min 20 s empty")
+    assert filled["text"].endswith("filled at north/br-0001 after 3 min 20 s empty")
     assert annotator.posted._value.get() == 2
 
 
