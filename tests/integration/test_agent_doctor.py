@@ -1,0 +1,146 @@
+"""``branchwatch agent doctor`` against a Mosquitto secured like production.
+
+The broker uses the shipped ACL template (deploy/mosquitto/acl) and a password
+file made with ``mosquitto_passwd -b``, so these tests also prove the template
+pins an agent to its own subtree and lets the collector do its job.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from branchwatch.broker import EmbeddedBroker, free_port
+from tests.integration.test_agent_fakes import (
+    AGENT,
+    BRANCH,
+    REGION,
+    REPO,
+    AgentProcess,
+    agent_toml,
+    burst_device,
+)
+from tests.support import CollectorProcess, require_binary, sample, wait_until
+
+pytestmark = pytest.mark.integration
+
+USER = f"{REGION}/{BRANCH}/{AGENT}"
+PASSWORDS = {
+    USER: "agent-secret",
+    f"{REGION}/{BRANCH}/agent-2": "other-secret",
+    "collector": "c-secret",
+}
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    passwd_tool = require_binary("mosquitto_passwd")
+    require_binary("mosquitto", "/usr/sbin/mosquitto")
+    passwd = tmp_path / "passwd"
+    passwd.touch(mode=0o600)
+    for user, password in PASSWORDS.items():
+        subprocess.run([passwd_tool, "-b", str(passwd), user, password], check=True)
+    acl = tmp_path / "acl"
+    shutil.copy(REPO / "deploy" / "mosquitto" / "acl", acl)
+    extra = ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]
+    with EmbeddedBroker("mosquitto", extra_config=extra) as broker:
+        yield broker
+
+
+def secret(tmp_path: Path, name: str, value: str) -> Path:
+    path = tmp_path / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def doctor(tmp_path: Path, broker_url: str, password: str, spool: str = "", user: str = USER,
+           agent: str = AGENT) -> tuple[int, str]:  # fmt: skip
+    workdir = tmp_path / "doctor"
+    workdir.mkdir(exist_ok=True)
+    mqtt = f'username = "{user}"\npassword_file = "{secret(tmp_path, "pw", password)}"\n'
+    config = agent_toml(
+        broker_url, spool or str(workdir / "spool" / "spool.db"), burst_device(3), mqtt
+    ).replace(f'agent = "{AGENT}"', f'agent = "{agent}"')
+    process = AgentProcess(workdir, config).start("doctor", "--device-seconds", "0.5")
+    assert process.proc is not None
+    code = process.proc.wait(30)
+    return code, process.log()
+
+
+def row(output: str, check: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(check + " "))
+
+
+def test_good_setup_passes(secured: EmbeddedBroker, tmp_path: Path) -> None:
+    code, output = doctor(tmp_path, secured.url, PASSWORDS[USER])
+    assert code == 0, output
+    for check in ("config", "clock", "spool directory", "device queue-1", "broker",
+                  "broker subscribe", "broker publish"):  # fmt: skip
+        assert " PASS " in row(output, check), output
+    assert "ready to run" in output
+    assert PASSWORDS[USER] not in output
+
+
+def test_wrong_port_fails(secured: EmbeddedBroker, tmp_path: Path) -> None:
+    code, output = doctor(tmp_path, f"mqtt://127.0.0.1:{free_port()}", PASSWORDS[USER])
+    assert code == 1
+    assert "FAIL" in row(output, "broker") and "cannot connect" in row(output, "broker")
+
+
+def test_bad_password_fails(secured: EmbeddedBroker, tmp_path: Path) -> None:
+    code, output = doctor(tmp_path, secured.url, "wrong-password")
+    assert code == 1
+    assert "FAIL" in row(output, "broker") and "refused" in row(output, "broker"), output
+    assert "wrong-password" not in output
+
+
+def test_another_agents_subtree_is_refused_by_the_acl(
+    secured: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # Logged in as agent-1 but configured as agent-2: the ACL keeps it out.
+    code, output = doctor(tmp_path, secured.url, PASSWORDS[USER], agent="agent-2")
+    assert code == 1
+    assert "FAIL" in row(output, "broker publish"), output
+
+
+def test_unwritable_spool_directory_fails(secured: EmbeddedBroker, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    code, output = doctor(tmp_path, secured.url, PASSWORDS[USER], spool=str(blocker / "spool.db"))
+    assert code == 1
+    assert "FAIL" in row(output, "spool directory"), output
+
+
+def test_agent_and_collector_through_the_acl(secured: EmbeddedBroker, tmp_path: Path) -> None:
+    """The template lets the agent publish and the collector read and send replays."""
+    state = tmp_path / "collector"
+    state.mkdir()
+    collector_config = tmp_path / "collector.toml"
+    pw = secret(tmp_path, "collector.pw", PASSWORDS["collector"])
+    collector_config.write_text(f'[mqtt]\nusername = "collector"\npassword_file = "{pw}"\n')
+    collector = CollectorProcess(secured.url, state, "collector",
+                                 extra=["--config", str(collector_config)]).start()  # fmt: skip
+    workdir = tmp_path / "agent"
+    workdir.mkdir()
+    mqtt = f'username = "{USER}"\npassword_file = "{secret(tmp_path, "a.pw", PASSWORDS[USER])}"\n'
+    agent = AgentProcess(
+        workdir, agent_toml(secured.url, str(workdir / "s.db"), burst_device(50), mqtt)
+    )
+    agent.start()
+    try:
+        labels = {"region": REGION, "branch": BRANCH, "service": "cash"}
+        wait_until(
+            lambda: sample(collector.metrics(), "branchwatch_tickets_issued_total", **labels) == 50,
+            15,
+            "events through the ACL",
+        )
+        assert agent.spooled()[1] == 0
+        assert agent.stop() == 0
+    finally:
+        agent.kill()
+        collector.kill()
