@@ -230,3 +230,36 @@ def test_bad_options_are_device_errors(options: dict[str, object]) -> None:
     config = DeviceConfig(id="pad-1", protocol="evaluator-frame", url="loop://", options=options)
     with pytest.raises(DeviceError):
         EvaluatorDevice(config, RecordingContext())
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["request", "rating", "cancel", "tick"]),
+        st.sampled_from(["c1", "c2"]),
+        st.floats(min_value=0.0, max_value=15.0),
+    ),
+    max_size=40,
+)
+
+
+@given(OPS)
+def test_every_request_ends_exactly_once(ops: list[tuple[str, str, float]]) -> None:
+    """requested = submitted + expired (+ still open), whatever the pads and the clock do."""
+    w, now, results = EvaluationWindows(10.0), T0, []
+    for op, counter, step in ops:
+        now += step
+        if op == "request":
+            results += w.request(counter, now)
+        elif op == "rating":
+            results += w.rating(counter, "neutral", now)
+        elif op == "cancel":
+            results += w.cancel(counter, now)
+        else:
+            results += w.expire(now)
+    results += w.expire(now + 1000)
+    types = [r.type for r in results if isinstance(r, Emit)]
+    assert types.count("evaluation.requested") == (
+        types.count("evaluation.submitted") + types.count("evaluation.expired")
+    )
+    stamps = [r.ts or 0 for r in results if isinstance(r, Emit)]
+    assert all(T0 <= ts <= now + 1000 for ts in stamps)
