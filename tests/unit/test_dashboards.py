@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from branchwatch.cli import main
+from collector.config import GrafanaConfig
 from dashboards.build import BOARDS, JSON_DIR, build_all, file_name, render
 from dashboards.common import WAIT_TARGET_LE
 
@@ -188,3 +190,13 @@ def test_provisioning_points_at_the_same_uids() -> None:
     assert "type: file" in dashboards_yaml
     assert "uid: branchwatch-prometheus" in datasources_yaml
     assert "type: prometheus" in datasources_yaml
+
+
+def test_the_guide_explains_every_wall_panel_and_grafana_setting() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "grafana.md").read_text()
+    for p in panels("branchwatch-wall"):
+        assert f"| {p['title']} |" in guide, f"docs/grafana.md does not explain {p['title']!r}"
+    for uid in BOARD_UIDS:
+        assert f"`{uid}`" in guide
+    for setting in msgspec.structs.fields(GrafanaConfig):
+        assert f"{setting.name} = " in guide, f"docs/grafana.md lacks grafana.{setting.name}"
