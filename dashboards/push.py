@@ -61,6 +61,24 @@ def select_datasource(board: dict[str, Any], uid: str, name: str) -> dict[str, A
     return board
 
 
+def _ensure_datasource(grafana: GrafanaConnection, prometheus_url: str) -> str:
+    """Create or update the data source; one provisioned from files is left as it is."""
+    body = datasource_body(prometheus_url)
+    existing = grafana.datasource(DATASOURCE_UID)
+    if existing is None:
+        grafana.create_datasource(body)
+        outcome = "created"
+    elif existing.get("readOnly"):
+        # Provisioned by a file (deploy/grafana/): Grafana refuses API updates of those.
+        log.warning("data source %s is provisioned from a file: not updated", DATASOURCE_UID)
+        return "provisioned, left as is"
+    else:
+        grafana.update_datasource(DATASOURCE_UID, body)
+        outcome = "updated"
+    log.info("%s data source %s -> %s", outcome, DATASOURCE_UID, prometheus_url)
+    return outcome
+
+
 def push(
     grafana: GrafanaConnection,
     folder_title: str = FOLDER_TITLE,
@@ -70,20 +88,20 @@ def push(
 ) -> PushReport:
     boards = build_all() if boards is None else boards
     folder_created = False
-    if grafana.folder(folder_uid) is None:
+    folder = grafana.folder(folder_uid)
+    if folder is None:
         grafana.create_folder(folder_uid, folder_title)
         folder_created = True
         log.info("created folder %r (uid %s)", folder_title, folder_uid)
+    elif folder.get("title") != folder_title:
+        log.warning(
+            "folder uid %s exists as %r: keeping its title (rename it in Grafana)",
+            folder_uid,
+            folder.get("title"),
+        )
     datasource = ""
     if prometheus_url:
-        body = datasource_body(prometheus_url)
-        if grafana.datasource(DATASOURCE_UID) is None:
-            grafana.create_datasource(body)
-            datasource = "created"
-        else:
-            grafana.update_datasource(DATASOURCE_UID, body)
-            datasource = "updated"
-        log.info("%s data source %s -> %s", datasource, DATASOURCE_UID, prometheus_url)
+        datasource = _ensure_datasource(grafana, prometheus_url)
     pushed = []
     for uid, built in boards.items():
         board = (

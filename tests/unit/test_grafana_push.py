@@ -8,7 +8,7 @@ endpoints branchwatch uses as the Grafana HTTP API reference documents them:
 - ``GET /api/folders/:uid`` (404 when missing), ``POST /api/folders`` ``{uid, title}``
   (409 when the uid exists);
 - ``GET /api/datasources/uid/:uid`` (404), ``POST /api/datasources`` (409 on a taken
-  name), ``PUT /api/datasources/uid/:uid``;
+  name), ``PUT /api/datasources/uid/:uid`` (403 for a read-only, file-provisioned one);
 - ``POST /api/dashboards/db`` ``{dashboard, folderUid, overwrite, message}``: by uid;
   an existing uid without ``overwrite`` → 412 ``version-mismatch``, the title of
   another uid in the same folder → 412 ``name-exists``, an unknown folder → 400; each save
@@ -110,6 +110,8 @@ class FakeGrafana:
             return 404, {"message": "Data source not found"}
         if method == "GET":
             return 200, self.datasources[uid]
+        if method == "PUT" and self.datasources[uid].get("readOnly"):
+            return 403, {"message": "Cannot update read-only data source"}
         if method == "PUT":
             stored = {
                 **self.datasources[uid],
@@ -249,6 +251,17 @@ def test_push_without_datasource_url_leaves_datasources_alone(grafana: FakeGrafa
     stored = grafana.dashboards["branchwatch-wall"]["dashboard"]
     variable = next(v for v in stored["templating"]["list"] if v["name"] == "datasource")
     assert "current" not in variable
+
+
+def test_a_provisioned_datasource_is_left_alone(grafana: FakeGrafana) -> None:
+    grafana.datasources[DATASOURCE_UID] = {
+        "uid": DATASOURCE_UID, "name": "from a file", "url": "http://p:9090", "id": 1,
+        "version": 1, "readOnly": True,
+    }  # fmt: skip
+    report = push(GrafanaConnection(grafana.url, TOKEN), prometheus_url="http://other:9090")
+    assert report.datasource == "provisioned, left as is"
+    assert grafana.datasources[DATASOURCE_UID]["url"] == "http://p:9090"
+    assert ("PUT", f"/api/datasources/uid/{DATASOURCE_UID}") not in grafana.requests
 
 
 def test_bad_token_gives_a_clear_error_without_the_token(grafana: FakeGrafana) -> None:
