@@ -1,0 +1,209 @@
+"""End to end: Mosquitto → collector → Prometheus (rules) → Alertmanager → a webhook.
+
+The rules are built by alerts.build from the same config as the committed ones, with
+thresholds of seconds instead of minutes; Alertmanager runs the example config of
+deploy/alertmanager with every receiver pointed at the test's webhook. Each test drives
+one branch of its own with scripted contract events (a FakeAgent), so the stack is shared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from alerts import build
+from alerts.config import DEFAULT
+from branchwatch.broker import MOSQUITTO_PATHS, EmbeddedBroker
+from branchwatch.contract import Status, encode, topic_for
+from branchwatch.contract import events as ev
+from branchwatch.contract.messages import DeviceStatus, SpoolStatus
+from tests.promstack import (
+    AlertmanagerProcess,
+    PrometheusProcess,
+    WebhookReceiver,
+    example_alertmanager_config,
+)
+from tests.support import CollectorProcess, FakeAgent, require_binary, wait_until
+
+pytestmark = pytest.mark.integration
+
+REGION = "north"
+# Seconds instead of minutes; everything else (expressions, labels, annotations) as shipped.
+SHORT = DEFAULT.replace(
+    greeter_empty_seconds=2,
+    post_for_seconds=1,
+    wait_warning_seconds=3,
+    wait_critical_seconds=3600,
+    wait_for_seconds=1,
+    collector_api_url="http://collector.test:9108",
+)
+ALERT_TIMEOUT = 20.0
+
+
+@dataclass
+class Stack:
+    broker: EmbeddedBroker
+    collector: CollectorProcess
+    prometheus: PrometheusProcess
+    alertmanager: AlertmanagerProcess
+    webhook: WebhookReceiver
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_binary("mosquitto", *MOSQUITTO_PATHS)
+    work = tmp_path_factory.mktemp("alerts-e2e")
+    rules = build.write(SHORT, work / "rules")
+    with EmbeddedBroker("mosquitto", workdir=work) as broker, WebhookReceiver() as webhook:
+        am_config = example_alertmanager_config(webhook.url, work / "alertmanager.yml")
+        collector = CollectorProcess(broker.url, work, "alerts-e2e").start()
+        try:
+            with (
+                AlertmanagerProcess(am_config, work / "am") as am,
+                PrometheusProcess([collector.url], rules, am.url, workdir=work / "prom") as prom,
+            ):
+                prom.wait_for_target_up()
+                yield Stack(broker, collector, prom, am, webhook)
+        finally:
+            collector.kill()
+
+
+class Branch:
+    """One branch's agent: events with increasing seq, event time = now."""
+
+    def __init__(self, stack: Stack, branch: str) -> None:
+        self.branch = branch
+        self.agent = FakeAgent(stack.broker.port, REGION, branch, "edge-1")
+        self.seq = itertools.count(1)
+        online = Status(
+            v=1, state="online", session=1, ts=time.time(), version="test",
+            devices={"queue-1": DeviceStatus(kind="queue", link="up")}, spool=SpoolStatus(),
+        )  # fmt: skip
+        self.agent.publish_raw(topic_for(REGION, branch, "edge-1", "status"), encode(online))
+
+    def send(self, event: type[ev.Event], **fields: Any) -> None:
+        self.agent.publish([event(v=1, seq=next(self.seq), ts=time.time(), device="d1", **fields)])
+
+    def close(self) -> None:
+        self.agent.close()
+
+
+@pytest.fixture
+def branch(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Branch]:
+    name = f"b-{request.node.name.removeprefix('test_')[:20].replace('_', '-')}"
+    opened = Branch(stack, name)
+    yield opened
+    opened.close()
+
+
+def notified(stack: Stack, status: str, **labels: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Wait for a webhook notification holding an alert with ``labels`` in ``status``."""
+
+    def find() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        hits = [(n, a) for n, a in stack.webhook.alerts(**labels) if a["status"] == status]
+        return hits[-1] if hits else None
+
+    try:
+        found: tuple[dict[str, Any], dict[str, Any]] = wait_until(
+            find, ALERT_TIMEOUT, f"{status} {labels} at the webhook"
+        )
+    except AssertionError:
+        raise AssertionError(
+            f"no {status} {labels} at the webhook; Prometheus alerts: "
+            f"{stack.prometheus.alerts()}\nAlertmanager: {stack.alertmanager.alerts()}\n"
+            f"webhook: {stack.webhook.notifications}"
+        ) from None
+    return found
+
+
+def test_greeter_post_left_empty_pages_and_resolves_when_staffed(
+    stack: Stack, branch: Branch
+) -> None:
+    branch.send(ev.BranchOpened)
+    branch.send(ev.PositionStaffed, position=1, staff="anna")
+    branch.send(ev.PositionStaffed, position=2, staff="ben")
+    wait_until(
+        lambda: stack.prometheus.query(
+            f'branchwatch_position_staffed{{branch="{branch.branch}", position="1"}} == 1'
+        ),
+        10,
+        "post 1 staffed in Prometheus",
+    )
+    assert not stack.webhook.alerts(branch=branch.branch)
+
+    vacated = time.time()
+    branch.send(ev.PositionVacated, position=1, staff="anna")
+    labels = {"alertname": "BranchwatchGreeterPostEmpty", "branch": branch.branch}
+    page, alert = notified(stack, "firing", **labels)
+    assert time.time() - vacated >= SHORT.greeter_empty_seconds
+    assert page["receiver"] == "north-pager"  # critical, region north: the region's pager
+    assert page["groupLabels"] == {"region": REGION, "branch": branch.branch}
+    assert alert["labels"]["region"] == REGION
+    assert alert["labels"]["position"] == "1"
+    assert alert["labels"]["severity"] == "critical"
+    notes = alert["annotations"]
+    assert notes["summary"].startswith(f"{REGION}/{branch.branch}: post 1 (greeting")
+    assert notes["branch_url"] == (
+        f"http://collector.test:9108/api/v1/branches/{REGION}/{branch.branch}"
+    )
+    assert notes["runbook_url"].endswith("#branchwatchgreeterpostempty")
+    # the responder's link works against the real collector: post 1 empty since the vacate
+    view = stack.collector.api(f"/branches/{REGION}/{branch.branch}")["branch"]
+    [post1] = [p for p in view["positions"] if p["position"] == 1]
+    assert post1["staff"] == [] and post1["since"] == pytest.approx(vacated, abs=1)
+
+    branch.send(ev.PositionStaffed, position=1, staff="carl")
+    resolved, alert = notified(stack, "resolved", **labels)
+    assert resolved["receiver"] == "north-pager"
+    assert alert["labels"]["position"] == "1"
+    assert not [a for a in stack.prometheus.alerts() if a["labels"].get("branch") == branch.branch]
+
+
+def test_customer_waiting_too_long_warns_and_resolves_when_called(
+    stack: Stack, branch: Branch
+) -> None:
+    branch.send(ev.BranchOpened)
+    branch.send(ev.PositionStaffed, position=1, staff="anna")
+    branch.send(ev.PositionStaffed, position=2, staff="ben")
+    branch.send(ev.CounterOpened, counter="c1", kind="high", teller="t1")
+    issued = time.time()
+    branch.send(ev.TicketIssued, ticket="A001", service="cash")
+
+    labels = {"alertname": "BranchwatchCustomerWaitTooLong", "branch": branch.branch}
+    note, alert = notified(stack, "firing", **labels)
+    assert time.time() - issued >= SHORT.wait_warning_seconds
+    assert note["receiver"] == "north-ops"  # a warning: the region's operations channel
+    assert alert["labels"]["service"] == "cash"
+    assert alert["labels"]["severity"] == "warning"
+    assert alert["labels"]["region"] == REGION
+    assert "a cash customer has waited" in alert["annotations"]["summary"]
+    assert not stack.webhook.alerts(alertname="BranchwatchGreeterPostEmpty", branch=branch.branch)
+
+    branch.send(ev.TicketCalled, ticket="A001", counter="c1")
+    _, alert = notified(stack, "resolved", **labels)
+    assert alert["labels"]["service"] == "cash"
+
+
+def test_a_closed_branch_does_not_page(stack: Stack, branch: Branch) -> None:
+    control = Branch(stack, "b-closed-control")  # open, left empty at the same moment
+    try:
+        for b in (branch, control):
+            b.send(ev.BranchOpened)
+            b.send(ev.PositionStaffed, position=1, staff="anna")
+        branch.send(ev.BranchClosed)
+        for b in (branch, control):
+            b.send(ev.PositionVacated, position=1, staff="anna")
+        notified(stack, "firing", alertname="BranchwatchGreeterPostEmpty", branch=control.branch)
+    finally:
+        control.close()
+    # By the time the open branch paged, the closed one was never even pending.
+    closed = branch.branch
+    assert stack.prometheus.query(f'branchwatch_branch_open{{branch="{closed}"}} == 0')
+    assert stack.prometheus.query(f'branchwatch_position_staffed{{branch="{closed}"}} == 0')
+    assert not stack.prometheus.query(f'count_over_time(ALERTS{{branch="{closed}"}}[5m])')
+    assert not stack.webhook.alerts(branch=closed)
