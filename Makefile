@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check bench deps clean dashboards
+.PHONY: demo test check bench deps clean dashboards bench-agent
 
 # Debian packages the suite and the demo use (real parts, DESIGN §8). Installed only when root.
 DEBS := mosquitto prometheus prometheus-alertmanager
@@ -42,6 +42,10 @@ dashboards: $(STAMP)
 
 bench: deps $(STAMP)
 	$(PY) -m bench
+
+# Agent RSS (4 devices), idle CPU and backlog drain rate against a real Mosquitto.
+bench-agent: deps $(STAMP)
+	$(PY) -m bench.agent_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -65,6 +65,7 @@ async def run_agent(config: AgentConfig) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(publishing, SHUTDOWN_PUBLISH_GRACE)
         finally:
+            core.stopping = True
             for task in [*background, publishing]:
                 task.cancel()
             await asyncio.gather(*background, publishing, return_exceptions=True)

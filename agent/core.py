@@ -74,8 +74,8 @@ class DeviceSlot:
 
     def set_link(self, up: bool) -> None:
         previous, self.link = self.link, up
-        if previous == up:
-            return
+        if previous == up or self._core.stopping:
+            return  # an adapter closing its port on shutdown is no fault
         self._core.status_changed.set()
         if not up:
             log.warning("device %s: link down", self.device_id)
@@ -114,6 +114,7 @@ class AgentCore:
         self.devices: dict[str, Device] = {}
         self.events_recorded = 0
         self.failure: SpoolError | None = None
+        self.stopping = False
         self.failed = asyncio.Event()
 
     def build_devices(self) -> None:

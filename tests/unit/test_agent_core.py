@@ -155,3 +155,11 @@ def test_unknown_protocol_names_the_known_ones(spool: Spool) -> None:
     core = AgentCore((DeviceConfig(id="q1", protocol="telex"),), spool)
     with pytest.raises(AgentError, match=r"protocol 'telex' is not available.*unit-quiet"):
         core.build_devices()
+
+
+def test_no_fault_event_when_the_agent_stops(spool: Spool) -> None:
+    core = make_core(spool)
+    core.slots["d0"].set_link(True)
+    core.stopping = True
+    core.slots["d0"].set_link(False)
+    assert spool.held == 0
