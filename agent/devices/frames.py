@@ -93,24 +93,28 @@ class LineDecoder:
         self._skipping = False
 
     def decode(self, buf: bytes | bytearray) -> tuple[int, bytes | BadFrame | None]:
-        end = buf.find(b"\n", 0, self.max_line + 2)  # +2: room for the CR LF themselves
-        if end < 0:
-            if len(buf) <= self.max_line + 1:
-                return 0, None
-            # Runaway line: drop what we hold, keep dropping up to the next LF.
-            was_skipping, self._skipping = self._skipping, True
-            if was_skipping:
+        if self._skipping:  # the tail of a runaway line: drop it, up to and with its LF
+            end = buf.find(b"\n")
+            if end < 0:
                 return len(buf), None
-            return len(buf), BadFrame("line_too_long", f"no newline in {len(buf)} bytes")
-        line = bytes(buf[:end])
-        if self._skipping:
             self._skipping = False
             return end + 1, None
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if len(line) > self.max_line:
-            return end + 1, BadFrame("line_too_long", f"{len(line)} bytes")
-        return end + 1, line
+        end = buf.find(b"\n", 0, self.max_line + 2)  # +2: room for the CR LF themselves
+        if end >= 0:
+            line = bytes(buf[:end])
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > self.max_line:
+                return end + 1, BadFrame("line_too_long", f"{len(line)} bytes")
+            return end + 1, line
+        if len(buf) <= self.max_line + 1:
+            return 0, None  # a line in the making
+        # Runaway line: refuse it once; if its LF is not here yet, drop what comes up to it.
+        end = buf.find(b"\n")
+        if end < 0:
+            self._skipping = True
+            return len(buf), BadFrame("line_too_long", f"no newline in {len(buf)} bytes")
+        return end + 1, BadFrame("line_too_long", f"{end} bytes")
 
 
 def split_words(line: bytes) -> tuple[float | None, list[str]] | BadFrame:

@@ -111,6 +111,25 @@ def test_runaway_line_is_one_bad_frame_then_resync_at_the_newline() -> None:
     assert codec.feed(buf) == [Emit("ticket.no_show", {"ticket": "A9"})]
 
 
+def test_good_line_right_after_a_runaway_one_in_the_same_chunk() -> None:
+    buf = bytearray(b"X" * (MAX_LINE * 3) + b"\r\nOPEN\r\nCLO")
+    assert QueueLineCodec().feed(buf) == [
+        BadFrame("line_too_long", f"{MAX_LINE * 3 + 1} bytes"),
+        Emit("branch.opened", {}),
+    ]
+    assert buf == b"CLO"
+
+
+@given(st.integers(min_value=MAX_LINE + 1, max_value=3 * MAX_LINE), st.integers(1, 700))
+def test_runaway_line_in_any_chunking_costs_one_bad_frame(length: int, chunk: int) -> None:
+    stream = b"Y" * length + b"\nWALK A1\n"
+    codec, buf, results = QueueLineCodec(), bytearray(), []
+    for start in range(0, len(stream), chunk):
+        buf += stream[start : start + chunk]
+        results += codec.feed(buf)
+    assert [type(r).__name__ for r in results] == ["BadFrame", "Emit"]
+
+
 def test_line_of_exactly_max_length_is_read() -> None:
     reason = "r" * (MAX_LINE - len("CTR PAUSE c1 "))
     line = f"CTR PAUSE c1 {reason}".encode()
