@@ -42,6 +42,7 @@ class Emulator:
         self._master, self._slave = os.openpty()
         # Raw mode before the agent opens it: no echo back to us, no CR/LF translation.
         tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
         path = os.ttyname(self._slave)
         if link is not None:
             self._link = Path(link)
@@ -72,10 +73,7 @@ class Emulator:
 
     async def send(self, data: bytes) -> None:
         if self._master >= 0:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._master, view)
-                view = view[written:]
+            await self._write_pty(data)
         for writer in list(self._clients):
             writer.write(data)
             with contextlib.suppress(OSError):
@@ -119,6 +117,22 @@ class Emulator:
             self._server = None
 
     # -- internals --------------------------------------------------------------------------
+
+    async def _write_pty(self, data: bytes) -> None:
+        # Non-blocking, waiting for room: the agent under test usually runs in this same
+        # event loop, so a blocking write into a full pty would deadlock the test.
+        loop = asyncio.get_running_loop()
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._master, view) :]
+            except BlockingIOError:
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_writer(self._master, ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    loop.remove_writer(self._master)
 
     def _read_master(self) -> None:
         try:

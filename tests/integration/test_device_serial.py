@@ -170,6 +170,25 @@ def test_tcp_device_reconnects_when_the_peer_comes_back() -> None:
     run(main())
 
 
+def test_a_flood_of_garbage_costs_counts_not_the_link() -> None:
+    flood = bytes(range(256)).replace(b"\n", b"") * 1000  # 255 kB without a newline
+
+    async def main() -> None:
+        async with await Emulator.pty("queue-line") as emulator:
+
+            async def body(_: Device, ctx: RecordingContext) -> None:
+                await ctx.wait_for(lambda: ctx.links == [True])
+                await emulator.play([flood, b"\r\n", "OPEN"])
+                await ctx.wait_for(lambda: len(ctx.events) == 1)
+
+            ctx = await with_device("queue-line", emulator.endpoint, {}, body)
+        assert ctx.types() == ["branch.opened"]
+        assert ctx.bad_reasons() == ["line_too_long"]
+        assert ctx.links == [True]
+
+    run(main())
+
+
 def test_loop_url_uses_the_polled_transport() -> None:
     async def body(device: Device, ctx: RecordingContext) -> None:
         await ctx.wait_for(lambda: ctx.links == [True])
