@@ -3,6 +3,8 @@
     python -m alerts.build            # write alerts/rules/ from the defaults
     python -m alerts.build --check    # exit 1 if the committed files differ (CI)
     python -m alerts.build --out DIR  # somewhere else
+    python -m alerts.build --out DIR --set greeter_empty_seconds=180 \
+        --set runbook_url_base=https://wiki.bank.example/branchwatch/runbook.md
 
 Tests build rules with short thresholds from the same code: ``write(cfg, tmpdir)``.
 """
@@ -10,6 +12,7 @@ Tests build rules with short thresholds from the same code: ``write(cfg, tmpdir)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,20 +62,58 @@ def drift(cfg: AlertConfig = DEFAULT, out: Path = RULES_DIR) -> list[str]:
     return sorted(changed + sorted(on_disk - files.keys()))
 
 
+def with_settings(cfg: AlertConfig, settings: Sequence[str]) -> AlertConfig:
+    """``cfg`` with ``KEY=VALUE`` settings (numbers, text and comma-separated lists)."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    changes: dict[str, object] = {}
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(
+                f"unknown setting {setting!r}: use KEY=VALUE with a key of AlertConfig"
+            )
+        current = getattr(cfg, key)
+        value: object
+        if isinstance(current, bool | dict):
+            raise ValueError(f"{key} cannot be set from the command line")
+        if isinstance(current, int) or (current is None and key.endswith("_seconds")):
+            value = int(text)
+        elif isinstance(current, float):
+            value = float(text)
+        elif isinstance(current, tuple):
+            value = tuple(item for item in text.split(",") if item)
+        else:
+            value = text
+        changes[key] = value
+    return cfg.replace(**changes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alerts.build", description=__doc__)
     parser.add_argument("--out", type=Path, default=RULES_DIR, help="rules directory")
     parser.add_argument(
         "--check", action="store_true", help="only compare; exit 1 when files drifted"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of alerts/config.py (repeatable)",
+    )
     args = parser.parse_args(argv)
+    try:
+        cfg = with_settings(DEFAULT, args.set)
+        cfg.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.check:
-        changed = drift(out=args.out)
+        changed = drift(cfg, out=args.out)
         if changed:
             print(f"stale rule files (run `make alerts`): {', '.join(changed)}", file=sys.stderr)
             return 1
         return 0
-    for path in write(out=args.out):
+    for path in write(cfg, out=args.out):
         print(path)
     return 0
 

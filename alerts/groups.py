@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from alerts.config import AlertConfig
-from alerts.promql import BRANCH, branch_open, duration, le_label, metric, share
+from alerts.promql import BRANCH, branch_open, duration, le_label, metric, per, share
 from alerts.yamltext import Yaml
 
 Rule = dict[str, Yaml]
@@ -54,10 +54,11 @@ def _post_empty(
     pos = f'position="{post}"'
     changed = metric(cfg, "branchwatch_position_changed_timestamp_seconds", pos)
     staffed = metric(cfg, "branchwatch_position_staffed", pos)
-    expr = (
+    expr = per(
+        f"{BRANCH}, position",
         f"(\n  time() - {changed}\n"
         f"  and on({BRANCH}, position) {staffed} == 0\n) > {seconds}\n"
-        f"{branch_open(cfg)}\n"
+        f"{branch_open(cfg)}\n",
     )
     return _alert(
         cfg,
@@ -79,7 +80,7 @@ def floor(cfg: AlertConfig) -> Rule:
         _alert(
             cfg,
             "BranchwatchCustomerWaitTooLong",
-            f"time() - {oldest} > {limit}\n{branch_open(cfg)}\n",
+            per(f"{BRANCH}, service", f"time() - {oldest} > {limit}\n{branch_open(cfg)}\n"),
             cfg.wait_for_seconds,
             severity,
             "floor",
@@ -215,13 +216,15 @@ def fleet(cfg: AlertConfig) -> Rule:
     agent_up = metric(cfg, "branchwatch_agent_up")
     ignored = "|".join(cfg.device_faults_ignored)
     fault = metric(cfg, "branchwatch_device_fault", f'fault!~"{ignored}"' if ignored else "")
-    offline = (
+    offline = per(
+        agent,
         f"(\n  (\n    time() - {last_seen}\n    and on({agent}) {agent_up} == 0\n  )\n"
-        f"  or\n  time() - {last_seen} > {cfg.agent_silent_seconds}\n)\n{branch_open(cfg)}\n"
+        f"  or\n  time() - {last_seen} > {cfg.agent_silent_seconds}\n)\n{branch_open(cfg)}\n",
     )
-    device_down = (
+    device_down = per(
+        f"{agent}, device, kind",
         f"{metric(cfg, 'branchwatch_device_up')} == 0\n"
-        f"and on({agent}) {agent_up} == 1\n{branch_open(cfg)}\n"
+        f"and on({agent}) {agent_up} == 1\n{branch_open(cfg)}\n",
     )
     return {
         "name": "branchwatch-fleet",
@@ -255,7 +258,7 @@ def fleet(cfg: AlertConfig) -> Rule:
             _alert(
                 cfg,
                 "BranchwatchDeviceFault",
-                f"{fault} == 1\n{branch_open(cfg)}\n",
+                per(f"{agent}, device, fault", f"{fault} == 1\n{branch_open(cfg)}\n"),
                 cfg.device_fault_for_seconds,
                 "warning",
                 "fleet",
@@ -267,7 +270,10 @@ def fleet(cfg: AlertConfig) -> Rule:
             _alert(
                 cfg,
                 "BranchwatchAgentSpoolBacklog",
-                f"{metric(cfg, 'branchwatch_agent_spool_depth')} > {cfg.spool_backlog_events}\n",
+                per(
+                    agent,
+                    f"{metric(cfg, 'branchwatch_agent_spool_depth')} > {cfg.spool_backlog_events}",
+                ),
                 cfg.spool_backlog_for_seconds,
                 "warning",
                 "fleet",
@@ -368,18 +374,26 @@ def region(cfg: AlertConfig) -> Rule:
         },
         {
             "record": "region:branchwatch_queue_waiting:sum",
-            "expr": f"sum by (region) ({metric(cfg, 'branchwatch_queue_waiting')})\n",
+            "expr": (
+                "sum by (region) (max by (region, branch, service) "
+                f"({metric(cfg, 'branchwatch_queue_waiting')}))\n"
+            ),
         },
         {
             "record": "region:branchwatch_branches_open:sum",
-            "expr": f"sum by (region) ({metric(cfg, 'branchwatch_branch_open')})\n",
+            "expr": (
+                "sum by (region) (max by (region, branch) "
+                f"({metric(cfg, 'branchwatch_branch_open')}))\n"
+            ),
         },
         {
             "record": "region:branchwatch_branches_greeter_post_empty:sum",
             "expr": (
                 "sum by (region) (\n"
-                f"  ({metric(cfg, 'branchwatch_position_staffed', post)} == bool 0)\n"
-                f"  * on({BRANCH}) {metric(cfg, 'branchwatch_branch_open')}\n)\n"
+                f"  max by ({BRANCH}) ({metric(cfg, 'branchwatch_position_staffed', post)}"
+                " == bool 0)\n"
+                f"  * on({BRANCH}) max by ({BRANCH}) ({metric(cfg, 'branchwatch_branch_open')})"
+                "\n)\n"
             ),
         },
     ]

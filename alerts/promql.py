@@ -47,3 +47,15 @@ def branch_open(cfg: AlertConfig) -> str:
 def share(value: float) -> str:
     """A ratio as PromQL writes it (``0.8``), never ``8e-01``."""
     return repr(float(value))
+
+
+def per(labels: str, expr: str) -> str:
+    """``max by (labels) (expr)``: one alert per post/queue/agent whatever scrapes it.
+
+    An HA pair of collectors (DESIGN §9) exports every series twice, with different
+    ``instance`` labels; keeping only the labels that name the thing makes both copies one
+    alert (and Alertmanager groups and deduplicates it), and keeps ``job``/``instance``
+    noise out of the notification.
+    """
+    body = "\n".join(f"  {line}" if line else line for line in expr.rstrip("\n").split("\n"))
+    return f"max by ({labels}) (\n{body}\n)\n"

@@ -114,11 +114,7 @@ def test_floor_and_service_alerts_fire_only_while_the_branch_is_open() -> None:
         labels = rule["labels"]
         assert isinstance(labels, dict)
         if labels["concern"] in ("floor", "service"):
-            assert (
-                str(rule["expr"])
-                .rstrip()
-                .endswith("and on(region, branch) branchwatch_branch_open == 1")
-            ), rule["alert"]
+            assert "and on(region, branch) branchwatch_branch_open == 1\n" in rule["expr"]
 
 
 def test_thresholds_flow_from_the_config_into_the_rules() -> None:
@@ -204,3 +200,28 @@ def test_yaml_writer_round_trips_through_a_yaml_parser() -> None:
     parsed = yaml.safe_load(dump(document, "header line"))
     document["groups"][0]["rules"][0]["expr"] = "a\n  and b"
     assert parsed == document
+
+
+def test_command_line_settings_override_the_defaults(tmp_path: Path) -> None:
+    argv = ["--out", str(tmp_path), "--set", "greeter_empty_seconds=180",
+            "--set", "satisfaction_target=0.85",
+            "--set", "device_faults_ignored=paper_low,link_down",
+            "--set", "runbook_url_base=https://wiki.bank.example/rb.md"]  # fmt: skip
+    assert build.main(argv) == 0
+    floor = (tmp_path / "floor.rules.yml").read_text()
+    assert ") > 180\n" in floor and "https://wiki.bank.example/rb.md#" in floor
+    assert "< 0.85\n" in (tmp_path / "service.rules.yml").read_text()
+    assert 'fault!~"paper_low|link_down"' in (tmp_path / "fleet.rules.yml").read_text()
+    assert build.main([*argv, "--check"]) == 0
+    assert build.main(["--out", str(tmp_path), "--check"]) == 1  # defaults differ
+
+
+@pytest.mark.parametrize(
+    "setting", ["nope=1", "greeter_empty_seconds", "extra_labels=a", "wait_warning_seconds=x",
+                "wait_critical_seconds=10"],
+)  # fmt: skip
+def test_bad_command_line_settings_exit_2(setting: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(["--out", str(tmp_path), "--set", setting])
+    assert exit_info.value.code == 2
+    assert not list(tmp_path.iterdir())
