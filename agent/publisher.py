@@ -19,6 +19,7 @@ import ssl
 from typing import Any, Final
 
 import aiomqtt
+import paho.mqtt.client as paho_client
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -77,7 +78,8 @@ def client_for(
         # Persistent session: the broker keeps our cmd subscription and queues
         # commands (a collector's replay request) while we are away.
         clean_session=None if v5 else not persistent,
-        clean_start=not persistent,
+        # MQTT 5 only; paho refuses any value but its default under 3.1.1.
+        clean_start=(not persistent) if v5 else paho_client.MQTT_CLEAN_START_FIRST_ONLY,
         properties=properties,
         keepalive=mqtt.keepalive_seconds,
         timeout=mqtt.publish_timeout_seconds,
@@ -100,6 +102,7 @@ class Publisher:
         self.status_topic = config.topic("status")
         self.cmd_topic = config.topic("cmd")
         self.connected = False
+        self._online = False
         self.replays = 0
         self._refused: list[str] = []
         self._side_tasks: set[asyncio.Task[Any]] = set()
@@ -109,6 +112,7 @@ class Publisher:
         mqtt = self.config.mqtt
         delay = mqtt.reconnect_min_seconds
         while not self.stop.is_set():
+            self._online = False
             session = self.core.spool.next_session()
             will = aiomqtt.Will(self.status_topic, status.will(session), qos=1, retain=True)
             client = client_for(self.config, self.config.client_id, will, True, self._password)
@@ -116,17 +120,19 @@ class Publisher:
             try:
                 async with client:
                     log.info("connected to %s as session %d", mqtt.broker, session)
-                    self.connected, delay = True, mqtt.reconnect_min_seconds
+                    self.connected = True
                     await self._serve(client, session)
                     return
             except (aiomqtt.MqttError, PublishRefusedError) as exc:
                 log.warning("broker %s: %s; retrying in %.1f s", mqtt.broker, exc, delay)
             finally:
                 self.connected = False
-            try:  # back off, but wake up at once on stop
+            with contextlib.suppress(TimeoutError):  # back off, but wake up at once on stop
                 await asyncio.wait_for(self.stop.wait(), delay * random.uniform(0.8, 1.2))
-            except TimeoutError:
-                delay = min(delay * 2, mqtt.reconnect_max_seconds)
+            # Reset only once a connection got as far as its online status: a broker
+            # that accepts the connection but refuses our publishes is not hammered.
+            grown = min(delay * 2, mqtt.reconnect_max_seconds)
+            delay = mqtt.reconnect_min_seconds if self._online else grown
 
     def _watch_pubacks(self, client: aiomqtt.Client) -> None:
         # aiomqtt resolves a publish on PUBACK whatever its reason code; an MQTT 5
@@ -157,6 +163,7 @@ class Publisher:
         await self._publish(
             client, self.status_topic, status.online(self.core, session), retain=True
         )
+        self._online = True
         tasks = {
             asyncio.create_task(self._drain(client), name="drain"),
             asyncio.create_task(self._status_loop(client, session), name="status"),

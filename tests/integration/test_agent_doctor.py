@@ -108,6 +108,23 @@ def test_another_agents_subtree_is_refused_by_the_acl(
     assert "FAIL" in row(output, "broker publish"), output
 
 
+def test_agent_refused_by_the_acl_keeps_its_events(secured: EmbeddedBroker, tmp_path: Path) -> None:
+    """MQTT 5: the broker's "not authorized" PUBACK leaves events in the spool, backoff grows."""
+    workdir = tmp_path / "agent"
+    workdir.mkdir()
+    mqtt = f'username = "{USER}"\npassword_file = "{secret(tmp_path, "a.pw", PASSWORDS[USER])}"\n'
+    config = agent_toml(secured.url, str(workdir / "spool.db"), burst_device(5), mqtt)
+    agent = AgentProcess(workdir, config.replace(f'agent = "{AGENT}"', 'agent = "agent-2"'))
+    agent.start()
+    try:
+        wait_until(lambda: agent.log().count("Not authorized") >= 3, 10, "refusals logged")
+        assert agent.spooled()[1] == 5  # nothing marked sent
+        assert "retrying in 0.8 s" in agent.log()  # backing off, not hammering
+        assert agent.stop() == 0
+    finally:
+        agent.kill()
+
+
 def test_unwritable_spool_directory_fails(secured: EmbeddedBroker, tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")

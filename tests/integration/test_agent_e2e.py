@@ -106,6 +106,18 @@ def test_events_status_and_clean_shutdown(
     assert "published offline status" in log
 
 
+def test_mqtt_3_1_1(mosquitto: EmbeddedBroker, collector: CollectorProcess, workdir: Path) -> None:
+    mqtt = 'protocol = "3.1.1"\n'
+    config = agent_toml(mosquitto.url, str(workdir / "spool.db"), burst_device(20), mqtt)
+    agent = AgentProcess(workdir, config).start()
+    try:
+        assert settle(collector, agent, 20) == 20
+        wait_until(lambda: agent_metric(collector, "branchwatch_agent_up") == 1, 10, "agent up")
+        assert agent.stop() == 0
+    finally:
+        agent.kill()
+
+
 def test_broker_outage_loses_and_double_counts_nothing(
     mosquitto: EmbeddedBroker, collector: CollectorProcess, workdir: Path
 ) -> None:
