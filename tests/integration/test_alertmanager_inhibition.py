@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.promstack import AlertmanagerProcess, WebhookReceiver, example_alertmanager_config
-from tests.support import wait_until
+from tests.support import require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +96,26 @@ def test_critical_wait_holds_back_the_warning_of_the_same_queue(
     # east has no subtree: critical → central pager, warning → ops centre; the cash
     # warning is inhibited by the cash critical, the vip warning is not.
     assert sent == {("central-pager", "cash", "critical"), ("ops-centre", "vip", "warning")}
+
+
+def test_a_silence_as_documented_mutes_one_branch(
+    stack: tuple[AlertmanagerProcess, WebhookReceiver],
+) -> None:
+    am, webhook = stack
+    amtool = require_binary("amtool", "/usr/bin/amtool")
+    result = subprocess.run(
+        [amtool, f"--alertmanager.url={am.url}", "silence", "add", "region=north",
+         "branch=b17", "--duration=72h", "--author=jdoe", "--comment=renovation, OPS-123"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    silence_id = result.stdout.strip()
+    am.post_alerts([
+        alert("BranchwatchGreeterPostEmpty", "critical", "floor", region="north", branch="b17"),
+        alert("BranchwatchGreeterPostEmpty", "critical", "floor", region="north", branch="b18"),
+    ])  # fmt: skip
+    wait_until(lambda: webhook.alerts(branch="b18"), 15, "b18's page")
+    [muted] = [a for a in am.alerts() if a["labels"]["branch"] == "b17"]
+    assert muted["status"]["state"] == "suppressed"
+    assert muted["status"]["silencedBy"] == [silence_id]
+    assert not webhook.alerts(branch="b17")
