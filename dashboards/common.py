@@ -27,6 +27,8 @@ SATISFACTION_TARGET: Final = 0.90
 EVALUATION_RATE_TARGET: Final = 0.80
 SERVICE_LEVEL_TARGET: Final = 0.80  # share called within the wait target
 GREETER_PAGE_SECONDS: Final = 120.0  # post 1 empty this long pages on-call
+# The wait histogram's bounds as the collector exports them by default (targets included).
+WAIT_BUCKETS: Final = _FLOOR.effective_wait_buckets
 # The histogram bucket of the wait target, spelled as the collector exports it.
 WAIT_TARGET_LE: Final = repr(float(WAIT_TARGET_SECONDS))
 
