@@ -46,12 +46,15 @@ class Collector:
         self.clock = clock
         self.lock = threading.Lock()
         self.metrics = SelfMetrics()
-        self.state_file = StateFile(config.state.dir) if config.state.dir else None
-        self.store = self._restore()
         self.annotator: Annotator | None = None
         if config.grafana.enabled:
+            # Connect first: a bad token file stops the start before anything listens.
             post_names = {post.position: post.name for post in config.floor.posts}
             self.annotator = Annotator(config.grafana, self.metrics.registry, post_names)
+            self.annotator.connect()
+        self.state_file = StateFile(config.state.dir) if config.state.dir else None
+        self.store = self._restore()
+        if self.annotator is not None:
             self.store.record_incidents = True
         # Agents to ask for a replay once subscribed: every agent of a restored snapshot.
         self._replay_after_restore = self.store.replay_requests()

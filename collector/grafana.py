@@ -96,9 +96,14 @@ class Annotator:
         self.dropped = counter.labels("dropped")
         self._grafana: Annotations | None = None
 
-    def start(self) -> None:
-        """Connect (reads the token: a bad token file stops the collector here) and run."""
+    def connect(self) -> None:
+        """Read the token and set up the client (no request yet); ConfigError if unusable."""
         self._grafana = self._connect(self.config)
+
+    def start(self) -> None:
+        """Start posting (connects first if :meth:`connect` was not called)."""
+        if self._grafana is None:
+            self.connect()
         self._thread = threading.Thread(target=self._run, name="collector-grafana", daemon=True)
         self._thread.start()
         log.info(

@@ -7,6 +7,8 @@ ingesting and counts the failures.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,3 +133,19 @@ def test_grafana_away_is_counted_and_ingest_goes_on(
     assert log.count("Grafana annotation failed") == 1  # once, however many failures
     assert f"cannot reach Grafana at {nowhere}" in log
     assert TOKEN not in log
+
+
+def test_an_unreadable_token_file_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "collector.toml"
+    missing = tmp_path / "no-such-token"
+    config.write_text(
+        f'[grafana]\nenabled = true\nurl = "http://127.0.0.1:3000"\ntoken_file = "{missing}"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "branchwatch", "collector", "run", "--config", str(config),
+         "--http", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"cannot read Grafana token file {missing}" in result.stderr
+    assert "Traceback" not in result.stderr
