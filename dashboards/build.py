@@ -26,11 +26,27 @@ BOARDS: Final[dict[str, Callable[[], builders.Dashboard]]] = {
 }
 
 
+# Grafana adds its built-in "Annotations & Alerts" query (every annotation of the board,
+# all branches) to a board without one, switched on. Ours is there and off, so the floor
+# board shows the incidents of the branch on screen only (its tag-filtered query).
+BUILT_IN_ANNOTATIONS: Final = {
+    "builtIn": 1,
+    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+    "enable": False,
+    "hide": False,
+    "iconColor": "rgba(0, 211, 255, 1)",
+    "name": "Annotations & Alerts (all branches)",
+    "type": "dashboard",
+}
+
+
 def build_board(uid: str) -> dict[str, Any]:
     """One board as the JSON object Grafana stores (``id`` null: matched by uid)."""
     encoded = JSONEncoder(sort_keys=True).encode(BOARDS[uid]().build())
     board: dict[str, Any] = json.loads(encoded)
     board["id"] = None
+    annotations = board.setdefault("annotations", {}).setdefault("list", [])
+    annotations.insert(0, dict(BUILT_IN_ANNOTATIONS))
     for index, panel in enumerate(board.get("panels", []), start=1):
         panel["id"] = index  # stable ids: panel links and annotations refer to them
     for variable in board.get("templating", {}).get("list", []):

@@ -149,8 +149,10 @@ def test_floor_board_follows_one_branch_and_shows_incidents() -> None:
             assert 'region="$region",branch="$branch"' in target["expr"], p["title"]
     timeline = panel("branchwatch-floor", "Posts 1–7: staffed or empty")
     assert timeline["type"] == "state-timeline"
-    (annotation,) = board["annotations"]["list"]
-    assert annotation["target"]["tags"] == ["branchwatch", "region:$region", "branch:$branch"]
+    built_in, incidents = board["annotations"]["list"]
+    assert built_in["builtIn"] == 1 and not built_in["enable"]  # not every branch's marks
+    assert incidents["enable"]
+    assert incidents["target"]["tags"] == ["branchwatch", "region:$region", "branch:$branch"]
 
 
 def test_fleet_board_says_where_versions_are() -> None:
