@@ -10,6 +10,9 @@ work directory of the test, and are context managers::
 A missing binary fails the test in CI (``CI=true``) and skips it elsewhere
 (:func:`tests.support.require_binary`). Startup failures raise with the tail of the log.
 
+Timing: Prometheus applies discovered targets at most every 5 s, so the first scrape (and
+``wait_for_target_up``) comes ~5 s after start; share one Prometheus per module when you can.
+
 This module's API is shared with the dashboard tests: keep it stable.
 """
 

@@ -207,3 +207,23 @@ def test_a_closed_branch_does_not_page(stack: Stack, branch: Branch) -> None:
     assert stack.prometheus.query(f'branchwatch_position_staffed{{branch="{closed}"}} == 0')
     assert not stack.prometheus.query(f'count_over_time(ALERTS{{branch="{closed}"}}[5m])')
     assert not stack.webhook.alerts(branch=closed)
+
+
+def test_every_rule_evaluates_cleanly_against_the_real_collector(
+    stack: Stack, branch: Branch
+) -> None:
+    branch.send(ev.BranchOpened)
+    branch.send(ev.TicketIssued, ticket="A001", service="cash")
+
+    def rules() -> list[dict[str, Any]]:
+        return [rule for group in stack.prometheus.rules() for rule in group["rules"]]
+
+    wait_until(lambda: all(r["health"] != "unknown" for r in rules()), 10, "every rule evaluated")
+    groups = {g["name"] for g in stack.prometheus.rules()}
+    assert groups == {f"branchwatch-{c}" for c in ("floor", "service", "fleet", "collector",
+                                                   "region")}  # fmt: skip
+    assert [(r["name"], r["lastError"]) for r in rules() if r["health"] != "ok"] == []
+    query = f'region:branchwatch_queue_waiting:sum{{region="{REGION}"}} >= 1'
+    waiting = wait_until(lambda: stack.prometheus.query(query), 10, "a waiting customer")
+    assert waiting[0]["metric"] == {"__name__": "region:branchwatch_queue_waiting:sum",
+                                    "region": REGION}  # fmt: skip
