@@ -165,6 +165,8 @@ def listing(title: str, expr: str, thresholds: builders.ThresholdsConfig) -> tab
         .datasource(DATASOURCE)
         .with_target(query(expr).format(PromQueryFormat.TABLE))
         .thresholds(thresholds)
+        .show_header(True)
+        .cell_height(common.TableCellHeight.SM)
         .with_transformation(
             dashboard.DataTransformerConfig(
                 id_val="organize",
@@ -183,6 +185,25 @@ def trend(title: str, expr: str, legend: str, unit: str) -> timeseries.Panel:
         .unit(unit)
         .min(0)
         .thresholds(steps(GREEN))
+        .legend(_legend())
+        .tooltip(_tooltip())
+    )
+
+
+def _legend() -> common_builders.VizLegendOptions:
+    return (
+        common_builders.VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.LIST)
+        .placement(common.LegendPlacement.BOTTOM)
+        .show_legend(True)
+    )
+
+
+def _tooltip() -> common_builders.VizTooltipOptions:
+    return (
+        common_builders.VizTooltipOptions()
+        .mode(common.TooltipDisplayMode.MULTI)
+        .sort(common.SortOrder.DESCENDING)
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.dashboard import Dashboard, Panel
+from grafana_foundation_sdk.models.prometheus import Dataquery as PrometheusQuery
 
 from branchwatch.cli import main
 from collector.config import GrafanaConfig
@@ -202,3 +206,17 @@ def test_the_guide_explains_every_wall_panel_and_grafana_setting() -> None:
         assert f"`{uid}`" in guide
     for setting in msgspec.structs.fields(GrafanaConfig):
         assert f"{setting.name} = " in guide, f"docs/grafana.md lacks grafana.{setting.name}"
+
+
+@pytest.mark.parametrize("uid", BOARD_UIDS)
+def test_committed_json_decodes_with_the_sdk_models(uid: str) -> None:
+    """The JSON Grafana loads parses back into the SDK's typed panels and Prometheus queries."""
+    register_default_plugins()
+    data = json.loads((JSON_DIR / file_name(uid)).read_text())
+    decoded = Dashboard.from_json(data)
+    assert decoded.uid == uid and decoded.panels is not None
+    for built, model in zip(data["panels"], decoded.panels, strict=True):
+        assert isinstance(model, Panel), built["title"]  # no rows: nothing collapsed
+        assert model.options is not None, built["title"]  # typed options of its plugin
+        assert type(model.options).__module__.endswith(built["type"].replace("-", "")), built
+        assert model.targets and all(isinstance(t, PrometheusQuery) for t in model.targets)
