@@ -38,18 +38,33 @@ def issued(collector: CollectorProcess) -> float:
     return value or 0.0
 
 
+def requested(collector: CollectorProcess) -> float:
+    value = sample(
+        collector.metrics(), "branchwatch_evaluations_requested_total",
+        region=REGION, branch=BRANCH, counter="c1",
+    )  # fmt: skip
+    return value or 0.0
+
+
 def agent_metric(collector: CollectorProcess, name: str) -> float | None:
     return sample(collector.metrics(), name, region=REGION, branch=BRANCH, agent=AGENT)
 
 
 def settle(
-    collector: CollectorProcess, agent: AgentProcess, expected: int, timeout: float = 20.0
+    collector: CollectorProcess,
+    agent: AgentProcess,
+    expected: int,
+    timeout: float = 20.0,
+    evaluations: bool = False,
 ) -> int:
     """Wait until the device produced ``expected`` events, all acknowledged and counted."""
+    type_, counted = (
+        ("evaluation.requested", requested) if evaluations else ("ticket.issued", issued)
+    )
 
     def done() -> int | None:
-        count, unsent, _ = agent.spooled()
-        return count if count == expected and unsent == 0 and issued(collector) == count else None
+        count, unsent, _ = agent.spooled(type_)
+        return count if count == expected and unsent == 0 and counted(collector) == count else None
 
     try:
         result: int = wait_until(done, timeout, "collector to count every spooled event")
@@ -140,18 +155,20 @@ def test_broker_outage_loses_and_double_counts_nothing(
 def test_kill_9_during_a_burst_then_restart(
     mosquitto: EmbeddedBroker, collector: CollectorProcess, workdir: Path
 ) -> None:
-    config = agent_toml(mosquitto.url, str(workdir / "spool.db"), burst_device(20_000, rate=0))
-    agent = AgentProcess(workdir, config).start()
+    device = burst_device(20_000, events="evaluation")
+    agent = AgentProcess(workdir, agent_toml(mosquitto.url, str(workdir / "spool.db"), device))
+    agent.start()
     try:
-        wait_until(lambda: issued(collector) >= 200, 10, "burst under way")
+        wait_until(lambda: requested(collector) >= 200, 10, "burst under way")
         agent.kill()
-        produced, _, last_seq = agent.spooled()
+        produced, _, last_seq = agent.spooled("evaluation.requested")
         assert 200 <= produced < 20_000, "the kill must land mid-burst"
-        # Restart: the device bursts again (new ticket ids); the spool resumes its seq.
+        # Restart: the device bursts again; the spool resumes its seq and sends the rest.
         agent.config.write_text(agent.config.read_text().replace("count = 20000", "count = 500"))
         agent.start()
-        assert settle(collector, agent, produced + 500, 30) == produced + 500
-        assert agent.spooled()[2] == last_seq + 500
+        expected = produced + 500
+        assert settle(collector, agent, expected, 30, evaluations=True) == expected
+        assert agent.spooled("evaluation.requested")[2] == last_seq + 500
         assert sample(collector.metrics(), "branchwatch_collector_events_missing_total") == 0
     finally:
         agent.kill()

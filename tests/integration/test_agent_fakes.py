@@ -37,6 +37,9 @@ class FakeBurst:
         self.notify_file = str(options.get("notify_file", ""))
         self.positions = set(options.get("positions", []))
         self.bad_every = int(options.get("bad_every", 0))
+        # "evaluation": evaluation.requested on counter c1, which the collector counts
+        # without keeping state (no live-ticket cap), for long runs.
+        self.evaluations = options.get("events", "ticket") == "evaluation"
 
     async def run(self) -> None:
         self.context.set_link(True)
@@ -44,7 +47,10 @@ class FakeBurst:
             if self.bad_every and i % self.bad_every == 0:
                 # The contract refuses this service name: counted as a bad frame.
                 self.context.emit("ticket.issued", ticket=f"{self.prefix}{i}", service="Bad Name")
-            self.context.emit("ticket.issued", ticket=f"{self.prefix}{i}", service="cash")
+            if self.evaluations:
+                self.context.emit("evaluation.requested", counter="c1")
+            else:
+                self.context.emit("ticket.issued", ticket=f"{self.prefix}{i}", service="cash")
             if self.rate:
                 await asyncio.sleep(1.0 / self.rate)
             elif i % 50 == 0:
@@ -136,9 +142,11 @@ def agent_toml(
     )
 
 
-def burst_device(count: int, rate: float = 0.0, notify_file: str = "", bad_every: int = 0) -> str:
+def burst_device(
+    count: int, rate: float = 0.0, notify_file: str = "", bad_every: int = 0, events: str = "ticket"
+) -> str:
     return (
         '[[devices]]\nid = "queue-1"\nprotocol = "fake-burst"\n'
         f"options = {{ count = {count}, rate = {rate}, notify_file = {json.dumps(notify_file)}, "
-        f"positions = [3], bad_every = {bad_every} }}\n"
+        f'positions = [3], bad_every = {bad_every}, events = "{events}" }}\n'
     )
