@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RESERVED_FIELDS: Final = frozenset(("v", "seq", "device"))
 BAD_FRAME_LOG_INTERVAL: Final = 10.0
 DEVICE_RESTART_MAX: Final = 30.0
+DROP_LOG_INTERVAL: Final = 60.0
 _raw_encoder: Final = msgspec.json.Encoder()
 
 
@@ -115,6 +116,8 @@ class AgentCore:
         self.events_recorded = 0
         self.failure: SpoolError | None = None
         self.stopping = False
+        self._dropped_seen = spool.dropped
+        self._drops_logged_at = -DROP_LOG_INTERVAL
         self.failed = asyncio.Event()
 
     def build_devices(self) -> None:
@@ -150,7 +153,21 @@ class AgentCore:
             return False
         self.events_recorded += 1
         self.new_events.set()
+        if self.spool.dropped != self._dropped_seen:
+            self._report_drops()
         return True
+
+    def _report_drops(self) -> None:
+        """The spool hit its bound: say so in status now, and in the log once a minute."""
+        self.status_changed.set()
+        now = time.monotonic()
+        if now - self._drops_logged_at >= DROP_LOG_INTERVAL:
+            log.error(
+                "spool full (%d events / %d bytes max): dropped %d oldest unsent events so far",
+                self.spool.max_events, self.spool.max_bytes, self.spool.dropped,
+            )  # fmt: skip
+            self._drops_logged_at = now
+        self._dropped_seen = self.spool.dropped
 
     def device_status(self) -> dict[str, DeviceStatus]:
         result = {}

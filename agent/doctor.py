@@ -36,15 +36,12 @@ from agent.devices.base import DeviceConfig
 from agent.kinds import device_kinds
 from agent.publisher import tls_context
 from branchwatch.config import parse_broker_url, read_secret
-from branchwatch.contract.ids import Timestamp
 from branchwatch.errors import BranchwatchError
 
 EARLIEST_SANE: Final = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
 LATEST_SANE: Final = 4_102_444_800.0  # the contract's bound on ts (2100-01-01)
 BROKER_TIMEOUT: Final = 5.0
 MIN_FREE_BYTES: Final = 100 * 1024 * 1024
-
-_ = Timestamp  # the clock bounds are the contract's timestamp bounds
 
 
 @dataclass

@@ -56,9 +56,13 @@ def tls_context(config: AgentConfig) -> ssl.SSLContext | None:
 
 
 def client_for(
-    config: AgentConfig, client_id: str, will: aiomqtt.Will | None, persistent: bool,
+    config: AgentConfig,
+    client_id: str,
+    will: aiomqtt.Will | None,
+    persistent: bool,
     password: str | None,
-) -> aiomqtt.Client:  # fmt: skip
+    tls: ssl.SSLContext | None,
+) -> aiomqtt.Client:
     """An aiomqtt client for this agent's broker, credentials and TLS settings."""
     mqtt = config.mqtt
     address = parse_broker_url(mqtt.broker)
@@ -83,7 +87,7 @@ def client_for(
         properties=properties,
         keepalive=mqtt.keepalive_seconds,
         timeout=mqtt.publish_timeout_seconds,
-        tls_context=tls_context(config),
+        tls_context=tls,
         max_inflight_messages=20,
     )
 
@@ -98,6 +102,7 @@ class Publisher:
         self._password = (
             read_secret(mqtt.password_file, "MQTT password") if mqtt.password_file else None
         )
+        self._tls = tls_context(config)  # bad TLS files: a config error at start
         self.events_topic = config.topic("events")
         self.status_topic = config.topic("status")
         self.cmd_topic = config.topic("cmd")
@@ -115,7 +120,9 @@ class Publisher:
             self._online = False
             session = self.core.spool.next_session()
             will = aiomqtt.Will(self.status_topic, status.will(session), qos=1, retain=True)
-            client = client_for(self.config, self.config.client_id, will, True, self._password)
+            client = client_for(
+                self.config, self.config.client_id, will, True, self._password, self._tls
+            )
             self._watch_pubacks(client)
             try:
                 async with client:

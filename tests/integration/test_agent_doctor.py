@@ -158,6 +158,7 @@ def test_agent_and_collector_through_the_acl(secured: EmbeddedBroker, tmp_path: 
         )
         assert agent.spooled()[1] == 0
         assert agent.stop() == 0
+        assert PASSWORDS[USER] not in agent.log()  # not even at debug level
     finally:
         agent.kill()
         collector.kill()

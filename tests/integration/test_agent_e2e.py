@@ -232,3 +232,17 @@ def test_replay_command_and_notify_reach_the_agent(
         client.disconnect()
         client.loop_stop()
         agent.kill()
+
+
+def test_config_errors_exit_2_without_a_traceback(workdir: Path) -> None:
+    mqtt = 'username = "u"\npassword_file = "/nonexistent/agent.password"\n'
+    config = agent_toml("mqtt://127.0.0.1:1", str(workdir / "spool.db"), burst_device(1), mqtt)
+    agent = AgentProcess(workdir, config).start()
+    assert agent.proc is not None
+    assert agent.proc.wait(15) == 2
+    assert "cannot read MQTT password file /nonexistent/agent.password" in agent.log()
+    assert "Traceback" not in agent.log()
+    bad = AgentProcess(workdir, config.replace('region = "north"', 'region = "North"')).start()
+    assert bad.proc is not None
+    assert bad.proc.wait(15) == 2
+    assert "region" in bad.log()

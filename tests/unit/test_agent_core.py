@@ -163,3 +163,17 @@ def test_no_fault_event_when_the_agent_stops(spool: Spool) -> None:
     core.stopping = True
     core.slots["d0"].set_link(False)
     assert spool.held == 0
+
+
+def test_drops_at_the_spool_bound_are_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Spool(tmp_path / "small.db", max_events=10) as small:
+        core = make_core(small)
+        with caplog.at_level(logging.ERROR):
+            for _ in range(15):
+                core.slots["d0"].emit("branch.opened")
+        assert small.dropped == 5
+        assert core.status_changed.is_set()
+        assert len([r for r in caplog.records if "spool full" in r.message]) == 1
+        assert decode_status(status.online(core, 1)).spool.dropped == 5  # type: ignore[union-attr]
