@@ -24,6 +24,7 @@ from tests.integration.test_agent_fakes import (
     agent_toml,
     burst_device,
 )
+from tests.integration.test_collector_tls import make_certificates
 from tests.support import CollectorProcess, require_binary, sample, wait_until
 
 pytestmark = pytest.mark.integration
@@ -162,3 +163,37 @@ def test_agent_and_collector_through_the_acl(secured: EmbeddedBroker, tmp_path: 
     finally:
         agent.kill()
         collector.kill()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Mosquitto with a TLS listener; (its mqtts:// URL, the CA that signed it)."""
+    require_binary("mosquitto", "/usr/sbin/mosquitto")
+    ca, cert, key = make_certificates(tmp_path)
+    port = free_port()
+    listener = [f"listener {port} 127.0.0.1", f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
+    with EmbeddedBroker("mosquitto", extra_config=listener):
+        yield f"mqtts://127.0.0.1:{port}", ca
+
+
+def test_tls_doctor_and_run(tls_broker: tuple[str, Path], tmp_path: Path) -> None:
+    url, ca = tls_broker
+    workdir = tmp_path / "tls"
+    workdir.mkdir()
+    spool = str(workdir / "spool.db")
+    trusted = AgentProcess(workdir, agent_toml(url, spool, burst_device(5), f'ca_file = "{ca}"\n'))
+    trusted.start("doctor", "--device-seconds", "0.3")
+    assert trusted.proc is not None
+    assert trusted.proc.wait(30) == 0, trusted.log()
+    trusted.start()
+    try:
+        wait_until(lambda: trusted.spooled()[:2] == (5, 0), 15, "events sent over TLS")
+        assert trusted.stop() == 0
+    finally:
+        trusted.kill()
+    (workdir / "agent.log").unlink()
+    untrusted = AgentProcess(workdir, agent_toml(url, spool, burst_device(5)))
+    untrusted.start("doctor", "--device-seconds", "0.3")
+    assert untrusted.proc is not None
+    assert untrusted.proc.wait(30) == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in row(untrusted.log(), "broker")
