@@ -129,6 +129,13 @@ def test_events_in_seq_order_on_agent_topics_status_online_then_offline(
         runner.join(10)
     assert not runner.is_alive()
 
+    def offline_seen() -> bool:
+        # The broker acknowledged the offline statuses to the publisher; their delivery
+        # to our subscriber may still be on its way.
+        latest = dict((m.topic, decode_status(m.payload)) for m in watcher.of_kind("status"))
+        return len(latest) == 3 and all(s.state == "offline" for s in latest.values())
+
+    wait_until(offline_seen, 5, "the offline statuses to reach the subscriber")
     per_topic = watcher.events()
     assert set(per_topic) == EXPECTED_TOPICS
     for events in per_topic.values():
