@@ -18,6 +18,7 @@ class PositionView(msgspec.Struct):
     staffed: int
     since: float  # when last staffed or vacated (or the branch opened while it was empty)
     required: bool
+    last_staff: list[str]  # who left at the last vacate (empty if nobody is known)
 
 
 class AgentView(msgspec.Struct):
@@ -126,6 +127,7 @@ def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
             staffed=len(post.staff),
             since=post.changed_ts,
             required=n in rules.required_posts,
+            last_staff=list(post.last_staff),
         )
         for n, post in b.posts.items()
     ]

@@ -72,6 +72,8 @@ class Post(msgspec.Struct, gc=False):
     staff: list[str]  # in check-in order, each once
     changed_ts: float  # exported: when last staffed or vacated (or the day opened, if empty)
     event_ts: float | None = None  # ts of the last staffed/vacated applied (forward rule)
+    # Who left at the last vacate: on-call's first question when a post stands empty.
+    last_staff: list[str] = msgspec.field(default_factory=list)
 
 
 class CounterState(msgspec.Struct, gc=False):

@@ -106,9 +106,12 @@ def on_vacated(
     if post.event_ts is not None and e.ts < post.event_ts:
         return None
     if e.staff is None:
+        if post.staff:
+            post.last_staff = list(post.staff)
         post.staff.clear()
     elif e.staff in post.staff:
         post.staff.remove(e.staff)
+        post.last_staff = [e.staff]
     post.changed_ts = post.event_ts = e.ts
     return None
 

@@ -70,12 +70,16 @@ def test_staffing_several_staff_and_vacating() -> None:
         2,
         115.0,
     )
+    assert feed.post(5).last_staff == []
     feed(ev.PositionVacated, 120, position=5, staff="t1")
-    assert feed.post(5).staff == ["t2"]
+    assert (feed.post(5).staff, feed.post(5).last_staff) == (["t2"], ["t1"])
+    feed(ev.PositionVacated, 121, position=5, staff="nobody")  # not there: nothing changes
+    assert feed.post(5).last_staff == ["t1"]
     feed(ev.PositionStaffed, 130, position=5)
     assert feed.post(5).staff == ["t2", "(anonymous)"]
     feed(ev.PositionVacated, 140, position=5)  # without staff: empties the post
     assert (feed.post(5).staffed, feed.post(5).since) == (0, 140.0)
+    assert feed.post(5).last_staff == ["t2", "(anonymous)"]  # who was there last
     assert (
         feed.sample(
             'branchwatch_position_changed_timestamp_seconds{region="r1",branch="b1",position="5"}'
