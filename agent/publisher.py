@@ -110,7 +110,8 @@ class Publisher:
         self._online = False
         self.replays = 0
         self._refused: list[str] = []
-        self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._side_tasks: set[asyncio.Task[Any]] = set()  # this connection's replays
+        self._all_tasks: set[asyncio.Task[Any]] = set()  # strong refs until done
 
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff; return once ``stop`` is set."""
@@ -225,17 +226,24 @@ class Publisher:
                 log.warning("bad command ignored (%s): %s", exc.reason, exc.detail[:200])
                 continue
             if isinstance(command, Replay):
-                self._spawn(self._replay(client, command.from_seq), f"replay {command.from_seq}")
+                # Bound to this connection: cancelled with it (the collector asks again).
+                task = self._spawn(
+                    self._replay(client, command.from_seq), f"replay {command.from_seq}"
+                )
+                self._side_tasks.add(task)
             elif isinstance(command, Notify):
+                # Not bound to the connection: a device write survives a broker hiccup.
                 self._spawn(self.core.notify(command), f"notice {command.id}")
 
-    def _spawn(self, coroutine: Any, name: str) -> None:
+    def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coroutine, name=name)
-        self._side_tasks.add(task)
+        self._all_tasks.add(task)
         task.add_done_callback(self._side_done)
+        return task
 
     def _side_done(self, task: asyncio.Task[Any]) -> None:
         self._side_tasks.discard(task)
+        self._all_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # A replay cut short by a lost connection is asked again by the collector.
             log.warning("%s failed: %s", task.get_name(), task.exception())

@@ -235,8 +235,10 @@ class Spool:
         return ts
 
     def last_sent_seq(self) -> int:
-        row = self._db.execute("SELECT max(seq) FROM events WHERE sent = 1").fetchone()
-        return int(row[0] or 0)
+        """Highest acknowledged seq. Events are acknowledged in seq order, so that is the
+        seq below the oldest unsent one (an index lookup, not a scan of the sent ones)."""
+        row = self._db.execute("SELECT min(seq) FROM events WHERE sent = 0").fetchone()
+        return self._last_seq if row[0] is None else int(row[0]) - 1
 
     def unsent_batch(
         self,
