@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from branchwatch.broker import EmbeddedBroker
-from branchwatch.contract import Notify, Replay, encode, topic_for
+from branchwatch.contract import Notify, Replay, Status, decode_status, encode, topic_for
 from tests.integration.test_agent_fakes import (
     AGENT,
     BRANCH,
@@ -44,6 +44,20 @@ def requested(collector: CollectorProcess) -> float:
         region=REGION, branch=BRANCH, counter="c1",
     )  # fmt: skip
     return value or 0.0
+
+
+def retained_status(broker: EmbeddedBroker) -> Status | None:
+    """What a collector starting now would read on the agent's status topic."""
+    got: list[bytes | bytearray] = []
+    client = mqtt_client(broker.port)
+    try:
+        client.on_message = lambda _c, _u, message: got.append(message.payload)
+        client.subscribe(topic_for(REGION, BRANCH, AGENT, "status"), qos=1)
+        wait_until(lambda: got, 5, "retained status")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return decode_status(got[0])
 
 
 def agent_metric(collector: CollectorProcess, name: str) -> float | None:
@@ -170,6 +184,10 @@ def test_kill_9_during_a_burst_then_restart(
         assert settle(collector, agent, expected, 30, evaluations=True) == expected
         assert agent.spooled("evaluation.requested")[2] == last_seq + 500
         assert sample(collector.metrics(), "branchwatch_collector_events_missing_total") == 0
+        # The killed connection's will must not have replaced the new online status.
+        retained = retained_status(mosquitto)
+        assert retained is not None and retained.state == "online", retained
+        wait_until(lambda: agent_metric(collector, "branchwatch_agent_up") == 1, 10, "agent up")
     finally:
         agent.kill()
 
