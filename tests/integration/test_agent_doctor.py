@@ -7,6 +7,7 @@ pins an agent to its own subtree and lets the collector do its job.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from branchwatch.broker import EmbeddedBroker, free_port
+from branchwatch.broker import EmbeddedBroker, free_port, wait_for_port
 from tests.integration.test_agent_fakes import (
     AGENT,
     BRANCH,
@@ -197,3 +198,58 @@ def test_tls_doctor_and_run(tls_broker: tuple[str, Path], tmp_path: Path) -> Non
     assert untrusted.proc is not None
     assert untrusted.proc.wait(30) == 1
     assert "CERTIFICATE_VERIFY_FAILED" in row(untrusted.log(), "broker")
+
+
+@pytest.fixture
+def shipped_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """deploy/mosquitto/branchwatch.conf as installed: under a Debian-style main file,
+    with test certificates, a password file and the ACL template; (URL, CA)."""
+    mosquitto = require_binary("mosquitto", "/usr/sbin/mosquitto")
+    passwd_tool = require_binary("mosquitto_passwd")
+    etc = tmp_path / "etc-mosquitto"
+    (etc / "conf.d").mkdir(parents=True)
+    (etc / "certs").mkdir()
+    ca, cert, key = make_certificates(etc / "certs")
+    shutil.copy(cert, etc / "certs" / "broker.crt")
+    shutil.copy(key, etc / "certs" / "broker.key")
+    shutil.copy(ca, etc / "certs" / "ca.crt")
+    shutil.copy(REPO / "deploy" / "mosquitto" / "acl", etc / "branchwatch.acl")
+    passwd = etc / "branchwatch.passwd"
+    passwd.touch(mode=0o600)
+    subprocess.run([passwd_tool, "-b", str(passwd), USER, PASSWORDS[USER]], check=True)
+    port = free_port()
+    shipped = (REPO / "deploy" / "mosquitto" / "branchwatch.conf").read_text()
+    shipped = shipped.replace("/etc/mosquitto/", f"{etc}/").replace(
+        "listener 8883", f"listener {port}"
+    )
+    (etc / "conf.d" / "branchwatch.conf").write_text(shipped)
+    main = [  # Debian's /etc/mosquitto/mosquitto.conf, paths moved
+        "persistence true", f"persistence_location {tmp_path}/", "log_dest stdout",
+        f"include_dir {etc}/conf.d",
+    ] + (["user root"] if os.geteuid() == 0 else [])  # fmt: skip
+    (etc / "mosquitto.conf").write_text("\n".join(main) + "\n")
+    log = (tmp_path / "mosquitto.log").open("wb")
+    proc = subprocess.Popen([mosquitto, "-c", str(etc / "mosquitto.conf")], stdout=log, stderr=log)
+    try:
+        wait_for_port("127.0.0.1", port, 10, proc)
+        yield f"mqtts://127.0.0.1:{port}", ca
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        log.close()
+
+
+def test_shipped_broker_config_with_tls_passwords_and_acl(
+    shipped_broker: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, ca = shipped_broker
+    workdir = tmp_path / "agent"
+    workdir.mkdir()
+    mqtt = (
+        f'username = "{USER}"\npassword_file = "{secret(tmp_path, "pw", PASSWORDS[USER])}"\n'
+        f'ca_file = "{ca}"\n'
+    )
+    agent = AgentProcess(workdir, agent_toml(url, str(workdir / "spool.db"), burst_device(3), mqtt))
+    agent.start("doctor", "--device-seconds", "0.3")
+    assert agent.proc is not None
+    assert agent.proc.wait(30) == 0, agent.log()
