@@ -88,14 +88,19 @@ def check_clock(now: float) -> Check:
 
 
 def check_spool_dir(spool_path: Path) -> Check:
+    """Writable by whoever runs the doctor (run it as the service user); creates nothing."""
     directory = spool_path.parent
     existing = directory
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         return Check("spool directory", False, f"{directory}: {existing} is not a directory")
+    if existing != directory:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            hint = f"create it: install -d -o branchwatch -g branchwatch -m 750 {directory}"
+            return Check("spool directory", False, f"{directory} does not exist; {hint}")
+        return Check("spool directory", True, f"{directory} does not exist yet; can be created")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".doctor-") as probe:
             probe.write(b"x")
             probe.flush()
@@ -165,7 +170,7 @@ async def _check_device(config: DeviceConfig, kinds: Any, seconds: float) -> Che
     )
     if bad:
         detail += f" ({', '.join(f'{r}: {n}' for r, n in context.bad.most_common(3))})"
-    if context.events == 0 and not bad:
+    if context.link and context.events == 0 and not bad:
         detail += " (quiet: use the device, e.g. take a ticket, and run again)"
     return Check(name, bool(context.link) and not (bad and not context.events), detail)
 
