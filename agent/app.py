@@ -38,10 +38,10 @@ async def run_agent(config: AgentConfig) -> None:
         core = AgentCore(config.devices, spool)
         core.build_devices()
         stop = asyncio.Event()
+        publisher = Publisher(config, core, stop)  # reads secrets: a ConfigError stops here
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        publisher = Publisher(config, core, stop)
         log.info(
             "agent %s/%s/%s: %d devices, spool %s (next seq %d, %d unsent)",
             config.region, config.branch, config.agent, len(core.devices),
