@@ -31,7 +31,8 @@ from typing import Final, NamedTuple
 from agent.errors import AgentError
 from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
-SEQ_BLOCK: Final = 10_000
+# Small: a jump after a suspected power cut shows as up to this many "missing" events.
+SEQ_BLOCK: Final = 1_000
 SCHEMA_VERSION: Final = 1
 
 _SCHEMA: Final = """
