@@ -8,12 +8,13 @@ must equal what the spool holds — after a broker outage and after ``kill -9``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from branchwatch.broker import EmbeddedBroker
+from branchwatch.broker import EmbeddedBroker, free_port
 from branchwatch.contract import Notify, Replay, Status, decode_status, encode, topic_for
 from tests.integration.test_agent_fakes import (
     AGENT,
@@ -264,3 +265,18 @@ def test_config_errors_exit_2_without_a_traceback(workdir: Path) -> None:
     assert bad.proc is not None
     assert bad.proc.wait(15) == 2
     assert "region" in bad.log()
+
+
+def test_sigterm_while_the_broker_is_away_exits_promptly(workdir: Path) -> None:
+    port = free_port()  # nobody listens: the agent is in its reconnect loop
+    config = agent_toml(f"mqtt://127.0.0.1:{port}", str(workdir / "spool.db"), burst_device(5))
+    agent = AgentProcess(workdir, config).start()
+    try:
+        wait_until(lambda: agent.spooled()[0] == 5, 10, "events spooled offline")
+        wait_until(lambda: "Connection refused" in agent.log(), 10, "reconnect loop")
+        started = time.monotonic()
+        assert agent.stop(timeout=5) == 0
+        assert time.monotonic() - started < 5
+        assert agent.spooled()[1] == 5  # kept for the next start
+    finally:
+        agent.kill()
