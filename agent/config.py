@@ -7,35 +7,22 @@ and unusable values stop the agent at start with a message naming the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import msgspec
 
 from agent.devices.base import DeviceConfig
-from branchwatch.config import load_toml, parse_broker_url
+from branchwatch.config import load_toml
 from branchwatch.contract.ids import SiteId
-from branchwatch.contract.topics import DEFAULT_PREFIX, topic_for
+from branchwatch.contract.topics import topic_for
 from branchwatch.errors import ConfigError
+from branchwatch.mqttconfig import MqttClientConfig
 
-MqttProtocol = Literal["5", "3.1.1"]
 
-
-class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    broker: str = "mqtt://127.0.0.1:1883"
-    protocol: MqttProtocol = "5"
+class MqttConfig(MqttClientConfig, frozen=True, forbid_unknown_fields=True):
     # Empty: "bw-{region}-{branch}-{agent}". Must stay stable: the broker keeps
     # this client's session (its cmd subscription and queued commands).
     client_id: str = ""
-    username: str = ""
-    password_file: str = ""
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    topic_prefix: str = DEFAULT_PREFIX
-    keepalive_seconds: int = 30
-    session_expiry_seconds: int = 86_400
     reconnect_min_seconds: float = 0.5
-    reconnect_max_seconds: float = 30.0
     status_interval_seconds: float = 60.0
     # A PUBACK that does not come within this time counts as a lost connection.
     publish_timeout_seconds: float = 15.0
@@ -78,18 +65,13 @@ def load_config(path: str | Path) -> AgentConfig:
 def validate(config: AgentConfig, source: str = "<config>") -> None:
     """Checks a type cannot say: raise ConfigError naming the key."""
     mqtt, spool = config.mqtt, config.spool
-    parse_broker_url(mqtt.broker)  # raises ConfigError with the reason
+    try:
+        mqtt.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
     checks = [
-        (not mqtt.topic_prefix or any(c in mqtt.topic_prefix for c in "/+#"),
-         "mqtt.topic_prefix must be one topic level without / + #"),
-        (mqtt.keepalive_seconds < 5, "mqtt.keepalive_seconds must be >= 5"),
-        (mqtt.session_expiry_seconds < 0, "mqtt.session_expiry_seconds must be >= 0"),
-        (not 0 < mqtt.reconnect_min_seconds <= mqtt.reconnect_max_seconds,
-         "mqtt.reconnect_min_seconds must be > 0 and <= reconnect_max_seconds"),
         (mqtt.status_interval_seconds <= 0, "mqtt.status_interval_seconds must be > 0"),
         (mqtt.publish_timeout_seconds <= 0, "mqtt.publish_timeout_seconds must be > 0"),
-        (bool(mqtt.password_file) and not mqtt.username, "mqtt.password_file needs mqtt.username"),
-        (bool(mqtt.key_file) and not mqtt.cert_file, "mqtt.key_file needs mqtt.cert_file"),
         (not spool.path, "spool.path must not be empty"),
         (spool.max_events < 1000, "spool.max_events must be >= 1000"),
         (spool.max_bytes < 1024 * 1024, "spool.max_bytes must be >= 1 MiB"),

@@ -6,37 +6,21 @@ override the file (``collector.cli``).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-from branchwatch.config import parse_broker_url, parse_listen
+from branchwatch.config import parse_listen
 from branchwatch.contract.ids import is_site_id
-from branchwatch.contract.topics import DEFAULT_PREFIX
 from branchwatch.errors import ConfigError
+from branchwatch.mqttconfig import MqttClientConfig
 from collector.floor.config import FloorConfig
 
-MqttProtocol = Literal["5", "3.1.1"]
 
-
-class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    broker: str = "mqtt://127.0.0.1:1883"
-    protocol: MqttProtocol = "5"
+class MqttConfig(MqttClientConfig, frozen=True, forbid_unknown_fields=True):
     # Stable across restarts: the broker keeps this client's session and queues
     # QoS 1 messages for it while the collector is down.
     client_id: str = "branchwatch-collector"
-    username: str = ""
-    password_file: str = ""
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    topic_prefix: str = DEFAULT_PREFIX
     # Subscribe to these regions only (one collector per region, DESIGN §9); empty: all.
     regions: tuple[str, ...] = ()
-    session_expiry_seconds: int = 86_400
-    keepalive_seconds: int = 30
-    reconnect_min_seconds: float = 1.0
-    reconnect_max_seconds: float = 30.0
     # Ask an agent for a replay at most this often when its seq has gaps.
     replay_min_interval_seconds: float = 10.0
 
@@ -73,21 +57,13 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def validate(self) -> None:
         """Everything msgspec's types cannot say; raises :class:`ConfigError`."""
-        parse_broker_url(self.mqtt.broker)
+        self.mqtt.validate()
         parse_listen(self.http.listen)
         for region in self.mqtt.regions:
             if not is_site_id(region):
                 raise ConfigError(f"mqtt.regions: {region!r} is not a valid region id")
-        if not self.mqtt.client_id or len(self.mqtt.client_id) > 64:
-            raise ConfigError("mqtt.client_id must be 1-64 characters")
-        if "/" in self.mqtt.topic_prefix or not self.mqtt.topic_prefix:
-            raise ConfigError("mqtt.topic_prefix must be one non-empty topic level")
-        if self.mqtt.reconnect_min_seconds <= 0 or (
-            self.mqtt.reconnect_max_seconds < self.mqtt.reconnect_min_seconds
-        ):
-            raise ConfigError("mqtt.reconnect_min_seconds must be > 0 and <= reconnect_max")
-        if bool(self.mqtt.cert_file) != bool(self.mqtt.key_file):
-            raise ConfigError("mqtt.cert_file and mqtt.key_file go together")
+        if not self.mqtt.client_id:
+            raise ConfigError("mqtt.client_id must not be empty")
         if self.state.snapshot_interval_seconds <= 0:
             raise ConfigError("state.snapshot_interval_seconds must be > 0")
         if self.state.stale_after_seconds <= 0:
