@@ -60,6 +60,18 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     raise BrokerError(f"broker did not listen on {host}:{port} within {timeout:.0f} s")
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout``; reaped either way."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
 class EmbeddedBroker:
     """A broker subprocess on ``host:port`` (a free port by default).
 
@@ -131,14 +143,7 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        terminate(proc, timeout)
 
     def restart(self) -> None:
         self.stop()

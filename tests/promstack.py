@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import threading
 import urllib.error
@@ -32,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
-from branchwatch.broker import free_port
+from branchwatch.broker import free_port, terminate
 from tests.support import require_binary, wait_until
 
 PROMETHEUS_PATHS: Final = ("/usr/bin/prometheus",)
@@ -123,14 +122,7 @@ class _ServerProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        terminate(proc, timeout)
 
     def __enter__(self) -> Self:
         return self.start()
