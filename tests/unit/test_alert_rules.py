@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import yaml
 
 from alerts import build
 from alerts.config import DEFAULT, AlertConfig
@@ -183,7 +184,6 @@ def test_metric_selector() -> None:
 
 
 def test_yaml_writer_round_trips_through_a_yaml_parser() -> None:
-    yaml = pytest.importorskip("yaml")
     document: dict[str, Any] = {
         "groups": [
             {
