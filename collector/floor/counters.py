@@ -6,6 +6,9 @@ Counter ids become label values, so a branch holds at most
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
 from branchwatch.contract.events import (
     CounterClosed,
     CounterOpened,
@@ -42,65 +45,62 @@ def _move(counter: CounterState, state: CounterStateName, ts: float) -> bool:
     return True
 
 
-def on_opened(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: CounterOpened
-) -> str | None:
-    counter = _counter(rules, branch, e.counter)
-    if counter is None:
-        return "too_many_counters"
+class _CounterEvent(Protocol):
+    @property
+    def counter(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+
+
+E = TypeVar("E", bound=_CounterEvent)
+
+
+def _for_counter(
+    apply: Callable[[CounterState, E], None],
+) -> Callable[[FloorRules, BranchState, AgentState, E], str | None]:
+    """A model handler for an event about one counter: find or create it, then apply."""
+
+    def handler(rules: FloorRules, branch: BranchState, _: AgentState, e: E) -> str | None:
+        counter = _counter(rules, branch, e.counter)
+        if counter is None:
+            return "too_many_counters"
+        apply(counter, e)
+        return None
+
+    return handler
+
+
+def _opened(counter: CounterState, e: CounterOpened) -> None:
     if _move(counter, "open", e.ts):
         if e.kind is not None:
             counter.kind = e.kind
         if e.teller is not None:
             counter.teller = e.teller
-    return None
 
 
-def on_paused(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: CounterPaused
-) -> str | None:
-    counter = _counter(rules, branch, e.counter)
-    if counter is None:
-        return "too_many_counters"
+def _paused(counter: CounterState, e: CounterPaused) -> None:
     _move(counter, "paused", e.ts)
-    return None
 
 
-def on_closed(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: CounterClosed
-) -> str | None:
-    counter = _counter(rules, branch, e.counter)
-    if counter is None:
-        return "too_many_counters"
+def _closed(counter: CounterState, e: CounterClosed) -> None:
     _move(counter, "closed", e.ts)
-    return None
 
 
-def on_requested(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: EvaluationRequested
-) -> str | None:
-    counter = _counter(rules, branch, e.counter)
-    if counter is None:
-        return "too_many_counters"
+def _requested(counter: CounterState, e: EvaluationRequested) -> None:
     counter.requested += 1
-    return None
 
 
-def on_submitted(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: EvaluationSubmitted
-) -> str | None:
-    counter = _counter(rules, branch, e.counter)
-    if counter is None:
-        return "too_many_counters"
+def _submitted(counter: CounterState, e: EvaluationSubmitted) -> None:
     counter.ratings[e.rating] += 1
-    return None
 
 
-def on_expired(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: EvaluationExpired
-) -> str | None:
-    counter = _counter(rules, branch, e.counter)
-    if counter is None:
-        return "too_many_counters"
+def _expired(counter: CounterState, e: EvaluationExpired) -> None:
     counter.expired += 1
-    return None
+
+
+on_opened = _for_counter(_opened)
+on_paused = _for_counter(_paused)
+on_closed = _for_counter(_closed)
+on_requested = _for_counter(_requested)
+on_submitted = _for_counter(_submitted)
+on_expired = _for_counter(_expired)
