@@ -42,6 +42,7 @@ dashboards: $(STAMP)
 
 bench: deps $(STAMP)
 	$(PY) -m bench
+	$(PY) -m bench.agent_bench
 
 # Agent RSS (4 devices), idle CPU and backlog drain rate against a real Mosquitto.
 bench-agent: deps $(STAMP)
