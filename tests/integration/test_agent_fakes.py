@@ -114,6 +114,11 @@ class AgentProcess:
             ).fetchone()
             (unsent,) = db.execute("SELECT count(*) FROM events WHERE sent = 0").fetchone()
             (last,) = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+        except sqlite3.OperationalError as exc:
+            # The agent has created the file but not its tables yet: nothing spooled.
+            if "no such table" not in str(exc):
+                raise
+            return 0, 0, 0
         finally:
             db.close()
         return int(count), int(unsent), int(last)
