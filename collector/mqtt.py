@@ -174,10 +174,10 @@ class MqttSession:
             self._report_failure(f"{self.config.broker} refused the connection: {reason}")
             return
         log.info("connected to %s (session present: %s)", self.config.broker, flags.session_present)
-        topics: list[tuple[str, SubscribeOptions]] = [
-            (f, SubscribeOptions(qos=1)) for f in self.filters
-        ]
-        _, mid = client.subscribe(topics)
+        if self._v5:
+            _, mid = client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
+        else:  # 3.1.1 has no subscribe options, only a QoS
+            _, mid = client.subscribe([(f, 1) for f in self.filters])
         self._pending_subscribe = mid
 
     def _subscribed(
