@@ -140,7 +140,12 @@ class MqttSession:
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 self._report_failure(f"cannot connect to {config.broker}: {exc}", delay)
             else:
-                self.client.loop_forever(retry_first_connection=False)
+                try:
+                    self.client.loop_forever(retry_first_connection=False)
+                except Exception:
+                    # A bug in a callback must cost a reconnect, not the network thread.
+                    log.exception("MQTT session failed; reconnecting")
+                    self.client.disconnect()
                 if self.ready.is_set() or self._was_ready:
                     delay = config.reconnect_min_seconds  # the session worked: start over
                 self._was_ready = False
