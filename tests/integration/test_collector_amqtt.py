@@ -29,7 +29,7 @@ def test_collector_and_simulator_over_mqtt_3_1_1(amqtt: EmbeddedBroker, tmp_path
     ).start()
     simulator = subprocess.Popen(
         [sys.executable, "-m", "branchwatch", "simulate", "--broker", amqtt.url,
-         "--branches", "3", "--speed", "30", "--start-hour", "10", "--seed", "7",
+         "--branches", "3", "--speed", "120", "--start-hour", "10", "--seed", "7",
          "--mqtt-protocol", "3.1.1", "--duration", "30"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
