@@ -70,8 +70,42 @@ def sample(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
 
-class CollectorProcess:
+class LoggedProcess:
+    """One of our commands as a real subprocess, its output in ``log_path``."""
+
+    log_tail = 6000
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, argv: Sequence[str], cwd: Path | None = None) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-self.log_tail :]
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """SIGTERM; the process must exit within ``timeout`` (DESIGN: 5 s)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+class CollectorProcess(LoggedProcess):
     """``branchwatch collector run`` as a real subprocess."""
+
+    log_tail = 4000
 
     def __init__(
         self, broker_url: str, state_dir: Path, client_id: str, extra: Sequence[str] = ()
@@ -97,9 +131,6 @@ class CollectorProcess:
             raise AssertionError(f"collector not ready; log:\n{self.log()}") from None
         return self
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
     def get(self, path: str) -> tuple[int, bytes]:
         try:
             with urllib.request.urlopen(self.url + path, timeout=5) as response:
@@ -116,20 +147,6 @@ class CollectorProcess:
         status, body = self.get("/api/v1" + path)
         assert status == 200, (status, body)
         return json.loads(body)
-
-    def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM; the collector must exit within ``timeout`` (DESIGN: 5 s)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self.proc = None
-        return code
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc = None
 
 
 def mqtt_client(broker_port: int, client_id: str = "") -> paho.Client:

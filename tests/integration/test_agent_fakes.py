@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 from agent.devices.base import DeviceConfig, DeviceContext
 from agent.kinds import register
 from branchwatch.contract import Notify
+from tests.support import LoggedProcess
 
 
 class FakeBurst:
@@ -68,39 +67,20 @@ class FakeBurst:
 REPO = Path(__file__).resolve().parents[2]
 
 
-class AgentProcess:
+class AgentProcess(LoggedProcess):
     """``branchwatch agent run`` (with the fake kind) as a real subprocess."""
 
     def __init__(self, workdir: Path, config_text: str) -> None:
+        super().__init__(workdir / "agent.log")
         self.config = workdir / "agent.toml"
         self.config.write_text(config_text)
-        self.log_path = workdir / "agent.log"
         self.spool = workdir / "spool.db"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *args: str) -> AgentProcess:
         argv = [sys.executable, "-m", "tests.integration.test_agent_fakes", "--log-level", "debug",
                 "agent", *(args or ("run",)), "--config", str(self.config)]  # fmt: skip
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        log.close()
+        self.spawn(argv, cwd=REPO)
         return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    def stop(self, timeout: float = 5.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self.proc = None
-        return code
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc = None
 
     def spooled(self, type_: str = "ticket.issued") -> tuple[int, int, int]:
         """(events of ``type_``, unsent events, last seq) in the spool right now."""
