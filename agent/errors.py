@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from branchwatch.errors import BranchwatchError, ConfigError
 
-class AgentError(Exception):
+
+class AgentError(BranchwatchError):
     """Base of every error raised by the ``agent`` package."""
 
 
 class DeviceError(AgentError):
     """A device could not be opened, configured or spoken to."""
+
+
+class DeviceConfigError(DeviceError, ConfigError):
+    """A device section of the agent's config that cannot be used (exit status 2)."""
 
 
 class FrameError(AgentError):

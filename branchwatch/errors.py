@@ -1,4 +1,10 @@
-"""The one base exception of the shared package and its specialisations."""
+"""The one root of every branchwatch error, and the kinds the command line maps to exit codes.
+
+Each package (``agent``, ``collector``, ``dashboards``, ...) derives its own base
+from :class:`BranchwatchError`; an error that is also a :class:`ConfigError`
+means "the configuration or a flag is wrong" (exit status 2, do not restart),
+any other one "it failed while running" (exit status 1).
+"""
 
 from __future__ import annotations
 
