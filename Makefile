@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test check bench deps clean dashboards bench-agent
 
-# Debian packages the suite and the demo use (real parts, DESIGN §8). Installed only when root.
+# Debian packages the suite and the demo use: tests talk to a real broker, Prometheus and
+# Alertmanager, never to mocks. Installed only when root.
 DEBS := mosquitto prometheus prometheus-alertmanager
 BINS := mosquitto prometheus promtool prometheus-alertmanager amtool
 
