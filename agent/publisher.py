@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from typing import Any, Final
 
@@ -31,6 +30,7 @@ from agent.errors import AgentError
 from branchwatch.config import parse_broker_url, read_secret
 from branchwatch.contract import Notify, Replay, decode_command
 from branchwatch.errors import ConfigError, ContractError
+from branchwatch.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ class Publisher:
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff; return once ``stop`` is set."""
         mqtt = self.config.mqtt
-        delay = mqtt.reconnect_min_seconds
+        # Jitter: a fleet that lost its broker together does not come back together.
+        backoff = Backoff(mqtt.reconnect_min_seconds, mqtt.reconnect_max_seconds, jitter=0.2)
         while not self.stop.is_set():
             self._online = False
             session = self.core.spool.next_session()
@@ -132,15 +133,15 @@ class Publisher:
                     await self._serve(client, session)
                     return
             except (aiomqtt.MqttError, PublishRefusedError) as exc:
-                log.warning("broker %s: %s; retrying in %.1f s", mqtt.broker, exc, delay)
+                # Start over only once a connection got as far as its online status: a
+                # broker that accepts the connection but refuses our publishes is not hammered.
+                if self._online:
+                    backoff.reset()
+                log.warning("broker %s: %s; retrying in %.1f s", mqtt.broker, exc, backoff.peek())
             finally:
                 self.connected = False
             with contextlib.suppress(TimeoutError):  # back off, but wake up at once on stop
-                await asyncio.wait_for(self.stop.wait(), delay * random.uniform(0.8, 1.2))
-            # Reset only once a connection got as far as its online status: a broker
-            # that accepts the connection but refuses our publishes is not hammered.
-            grown = min(delay * 2, mqtt.reconnect_max_seconds)
-            delay = mqtt.reconnect_min_seconds if self._online else grown
+                await asyncio.wait_for(self.stop.wait(), backoff.next())
 
     def _watch_pubacks(self, client: aiomqtt.Client) -> None:
         # aiomqtt resolves a publish on PUBACK whatever its reason code; an MQTT 5

@@ -14,13 +14,13 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from branchwatch.config import read_secret
+from branchwatch.logthrottle import ThrottledLog
 from collector.config import GrafanaConfig
 from collector.floor.posts import PostIncident
 from dashboards.api import GrafanaConnection, GrafanaError
@@ -83,8 +83,7 @@ class Annotator:
         self._connect = connect or _connect
         self._queue: queue.Queue[PostIncident | None] = queue.Queue(config.queue_size)
         self._thread: threading.Thread | None = None
-        self._last_failure_log = -FAILURE_LOG_INTERVAL
-        self._failures_unlogged = 0
+        self._failures = ThrottledLog(log, FAILURE_LOG_INTERVAL)
         counter = Counter(
             "branchwatch_collector_annotations",
             "Grafana annotations of floor incidents, by result (posted, failed, dropped).",
@@ -160,16 +159,7 @@ class Annotator:
             self.posted.inc()
 
     def _log_failure(self, reason: str) -> None:
-        now = time.monotonic()
-        if now - self._last_failure_log < FAILURE_LOG_INTERVAL:
-            self._failures_unlogged += 1
-            return
-        more = f" (+{self._failures_unlogged} more since the last report)"
-        log.warning(
-            "Grafana annotation failed: %s%s", reason, more if self._failures_unlogged else ""
-        )
-        self._last_failure_log = now
-        self._failures_unlogged = 0
+        self._failures.warning("Grafana annotation failed: %s", reason)
 
 
 def _connect(config: GrafanaConfig) -> Annotations:

@@ -16,6 +16,7 @@ from typing import Final
 from branchwatch.contract import decode_events, decode_status, parse_topic
 from branchwatch.contract.codec import Payload
 from branchwatch.errors import ContractError
+from branchwatch.logthrottle import ThrottledLog
 from collector.selfmetrics import SelfMetrics
 from collector.store import ApplyResult, Store
 
@@ -43,8 +44,7 @@ class Ingestor:
         self.prefix = topic_prefix
         self.on_gap = on_gap
         self.clock = clock
-        self._last_reject_log: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._rejects = ThrottledLog(log, REJECT_LOG_INTERVAL)
         # Bumped on every change, so the snapshotter can skip idle periods.
         self.changes = 0
 
@@ -101,12 +101,4 @@ class Ingestor:
 
     def _refuse(self, reason: str, count: int, detail: str) -> None:
         self.metrics.rejected.labels(reason).inc(count)
-        now = time.monotonic()
-        last = self._last_reject_log.get(reason)
-        if last is not None and now - last < REJECT_LOG_INTERVAL:
-            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
-            return
-        self._last_reject_log[reason] = now
-        more = self._suppressed.pop(reason, 0)
-        suffix = f" (+{more} more since the last report)" if more else ""
-        log.warning("rejected (%s) %s%s", reason, detail, suffix)
+        self._rejects.warning("rejected (%s) %s", reason, detail, key=reason)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +27,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from branchwatch.config import parse_broker_url, read_secret
 from branchwatch.contract.codec import Payload
 from branchwatch.contract.topics import subscription_filter
+from branchwatch.logthrottle import ThrottledLog
+from branchwatch.retry import Backoff
 from collector.config import MqttConfig
 from collector.errors import CollectorError
 
@@ -60,8 +61,7 @@ class MqttSession:
         self._was_ready = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_failure = ""
-        self._last_failure_at = 0.0
+        self._failures = ThrottledLog(log)
         self._pending_subscribe: int | None = None
         self.client = self._build_client()
 
@@ -122,7 +122,7 @@ class MqttSession:
     def _run(self) -> None:
         """Connect, serve the session until it drops, back off, again: until stopped."""
         config = self.config
-        delay = config.reconnect_min_seconds
+        backoff = Backoff(config.reconnect_min_seconds, config.reconnect_max_seconds)
         properties: Properties | None = None
         if self._v5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -138,7 +138,7 @@ class MqttSession:
                     properties=properties,
                 )
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-                self._report_failure(f"cannot connect to {config.broker}: {exc}", delay)
+                self._report_failure(f"cannot connect to {config.broker}: {exc}", backoff.peek())
             else:
                 try:
                     self.client.loop_forever(retry_first_connection=False)
@@ -147,19 +147,15 @@ class MqttSession:
                     log.exception("MQTT session failed; reconnecting")
                     self.client.disconnect()
                 if self.ready.is_set() or self._was_ready:
-                    delay = config.reconnect_min_seconds  # the session worked: start over
+                    backoff.reset()  # the session worked: start over
                 self._was_ready = False
-            if self._stopping.wait(delay):
+            if self._stopping.wait(backoff.next()):
                 break
-            delay = min(delay * 2, config.reconnect_max_seconds)
 
     def _report_failure(self, message: str, delay: float | None = None) -> None:
         # The same failure every few seconds for an hour is one log line a minute.
-        now = time.monotonic()
-        if message != self._last_failure or now - self._last_failure_at >= 60.0:
-            retry = "" if delay is None else f" (retrying in {delay:.0f} s)"
-            log.error("%s%s", message, retry)
-            self._last_failure, self._last_failure_at = message, now
+        retry = "" if delay is None else f" (retrying in {delay:.0f} s)"
+        self._failures.error("%s%s", message, retry, key=message)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """QoS 1, not retained; paho queues it while the connection is down."""
