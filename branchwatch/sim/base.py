@@ -17,7 +17,16 @@ from typing import Any, Final
 
 from branchwatch.contract.events import Event
 from branchwatch.contract.ids import CounterKind
-from branchwatch.sim.profile import COUNTER_POST, DEFAULT_PROFILE, HOUR, Profile
+from branchwatch.sim.profile import (
+    COUNTER_POST,
+    DEFAULT_PROFILE,
+    HOUR,
+    POST_FORMS,
+    POST_GREETER,
+    POST_SELF_SERVICE,
+    POST_WEALTH,
+    Profile,
+)
 
 AGENT: Final = "edge-1"
 QUEUE_DEVICE: Final = "queue-1"
@@ -26,6 +35,13 @@ MANAGER: Final = "mgr"  # lobby manager, post 1
 DEPUTY: Final = "deputy"  # deputy lobby manager, post 2
 DIRECTOR: Final = "director"  # lobby director, post 3
 ADVISER: Final = "rm"  # relationship manager, post 7
+# Who holds each lobby post from opening (when the profile staffs it).
+LOBBY_STAFF: Final = {
+    POST_GREETER: MANAGER,
+    POST_SELF_SERVICE: DEPUTY,
+    POST_FORMS: DIRECTOR,
+    POST_WEALTH: ADVISER,
+}
 DEFAULT_TS_ORIGIN: Final = 1_767_258_000.0  # 2026-01-01 09:00 UTC
 
 WAITING, CALLED, DONE = 0, 1, 2
@@ -106,7 +122,7 @@ class SimBase:
         self.now = self._t0
         self.next_seq = seq_base
         self._out: list[Event] = []
-        self._agenda: list[tuple[float, int, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._agenda: list[tuple[float, int, int, Callable[..., object], tuple[Any, ...]]] = []
         self._order = 0
         self._day = 0
         self.is_open = False  # between branch.opened and branch.closed
@@ -151,15 +167,15 @@ class SimBase:
 
     # -- agenda ---------------------------------------------------------------------------------
 
-    def _at(self, t: float, action: Callable[..., None], *args: Any, day: int = 0) -> None:
+    def _at(self, t: float, action: Callable[..., object], *args: Any, day: int = 0) -> None:
         self._order += 1
         heapq.heappush(self._agenda, (t, self._order, day, action, args))
 
-    def _later(self, delay: float, action: Callable[..., None], *args: Any) -> None:
+    def _later(self, delay: float, action: Callable[..., object], *args: Any) -> None:
         """Run ``action`` after ``delay`` seconds if this day is still open then."""
         self._at(self.now + delay, action, *args, day=self._day)
 
-    def _at_hour(self, hour: float, action: Callable[..., None], *args: Any) -> None:
+    def _at_hour(self, hour: float, action: Callable[..., object], *args: Any) -> None:
         t = self._origin + hour * HOUR
         if t >= self.now - 1e-6:  # not in the past (a mid-day start skips the morning)
             self._at(max(t, self.now), action, *args, day=self._day)

@@ -8,7 +8,7 @@ from typing import Final
 from branchwatch.contract.events import Event
 from branchwatch.contract.ids import is_site_id
 from branchwatch.sim.model import DEFAULT_TS_ORIGIN, BranchSim
-from branchwatch.sim.profile import DEFAULT_PROFILE, HOUR, Profile
+from branchwatch.sim.profile import DEFAULT_SCENARIO, HOUR, scenario_profiles
 
 DEFAULT_REGIONS: Final = ("north", "south", "east", "west", "central")
 
@@ -32,8 +32,10 @@ def make_branches(
     ts_origin: float = DEFAULT_TS_ORIGIN,
     speed: float = 1.0,
     seq_base: int = 1,
-    profile: Profile = DEFAULT_PROFILE,
+    scenario: str = DEFAULT_SCENARIO,
 ) -> list[BranchSim]:
+    """The simulated branches, each with its profile in ``scenario`` (``normal``, ``demo``)."""
+    ids = branch_ids(count, regions)
     return [
         BranchSim(
             region,
@@ -45,7 +47,9 @@ def make_branches(
             seq_base=seq_base,
             profile=profile,
         )
-        for region, branch in branch_ids(count, regions)
+        for (region, branch), profile in zip(
+            ids, scenario_profiles(scenario, len(ids)), strict=True
+        )
     ]
 
 
@@ -59,6 +63,7 @@ def generate_batches(
     ts_origin: float = DEFAULT_TS_ORIGIN,
     speed: float = 1.0,
     step: float = 60.0,
+    scenario: str = DEFAULT_SCENARIO,
 ) -> Iterator[tuple[str, str, str, list[Event]]]:
     """Each branch's events ``step`` simulated seconds at a time, for ``sim_seconds``.
 
@@ -67,7 +72,13 @@ def generate_batches(
     ``ts_origin`` and runs ``speed`` times faster than simulated time.
     """
     sims = make_branches(
-        branches, seed, regions=regions, start_hour=start_hour, ts_origin=ts_origin, speed=speed
+        branches,
+        seed,
+        regions=regions,
+        start_hour=start_hour,
+        ts_origin=ts_origin,
+        speed=speed,
+        scenario=scenario,
     )
     start = start_hour * HOUR
     end = start + sim_seconds
@@ -89,6 +100,7 @@ def generate(
     start_hour: float = 9.0,
     ts_origin: float = DEFAULT_TS_ORIGIN,
     speed: float = 1.0,
+    scenario: str = DEFAULT_SCENARIO,
 ) -> Iterator[tuple[str, str, str, Event]]:
     """``(region, branch, agent, event)`` for N branches over ``sim_seconds``: see
     :func:`generate_batches`."""
@@ -100,6 +112,7 @@ def generate(
         start_hour=start_hour,
         ts_origin=ts_origin,
         speed=speed,
+        scenario=scenario,
     ):
         for event in events:
             yield region, branch, agent, event

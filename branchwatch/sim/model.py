@@ -38,14 +38,13 @@ from branchwatch.contract.events import (
 )
 from branchwatch.contract.ids import CounterKind, Rating
 from branchwatch.sim.base import (
-    ADVISER,
     AGENT,
     CALLED,
     CLOSED,
     DEFAULT_TS_ORIGIN,
     DEPUTY,
-    DIRECTOR,
     DONE,
+    LOBBY_STAFF,
     MANAGER,
     OPEN,
     PAUSED,
@@ -58,7 +57,6 @@ from branchwatch.sim.profile import (
     DEFAULT_PROFILE,
     HOUR,
     MINUTE,
-    POST_FORMS,
     POST_GREETER,
     POST_SELF_SERVICE,
     POST_WEALTH,
@@ -136,14 +134,9 @@ class BranchSim(FloorStaff):
         self.is_open = True
         self._closing = False
         self._numbers = dict.fromkeys(self._numbers, 0)
-        for post, who in (
-            (POST_GREETER, MANAGER),
-            (POST_SELF_SERVICE, DEPUTY),
-            (POST_FORMS, DIRECTOR),
-            (POST_WEALTH, ADVISER),
-        ):
-            self._staff(post, who)
         p = self.profile
+        for post in p.lobby_posts:
+            self._staff(post, LOBBY_STAFF[post])
         hour = (self.now - self._origin) / HOUR
         for counter in self._counters:
             counter.closing = False
@@ -156,6 +149,8 @@ class BranchSim(FloorStaff):
                 self._at_hour(p.flex_hours[1] + self._rng.uniform(0, 0.5), self._close, counter)
         self._emit(BranchOpened, QUEUE_DEVICE)
         self._plan_day(hour)
+        if self._day == 1:
+            self._plan_incidents()
 
     def _plan_day(self, hour: float) -> None:
         p, rng = self.profile, self._rng
@@ -190,6 +185,23 @@ class BranchSim(FloorStaff):
             jams += 1
             self._at_hour(rng.uniform(9.25, 16.75), self._paper_jam)
         self._at_hour(max(p.close_hour, hour) + p.closeout / HOUR, self._closeout)
+
+    def _plan_incidents(self) -> None:
+        """The profile's scripted trouble, counted from this (the first) opening."""
+        incidents, rng = self.profile.incidents, self._rng
+        if incidents.greeter_away is not None:
+            after, away = incidents.greeter_away
+            self._later(after, self._step_away, POST_GREETER, MANAGER, away)
+        if incidents.rush is not None:
+            within, customers, service = incidents.rush
+            if service in self._queues:
+                for _ in range(customers):
+                    self._later(rng.uniform(0, within), self._issue, service)
+        if incidents.paper_out is not None:
+            after, lasting = incidents.paper_out
+            self._later(after / 2, self._fault, "paper_low")
+            self._later(after, self._fault, "paper_out")
+            self._later(after + lasting, self._recover, "paper_out", "paper_low")
 
     def _closeout(self) -> None:
         self._closing = True
@@ -239,10 +251,18 @@ class BranchSim(FloorStaff):
 
     def _arrive(self) -> None:
         self._schedule_arrival()
-        if "paper_out" in self._faults or "paper_jam" in self._faults:
+        if self._printer_down():
             return  # no ticket printed: the customer is helped at the door
+        self._issue(self._rng.choices(self._services, self._mix_weights)[0])
+
+    def _printer_down(self) -> bool:
+        return "paper_out" in self._faults or "paper_jam" in self._faults
+
+    def _issue(self, service: str) -> None:
+        """A customer takes a ticket for ``service`` (when the printer can print one)."""
+        if self._printer_down():
+            return
         rng = self._rng
-        service = rng.choices(self._services, self._mix_weights)[0]
         self._numbers[service] += 1
         number = self._numbers[service]
         ticket = SimTicket(

@@ -1,14 +1,20 @@
-"""The numbers a simulated branch day is drawn from (DESIGN §2), in one place.
+"""The numbers a simulated branch day is drawn from, in one place.
 
 Times are simulated seconds or hours of the day; rates are per simulated hour.
-Defaults are calibrated so a day shows every path of the domain: peaks with
-queues, lunch pauses, a few walkouts and no-shows, transfers, an empty greeter
-post now and then, printer faults, and a satisfaction near the bank's 90 %.
+Defaults are calibrated so a day shows every path of the domain (see
+docs/architecture.md for the floor): peaks with queues, lunch pauses, a few
+walkouts and no-shows, transfers, an empty greeter post now and then, printer
+faults, and a satisfaction near the bank's 90 %.
+
+A *scenario* gives each simulated branch its profile: ``normal`` is the
+default day for every branch; ``demo`` cycles through three branches whose
+trouble starts within minutes of the simulation's start (see
+:data:`SCENARIOS`), so that a short demo shows what the product is for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from branchwatch.contract.ids import CounterKind, Rating
@@ -16,7 +22,7 @@ from branchwatch.contract.ids import CounterKind, Rating
 MINUTE: Final = 60.0
 HOUR: Final = 3600.0
 
-# Posts of the service standard (DESIGN §2).
+# Posts of the service standard (the lobby positions).
 POST_GREETER: Final = 1
 POST_SELF_SERVICE: Final = 2
 POST_FORMS: Final = 3
@@ -51,7 +57,25 @@ RATING_NAMES: Final[tuple[Rating, ...]] = ("very_satisfied", "satisfied", "neutr
 
 
 @dataclass(frozen=True)
+class Incidents:
+    """Trouble scripted for the first opening after the simulation starts.
+
+    Offsets count simulated seconds from that opening; ``None`` (the default)
+    scripts nothing, and the day is drawn from the seed alone.
+    """
+
+    # (after, away): the lobby manager leaves post 1 and nobody covers it.
+    greeter_away: tuple[float, float] | None = None
+    # (within, customers, service): a rush of walk-ins in the first minutes.
+    rush: tuple[float, int, str] | None = None
+    # (after, lasting): the ticket printer runs out of paper (low, then out).
+    paper_out: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
+    # What this branch shows, for a person watching it (the demo's banner).
+    story: str = "a normal day"
     open_hour: float = 9.0
     close_hour: float = 17.0
     # After close the counters still call waiting tickets this long, then close.
@@ -106,6 +130,10 @@ class Profile:
     evaluation_submit: float = 0.93
     evaluation_window: float = 10.0
 
+    # Lobby posts held from opening: the lobby manager (1), the deputy (2), the lobby
+    # director (3) and the relationship manager (7). A thin branch lacks some.
+    lobby_posts: tuple[int, ...] = (POST_GREETER, POST_SELF_SERVICE, POST_FORMS, POST_WEALTH)
+
     # Staff: breaks, lunches, greeter absences.
     break_probability: float = 0.7
     break_minutes: tuple[float, float] = (8.0, 15.0)
@@ -121,6 +149,8 @@ class Profile:
     paper_runs_out: float = 0.3
     paper_jams_per_day: float = 1.0
 
+    incidents: Incidents = field(default_factory=Incidents)
+
     def tiers(self, kind: CounterKind) -> tuple[tuple[str, ...], ...]:
         return tuple(
             tuple(s for s in tier if s in self.service_mix)
@@ -129,3 +159,44 @@ class Profile:
 
 
 DEFAULT_PROFILE: Final = Profile()
+
+# The demo's branches, in turn: each shows one kind of trouble within minutes.
+THIN_STAFFED: Final = replace(
+    DEFAULT_PROFILE,
+    story="thin-staffed: nobody at posts 3 and 7, post 1 left empty after a minute",
+    lobby_posts=(POST_GREETER, POST_SELF_SERVICE),
+    incidents=Incidents(greeter_away=(1 * MINUTE, 8 * MINUTE)),
+)
+BUSY: Final = replace(
+    DEFAULT_PROFILE,
+    story="busy: a rush of cash customers and one cash counter, the queue builds",
+    peak_arrivals_per_hour=(50.0, 60.0),
+    service_mix={"cash": 0.72, "non_cash": 0.22, "corporate": 0.06},
+    counters={"high": (1, 1), "low": (2, 2)},
+    flex_counters=("high",),
+    flex_hours=(10.75, 15.0),
+    patience_min=25 * MINUTE,  # a rush that stays: nobody gives up before the warning
+    incidents=Incidents(rush=(2 * MINUTE, 10, "cash")),
+)
+PRINTER_OUT: Final = replace(
+    DEFAULT_PROFILE,
+    story="the ticket printer runs out of paper after two minutes",
+    incidents=Incidents(paper_out=(2 * MINUTE, 6 * MINUTE)),
+)
+
+# Scenario name -> the profiles its branches take in turn (br-0001 the first, …).
+SCENARIOS: Final[dict[str, tuple[Profile, ...]]] = {
+    "normal": (DEFAULT_PROFILE,),
+    "demo": (THIN_STAFFED, BUSY, PRINTER_OUT),
+}
+DEFAULT_SCENARIO: Final = "normal"
+
+
+def scenario_profiles(scenario: str, count: int) -> list[Profile]:
+    """The profile of each of ``count`` branches in ``scenario``."""
+    try:
+        cycle = SCENARIOS[scenario]
+    except KeyError:
+        known = ", ".join(SCENARIOS)
+        raise ValueError(f"unknown scenario {scenario!r} (known: {known})") from None
+    return [cycle[i % len(cycle)] for i in range(count)]

@@ -1,9 +1,10 @@
 """Posts 1-7 and the intercom: staff checking in and out, covering, calling, answering.
 
-The lobby manager holds post 1 and the deputy post 2 (DESIGN §2); when one
-steps away, the lobby director (post 3), an idle low-counter teller (post 4,
-pausing the counter) or the relationship manager (post 7) may cover, in that
-order, or nobody does and the post stays empty for a few minutes.
+The lobby manager holds post 1 and the deputy post 2; when one steps away,
+the lobby director (post 3), an idle low-counter teller (post 4, pausing the
+counter) or the relationship manager (post 7) may cover, in that order, or
+nobody does and the post stays empty for a few minutes. A thin-staffed branch
+has nobody at posts 3 and 7 to begin with.
 """
 
 from __future__ import annotations
@@ -105,6 +106,13 @@ class FloorStaff(SimBase):
             away = rng.uniform(1.5, 6) * MINUTE
         if cover is not None:
             self._later(rng.uniform(15, 60), self._cover, post, *cover)
+        self._later(away, self._return_to_post, post, owner)
+
+    def _step_away(self, post: int, owner: str, away: float) -> None:
+        """``owner`` leaves ``post`` for ``away`` seconds and nobody is asked to cover."""
+        if self._where.get(owner) != post or post in self._covering:
+            return
+        self._vacate(post, owner)
         self._later(away, self._return_to_post, post, owner)
 
     def _find_cover(self) -> tuple[int, str, SimCounter | None] | None:

@@ -416,3 +416,71 @@ def test_many_branches_generate_quickly() -> None:
     count = sum(len(sim.advance(9 * HOUR + HOUR)) for sim in sims)
     assert count > 200 * 50
     assert msgspec.json.decode(encode(sims[0].advance(10.5 * HOUR)))
+
+
+# -- the demo scenario ------------------------------------------------------------------------
+
+
+def demo_floor(seed: int, minutes: float) -> dict[str, list[Event]]:
+    """Each branch's events over the first ``minutes`` of the demo scenario from 10:00."""
+    per_branch: dict[str, list[Event]] = collections.defaultdict(list)
+    for _, branch, _, events in generate_batches(
+        3, seed, minutes * MINUTE, start_hour=10.0, step=10, ts_origin=0.0, scenario="demo"
+    ):
+        per_branch[branch] += events
+    return per_branch
+
+
+def oldest_wait(events: list[Event], service: str, at: float) -> float:
+    """The longest current wait in ``service`` at event time ``at``."""
+    since: dict[str, float] = {}
+    for e in events:
+        if e.ts > at:
+            break
+        if isinstance(e, TicketIssued) and e.service == service:
+            since[e.ticket] = e.ts
+        elif isinstance(e, TicketCalled | TicketWalkout):
+            since.pop(e.ticket, None)
+    return max((at - t for t in since.values()), default=0.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_demo_scenario_shows_its_trouble_within_minutes(seed: int) -> None:
+    floor = demo_floor(seed, 25)
+    thin, busy, printer = floor["br-0001"], floor["br-0002"], floor["br-0003"]
+
+    vacated = [e for e in thin if isinstance(e, PositionVacated) and e.position == 1]
+    back = [e for e in thin if isinstance(e, PositionStaffed) and e.position == 1 and e.ts > 0]
+    assert vacated and vacated[0].ts == 1 * MINUTE, "the lobby manager leaves after a minute"
+    assert back[0].ts - vacated[0].ts == 8 * MINUTE, "and nobody covers post 1 meanwhile"
+    at_opening = {e.position for e in thin if isinstance(e, PositionStaffed) and e.ts == 0}
+    assert {1, 2} <= at_opening and not {3, 7} & at_opening, "thin: no lobby director, no RM"
+
+    assert oldest_wait(busy, "cash", 23 * MINUTE) > 20 * MINUTE, "past the 20-minute warning"
+    assert not any(isinstance(e, TicketIssued) and e.service == "vip" for e in busy)
+
+    faults = [(e.ts, e.fault) for e in printer if isinstance(e, DeviceFault)]
+    assert faults[:2] == [(1 * MINUTE, "paper_low"), (2 * MINUTE, "paper_out")]
+    recovered = {e.fault: e.ts for e in printer if isinstance(e, DeviceRecovered)}
+    assert recovered["paper_out"] == 8 * MINUTE
+    out = [e for e in printer if isinstance(e, TicketIssued) and 2 * MINUTE < e.ts < 8 * MINUTE]
+    assert out == [], "no tickets while the printer is out of paper"
+    for events in floor.values():
+        check(events)
+
+
+def test_demo_scenario_days_stay_consistent_and_reproducible() -> None:
+    def two_days() -> list[list[bytes]]:
+        sims = make_branches(4, 3, start_hour=10.0, scenario="demo")
+        return [[encode(e) for e in sim.advance(10 * HOUR + 2 * DAY)] for sim in sims]
+
+    days = two_days()
+    assert days == two_days()
+    for encoded in days:
+        floor = check([e for raw in encoded for e in decode_events(raw)])
+        assert floor.counts["branch.opened"] >= 2 and floor.counts["branch.closed"] >= 1
+    fourth = [e for raw in days[3] for e in decode_events(raw)]
+    first_vacated = next(e for e in fourth if isinstance(e, PositionVacated) and e.position == 1)
+    assert first_vacated.ts - fourth[0].ts == 1 * MINUTE, "br-0004 is thin-staffed, as br-0001"
+    with pytest.raises(ValueError, match="unknown scenario 'calm'"):
+        make_branches(1, 1, scenario="calm")
