@@ -3,29 +3,66 @@
     branchwatch agent run --config /etc/branchwatch/agent.toml
     branchwatch agent doctor --config /etc/branchwatch/agent.toml
 
-``run`` spools every device event (SQLite), publishes it to the broker and
-answers the collector's replay and notice commands; SIGTERM/SIGINT: offline
-status and exit 0. ``doctor`` checks config, devices, broker, spool directory
-and clock, prints a pass/fail table and exits 1 on any failure.
+Errors are raised, never turned into an exit status here: ``branchwatch.cli``
+maps them once (a ConfigError is 2, any other error 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
-from agent.errors import AgentError
+from branchwatch.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+
+CONFIG_HELP = "the agent's TOML config (sample: deploy/agent.toml)"
+
+RUN_DESCRIPTION = f"""\
+Run the edge agent in the foreground (systemd runs this): read the config
+FILE, open every [[devices]] entry, store each device event in the spool
+(SQLite, [spool] path) before anything else, publish it to the broker
+([mqtt]) and answer the collector's replay and notice commands. Events wait
+in the spool while the broker is away and go out in order when it is back.
+
+The config is checked whole before the broker is contacted: an unknown key,
+a bad value, an unknown device protocol or option stops the agent at once.
+
+exit status:
+  {EXIT_OK}  stopped by SIGTERM or SIGINT (offline status published first)
+  {EXIT_FAILED}  failed while running (e.g. the spool's disk): systemd restarts it
+  {EXIT_CONFIG}  bad config or command line: fix it, a restart will not help
+"""
+
+DOCTOR_DESCRIPTION = f"""\
+Check whether the agent described by the config FILE can work on this
+machine, and print a pass/fail table: the clock, the spool directory (run it
+as the service user), each device (opened for --device-seconds: does its
+link come up, do its frames parse), and the broker (TCP/TLS, credentials,
+then a QoS 1 probe on the agent's own doctor topic, which a collector never
+reads). It never touches the running agent's spool or session.
+
+exit status:
+  {EXIT_OK}  every check passed: this agent is ready to run
+  {EXIT_FAILED}  a check failed (the table says which and why)
+  {EXIT_CONFIG}  bad config or command line (nothing was checked)
+"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = __doc__.split("\n\n", 2)[2] if __doc__ else None
     sub = parser.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
-    run = sub.add_parser("run", help="run the agent (foreground; systemd runs this)")
-    run.add_argument("--config", required=True, metavar="FILE", help="agent TOML config")
-    doctor = sub.add_parser("doctor", help="check config, devices, broker, spool and clock")
-    doctor.add_argument("--config", required=True, metavar="FILE", help="agent TOML config")
+    run = sub.add_parser(
+        "run",
+        help="run the agent (foreground; systemd runs this)",
+        description=RUN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--config", required=True, metavar="FILE", help=CONFIG_HELP)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check config, devices, broker, spool and clock",
+        description=DOCTOR_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    doctor.add_argument("--config", required=True, metavar="FILE", help=CONFIG_HELP)
     doctor.add_argument(
         "--device-seconds",
         type=float,
@@ -39,14 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if args.agent_command == "doctor":
         from agent.doctor import run_doctor  # noqa: PLC0415 - doctor-only imports
 
-        return int(run_doctor(args.config, args.device_seconds))
+        return run_doctor(args.config, args.device_seconds)
     from agent.app import run_agent  # noqa: PLC0415
     from agent.config import load_config  # noqa: PLC0415
 
-    config = load_config(args.config)  # ConfigError: exit 2 with the key named
-    try:
-        asyncio.run(run_agent(config))
-    except AgentError as exc:
-        print(f"branchwatch agent: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    asyncio.run(run_agent(load_config(args.config)))
+    return EXIT_OK

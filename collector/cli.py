@@ -1,31 +1,37 @@
-"""``branchwatch collector run``: flags over a strict TOML file over defaults."""
+"""``branchwatch collector run``: flags over a strict TOML file over defaults.
+
+Errors are raised, never turned into an exit status here: ``branchwatch.cli``
+maps them once (a ConfigError is 2, any other error 1).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
 import msgspec
 
+from branchwatch.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from branchwatch.config import load_toml
-from collector.app import Collector, disable_created_series
 from collector.config import CollectorConfig
-from collector.errors import CollectorError
 
-log = logging.getLogger(__name__)
-
-RUN_HELP = """\
+RUN_HELP = f"""\
 Subscribe to every agent's events and status (QoS 1, persistent session),
 keep the live floor state of every branch, and serve it:
 
-  /metrics                         Prometheus exposition (DESIGN §5)
+  /metrics                         Prometheus exposition (docs/run-collector.md)
   /healthz, /readyz                liveness; readiness (200 once subscribed)
   /api/v1/branches                 JSON summary of every branch
   /api/v1/branches/REGION/BRANCH   JSON detail of one branch
 
 State is snapshotted to --state-dir and restored on start; agents are then
-asked to replay what the snapshot missed. SIGTERM/SIGINT: snapshot and exit.
+asked to replay what the snapshot missed.
+
+The config and flags are checked whole before the broker is contacted.
+
+exit status:
+  {EXIT_OK}  stopped by SIGTERM or SIGINT (after a last snapshot)
+  {EXIT_FAILED}  failed while running (e.g. the HTTP port is taken): systemd restarts it
+  {EXIT_CONFIG}  bad config or flag (unknown key, bad value, unreadable file): fix it first
 """
 
 
@@ -79,11 +85,9 @@ def load_config(args: argparse.Namespace) -> CollectorConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The server's imports (prometheus_client, the Grafana client) wait for a valid config.
+    from collector.app import Collector, disable_created_series  # noqa: PLC0415
+
     config = load_config(args)
     disable_created_series()
-    try:
-        collector = Collector(config)
-    except CollectorError as exc:
-        print(f"branchwatch collector: error: {exc}", file=sys.stderr)
-        return 2
-    return collector.run()
+    return Collector(config).run()

@@ -30,8 +30,8 @@ JSON_CONTENT_TYPE: Final = "application/json"
 _json: Final = msgspec.json.Encoder()
 
 
-class HttpError(CollectorError):
-    """The HTTP listener could not be started."""
+class HttpListenError(CollectorError):
+    """The HTTP listener could not be started (address in use, not on this host)."""
 
 
 class ApiState:
@@ -144,7 +144,7 @@ class CollectorHttpServer(ThreadingHTTPServer):
         try:
             super().__init__(address, Handler)
         except OSError as exc:
-            raise HttpError(
+            raise HttpListenError(
                 f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}"
             ) from exc
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from collector.errors import CollectorError
+from collector.errors import CollectorConfigError, CollectorError
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ SNAPSHOT_NAME: Final = "collector-snapshot.json"
 
 
 class StateDirError(CollectorError):
-    """The state directory cannot be created, read or written."""
+    """A snapshot cannot be read or written (an unusable directory is a config error)."""
 
 
 class StateFile:
@@ -30,9 +30,10 @@ class StateFile:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateDirError(f"cannot create state dir {self.dir}: {exc.strerror}") from exc
+            message = f"cannot create state dir {self.dir}: {exc.strerror}"
+            raise CollectorConfigError(message) from exc
         if not os.access(self.dir, os.W_OK):
-            raise StateDirError(f"state dir {self.dir} is not writable")
+            raise CollectorConfigError(f"state dir {self.dir} is not writable")
 
     def read(self) -> bytes | None:
         try:

@@ -18,25 +18,29 @@ from agent.devices.base import DeviceConfig, DeviceContext
 from agent.devices.evaluation_window import EvaluationWindows
 from agent.devices.frames import BadFrame, Result, local_id
 from agent.devices.stream import StreamDevice, deliver, number_option
-from agent.errors import DeviceError
+from agent.errors import DeviceConfigError
 
 
 def _pads(config: DeviceConfig) -> tuple[str | None, dict[int, str]]:
     counter: Any = config.options.get("counter")
     pads: Any = config.options.get("pads", {})
     if counter is not None and not (isinstance(counter, str) and local_id(counter)):
-        raise DeviceError(f"device {config.id}: option 'counter' must be a counter id")
+        raise DeviceConfigError(f"device {config.id}: option 'counter' must be a counter id")
     if not isinstance(pads, dict):
-        raise DeviceError(f"device {config.id}: option 'pads' must be a table address = counter")
+        raise DeviceConfigError(
+            f"device {config.id}: option 'pads' must be a table address = counter"
+        )
     by_address: dict[int, str] = {}
     for address, name in pads.items():
         if not (str(address).isdigit() and 1 <= int(address) <= 255):
-            raise DeviceError(f"device {config.id}: pad address {address!r} is not 1..255")
+            raise DeviceConfigError(f"device {config.id}: pad address {address!r} is not 1..255")
         if not (isinstance(name, str) and local_id(name)):
-            raise DeviceError(f"device {config.id}: pad {address}: {name!r} is not a counter id")
+            raise DeviceConfigError(
+                f"device {config.id}: pad {address}: {name!r} is not a counter id"
+            )
         by_address[int(address)] = name
     if counter is None and not by_address:
-        raise DeviceError(f"device {config.id}: set option 'counter' or 'pads'")
+        raise DeviceConfigError(f"device {config.id}: set option 'counter' or 'pads'")
     return counter, by_address
 
 

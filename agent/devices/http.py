@@ -28,7 +28,7 @@ import msgspec
 from agent.devices.base import DeviceConfig, DeviceContext
 from agent.devices.frames import event_fields
 from agent.devices.stream import number_option
-from agent.errors import DeviceError
+from agent.errors import AgentError, DeviceConfigError, DeviceError
 from branchwatch.contract.codec import decode_events
 from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 from branchwatch.contract.messages import Notify
@@ -42,7 +42,9 @@ AGENT_FIELDS: Final = ("v", "seq", "device")
 _json: Final = msgspec.json.Decoder()
 
 
-class HttpError(Exception):
+class RefusedRequestError(AgentError):
+    """A request the http device answers with a 4xx status and a JSON error body."""
+
     def __init__(self, status: int, error: str, detail: str = "", **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
@@ -68,7 +70,7 @@ def parse_listen(url: str) -> tuple[str, int]:
     hostport = url.removeprefix("http://").rstrip("/")
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise DeviceError(f"http device url {url!r}: expected HOST:PORT")
+        raise DeviceConfigError(f"http device url {url!r}: expected HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -76,37 +78,39 @@ def read_token(path: str) -> str:
     try:
         token = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise DeviceError(f"token_file {path!r}: {exc}") from exc
+        raise DeviceConfigError(f"token_file {path!r}: {exc}") from exc
     if not token:
-        raise DeviceError(f"token_file {path!r} is empty")
+        raise DeviceConfigError(f"token_file {path!r} is empty")
     return token
 
 
 def validate(body: bytes, device_id: str, now: float) -> list[tuple[str, float, dict[str, Any]]]:
-    """The events of a body as (type, ts, fields), or HttpError 400 naming what is wrong."""
+    """The events of a body as (type, ts, fields); RefusedRequestError 400 naming what is wrong."""
     try:
         raw = _json.decode(body)
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise HttpError(400, "bad_json", str(exc)) from exc
+        raise RefusedRequestError(400, "bad_json", str(exc)) from exc
     items = raw if isinstance(raw, list) else [raw]
     if not items:
-        raise HttpError(400, "empty_batch", "the array holds no event")
+        raise RefusedRequestError(400, "empty_batch", "the array holds no event")
     if len(items) > MAX_BATCH_EVENTS:
-        raise HttpError(400, "too_many_events", f"{len(items)} > {MAX_BATCH_EVENTS}")
+        raise RefusedRequestError(400, "too_many_events", f"{len(items)} > {MAX_BATCH_EVENTS}")
     out = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise HttpError(400, "bad_shape", "each event must be a JSON object", index=index)
+            raise RefusedRequestError(
+                400, "bad_shape", "each event must be a JSON object", index=index
+            )
         for name in AGENT_FIELDS:
             if name in item:
-                raise HttpError(
+                raise RefusedRequestError(
                     400, "agent_field", f"{name!r} is set by the agent, leave it out", index=index
                 )
         full = {"v": 1, "seq": 0, "ts": now, "device": device_id, **item}
         try:
             (event,) = decode_events(msgspec.json.encode(full))
         except ContractError as exc:
-            raise HttpError(400, exc.reason, str(exc), index=index) from exc
+            raise RefusedRequestError(400, exc.reason, str(exc), index=index) from exc
         out.append((str(full["type"]), event.ts, event_fields(event)))
     return out
 
@@ -115,7 +119,9 @@ async def _readline(reader: asyncio.StreamReader) -> bytes:
     try:
         return await reader.readline()
     except ValueError as exc:  # over the stream's limit (MAX_HEADER_LINE)
-        raise HttpError(431, "header_too_large", f"a line over {MAX_HEADER_LINE} bytes") from exc
+        raise RefusedRequestError(
+            431, "header_too_large", f"a line over {MAX_HEADER_LINE} bytes"
+        ) from exc
 
 
 class HttpDevice:
@@ -126,10 +132,10 @@ class HttpDevice:
     ) -> None:
         unknown = set(config.options) - {"token_file", "timeout"}
         if unknown:
-            raise DeviceError(f"device {config.id}: unknown options {sorted(unknown)}")
+            raise DeviceConfigError(f"device {config.id}: unknown options {sorted(unknown)}")
         token_file = config.options.get("token_file")
         if not isinstance(token_file, str):
-            raise DeviceError(f"device {config.id}: option 'token_file' (a path) is required")
+            raise DeviceConfigError(f"device {config.id}: option 'token_file' (a path) is required")
         self.config = config
         self.context = context
         self.clock = clock
@@ -181,7 +187,7 @@ class HttpDevice:
                     return False
                 method, path, headers = head
                 status, body = await self._handle(reader, method, path, headers)
-        except HttpError as exc:
+        except RefusedRequestError as exc:
             status, body, headers = exc.status, exc.body, {"connection": "close"}
             if status in (400, 401):
                 self.context.bad_frame(str(exc.body["error"]), str(exc.body["detail"])[:200])
@@ -205,7 +211,7 @@ class HttpDevice:
             return None
         parts = request_line.decode("latin-1").split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise HttpError(400, "bad_request", "not an HTTP/1.x request line")
+            raise RefusedRequestError(400, "bad_request", "not an HTTP/1.x request line")
         headers: dict[str, str] = {}
         for _ in range(MAX_HEADERS + 1):
             line = await _readline(reader)
@@ -213,29 +219,29 @@ class HttpDevice:
                 return parts[0], parts[1], headers
             name, sep, value = line.decode("latin-1").partition(":")
             if not sep:
-                raise HttpError(400, "bad_request", "malformed header line")
+                raise RefusedRequestError(400, "bad_request", "malformed header line")
             headers[name.strip().lower()] = value.strip()
-        raise HttpError(431, "too_many_headers", f"more than {MAX_HEADERS}")
+        raise RefusedRequestError(431, "too_many_headers", f"more than {MAX_HEADERS}")
 
     async def _handle(
         self, reader: asyncio.StreamReader, method: str, path: str, headers: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
         if path.split("?", maxsplit=1)[0] != "/events":
-            raise HttpError(404, "not_found", "POST events to /events")
+            raise RefusedRequestError(404, "not_found", "POST events to /events")
         if method != "POST":
-            raise HttpError(405, "method_not_allowed", "POST only")
+            raise RefusedRequestError(405, "method_not_allowed", "POST only")
         scheme, _, presented = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             presented.strip().encode(), self._token
         ):
-            raise HttpError(401, "unauthorized", "missing or wrong bearer token")
+            raise RefusedRequestError(401, "unauthorized", "missing or wrong bearer token")
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            raise HttpError(411, "length_required", "send Content-Length, not chunked")
+            raise RefusedRequestError(411, "length_required", "send Content-Length, not chunked")
         length = headers.get("content-length", "")
         if not length.isdigit():
-            raise HttpError(411, "length_required", "Content-Length is required")
+            raise RefusedRequestError(411, "length_required", "Content-Length is required")
         if int(length) > MAX_MESSAGE_BYTES:
-            raise HttpError(413, "too_large", f"body over {MAX_MESSAGE_BYTES} bytes")
+            raise RefusedRequestError(413, "too_large", f"body over {MAX_MESSAGE_BYTES} bytes")
         body = await reader.readexactly(int(length))
         events = validate(body, self.config.id, self.clock())
         for type_, ts, fields in events:

@@ -19,7 +19,7 @@ from typing import Any
 from agent.devices.base import DeviceConfig, DeviceContext, option
 from agent.devices.frames import event_fields
 from agent.devices.stream import number_option
-from agent.errors import DeviceError
+from agent.errors import DeviceConfigError
 from branchwatch.contract.ids import is_site_id
 from branchwatch.contract.messages import Notify
 from branchwatch.sim.model import BranchSim
@@ -35,14 +35,14 @@ class SimDevice:
     ) -> None:
         unknown = set(config.options) - KNOWN
         if unknown:
-            raise DeviceError(f"device {config.id}: unknown options {sorted(unknown)}")
+            raise DeviceConfigError(f"device {config.id}: unknown options {sorted(unknown)}")
         opts = config.options
         branch, region = option(opts, "branch", "sim", str), option(opts, "region", "sim", str)
         if not (is_site_id(branch) and is_site_id(region)):
-            raise DeviceError(f"device {config.id}: branch/region must be lower-case ids")
+            raise DeviceConfigError(f"device {config.id}: branch/region must be lower-case ids")
         start_hour: Any = opts.get("start_hour", 9.0)
         if isinstance(start_hour, bool) or not isinstance(start_hour, int | float):
-            raise DeviceError(f"device {config.id}: option 'start_hour' must be a number")
+            raise DeviceConfigError(f"device {config.id}: option 'start_hour' must be a number")
         self.context = context
         self.clock = clock
         self.tick = number_option(config, "tick", 0.5)
@@ -57,7 +57,7 @@ class SimDevice:
                 ts_origin=self._start,
             )
         except ValueError as exc:
-            raise DeviceError(f"device {config.id}: {exc}") from exc
+            raise DeviceConfigError(f"device {config.id}: {exc}") from exc
 
     def step(self) -> int:
         """Emit everything the model did up to now; how many events."""

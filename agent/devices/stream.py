@@ -13,7 +13,7 @@ from typing import Final, Protocol
 from agent.devices.base import DeviceConfig, DeviceContext
 from agent.devices.frames import BadFrame, Emit, Result
 from agent.devices.transports import Backoff, Link, check_url, open_link, run_link
-from agent.errors import DeviceError
+from agent.errors import DeviceConfigError
 from branchwatch.contract.messages import Notify
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def number_option(config: DeviceConfig, name: str, default: float) -> float:
     """A positive number option (int or float in TOML); DeviceError naming it otherwise."""
     value = config.options.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise DeviceError(f"device {config.id}: option {name!r} must be a positive number")
+        raise DeviceConfigError(f"device {config.id}: option {name!r} must be a positive number")
     return float(value)
 
 
@@ -67,7 +67,7 @@ class StreamDevice:
     ) -> None:
         unknown = set(config.options) - known_options - {"reconnect_min", "reconnect_max"}
         if unknown:
-            raise DeviceError(f"device {config.id}: unknown options {sorted(unknown)}")
+            raise DeviceConfigError(f"device {config.id}: unknown options {sorted(unknown)}")
         check_url(config.url)
         self.config = config
         self.context = context

@@ -29,7 +29,7 @@ import serial
 import serial_asyncio_fast
 
 from agent.devices.base import DeviceContext
-from agent.errors import DeviceError
+from agent.errors import DeviceConfigError, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ def _host_port(url: str) -> tuple[str, int]:
     try:
         port = parsed.port
     except ValueError as exc:
-        raise DeviceError(f"bad port in {url!r}") from exc
+        raise DeviceConfigError(f"bad port in {url!r}") from exc
     if not parsed.hostname or port is None:
-        raise DeviceError(f"{url!r}: expected {parsed.scheme}://HOST:PORT")
+        raise DeviceConfigError(f"{url!r}: expected {parsed.scheme}://HOST:PORT")
     return parsed.hostname, port
 
 
@@ -107,10 +107,10 @@ SCHEMES: Final = frozenset({"tcp", "socket", "rfc2217", "loop", "spy", "hwgrep",
 def check_url(url: str) -> None:
     """DeviceError now for a url that can never open (typo in the config), not at each retry."""
     if not url:
-        raise DeviceError("no device url configured")
+        raise DeviceConfigError("no device url configured")
     scheme = urllib.parse.urlsplit(url).scheme if "://" in url else ""
     if scheme and scheme not in SCHEMES:
-        raise DeviceError(f"device url {url!r}: unknown scheme (known: {sorted(SCHEMES)})")
+        raise DeviceConfigError(f"device url {url!r}: unknown scheme (known: {sorted(SCHEMES)})")
     if scheme in ("tcp", "socket"):
         _host_port(url)
 
@@ -126,7 +126,7 @@ async def open_link(url: str, baudrate: int = 9600) -> Link:
     try:
         port_ = await asyncio.to_thread(serial.serial_for_url, url, baudrate=baudrate)
     except ValueError as exc:  # unknown URL scheme or bad setting: a config error, not a link loss
-        raise DeviceError(f"device url {url!r}: {exc}") from exc
+        raise DeviceConfigError(f"device url {url!r}: {exc}") from exc
     try:
         port_.fileno()
     except (AttributeError, io.UnsupportedOperation):
