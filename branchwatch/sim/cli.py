@@ -16,6 +16,7 @@ from branchwatch.config import BrokerAddress, parse_broker_url
 from branchwatch.contract.ids import is_site_id
 from branchwatch.errors import ConfigError
 from branchwatch.sim.generate import DEFAULT_REGIONS
+from branchwatch.sim.profile import DEFAULT_SCENARIO, SCENARIOS
 from branchwatch.sim.publisher import PROTOCOLS, SimPublisher, SimSettings
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_traffic_options(parser: argparse.ArgumentParser, default_speed: float) -> None:
+def add_traffic_options(
+    parser: argparse.ArgumentParser, default_speed: float, default_scenario: str = DEFAULT_SCENARIO
+) -> None:
     """The options ``demo`` shares with ``simulate``."""
     parser.add_argument(
         "--branches",
@@ -160,6 +163,14 @@ def add_traffic_options(parser: argparse.ArgumentParser, default_speed: float) -
         metavar="S",
         help="random seed: the same seed gives the same events (default: a random one, logged)",
     )
+    parser.add_argument(
+        "--scenario",
+        choices=tuple(SCENARIOS),
+        default=default_scenario,
+        help="normal: every branch has an ordinary day; demo: the branches take turns at "
+        "trouble within minutes (post 1 left empty, a cash rush, the printer out of paper) "
+        f"(default: {default_scenario})",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
@@ -173,6 +184,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         start_hour=args.start_hour,
         mqtt_protocol=args.mqtt_protocol,
         seq_base=args.seq_base,
+        scenario=args.scenario,
         ca_file=args.ca_file,
     )
 

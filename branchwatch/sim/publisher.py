@@ -53,7 +53,7 @@ from branchwatch.contract.topics import CONTRACT_VERSION, DEFAULT_PREFIX
 from branchwatch.errors import ContractError
 from branchwatch.sim.generate import DEFAULT_REGIONS, make_branches
 from branchwatch.sim.model import AGENT, BranchSim
-from branchwatch.sim.profile import HOUR
+from branchwatch.sim.profile import DEFAULT_SCENARIO, HOUR
 from branchwatch.sim.retention import (
     DEFAULT_RETENTION_EVENTS,
     DEFAULT_RETENTION_SECONDS,
@@ -80,6 +80,7 @@ class SimSettings:
     start_hour: float = 9.0
     mqtt_protocol: str = "5"
     seq_base: int = 1
+    scenario: str = DEFAULT_SCENARIO
     ca_file: str | None = None
     prefix: str = DEFAULT_PREFIX
     tick: float = 0.1
@@ -131,6 +132,7 @@ class SimPublisher:
             ts_origin=self._wall_start,
             speed=settings.speed,
             seq_base=settings.seq_base,
+            scenario=settings.scenario,
         ):
             self.agents[(sim.region, sim.branch)] = SimAgent(
                 sim,
