@@ -68,7 +68,14 @@ class Collector:
             config.mqtt, self.ingestor.handle, on_ready=self._ready, on_lost=self._lost
         )
         host, port = parse_listen(config.http.listen)
-        api = ApiState(self.store, self.lock, self.metrics, self.mqtt.ready.is_set, clock)
+        api = ApiState(
+            self.store,
+            self.lock,
+            self.metrics,
+            self.mqtt.ready.is_set,
+            clock,
+            docs_url=config.http.docs_url,
+        )
         self.http = CollectorHttpServer((host, port), api)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -27,6 +27,8 @@ class MqttConfig(MqttClientConfig, frozen=True, forbid_unknown_fields=True):
 
 class HttpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: str = "0.0.0.0:9108"
+    # Where the docs are published (http(s)://...): linked from the index page at /.
+    docs_url: str = ""
 
 
 class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -59,6 +61,8 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """Everything msgspec's types cannot say; raises :class:`ConfigError`."""
         self.mqtt.validate()
         parse_listen(self.http.listen)
+        if self.http.docs_url and not self.http.docs_url.startswith(("http://", "https://")):
+            raise ConfigError("http.docs_url must be an http(s):// URL (or empty)")
         for region in self.mqtt.regions:
             if not is_site_id(region):
                 raise ConfigError(f"mqtt.regions: {region!r} is not a valid region id")

@@ -1,11 +1,13 @@
-"""The collector's HTTP endpoints: /metrics, /healthz, /readyz and the JSON API.
+"""The collector's HTTP endpoints: an index page, /metrics, /healthz, /readyz, the JSON API.
 
 A stdlib threading server: each scrape renders under the store lock from
-cached per-branch text (DESIGN §5), so a handler holds it for milliseconds.
+cached per-branch text (a quiet branch is never re-rendered), so a handler
+holds it for milliseconds.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import socket
 import threading
@@ -18,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import msgspec
 
+from branchwatch import __version__
 from collector.errors import CollectorError
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
@@ -27,6 +30,16 @@ log = logging.getLogger(__name__)
 METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 SENDMSG_BATCH: Final = 512  # buffers per sendmsg call (well under IOV_MAX = 1024)
 JSON_CONTENT_TYPE: Final = "application/json"
+HTML_CONTENT_TYPE: Final = "text/html; charset=utf-8"
+TEXT_CONTENT_TYPE: Final = "text/plain; charset=utf-8"
+# The index's links: (path, what a person finds there). Relative hrefs, so the page
+# also works behind a reverse proxy that serves the collector under a sub-path.
+INDEX_LINKS: Final = (
+    ("metrics", "Prometheus metrics: every branch's floor and the collector's own"),
+    ("healthz", "liveness: 200 while the process runs"),
+    ("readyz", "readiness: 200 once subscribed to the broker"),
+    ("api/v1/branches", "JSON: every branch's live summary (add /REGION/BRANCH for one)"),
+)
 _json: Final = msgspec.json.Encoder()
 
 
@@ -44,12 +57,14 @@ class ApiState:
         metrics: SelfMetrics,
         ready: Callable[[], bool],
         clock: Callable[[], float] = time.time,
+        docs_url: str = "",
     ) -> None:
         self.store = store
         self.lock = lock
         self.metrics = metrics
         self.ready = ready
         self.clock = clock
+        self.docs_url = docs_url  # where the docs are published; empty: not linked
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -66,7 +81,12 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, send_body: bool) -> None:
         api = self.server.api
         path = unquote(urlsplit(self.path).path).rstrip("/") or "/"
-        if path == "/metrics":
+        if path == "/":
+            with api.lock:
+                known = api.store.branch_count
+            page = index_page(api.ready(), known, api.docs_url)
+            self._send(HTTPStatus.OK, page, HTML_CONTENT_TYPE, send_body)
+        elif path == "/metrics":
             with api.lock:
                 floor = api.store.render_chunks()
             self._send_chunks([*floor, api.metrics.render()], send_body)
@@ -92,7 +112,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._json(HTTPStatus.OK, {"now": now, "branch": detail}, send_body)
         else:
-            self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}", send_body)
+            body = f"not found: {path[:200]} (the endpoints are listed at /)\n".encode()
+            self._send(HTTPStatus.NOT_FOUND, body, TEXT_CONTENT_TYPE, send_body)
 
     def _json(self, status: HTTPStatus, body: Any, send_body: bool) -> None:
         self._send(status, _json.encode(body), JSON_CONTENT_TYPE, send_body)
@@ -121,6 +142,32 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+
+def index_page(ready: bool, branches: int, docs_url: str) -> bytes:
+    """A page for a person who opens the collector in a browser; loads nothing from elsewhere."""
+    state = "subscribed to the broker" if ready else "not subscribed to the broker yet"
+    items = [
+        f'<li><a href="{href}">/{href}</a> — {html.escape(what)}</li>' for href, what in INDEX_LINKS
+    ]
+    if docs_url:
+        url = html.escape(docs_url, quote=True)
+        items.append(f'<li><a href="{url}">documentation</a> — {url}</li>')
+    lines = (
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>branchwatch collector</title>",
+        "<style>body{font-family:sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}"
+        "li{margin:.4rem 0}</style></head><body>",
+        "<h1>branchwatch collector</h1>",
+        f"<p>Version {html.escape(__version__)}: {state}; branches known: {branches}.</p>",
+        "<ul>",
+        *items,
+        "</ul></body></html>",
+        "",
+    )
+    return "\n".join(lines).encode()
 
 
 def send_gathered(sock: socket.socket, chunks: list[bytes]) -> None:
