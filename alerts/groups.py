@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Final
 
 from alerts.config import AlertConfig
-from alerts.promql import BRANCH, branch_open, duration, le_label, metric, per, share
+from alerts.promql import BRANCH, branch_open, duration, metric, per, share
 from alerts.yamltext import Yaml
+from branchwatch.contract import metrics
+from branchwatch.contract.metrics import bucket_label
 
 Rule = dict[str, Yaml]
 WHERE: Final = "{{ $labels.region }}/{{ $labels.branch }}"
@@ -52,8 +54,8 @@ def _post_empty(
     cfg: AlertConfig, name: str, post: int, post_name: str, seconds: int, severity: str
 ) -> Rule:
     pos = f'position="{post}"'
-    changed = metric(cfg, "branchwatch_position_changed_timestamp_seconds", pos)
-    staffed = metric(cfg, "branchwatch_position_staffed", pos)
+    changed = metric(cfg, metrics.POSITION_CHANGED.name, pos)
+    staffed = metric(cfg, metrics.POSITION_STAFFED.name, pos)
     expr = per(
         f"{BRANCH}, position",
         f"(\n  time() - {changed}\n"
@@ -75,7 +77,7 @@ def _post_empty(
 
 
 def floor(cfg: AlertConfig) -> Rule:
-    oldest = metric(cfg, "branchwatch_queue_oldest_issued_timestamp_seconds")
+    oldest = metric(cfg, metrics.QUEUE_OLDEST_ISSUED.name)
     waits = [
         _alert(
             cfg,
@@ -131,13 +133,13 @@ def _ratio_below(num: str, den: str, by: str, target: float, minimum: int, cfg: 
 def service(cfg: AlertConfig) -> Rule:
     hour = duration(cfg.service_level_window)
     day = duration(cfg.day_window)
-    le = f'le="{le_label(cfg.wait_target_seconds)}"'
-    within = f"increase({metric(cfg, 'branchwatch_wait_seconds_bucket', le)}[{hour}])"
-    called = f"increase({metric(cfg, 'branchwatch_wait_seconds_count')}[{hour}])"
+    le = f'le="{bucket_label(cfg.wait_target_seconds)}"'
+    within = f"increase({metric(cfg, metrics.WAIT_SECONDS.bucket, le)}[{hour}])"
+    called = f"increase({metric(cfg, metrics.WAIT_SECONDS.count)}[{hour}])"
     good = 'rating=~"very_satisfied|satisfied"'
-    satisfied = f"increase({metric(cfg, 'branchwatch_evaluations_total', good)}[{day}])"
-    ratings = f"increase({metric(cfg, 'branchwatch_evaluations_total')}[{day}])"
-    requested = f"increase({metric(cfg, 'branchwatch_evaluations_requested_total')}[{day}])"
+    satisfied = f"increase({metric(cfg, metrics.EVALUATIONS.name, good)}[{day}])"
+    ratings = f"increase({metric(cfg, metrics.EVALUATIONS.name)}[{day}])"
+    requested = f"increase({metric(cfg, metrics.EVALUATIONS_REQUESTED.name)}[{day}])"
     target = duration(int(cfg.wait_target_seconds))
     return {
         "name": "branchwatch-service",
@@ -212,10 +214,10 @@ def service(cfg: AlertConfig) -> Rule:
 
 def fleet(cfg: AlertConfig) -> Rule:
     agent = f"{BRANCH}, agent"
-    last_seen = metric(cfg, "branchwatch_agent_last_seen_timestamp_seconds")
-    agent_up = metric(cfg, "branchwatch_agent_up")
+    last_seen = metric(cfg, metrics.AGENT_LAST_SEEN.name)
+    agent_up = metric(cfg, metrics.AGENT_UP.name)
     ignored = "|".join(cfg.device_faults_ignored)
-    fault = metric(cfg, "branchwatch_device_fault", f'fault!~"{ignored}"' if ignored else "")
+    fault = metric(cfg, metrics.DEVICE_FAULT.name, f'fault!~"{ignored}"' if ignored else "")
     offline = per(
         agent,
         f"(\n  (\n    time() - {last_seen}\n    and on({agent}) {agent_up} == 0\n  )\n"
@@ -223,7 +225,7 @@ def fleet(cfg: AlertConfig) -> Rule:
     )
     device_down = per(
         f"{agent}, device, kind",
-        f"{metric(cfg, 'branchwatch_device_up')} == 0\n"
+        f"{metric(cfg, metrics.DEVICE_UP.name)} == 0\n"
         f"and on({agent}) {agent_up} == 1\n{branch_open(cfg)}\n",
     )
     return {
@@ -272,7 +274,7 @@ def fleet(cfg: AlertConfig) -> Rule:
                 "BranchwatchAgentSpoolBacklog",
                 per(
                     agent,
-                    f"{metric(cfg, 'branchwatch_agent_spool_depth')} > {cfg.spool_backlog_events}",
+                    f"{metric(cfg, metrics.AGENT_SPOOL_DEPTH.name)} > {cfg.spool_backlog_events}",
                 ),
                 cfg.spool_backlog_for_seconds,
                 "warning",
@@ -289,8 +291,8 @@ def fleet(cfg: AlertConfig) -> Rule:
 
 def collector(cfg: AlertConfig) -> Rule:
     up = metric(cfg, "up", floor=False)
-    connected = metric(cfg, "branchwatch_collector_mqtt_connected", floor=False)
-    rejected = metric(cfg, "branchwatch_collector_rejected_total", floor=False)
+    connected = metric(cfg, metrics.COLLECTOR_MQTT_CONNECTED.name, floor=False)
+    rejected = metric(cfg, metrics.COLLECTOR_REJECTED.name, floor=False)
     window = duration(cfg.rejected_window)
     where = "{{ $labels.instance }}"
     return {
@@ -347,7 +349,7 @@ def region(cfg: AlertConfig) -> Rule:
     """Region aggregates for the operations-centre wall (stable names: the boards use them)."""
     hour = duration(cfg.service_level_window)
     day = duration(cfg.day_window)
-    le = f'le="{le_label(cfg.wait_target_seconds)}"'
+    le = f'le="{bucket_label(cfg.wait_target_seconds)}"'
     good = 'rating=~"very_satisfied|satisfied"'
 
     def ratio(num: str, den: str) -> str:
@@ -361,38 +363,38 @@ def region(cfg: AlertConfig) -> Rule:
         {
             "record": "region:branchwatch_service_level:ratio",
             "expr": ratio(
-                f"increase({metric(cfg, 'branchwatch_wait_seconds_bucket', le)}[{hour}])",
-                f"increase({metric(cfg, 'branchwatch_wait_seconds_count')}[{hour}])",
+                f"increase({metric(cfg, metrics.WAIT_SECONDS.bucket, le)}[{hour}])",
+                f"increase({metric(cfg, metrics.WAIT_SECONDS.count)}[{hour}])",
             ),
         },
         {
             "record": "region:branchwatch_satisfaction:ratio",
             "expr": ratio(
-                f"increase({metric(cfg, 'branchwatch_evaluations_total', good)}[{day}])",
-                f"increase({metric(cfg, 'branchwatch_evaluations_total')}[{day}])",
+                f"increase({metric(cfg, metrics.EVALUATIONS.name, good)}[{day}])",
+                f"increase({metric(cfg, metrics.EVALUATIONS.name)}[{day}])",
             ),
         },
         {
             "record": "region:branchwatch_queue_waiting:sum",
             "expr": (
                 "sum by (region) (max by (region, branch, service) "
-                f"({metric(cfg, 'branchwatch_queue_waiting')}))\n"
+                f"({metric(cfg, metrics.QUEUE_WAITING.name)}))\n"
             ),
         },
         {
             "record": "region:branchwatch_branches_open:sum",
             "expr": (
                 "sum by (region) (max by (region, branch) "
-                f"({metric(cfg, 'branchwatch_branch_open')}))\n"
+                f"({metric(cfg, metrics.BRANCH_OPEN.name)}))\n"
             ),
         },
         {
             "record": "region:branchwatch_branches_greeter_post_empty:sum",
             "expr": (
                 "sum by (region) (\n"
-                f"  max by ({BRANCH}) ({metric(cfg, 'branchwatch_position_staffed', post)}"
+                f"  max by ({BRANCH}) ({metric(cfg, metrics.POSITION_STAFFED.name, post)}"
                 " == bool 0)\n"
-                f"  * on({BRANCH}) max by ({BRANCH}) ({metric(cfg, 'branchwatch_branch_open')})"
+                f"  * on({BRANCH}) max by ({BRANCH}) ({metric(cfg, metrics.BRANCH_OPEN.name)})"
                 "\n)\n"
             ),
         },

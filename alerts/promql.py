@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alerts.config import AlertConfig
+from branchwatch.contract import metrics
 
-BRANCH = "region, branch"  # every floor series carries both (DESIGN §5)
+BRANCH = ", ".join(metrics.BRANCH_LABELS)  # every floor series carries both
 
 
 def duration(seconds: float) -> str:
@@ -22,16 +23,6 @@ def duration(seconds: float) -> str:
     return "".join(parts)
 
 
-def le_label(bound: float) -> str:
-    """A bucket bound as the collector writes ``le`` (``900.0``), for exact matching."""
-    text = repr(float(bound))
-    dot = text.find(".")
-    if bound > 0 and dot > 6:  # Go-style exponent, as prometheus_client writes it
-        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
-        return f"{mantissa}e+0{dot - 1}"
-    return text
-
-
 def metric(cfg: AlertConfig, name: str, *matchers: str, floor: bool = True) -> str:
     """``name{floor_selector, matchers...}``; collector metrics use the collector selector."""
     parts = [cfg.floor_selector if floor else cfg.collector_selector, *matchers]
@@ -41,7 +32,7 @@ def metric(cfg: AlertConfig, name: str, *matchers: str, floor: bool = True) -> s
 
 def branch_open(cfg: AlertConfig) -> str:
     """The join that makes a floor rule fire only while the branch is open."""
-    return f"and on({BRANCH}) {metric(cfg, 'branchwatch_branch_open')} == 1"
+    return f"and on({BRANCH}) {metric(cfg, metrics.BRANCH_OPEN.name)} == 1"
 
 
 def share(value: float) -> str:
@@ -52,7 +43,7 @@ def share(value: float) -> str:
 def per(labels: str, expr: str) -> str:
     """``max by (labels) (expr)``: one alert per post/queue/agent whatever scrapes it.
 
-    An HA pair of collectors (DESIGN §9) exports every series twice, with different
+    An HA pair of collectors (see docs/architecture.md) exports every series twice, with different
     ``instance`` labels; keeping only the labels that name the thing makes both copies one
     alert (and Alertmanager groups and deduplicates it), and keeps ``job``/``instance``
     noise out of the notification.

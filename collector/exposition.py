@@ -1,17 +1,20 @@
-"""Prometheus text exposition (format 0.0.4) of the floor metrics (DESIGN §5).
+"""Prometheus text exposition (format 0.0.4) of the floor metrics.
 
 Each branch's lines are rendered once per change into one fragment per
 metric family and cached; a scrape joins the cached fragments family by
-family (``# HELP``/``# TYPE`` once each, families in DESIGN §5 order), and
-re-renders only the branches marked dirty since the previous scrape.
+family (``# HELP``/``# TYPE`` once each, from the metric catalog
+:mod:`branchwatch.contract.metrics`, families in its order), and re-renders
+only the branches marked dirty since the previous scrape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Final, NamedTuple
+from typing import Final
 
+from branchwatch.contract import metrics
 from branchwatch.contract.ids import RATINGS
+from branchwatch.contract.metrics import bucket_label
 from collector.floor.branch import COUNTER_STATES, LOST_REASONS, BranchState, Histogram
 from collector.floor.config import FloorRules
 
@@ -38,104 +41,76 @@ class _Labels:
         self.service_le = _le_labels(rules.service_buckets)
 
 
-def _go_float(value: float) -> str:
-    """A bucket bound as prometheus_client writes it (``60.0``, ``1e+06``)."""
-    text = repr(float(value))
-    dot = text.find(".")
-    if value > 0 and dot > 6:  # Go switches to exponents sooner than Python
-        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
-        return f"{mantissa}e+0{dot - 1}"
-    return text
-
-
 def _le_labels(buckets: tuple[float, ...]) -> tuple[str, ...]:
-    return (*(f',le="{_go_float(b)}"' for b in buckets), ',le="+Inf"')
+    return (*(f',le="{bucket_label(b)}"' for b in buckets), ',le="+Inf"')
 
 
+# A family's lines for one branch; ``p`` is the branch's region/branch label text.
 Render = Callable[[_Labels, BranchState, str], str]
 
 
-class Family(NamedTuple):
-    name: str
-    type: str
-    help: str
-    render: Render
-
-    @property
-    def header(self) -> str:
-        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.type}\n"
-
-
 def _branch_open(labels: _Labels, b: BranchState, p: str) -> str:
-    return f"branchwatch_branch_open{{{p}}} {int(b.open)}\n"
+    return f"{metrics.BRANCH_OPEN.name}{{{p}}} {int(b.open)}\n"
 
 
 def _queue_waiting(labels: _Labels, b: BranchState, p: str) -> str:
-    svc = labels.service
-    return "".join(
-        f"branchwatch_queue_waiting{{{p}{svc[s]}}} {len(st.queue)}\n"
-        for s, st in b.services.items()
-    )
+    head, svc = f"{metrics.QUEUE_WAITING.name}{{{p}", labels.service
+    return "".join(f"{head}{svc[s]}}} {len(st.queue)}\n" for s, st in b.services.items())
 
 
 def _queue_oldest(labels: _Labels, b: BranchState, p: str) -> str:
-    svc = labels.service
+    head, svc = f"{metrics.QUEUE_OLDEST_ISSUED.name}{{{p}", labels.service
     return "".join(
-        f"branchwatch_queue_oldest_issued_timestamp_seconds{{{p}{svc[s]}}} "
-        f"{_num(min(st.queue.values()))}\n"
+        f"{head}{svc[s]}}} {_num(min(st.queue.values()))}\n"
         for s, st in b.services.items()
         if st.queue
     )
 
 
 def _issued(labels: _Labels, b: BranchState, p: str) -> str:
-    svc = labels.service
-    return "".join(
-        f"branchwatch_tickets_issued_total{{{p}{svc[s]}}} {st.issued}\n"
-        for s, st in b.services.items()
-    )
+    head, svc = f"{metrics.TICKETS_ISSUED.name}{{{p}", labels.service
+    return "".join(f"{head}{svc[s]}}} {st.issued}\n" for s, st in b.services.items())
 
 
 def _served(labels: _Labels, b: BranchState, p: str) -> str:
-    svc = labels.service
-    return "".join(
-        f"branchwatch_tickets_served_total{{{p}{svc[s]}}} {st.served}\n"
-        for s, st in b.services.items()
-    )
+    head, svc = f"{metrics.TICKETS_SERVED.name}{{{p}", labels.service
+    return "".join(f"{head}{svc[s]}}} {st.served}\n" for s, st in b.services.items())
 
 
 def _lost(labels: _Labels, b: BranchState, p: str) -> str:
-    svc = labels.service
+    head, svc = f"{metrics.TICKETS_LOST.name}{{{p}", labels.service
     return "".join(
-        f'branchwatch_tickets_lost_total{{{p}{svc[s]},reason="{reason}"}} {st.lost[reason]}\n'
+        f'{head}{svc[s]},reason="{reason}"}} {st.lost[reason]}\n'
         for s, st in b.services.items()
         for reason in LOST_REASONS
     )
 
 
-def _histogram(name: str, p: str, service: str, les: tuple[str, ...], h: Histogram) -> str:
+def _histogram(
+    family: metrics.MetricFamily, p: str, service: str, les: tuple[str, ...], h: Histogram
+) -> str:
+    bucket = f"{family.bucket}{{{p}{service}"
     lines = []
     total = 0
     for le, count in zip(les, h.counts, strict=True):
         total += count
-        lines.append(f"{name}_bucket{{{p}{service}{le}}} {total}\n")
-    lines.append(f"{name}_sum{{{p}{service}}} {_num(h.sum)}\n")
-    lines.append(f"{name}_count{{{p}{service}}} {h.count}\n")
+        lines.append(f"{bucket}{le}}} {total}\n")
+    lines.append(f"{family.sum}{{{p}{service}}} {_num(h.sum)}\n")
+    lines.append(f"{family.count}{{{p}{service}}} {h.count}\n")
     return "".join(lines)
 
 
 def _wait(labels: _Labels, b: BranchState, p: str) -> str:
     svc, les = labels.service, labels.wait_le
     return "".join(
-        _histogram("branchwatch_wait_seconds", p, svc[s], les, st.wait)
-        for s, st in b.services.items()
+        _histogram(metrics.WAIT_SECONDS, p, svc[s], les, st.wait) for s, st in b.services.items()
     )
 
 
 def _service(labels: _Labels, b: BranchState, p: str) -> str:
     svc, les = labels.service, labels.service_le
     return "".join(
-        _histogram("branchwatch_service_seconds", p, svc[s], les, st.service)
+        _histogram(metrics.SERVICE_SECONDS, p, svc[s], les, st.service)
         for s, st in b.services.items()
     )
 
@@ -145,67 +120,59 @@ def _counters(labels: _Labels, b: BranchState, p: str) -> str:
     for counter in b.counters.values():
         if counter.state is not None:
             per_state[counter.state] += 1
-    return "".join(
-        f'branchwatch_counters{{{p},state="{state}"}} {n}\n' for state, n in per_state.items()
-    )
+    head = f"{metrics.COUNTERS.name}{{{p}"
+    return "".join(f'{head},state="{state}"}} {n}\n' for state, n in per_state.items())
 
 
 def _staffed(labels: _Labels, b: BranchState, p: str) -> str:
-    pos = labels.position
-    return "".join(
-        f"branchwatch_position_staffed{{{p}{pos[n]}}} {len(post.staff)}\n"
-        for n, post in b.posts.items()
-    )
+    head, pos = f"{metrics.POSITION_STAFFED.name}{{{p}", labels.position
+    return "".join(f"{head}{pos[n]}}} {len(post.staff)}\n" for n, post in b.posts.items())
 
 
 def _post_changed(labels: _Labels, b: BranchState, p: str) -> str:
-    pos = labels.position
-    return "".join(
-        f"branchwatch_position_changed_timestamp_seconds{{{p}{pos[n]}}} {_num(post.changed_ts)}\n"
-        for n, post in b.posts.items()
-    )
+    head, pos = f"{metrics.POSITION_CHANGED.name}{{{p}", labels.position
+    return "".join(f"{head}{pos[n]}}} {_num(post.changed_ts)}\n" for n, post in b.posts.items())
 
 
 def _evaluations_requested(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.EVALUATIONS_REQUESTED.name}{{{p}"
     return "".join(
-        f'branchwatch_evaluations_requested_total{{{p},counter="{_escape(c)}"}} '
-        f"{b.counters[c].requested}\n"
-        for c in sorted(b.counters)
+        f'{head},counter="{_escape(c)}"}} {b.counters[c].requested}\n' for c in sorted(b.counters)
     )
 
 
 def _evaluations(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.EVALUATIONS.name}{{{p}"
     return "".join(
-        f'branchwatch_evaluations_total{{{p},counter="{_escape(c)}",rating="{rating}"}} '
-        f"{b.counters[c].ratings[rating]}\n"
+        f'{head},counter="{_escape(c)}",rating="{rating}"}} {b.counters[c].ratings[rating]}\n'
         for c in sorted(b.counters)
         for rating in RATINGS
     )
 
 
 def _agent_up(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.AGENT_UP.name}{{{p}"
     return "".join(
-        f'branchwatch_agent_up{{{p},agent="{_escape(a)}"}} {int(b.agents[a].up)}\n'
-        for a in sorted(b.agents)
+        f'{head},agent="{_escape(a)}"}} {int(b.agents[a].up)}\n' for a in sorted(b.agents)
     )
 
 
 def _spool_depth(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.AGENT_SPOOL_DEPTH.name}{{{p}"
     return "".join(
-        f'branchwatch_agent_spool_depth{{{p},agent="{_escape(a)}"}} {b.agents[a].spool_depth}\n'
-        for a in sorted(b.agents)
+        f'{head},agent="{_escape(a)}"}} {b.agents[a].spool_depth}\n' for a in sorted(b.agents)
     )
 
 
 def _last_seen(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.AGENT_LAST_SEEN.name}{{{p}"
     return "".join(
-        f'branchwatch_agent_last_seen_timestamp_seconds{{{p},agent="{_escape(a)}"}} '
-        f"{_num(b.agents[a].last_seen)}\n"
-        for a in sorted(b.agents)
+        f'{head},agent="{_escape(a)}"}} {_num(b.agents[a].last_seen)}\n' for a in sorted(b.agents)
     )
 
 
 def _device_up(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.DEVICE_UP.name}{{{p}"
     lines: list[str] = []
     for a in sorted(b.agents):
         agent = b.agents[a]
@@ -215,121 +182,73 @@ def _device_up(labels: _Labels, b: BranchState, p: str) -> str:
                 continue  # known from fault events only
             up = int(agent.up and device.link == "up")
             lines.append(
-                f'branchwatch_device_up{{{p},agent="{_escape(a)}",device="{_escape(d)}",'
+                f'{head},agent="{_escape(a)}",device="{_escape(d)}",'
                 f'kind="{_escape(device.kind)}"}} {up}\n'
             )
     return "".join(lines)
 
 
 def _device_fault(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.DEVICE_FAULT.name}{{{p}"
     lines: list[str] = []
     for a in sorted(b.agents):
         devices = b.agents[a].devices
         for d in sorted(devices):
             faults = devices[d].faults
             lines.extend(
-                f'branchwatch_device_fault{{{p},agent="{_escape(a)}",device="{_escape(d)}",'
+                f'{head},agent="{_escape(a)}",device="{_escape(d)}",'
                 f'fault="{_escape(f)}"}} {int(faults[f].active)}\n'
                 for f in sorted(faults)
             )
     return "".join(lines)
 
 
-FAMILIES: Final = (
-    Family("branchwatch_branch_open", "gauge", "1 while the branch is open.", _branch_open),
-    Family("branchwatch_queue_waiting", "gauge", "Tickets waiting to be called.", _queue_waiting),
-    Family(
-        "branchwatch_queue_oldest_issued_timestamp_seconds",
-        "gauge",
-        "Since when (event time, Unix seconds) the longest-waiting ticket waits; "
-        "absent while the queue is empty.",
-        _queue_oldest,
-    ),
-    Family("branchwatch_tickets_issued_total", "counter", "Tickets issued.", _issued),
-    Family(
-        "branchwatch_tickets_served_total", "counter", "Tickets whose service started.", _served
-    ),
-    Family(
-        "branchwatch_tickets_lost_total",
-        "counter",
-        "Tickets that ended without service: no_show, walkout, or still waiting at closing.",
-        _lost,
-    ),
-    Family(
-        "branchwatch_wait_seconds",
-        "histogram",
-        "Wait from issue (or transfer) until called, in seconds.",
-        _wait,
-    ),
-    Family(
-        "branchwatch_service_seconds",
-        "histogram",
-        "Service time from start to end, in seconds.",
-        _service,
-    ),
-    Family("branchwatch_counters", "gauge", "Counters per state.", _counters),
-    Family(
-        "branchwatch_position_staffed",
-        "gauge",
-        "Staff checked in at the lobby post (0 = empty).",
-        _staffed,
-    ),
-    Family(
-        "branchwatch_position_changed_timestamp_seconds",
-        "gauge",
-        "When (event time, Unix seconds) the post was last staffed or vacated, "
-        "or the branch opened while it was empty.",
-        _post_changed,
-    ),
-    Family(
-        "branchwatch_evaluations_requested_total",
-        "counter",
-        "Ratings requested on the counter's evaluator pad.",
-        _evaluations_requested,
-    ),
-    Family(
-        "branchwatch_evaluations_total",
-        "counter",
-        "Ratings submitted on the counter's evaluator pad.",
-        _evaluations,
-    ),
-    Family("branchwatch_agent_up", "gauge", "1 while the edge agent is online.", _agent_up),
-    Family(
-        "branchwatch_agent_spool_depth",
-        "gauge",
-        "Events in the agent's spool not yet acknowledged by the broker.",
-        _spool_depth,
-    ),
-    Family(
-        "branchwatch_agent_last_seen_timestamp_seconds",
-        "gauge",
-        "Time (Unix seconds) of the latest event or status from the agent.",
-        _last_seen,
-    ),
-    Family(
-        "branchwatch_device_up",
-        "gauge",
-        "1 while the agent is online and reports the device's link up.",
-        _device_up,
-    ),
-    Family(
-        "branchwatch_device_fault",
-        "gauge",
-        "1 while the device reports the fault, 0 once it recovered.",
-        _device_fault,
-    ),
-)
-HEADERS: Final = tuple(family.header.encode() for family in FAMILIES)
+RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
+    metrics.BRANCH_OPEN: _branch_open,
+    metrics.QUEUE_WAITING: _queue_waiting,
+    metrics.QUEUE_OLDEST_ISSUED: _queue_oldest,
+    metrics.TICKETS_ISSUED: _issued,
+    metrics.TICKETS_SERVED: _served,
+    metrics.TICKETS_LOST: _lost,
+    metrics.WAIT_SECONDS: _wait,
+    metrics.SERVICE_SECONDS: _service,
+    metrics.COUNTERS: _counters,
+    metrics.POSITION_STAFFED: _staffed,
+    metrics.POSITION_CHANGED: _post_changed,
+    metrics.EVALUATIONS_REQUESTED: _evaluations_requested,
+    metrics.EVALUATIONS: _evaluations,
+    metrics.AGENT_UP: _agent_up,
+    metrics.AGENT_SPOOL_DEPTH: _spool_depth,
+    metrics.AGENT_LAST_SEEN: _last_seen,
+    metrics.DEVICE_UP: _device_up,
+    metrics.DEVICE_FAULT: _device_fault,
+}
+
+
+def _in_catalog_order() -> tuple[Render, ...]:
+    """The renderers in the catalog's floor order; a family without one stops the import."""
+    missing = [f.name for f in metrics.FLOOR if f not in RENDERERS]
+    extra = [f.name for f in RENDERERS if f not in metrics.FLOOR]
+    if missing or extra:
+        raise RuntimeError(
+            f"collector/exposition.py: no renderer for {missing}, renderers outside "
+            f"the catalog's floor families: {extra}"
+        )
+    return tuple(RENDERERS[family] for family in metrics.FLOOR)
+
+
+RENDER_ORDER: Final = _in_catalog_order()
+HEADERS: Final = tuple(family.header.encode() for family in metrics.FLOOR)
 
 
 def render_branch(labels: _Labels, branch: BranchState) -> tuple[bytes, ...]:
-    """One text fragment per family (in :data:`FAMILIES` order) for one branch.
+    """One text fragment per family (in the catalog's floor order) for one branch.
 
     Fragments are kept as bytes: a scrape then joins bytes and sends them, and
     never encodes the whole region's text (tens of MB) again.
     """
     p = f'region="{_escape(branch.region)}",branch="{_escape(branch.branch)}"'
-    return tuple(family.render(labels, branch, p).encode() for family in FAMILIES)
+    return tuple(render(labels, branch, p).encode() for render in RENDER_ORDER)
 
 
 class Exposition:

@@ -17,10 +17,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from branchwatch.config import read_secret
+from branchwatch.contract import metrics
 from branchwatch.logthrottle import ThrottledLog
+from collector import selfmetrics
 from collector.config import GrafanaConfig
 from collector.floor.posts import PostIncident
 from dashboards.api import GrafanaConnection, GrafanaError
@@ -84,12 +86,7 @@ class Annotator:
         self._queue: queue.Queue[PostIncident | None] = queue.Queue(config.queue_size)
         self._thread: threading.Thread | None = None
         self._failures = ThrottledLog(log, FAILURE_LOG_INTERVAL)
-        counter = Counter(
-            "branchwatch_collector_annotations",
-            "Grafana annotations of floor incidents, by result (posted, failed, dropped).",
-            ["result"],
-            registry=registry,
-        )
+        counter = selfmetrics.counter(metrics.COLLECTOR_ANNOTATIONS, registry)
         self.posted = counter.labels("posted")
         self.failed = counter.labels("failed")
         self.dropped = counter.labels("dropped")

@@ -1,7 +1,8 @@
-"""The collector's own metrics (DESIGN §5), in an injected registry.
+"""The collector's own metrics, in an injected registry.
 
 Floor metrics are rendered by the store from cached per-branch text; these
-few are ordinary prometheus_client metrics, appended after them.
+few are ordinary prometheus_client metrics, appended after them. Names, help
+and labels come from the metric catalog (:mod:`branchwatch.contract.metrics`).
 """
 
 from __future__ import annotations
@@ -10,40 +11,43 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from branchwatch.contract import metrics
+from branchwatch.contract.metrics import MetricFamily
+
 LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _check(family: MetricFamily, kind: str) -> None:
+    if family.scope != "collector" or family.type != kind:
+        raise ValueError(f"{family.name} is not a collector {kind} of the metric catalog")
+
+
+def counter(family: MetricFamily, registry: CollectorRegistry) -> Counter:
+    """The catalog's collector counter ``family``, registered in ``registry``."""
+    _check(family, "counter")
+    return Counter(family.name, family.help, family.labels, registry=registry)
+
+
+def gauge(family: MetricFamily, registry: CollectorRegistry) -> Gauge:
+    _check(family, "gauge")
+    return Gauge(family.name, family.help, family.labels, registry=registry)
+
+
+def histogram(
+    family: MetricFamily, registry: CollectorRegistry, buckets: tuple[float, ...]
+) -> Histogram:
+    _check(family, "histogram")
+    return Histogram(family.name, family.help, family.labels, registry=registry, buckets=buckets)
 
 
 class SelfMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
-        self.messages = Counter(
-            "branchwatch_collector_messages",
-            "MQTT messages received, by result (accepted, duplicate, rejected).",
-            ["result"],
-            registry=self.registry,
-        )
-        self.rejected = Counter(
-            "branchwatch_collector_rejected",
-            "Rejected messages (and events refused by the floor model), by reason.",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.missing = Counter(
-            "branchwatch_collector_events_missing",
-            "Events skipped in an agent's seq (gaps); a replay is requested for them.",
-            registry=self.registry,
-        )
-        self.connected = Gauge(
-            "branchwatch_collector_mqtt_connected",
-            "1 while the collector is connected and subscribed to the broker.",
-            registry=self.registry,
-        )
-        self.lag = Histogram(
-            "branchwatch_collector_ingest_lag_seconds",
-            "Receive time minus event time, for live (not replayed) events.",
-            buckets=LAG_BUCKETS,
-            registry=self.registry,
-        )
+        self.messages = counter(metrics.COLLECTOR_MESSAGES, self.registry)
+        self.rejected = counter(metrics.COLLECTOR_REJECTED, self.registry)
+        self.missing = counter(metrics.COLLECTOR_EVENTS_MISSING, self.registry)
+        self.connected = gauge(metrics.COLLECTOR_MQTT_CONNECTED, self.registry)
+        self.lag = histogram(metrics.COLLECTOR_INGEST_LAG, self.registry, LAG_BUCKETS)
         # Pre-create the result children so every series exists from the start.
         self.accepted = self.messages.labels("accepted")
         self.duplicate = self.messages.labels("duplicate")

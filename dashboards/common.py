@@ -15,6 +15,7 @@ from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from branchwatch.contract import metrics
 from collector.floor.config import FloorConfig
 
 _FLOOR: Final = FloorConfig()
@@ -51,7 +52,7 @@ def region_variable(multi: bool) -> builders.QueryVariable:
         builders.QueryVariable("region")
         .label("Region")
         .datasource(DATASOURCE)
-        .query("label_values(branchwatch_branch_open, region)")
+        .query(f"label_values({metrics.BRANCH_OPEN.name}, region)")
         .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
     )

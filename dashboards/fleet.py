@@ -12,6 +12,7 @@ from typing import Final
 
 from grafana_foundation_sdk.builders import dashboard as builders
 
+from branchwatch.contract import metrics
 from dashboards.common import (
     GREEN,
     ORANGE,
@@ -53,34 +54,34 @@ def build() -> builders.Dashboard:
         .with_variable(region_variable(multi=True))
     )
     top = [
-        big_stat("Agents up", f"sum(branchwatch_agent_up{{{R}}})", "none", steps(GREEN)),
+        big_stat("Agents up", f"sum({metrics.AGENT_UP.name}{{{R}}})", "none", steps(GREEN)),
         big_stat(
             "Agents down",
-            f"count(branchwatch_agent_up{{{R}}} == 0) or vector(0)",
+            f"count({metrics.AGENT_UP.name}{{{R}}} == 0) or vector(0)",
             "none",
             none_is_good(),
         ),
         big_stat(
             "Active device faults",
-            f"count(branchwatch_device_fault{{{R}}} == 1) or vector(0)",
+            f"count({metrics.DEVICE_FAULT.name}{{{R}}} == 1) or vector(0)",
             "none",
             none_is_good(),
         ),
         big_stat(
             "Events spooled at the edge",
-            f"sum(branchwatch_agent_spool_depth{{{R}}})",
+            f"sum({metrics.AGENT_SPOOL_DEPTH.name}{{{R}}})",
             "none",
             steps(GREEN, (SPOOL_WARNING, YELLOW), (SPOOL_CRITICAL, RED)),
         ),
         big_stat(
             "Collector connected to the broker",
-            "min(branchwatch_collector_mqtt_connected)",
+            f"min({metrics.COLLECTOR_MQTT_CONNECTED.name})",
             "none",
             steps(RED, (1, GREEN)),
         ),
         big_stat(
             "Messages accepted /s",
-            'sum(rate(branchwatch_collector_messages_total{result="accepted"}[$__rate_interval]))',
+            f'sum(rate({metrics.COLLECTOR_MESSAGES.name}{{result="accepted"}}[$__rate_interval]))',
             "reqps",
             steps(GREEN),
         ),
@@ -91,7 +92,7 @@ def build() -> builders.Dashboard:
         board.with_panel(
             bars(
                 "Agents: time since last heard",
-                f"topk(15, time() - branchwatch_agent_last_seen_timestamp_seconds{{{R}}})",
+                f"topk(15, time() - {metrics.AGENT_LAST_SEEN.name}{{{R}}})",
                 "{{region}} / {{branch}} / {{agent}}",
                 "s",
                 steps(GREEN, (120, YELLOW), (300, RED)),
@@ -100,26 +101,26 @@ def build() -> builders.Dashboard:
         .with_panel(
             bars(
                 "Spool depth, by agent",
-                f"topk(15, branchwatch_agent_spool_depth{{{R}}})",
+                f"topk(15, {metrics.AGENT_SPOOL_DEPTH.name}{{{R}}})",
                 "{{region}} / {{branch}} / {{agent}}",
                 "none",
                 steps(GREEN, (SPOOL_WARNING, YELLOW), (SPOOL_CRITICAL, RED)),
             ).grid_pos(at(12, 4, 12, 8))
         )
         .with_panel(
-            listing("Devices down", f"branchwatch_device_up{{{R}}} == 0", none_is_good()).grid_pos(
-                at(0, 12, 12, 7)
-            )
+            listing(
+                "Devices down", f"{metrics.DEVICE_UP.name}{{{R}}} == 0", none_is_good()
+            ).grid_pos(at(0, 12, 12, 7))
         )
         .with_panel(
             listing(
-                "Device faults (active)", f"branchwatch_device_fault{{{R}}} == 1", none_is_good()
+                "Device faults (active)", f"{metrics.DEVICE_FAULT.name}{{{R}}} == 1", none_is_good()
             ).grid_pos(at(12, 12, 12, 7))
         )
         .with_panel(
             trend(
                 "Collector messages /s, by result",
-                "sum by (result) (rate(branchwatch_collector_messages_total[$__rate_interval]))",
+                f"sum by (result) (rate({metrics.COLLECTOR_MESSAGES.name}[$__rate_interval]))",
                 "{{result}}",
                 "reqps",
             ).grid_pos(at(0, 19, 8, 8))
@@ -127,7 +128,7 @@ def build() -> builders.Dashboard:
         .with_panel(
             trend(
                 "Rejected /s, by reason",
-                "sum by (reason) (rate(branchwatch_collector_rejected_total[$__rate_interval]))",
+                f"sum by (reason) (rate({metrics.COLLECTOR_REJECTED.name}[$__rate_interval]))",
                 "{{reason}}",
                 "reqps",
             ).grid_pos(at(8, 19, 8, 8))
@@ -136,14 +137,14 @@ def build() -> builders.Dashboard:
             trend(
                 "Ingest lag (receive − event time)",
                 "histogram_quantile(0.5, sum by (le) "
-                "(rate(branchwatch_collector_ingest_lag_seconds_bucket[$__rate_interval])))",
+                f"(rate({metrics.COLLECTOR_INGEST_LAG.bucket}[$__rate_interval])))",
                 "p50",
                 "s",
             )
             .with_target(
                 query(
                     "histogram_quantile(0.95, sum by (le) "
-                    "(rate(branchwatch_collector_ingest_lag_seconds_bucket[$__rate_interval])))",
+                    f"(rate({metrics.COLLECTOR_INGEST_LAG.bucket}[$__rate_interval])))",
                     "p95",
                     ref_id="B",
                     instant=False,

@@ -13,6 +13,7 @@ from grafana_foundation_sdk.builders import bargauge, statetimeline
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard
 
+from branchwatch.contract import metrics
 from dashboards.common import (
     DATASOURCE,
     EVALUATION_RATE_TARGET,
@@ -47,7 +48,7 @@ def branch_variable() -> builders.QueryVariable:
         builders.QueryVariable("branch")
         .label("Branch")
         .datasource(DATASOURCE)
-        .query('label_values(branchwatch_branch_open{region="$region"}, branch)')
+        .query(f'label_values({metrics.BRANCH_OPEN.name}{{region="$region"}}, branch)')
         .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
     )
@@ -81,7 +82,7 @@ def posts_timeline() -> statetimeline.Panel:
         )
         .datasource(DATASOURCE)
         .with_target(
-            query(f"branchwatch_position_staffed{{{B}}}", "post {{position}}", instant=False)
+            query(f"{metrics.POSITION_STAFFED.name}{{{B}}}", "post {{position}}", instant=False)
         )
         .thresholds(steps(RED, (1, GREEN)))
         .color_scheme(builders.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
@@ -129,7 +130,7 @@ def wait_distribution(called: str) -> bargauge.Panel:
     ).targets(
         [
             query(
-                f'sum(increase(branchwatch_wait_seconds_bucket{{le="{bound!r}",{B}}}[$__range]))'
+                f'sum(increase({metrics.WAIT_SECONDS.bucket}{{le="{bound!r}",{B}}}[$__range]))'
                 f" / sum({called})",
                 f"≤ {_bound(bound)}" + (" (target)" if bound == WAIT_TARGET_SECONDS else ""),
                 ref_id=chr(ord("A") + index),
@@ -145,13 +146,13 @@ def wait_distribution(called: str) -> bargauge.Panel:
 
 
 def build() -> builders.Dashboard:
-    ratings = f"increase(branchwatch_evaluations_total{{{B}}}[$__range])"
-    requested = f"increase(branchwatch_evaluations_requested_total{{{B}}}[$__range])"
-    called = f"increase(branchwatch_wait_seconds_count{{{B}}}[$__range])"
+    ratings = f"increase({metrics.EVALUATIONS.name}{{{B}}}[$__range])"
+    requested = f"increase({metrics.EVALUATIONS_REQUESTED.name}{{{B}}}[$__range])"
+    called = f"increase({metrics.WAIT_SECONDS.count}{{{B}}}[$__range])"
     top = [
         big_stat(
             "Branch",
-            f"branchwatch_branch_open{{{B}}}",
+            f"{metrics.BRANCH_OPEN.name}{{{B}}}",
             "none",
             steps(RED, (1, GREEN)),
         ).mappings(
@@ -164,23 +165,23 @@ def build() -> builders.Dashboard:
                 )
             ]
         ),
-        big_stat("Waiting now", f"sum(branchwatch_queue_waiting{{{B}}})", "none", steps(GREEN)),
+        big_stat("Waiting now", f"sum({metrics.QUEUE_WAITING.name}{{{B}}})", "none", steps(GREEN)),
         big_stat(
             "Longest wait now",
-            f"max(time() - branchwatch_queue_oldest_issued_timestamp_seconds{{{B}}}) or vector(0)",
+            f"max(time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{B}}}) or vector(0)",
             "s",
             wait_thresholds(),
         ),
         big_stat(
             "Called within 15 min",
-            f'sum(increase(branchwatch_wait_seconds_bucket{{le="{WAIT_TARGET_LE}",{B}}}'
+            f'sum(increase({metrics.WAIT_SECONDS.bucket}{{le="{WAIT_TARGET_LE}",{B}}}'
             f"[$__range])) / sum({called})",
             "percentunit",
             at_least(SERVICE_LEVEL_TARGET),
         ),
         big_stat(
             "Satisfaction",
-            f'sum(increase(branchwatch_evaluations_total{{rating=~"very_satisfied|satisfied",{B}}}'
+            f'sum(increase({metrics.EVALUATIONS.name}{{rating=~"very_satisfied|satisfied",{B}}}'
             f"[$__range])) / sum({ratings})",
             "percentunit",
             at_least(SATISFACTION_TARGET),
@@ -216,7 +217,7 @@ def build() -> builders.Dashboard:
         .with_panel(
             trend(
                 "Customers waiting, by service",
-                f"branchwatch_queue_waiting{{{B}}}",
+                f"{metrics.QUEUE_WAITING.name}{{{B}}}",
                 "{{service}}",
                 "none",
             ).grid_pos(at(0, 11, 12, 8))
@@ -224,7 +225,7 @@ def build() -> builders.Dashboard:
         .with_panel(
             bars(
                 "Oldest waiting ticket, by service",
-                f"time() - branchwatch_queue_oldest_issued_timestamp_seconds{{{B}}}",
+                f"time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{B}}}",
                 "{{service}}",
                 "s",
                 wait_thresholds(),
@@ -233,7 +234,7 @@ def build() -> builders.Dashboard:
         .with_panel(
             bars(
                 "Counters",
-                f"branchwatch_counters{{{B}}}",
+                f"{metrics.COUNTERS.name}{{{B}}}",
                 "{{state}}",
                 "none",
                 steps(GREEN),

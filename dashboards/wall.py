@@ -12,6 +12,7 @@ from typing import Final
 
 from grafana_foundation_sdk.builders import dashboard as builders
 
+from branchwatch.contract import metrics
 from dashboards.common import (
     EVALUATION_RATE_TARGET,
     GREEN,
@@ -38,13 +39,13 @@ from dashboards.common import (
 UID: Final = "branchwatch-wall"
 R: Final = 'region=~"$region"'
 
-OPEN: Final = f"branchwatch_branch_open{{{R}}} == 1"
+OPEN: Final = f"{metrics.BRANCH_OPEN.name}{{{R}}} == 1"
 POST1_EMPTY_SECONDS: Final = (
-    f'time() - branchwatch_position_changed_timestamp_seconds{{position="1",{R}}}'
-    f' and branchwatch_position_staffed{{position="1",{R}}} == 0'
+    f'time() - {metrics.POSITION_CHANGED.name}{{position="1",{R}}}'
+    f' and {metrics.POSITION_STAFFED.name}{{position="1",{R}}} == 0'
     f" and on(region, branch) {OPEN}"
 )
-OLDEST_WAIT: Final = f"time() - branchwatch_queue_oldest_issued_timestamp_seconds{{{R}}}"
+OLDEST_WAIT: Final = f"time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{R}}}"
 
 
 def _share(numerator: str, denominator: str, by: str = "") -> str:
@@ -54,30 +55,29 @@ def _share(numerator: str, denominator: str, by: str = "") -> str:
 
 def service_level(by: str = "") -> str:
     return _share(
-        f'increase(branchwatch_wait_seconds_bucket{{le="{WAIT_TARGET_LE}",{R}}}[1h])',
-        f"increase(branchwatch_wait_seconds_count{{{R}}}[1h])",
+        f'increase({metrics.WAIT_SECONDS.bucket}{{le="{WAIT_TARGET_LE}",{R}}}[1h])',
+        f"increase({metrics.WAIT_SECONDS.count}{{{R}}}[1h])",
         by,
     )
 
 
 def satisfaction(by: str = "") -> str:
     return _share(
-        f'increase(branchwatch_evaluations_total{{rating=~"very_satisfied|satisfied",{R}}}'
-        "[$__range])",
-        f"increase(branchwatch_evaluations_total{{{R}}}[$__range])",
+        f'increase({metrics.EVALUATIONS.name}{{rating=~"very_satisfied|satisfied",{R}}}[$__range])',
+        f"increase({metrics.EVALUATIONS.name}{{{R}}}[$__range])",
         by,
     )
 
 
 def evaluation_rate() -> str:
     return _share(
-        f"increase(branchwatch_evaluations_total{{{R}}}[$__range])",
-        f"increase(branchwatch_evaluations_requested_total{{{R}}}[$__range])",
+        f"increase({metrics.EVALUATIONS.name}{{{R}}}[$__range])",
+        f"increase({metrics.EVALUATIONS_REQUESTED.name}{{{R}}}[$__range])",
     )
 
 
 DEVICES_DOWN: Final = (
-    f"(branchwatch_device_up{{{R}}} == 0) or (branchwatch_device_fault{{{R}}} == 1)"
+    f"({metrics.DEVICE_UP.name}{{{R}}} == 0) or ({metrics.DEVICE_FAULT.name}{{{R}}} == 1)"
 )
 
 
@@ -124,7 +124,7 @@ def build() -> builders.Dashboard:
     board = board.with_panel(
         tiles(
             "Customers waiting, by region",
-            f"sum by (region) (branchwatch_queue_waiting{{{R}}})",
+            f"sum by (region) ({metrics.QUEUE_WAITING.name}{{{R}}})",
             "{{region}}",
             "none",
             steps(GREEN),
@@ -132,7 +132,7 @@ def build() -> builders.Dashboard:
     ).with_panel(
         tiles(
             "Branches open, by region",
-            f"sum by (region) (branchwatch_branch_open{{{R}}})",
+            f"sum by (region) ({metrics.BRANCH_OPEN.name}{{{R}}})",
             "{{region}}",
             "none",
             steps(GREEN),

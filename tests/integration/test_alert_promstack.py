@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from branchwatch.broker import EmbeddedBroker
+from branchwatch.contract import metrics
 from tests.promstack import AlertmanagerProcess, PrometheusProcess, PromstackError
 from tests.support import CollectorProcess
 
@@ -25,7 +26,7 @@ def test_prometheus_scrapes_the_collector_and_answers_queries(
                 ("branchwatch-collector", "1")
             ]
             assert prom.query("1 + 1")[0]["value"][1] == "2"
-            connected = prom.query("branchwatch_collector_mqtt_connected")
+            connected = prom.query(metrics.COLLECTOR_MQTT_CONNECTED.name)
             assert connected and connected[0]["value"][1] == "1"
             assert prom.alerts() == []
             assert prom.rules() == []

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from branchwatch.broker import MOSQUITTO_PATHS, EmbeddedBroker
-from branchwatch.contract import Status, encode, topic_for
+from branchwatch.contract import Status, encode, metrics, topic_for
 from branchwatch.contract import events as ev
 from branchwatch.contract.messages import DeviceStatus, SpoolStatus
 from dashboards.build import build_all
@@ -41,12 +41,12 @@ VARIABLES = {
     "branchwatch-fleet": {"$region": "north|south"},
     "branchwatch-floor": {"$region": FLOOR_BRANCH[0], "$branch": FLOOR_BRANCH[1]},
 }
-ALWAYS_FIRING_RULES = """\
+ALWAYS_FIRING_RULES = f"""\
 groups:
   - name: dashboard-test
     rules:
       - alert: BranchwatchDashboardTestAlways
-        expr: branchwatch_branch_open == 1
+        expr: {metrics.BRANCH_OPEN.name} == 1
         labels:
           severity: info
 """
@@ -154,7 +154,7 @@ def feed(prom: PrometheusProcess, branches: dict[str, Branch]) -> None:
     # A message that breaks the contract, so rejects have a reason to show.
     branches["br-0002"].agent.publish_raw("bw/v1/north/br-0002/edge-1/events", b"{not json")
     wait_until(
-        lambda: len(prom.query("branchwatch_evaluations_total")) >= 3 * 2 * 4,
+        lambda: len(prom.query(metrics.EVALUATIONS.name)) >= 3 * 2 * 4,
         20,
         "Prometheus to see every branch's counters (phase 1)",
     )
@@ -172,9 +172,9 @@ def feed(prom: PrometheusProcess, branches: dict[str, Branch]) -> None:
     branches["br-0002"].agent.publish_raw("bw/v1/north/br-0002/edge-1/events", b"[]]")
     wait_until(
         lambda: (
-            prom.query("branchwatch_device_fault == 1")
+            prom.query(f"{metrics.DEVICE_FAULT.name} == 1")
             and prom.query('ALERTS{alertstate="firing"}')
-            and prom.query('increase(branchwatch_evaluations_total{rating="unsatisfied"}[1m]) > 0')
+            and prom.query(f'increase({metrics.EVALUATIONS.name}{{rating="unsatisfied"}}[1m]) > 0')
         ),
         20,
         "Prometheus to see phase 2 (faults, ratings) and the test alert firing",

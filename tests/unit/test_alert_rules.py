@@ -13,9 +13,10 @@ import yaml
 from alerts import build
 from alerts.config import DEFAULT, AlertConfig
 from alerts.groups import CONCERNS, FILES
-from alerts.promql import duration, le_label, metric
+from alerts.promql import duration, metric
 from alerts.yamltext import dump
-from collector.exposition import _go_float
+from branchwatch.contract import metrics
+from branchwatch.contract.metrics import bucket_label
 from collector.floor.config import FloorConfig, FloorRules
 from tests.support import require_binary
 
@@ -115,7 +116,7 @@ def test_floor_and_service_alerts_fire_only_while_the_branch_is_open() -> None:
         labels = rule["labels"]
         assert isinstance(labels, dict)
         if labels["concern"] in ("floor", "service"):
-            assert "and on(region, branch) branchwatch_branch_open == 1\n" in rule["expr"]
+            assert f"and on(region, branch) {metrics.BRANCH_OPEN.name} == 1\n" in rule["expr"]
 
 
 def test_thresholds_flow_from_the_config_into_the_rules() -> None:
@@ -133,9 +134,9 @@ def test_thresholds_flow_from_the_config_into_the_rules() -> None:
     files = build.render(short)
     floor = files["floor.rules.yml"]
     assert ") > 3\n" in floor and 'for: "1s"' in floor
-    assert "time() - branchwatch_queue_oldest_issued_timestamp_seconds{" in floor
+    assert f"time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{" in floor
     assert '{region="north"} > 4\n' in floor and '{region="north"} > 8\n' in floor
-    assert 'branchwatch_position_staffed{region="north", position="1"} == 0' in floor
+    assert f'{metrics.POSITION_STAFFED.name}{{region="north", position="1"}} == 0' in floor
     assert 'team: "branch-ops"' in floor
     assert '"http://runbooks/r.md#branchwatchgreeterpostempty"' in floor
     assert 'up{job="bw-test"} == 0' in files["collector.rules.yml"]
@@ -156,10 +157,9 @@ def test_defaults_match_the_collector_and_its_bucket_labels() -> None:
     assert DEFAULT.wait_target_seconds == floor.wait_target_seconds
     assert DEFAULT.wait_warning_seconds == floor.wait_warning_seconds
     assert DEFAULT.wait_critical_seconds == floor.wait_critical_seconds
-    rules = FloorRules(floor)
-    assert DEFAULT.wait_target_seconds in rules.wait_buckets
-    for bound in (*rules.wait_buckets, 1e6, 0.5, 2.5e7):
-        assert le_label(bound) == _go_float(bound)
+    exported = {bucket_label(bound) for bound in FloorRules(floor).wait_buckets}
+    selected = set(re.findall(r'le="([^"]+)"', "".join(build.render().values())))
+    assert selected == {"900.0"} <= exported  # the rules select a bucket the collector has
 
 
 @pytest.mark.parametrize(
@@ -177,7 +177,7 @@ def test_duration_refuses_fractions() -> None:
 
 
 def test_metric_selector() -> None:
-    assert metric(DEFAULT, "branchwatch_branch_open") == "branchwatch_branch_open"
+    assert metric(DEFAULT, metrics.BRANCH_OPEN.name) == "branchwatch_branch_open"
     cfg = DEFAULT.replace(floor_selector='region="n"')
     assert metric(cfg, "m", 'position="1"') == 'm{region="n", position="1"}'
     assert metric(cfg, "up", floor=False) == 'up{job="branchwatch-collector"}'

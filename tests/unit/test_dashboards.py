@@ -14,27 +14,21 @@ from grafana_foundation_sdk.models.dashboard import Dashboard, Panel
 from grafana_foundation_sdk.models.prometheus import Dataquery as PrometheusQuery
 
 from branchwatch.cli import main
+from branchwatch.contract import metrics
 from collector.config import GrafanaConfig
 from dashboards.build import BOARDS, JSON_DIR, build_all, file_name, render
 from dashboards.common import WAIT_TARGET_LE
 
 BOARD_UIDS = ("branchwatch-wall", "branchwatch-floor", "branchwatch-fleet")
 WALL_MAX_HEIGHT = 24  # grid rows that fit a 1080p screen in kiosk mode without scrolling
-# Metric names of the public contract (DESIGN §5) and the collector's own, plus ALERTS.
+# Every series of the metric catalog (floor and the collector's own).
 CONTRACT_METRICS = {
-    "branchwatch_branch_open", "branchwatch_queue_waiting",
-    "branchwatch_queue_oldest_issued_timestamp_seconds", "branchwatch_tickets_issued_total",
-    "branchwatch_tickets_served_total", "branchwatch_tickets_lost_total",
-    "branchwatch_wait_seconds_bucket", "branchwatch_wait_seconds_count",
-    "branchwatch_wait_seconds_sum", "branchwatch_service_seconds_bucket",
-    "branchwatch_counters", "branchwatch_position_staffed",
-    "branchwatch_position_changed_timestamp_seconds", "branchwatch_evaluations_requested_total",
-    "branchwatch_evaluations_total", "branchwatch_agent_up", "branchwatch_agent_spool_depth",
-    "branchwatch_agent_last_seen_timestamp_seconds", "branchwatch_device_up",
-    "branchwatch_device_fault", "branchwatch_collector_messages_total",
-    "branchwatch_collector_rejected_total", "branchwatch_collector_events_missing_total",
-    "branchwatch_collector_mqtt_connected", "branchwatch_collector_ingest_lag_seconds_bucket",
-}  # fmt: skip
+    series
+    for family in metrics.CATALOG
+    for series in (
+        (family.bucket, family.sum, family.count) if family.type == "histogram" else (family.name,)
+    )
+}
 
 BUILT = build_all()
 
@@ -138,15 +132,15 @@ def test_wall_shows_firing_alerts_and_empty_greeter_posts() -> None:
     alerts = panel("branchwatch-wall", "Alerts firing (all regions)")
     assert alerts["targets"][0]["expr"] == 'ALERTS{alertstate="firing"}'
     empty = panel("branchwatch-wall", "Post 1 empty: for how long")["targets"][0]["expr"]
-    assert 'branchwatch_position_staffed{position="1"' in empty and "== 0" in empty
-    assert "branchwatch_branch_open" in empty  # a closed branch's empty door is no incident
+    assert f'{metrics.POSITION_STAFFED.name}{{position="1"' in empty and "== 0" in empty
+    assert metrics.BRANCH_OPEN.name in empty  # a closed branch's empty door is no incident
 
 
 def test_floor_board_follows_one_branch_and_shows_incidents() -> None:
     board = BUILT["branchwatch-floor"]
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["branch"]["query"] == (
-        'label_values(branchwatch_branch_open{region="$region"}, branch)'
+        f'label_values({metrics.BRANCH_OPEN.name}{{region="$region"}}, branch)'
     )
     for p in panels("branchwatch-floor"):
         for target in p["targets"]:

@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from branchwatch.contract import events as ev
+from branchwatch.contract import metrics
 from branchwatch.contract.messages import DeviceStatus, Status
 from collector.floor.config import FloorConfig, PostConfig
 from collector.store import Store
@@ -23,26 +24,7 @@ CONFIG = FloorConfig(
     service_buckets=(30.0,),
 )
 
-FAMILY_ORDER = [  # DESIGN §5
-    "branchwatch_branch_open",
-    "branchwatch_queue_waiting",
-    "branchwatch_queue_oldest_issued_timestamp_seconds",
-    "branchwatch_tickets_issued_total",
-    "branchwatch_tickets_served_total",
-    "branchwatch_tickets_lost_total",
-    "branchwatch_wait_seconds",
-    "branchwatch_service_seconds",
-    "branchwatch_counters",
-    "branchwatch_position_staffed",
-    "branchwatch_position_changed_timestamp_seconds",
-    "branchwatch_evaluations_requested_total",
-    "branchwatch_evaluations_total",
-    "branchwatch_agent_up",
-    "branchwatch_agent_spool_depth",
-    "branchwatch_agent_last_seen_timestamp_seconds",
-    "branchwatch_device_up",
-    "branchwatch_device_fault",
-]
+FAMILY_ORDER = [family.name for family in metrics.FLOOR]
 
 
 def E(cls: type[ev.Event], seq: int, ts: float, **fields: Any) -> ev.Event:
@@ -176,7 +158,7 @@ def test_prometheus_parses_it_and_histograms_add_up() -> None:
     assert samples["branchwatch_wait_seconds_sum"] == 90 + 230
 
 
-def test_families_appear_once_in_design_order_grouped_across_branches() -> None:
+def test_families_appear_once_in_catalog_order_grouped_across_branches() -> None:
     store = Store(CONFIG)
     scenario(store, "south", "b2")
     scenario(store, "north", "b1")
