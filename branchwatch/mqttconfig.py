@@ -7,7 +7,9 @@ and their checks live here once.
 
 from __future__ import annotations
 
-from typing import Literal
+import ssl
+from collections.abc import Mapping
+from typing import Final, Literal
 
 import msgspec
 
@@ -54,3 +56,67 @@ class MqttClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         for failed, message in checks:
             if failed:
                 raise ConfigError(message)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for an ``mqtts://`` broker (None for ``mqtt://``)."""
+        if not parse_broker_url(self.broker).tls:
+            return None
+        return tls_context(self.ca_file, self.cert_file, self.key_file)
+
+
+# What each TLS file holds, for errors that say which file is wrong.
+_TLS_FILE_ROLES: Final = {
+    "ca_file": "CA certificates",
+    "cert_file": "client certificate",
+    "key_file": "client key",
+}
+
+
+def tls_context(
+    ca_file: str = "",
+    cert_file: str = "",
+    key_file: str = "",
+    names: Mapping[str, str] | None = None,
+) -> ssl.SSLContext:
+    """A client TLS context: the system's CAs unless ``ca_file``, a client certificate if
+    ``cert_file`` (its key in ``key_file``, or in the same file).
+
+    Raises :class:`ConfigError` naming the file (by its key, or by ``names[key]``, e.g. a
+    command-line flag) and its path.
+    """
+
+    def fail(key: str, path: str, problem: str) -> ConfigError:
+        name = (names or {}).get(key, f"mqtt.{key}")
+        return ConfigError(f"{name} {path}: {problem}")
+
+    contents: dict[str, bytes] = {}
+    for key, path in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file)):
+        if path:
+            try:
+                with open(path, "rb") as file:
+                    contents[key] = file.read()
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise fail(key, path, f"cannot read the {_TLS_FILE_ROLES[key]}: {reason}") from exc
+    try:
+        context = ssl.create_default_context(cafile=ca_file or None)
+    except ssl.SSLError as exc:
+        raise fail("ca_file", ca_file, f"no usable CA certificate in it ({exc.reason})") from exc
+    if not cert_file:
+        return context
+    if b"-----BEGIN CERTIFICATE-----" not in contents["cert_file"]:
+        raise fail("cert_file", cert_file, "no PEM certificate in it")
+    key_text = contents.get("key_file", contents["cert_file"])
+    key_source = ("key_file", key_file) if key_file else ("cert_file", cert_file)
+    if b"PRIVATE KEY-----" not in key_text:
+        raise fail(*key_source, "no PEM private key in it")
+    if b"ENCRYPTED" in key_text:
+        # OpenSSL would prompt for a passphrase on the terminal: a service has none.
+        raise fail(*key_source, "the private key is encrypted; give an unencrypted one")
+    try:
+        context.load_cert_chain(cert_file, key_file or None)
+    except ssl.SSLError as exc:
+        raise fail(
+            *key_source, f"the key does not fit the certificate {cert_file} ({exc.reason})"
+        ) from exc
+    return context

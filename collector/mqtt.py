@@ -12,7 +12,6 @@ feeds us.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,15 +29,10 @@ from branchwatch.contract.topics import subscription_filter
 from branchwatch.logthrottle import ThrottledLog
 from branchwatch.retry import Backoff
 from collector.config import MqttConfig
-from collector.errors import CollectorError
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, Payload], None]
-
-
-class MqttError(CollectorError):
-    """The broker connection could not be set up (bad TLS files, bad URL, …)."""
 
 
 class MqttSession:
@@ -91,16 +85,9 @@ class MqttSession:
                 read_secret(config.password_file, "MQTT password") if config.password_file else None
             )
             client.username_pw_set(config.username, password)
-        if self.address.tls:
-            try:
-                client.tls_set(
-                    ca_certs=config.ca_file or None,
-                    certfile=config.cert_file or None,
-                    keyfile=config.key_file or None,
-                    tls_version=ssl.PROTOCOL_TLS_CLIENT,
-                )
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise MqttError(f"TLS setup failed: {exc}") from exc
+        tls = config.tls_context()  # bad TLS files: a ConfigError naming the file
+        if tls is not None:
+            client.tls_set_context(tls)
         client.max_inflight_messages_set(100)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
