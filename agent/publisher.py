@@ -27,9 +27,10 @@ from agent import status
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.errors import AgentError
+from branchwatch import agentlink
 from branchwatch.config import parse_broker_url, read_secret
-from branchwatch.contract import Notify, Replay, decode_command
-from branchwatch.errors import ConfigError, ContractError
+from branchwatch.contract import Notify, Replay
+from branchwatch.errors import ContractError
 from branchwatch.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -39,20 +40,6 @@ STATUS_MIN_GAP: Final = 1.0  # seconds between two status messages at most once
 
 class PublishRefusedError(AgentError):
     """The broker answered a publish with a failure reason code (MQTT 5: e.g. the ACL)."""
-
-
-def tls_context(config: AgentConfig) -> ssl.SSLContext | None:
-    """The client TLS context for ``mqtts://`` (system CAs unless ``ca_file``)."""
-    mqtt = config.mqtt
-    if not parse_broker_url(mqtt.broker).tls:
-        return None
-    try:
-        context = ssl.create_default_context(cafile=mqtt.ca_file or None)
-        if mqtt.cert_file:
-            context.load_cert_chain(mqtt.cert_file, mqtt.key_file or None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"mqtt TLS files: {exc}") from exc
-    return context
 
 
 def client_for(
@@ -102,7 +89,7 @@ class Publisher:
         self._password = (
             read_secret(mqtt.password_file, "MQTT password") if mqtt.password_file else None
         )
-        self._tls = tls_context(config)  # bad TLS files: a config error at start
+        self._tls = mqtt.tls_context()  # bad TLS files: a config error at start
         self.events_topic = config.topic("events")
         self.status_topic = config.topic("status")
         self.cmd_topic = config.topic("cmd")
@@ -121,7 +108,7 @@ class Publisher:
         while not self.stop.is_set():
             self._online = False
             session = self.core.spool.next_session()
-            will = aiomqtt.Will(self.status_topic, status.will(session), qos=1, retain=True)
+            will = aiomqtt.Will(self.status_topic, agentlink.will(session), qos=1, retain=True)
             client = client_for(
                 self.config, self.config.client_id, will, True, self._password, self._tls
             )
@@ -189,7 +176,7 @@ class Publisher:
             if task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         # Clean shutdown: say offline ourselves, then DISCONNECT (the broker drops the will).
-        payload = status.offline(session, self.core.clock())
+        payload = agentlink.offline_status(session, self.core.clock())
         await asyncio.wait_for(self._publish(client, self.status_topic, payload, retain=True), 2.0)
         log.info("published offline status (session %d)", session)
 
@@ -217,12 +204,8 @@ class Publisher:
 
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                log.warning("command with an unusable payload on %s ignored", message.topic)
-                continue
             try:
-                command = decode_command(payload)
+                command = agentlink.read_command(message.payload)
             except ContractError as exc:
                 log.warning("bad command ignored (%s): %s", exc.reason, exc.detail[:200])
                 continue
@@ -254,12 +237,8 @@ class Publisher:
 
         Events not yet acknowledged are the drain's: it sends them next anyway.
         """
-        spool = self.core.spool
-        oldest = spool.oldest_held_seq()
-        if oldest is None or from_seq < oldest:
-            log.warning("replay from seq %d: events before %s are no longer held", from_seq, oldest)
         sent = 0
-        for batch in spool.held_batches(from_seq, spool.last_sent_seq()):
+        for batch in agentlink.replay_batches(self.core.spool, from_seq):
             await self._publish(client, self.events_topic, batch.payload)
             sent += batch.event_count
         self.replays += 1

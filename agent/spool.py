@@ -1,4 +1,4 @@
-"""The agent's durable event spool: SQLite in WAL mode (DESIGN §8).
+"""The agent's durable event spool: SQLite in WAL mode.
 
 Every event is written here, with its ``seq``, before it is published; it is
 marked sent on PUBACK and kept for the retention window to answer ``replay``.
@@ -26,9 +26,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final
 
 from agent.errors import AgentError
+from branchwatch.agentlink import Batch, first_batch
 from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 
 # Small: a jump after a suspected power cut shows as up to this many "missing" events.
@@ -50,15 +51,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 class SpoolError(AgentError):
     """The spool database cannot be opened or written."""
-
-
-class Batch(NamedTuple):
-    """Consecutive held events as one MQTT payload (an object, or an array)."""
-
-    first_seq: int
-    last_seq: int
-    event_count: int
-    payload: bytes
 
 
 class Spool:
@@ -252,7 +244,7 @@ class Spool:
             "SELECT seq, payload FROM events WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?",
             (after_seq, max_events),
         ).fetchall()
-        return _pack(rows, max_bytes)
+        return first_batch(rows, max_events, max_bytes)
 
     def held_batches(
         self, from_seq: int, to_seq: int, max_events: int = MAX_BATCH_EVENTS,
@@ -265,7 +257,7 @@ class Spool:
                 "SELECT seq, payload FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
                 (after, to_seq, max_events),
             ).fetchall()
-            batch = _pack(rows, max_bytes)
+            batch = first_batch(rows, max_events, max_bytes)
             if batch is None:
                 return
             yield batch
@@ -313,25 +305,6 @@ def _boot_id() -> int:
         )
     except (OSError, ValueError):
         return 0
-
-
-def _pack(rows: list[tuple[int, bytes]], max_bytes: int) -> Batch | None:
-    """As many leading rows as fit ``max_bytes``; one event alone is sent as an object."""
-    if not rows:
-        return None
-    if len(rows) == 1:
-        return Batch(rows[0][0], rows[0][0], 1, bytes(rows[0][1]))
-    parts: list[bytes] = []
-    size = 2  # the brackets
-    for _seq, payload in rows:
-        extra = len(payload) + (1 if parts else 0)
-        if parts and size + extra > max_bytes:
-            break
-        parts.append(payload)
-        size += extra
-    if len(parts) == 1:
-        return Batch(rows[0][0], rows[0][0], 1, bytes(rows[0][1]))
-    return Batch(rows[0][0], rows[len(parts) - 1][0], len(parts), b"[" + b",".join(parts) + b"]")
 
 
 class _Transaction:

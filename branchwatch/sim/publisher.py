@@ -5,10 +5,14 @@ runs every model up to ``start + (now - wall_start) × speed`` and publishes
 what happened, so an event's ``ts`` is the wall-clock time of the tick that
 emits it (never later). Publishes QoS 1 to ``…/edge-1/events``, retains each
 agent's status (at connect, every ``status_interval`` and ``offline`` on a clean
-stop), and answers ``replay`` commands from the events it keeps.
+stop), and answers ``replay`` commands from the events it keeps: the protocol of
+:mod:`branchwatch.agentlink`, shared with the edge agent. One connection carries
+every simulated agent, so there is no per-agent will.
 
-paho's network thread runs the connection (reconnecting with backoff) and only
-queues commands; the thread that calls :meth:`SimPublisher.tick` owns the models.
+Starting needs the broker: no answer within ``connect_timeout`` is an error that
+names it. Once connected, paho's network thread keeps the connection (reconnecting
+with backoff) and only queues commands; the thread that calls
+:meth:`SimPublisher.tick` owns the models.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import msgspec
 from paho.mqtt.client import (
     Client,
     ConnectFlags,
@@ -37,20 +40,27 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from branchwatch import __version__
+from branchwatch.agentlink import (
+    ClockSessions,
+    batches,
+    offline_status,
+    online_status,
+    read_command,
+    replay_batches,
+)
 from branchwatch.config import BrokerAddress
 from branchwatch.contract import (
     DeviceStatus,
     Notify,
     Replay,
     SpoolStatus,
-    Status,
-    decode_command,
     encode,
     parse_topic,
     topic_for,
 )
 from branchwatch.contract.topics import CONTRACT_VERSION, DEFAULT_PREFIX
-from branchwatch.errors import ContractError
+from branchwatch.errors import BranchwatchError, ConfigError, ContractError
+from branchwatch.mqttconfig import tls_context
 from branchwatch.sim.generate import DEFAULT_REGIONS, make_branches
 from branchwatch.sim.model import AGENT, BranchSim
 from branchwatch.sim.profile import DEFAULT_SCENARIO, HOUR
@@ -58,16 +68,26 @@ from branchwatch.sim.retention import (
     DEFAULT_RETENTION_EVENTS,
     DEFAULT_RETENTION_SECONDS,
     SentEvents,
-    pack,
 )
 
 log = logging.getLogger(__name__)
 
 VERSION: Final = f"{__version__}-sim"
 PROTOCOLS: Final = {"5": MQTTv5, "3.1.1": MQTTv311}
+CA_FILE_FLAG: Final = {"ca_file": "--ca-file"}  # how errors name the CA file
 # Events ahead of the broker while it is unreachable; beyond, paho drops and the
 # collector sees a seq gap and asks for a replay.
 MAX_QUEUED_MESSAGES: Final = 100_000
+CONNECT_TIMEOUT: Final = 10.0  # seconds for the first connection (TCP, TLS, CONNACK)
+
+
+class BrokerUnavailableError(BranchwatchError):
+    """The first connection to the broker failed: nothing was simulated."""
+
+
+def broker_url(broker: BrokerAddress) -> str:
+    host = f"[{broker.host}]" if ":" in broker.host else broker.host
+    return f"{'mqtts' if broker.tls else 'mqtt'}://{host}:{broker.port}"
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,7 @@ class SimSettings:
     retention_events: int = DEFAULT_RETENTION_EVENTS
     retention_seconds: float = DEFAULT_RETENTION_SECONDS
     keepalive: int = 30
+    connect_timeout: float = CONNECT_TIMEOUT
 
 
 @dataclass
@@ -114,15 +135,14 @@ class SimPublisher:
 
     def __init__(self, settings: SimSettings, clock: Callable[[], float] = time.time) -> None:
         if settings.mqtt_protocol not in PROTOCOLS:
-            raise ValueError(f"MQTT protocol {settings.mqtt_protocol!r}: expected 5 or 3.1.1")
+            raise ConfigError(f"MQTT protocol {settings.mqtt_protocol!r}: expected 5 or 3.1.1")
         self.settings = settings
         self._clock = clock
         self._wall_start = clock()
         self._sim_start = settings.start_hour * HOUR
         self.stats = SimStats()
-        # Counts connections; starts from the clock so a restarted simulator's
-        # sessions are newer than the last run's (DESIGN §4, like a persisted counter).
-        self.session = int(self._wall_start)
+        self._sessions = ClockSessions(self._wall_start)
+        self.session = self._sessions.session  # the current connection's
         self.agents: dict[tuple[str, str], SimAgent] = {}
         for sim in make_branches(
             settings.branches,
@@ -143,6 +163,9 @@ class SimPublisher:
         self._commands: queue.SimpleQueue[tuple[SimAgent, Replay | Notify]] = queue.SimpleQueue()
         self._last_status = 0.0
         self.connected = threading.Event()
+        # The broker's first answer (CONNACK, or closing on us) and why it said no.
+        self._answered = threading.Event()
+        self._refusal = ""
         self._client = self._make_client()
 
     @property
@@ -156,23 +179,42 @@ class SimPublisher:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        broker = self.settings.broker
+        """Connect and wait for the broker to accept us (:class:`BrokerUnavailableError`
+        naming it and why not, within ``connect_timeout``); from then on paho reconnects."""
+        settings = self.settings
+        broker, url = settings.broker, broker_url(settings.broker)
         log.info(
-            "simulating %d branches at %g× for %s:%d (MQTT %s, seed %d)",
+            "simulating %d branches at %g× for %s (MQTT %s, seed %d)",
             len(self.agents),
-            self.settings.speed,
-            broker.host,
-            broker.port,
-            self.settings.mqtt_protocol,
-            self.settings.seed,
+            settings.speed,
+            url,
+            settings.mqtt_protocol,
+            settings.seed,
         )
-        self._client.connect_async(broker.host, broker.port, keepalive=self.settings.keepalive)
+        deadline = time.monotonic() + settings.connect_timeout
+        self._client.connect_timeout = settings.connect_timeout
+        try:
+            self._client.connect(broker.host, broker.port, keepalive=settings.keepalive)
+        except OSError as exc:  # refused, unreachable, unknown host, TLS handshake
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise BrokerUnavailableError(f"cannot connect to the broker {url}: {reason}") from exc
         self._client.loop_start()
+        if self._answered.wait(max(0.0, deadline - time.monotonic())) and self.connected.is_set():
+            return
+        self._client.loop_stop()
+        self._client.disconnect()
+        if not self._answered.is_set():
+            raise BrokerUnavailableError(
+                f"the broker {url} did not answer within {settings.connect_timeout:g} s"
+            )
+        raise BrokerUnavailableError(
+            f"the broker {url} did not accept the connection: {self._refusal}"
+        )
 
     def run(self, stop: threading.Event, duration: float | None = None) -> SimStats:
         """Start, tick until ``stop`` is set or ``duration`` has passed, stop cleanly."""
         deadline = None if duration is None else time.monotonic() + duration
-        self.start()
+        self.start()  # fails before anything is simulated
         try:
             while not stop.is_set():
                 self.tick()
@@ -230,10 +272,11 @@ class SimPublisher:
             events = agent.sim.advance(until)
             if not events:
                 continue
-            payloads = [encode(event) for event in events]
-            for event, payload in zip(events, payloads, strict=True):
+            rows = [(event.seq, encode(event)) for event in events]
+            for event, (_, payload) in zip(events, rows, strict=True):
                 agent.sent.add(event.seq, event.ts, payload)
-            self._publish_events(agent, payloads)
+            for batch in batches(rows):
+                self._publish_events(agent, batch.payload)
             published += len(events)
         self.stats.events += published
         self._handle_commands()
@@ -242,13 +285,12 @@ class SimPublisher:
             self._publish_statuses()
         return published
 
-    def _publish_events(self, agent: SimAgent, payloads: list[bytes]) -> None:
-        for message in pack(payloads):
-            info = self._client.publish(agent.events_topic, message, qos=1)
-            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-                self.stats.dropped += 1
-            else:
-                self.stats.messages += 1
+    def _publish_events(self, agent: SimAgent, message: bytes) -> None:
+        info = self._client.publish(agent.events_topic, message, qos=1)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            self.stats.dropped += 1
+        else:
+            self.stats.messages += 1
 
     def _handle_commands(self) -> None:
         while True:
@@ -257,17 +299,13 @@ class SimPublisher:
             except queue.Empty:
                 return
             if isinstance(command, Replay):
-                payloads = agent.sent.since(command.from_seq)
-                log.info(
-                    "replay for %s/%s from seq %d: %d events",
-                    agent.sim.region,
-                    agent.sim.branch,
-                    command.from_seq,
-                    len(payloads),
-                )
-                if payloads:
-                    self._publish_events(agent, payloads)
-                self.stats.replayed += len(payloads)
+                name = f"{agent.sim.region}/{agent.sim.branch}"
+                replayed = 0
+                for batch in replay_batches(agent.sent, command.from_seq, name):
+                    self._publish_events(agent, batch.payload)
+                    replayed += batch.event_count
+                log.info("replay for %s from seq %d: %d events", name, command.from_seq, replayed)
+                self.stats.replayed += replayed
             else:
                 self.stats.notices += 1
                 log.info(
@@ -284,22 +322,10 @@ class SimPublisher:
 
     def _status(self, agent: SimAgent, state: str) -> bytes:
         now = self._clock()
-        if state == "offline":  # like a will: no devices, no spool
-            return msgspec.json.encode(
-                {"v": 1, "state": "offline", "session": self.session, "ts": now}
-            )
+        if state == "offline":
+            return offline_status(self.session, now)
         devices = {d: DeviceStatus(kind=k, link="up") for d, k in agent.sim.devices.items()}
-        return encode(
-            Status(
-                v=1,
-                state="online",
-                session=self.session,
-                ts=now,
-                version=VERSION,
-                devices=devices,
-                spool=SpoolStatus(depth=0, oldest_ts=None),
-            )
-        )
+        return online_status(self.session, now, devices, SpoolStatus(), VERSION)
 
     def _publish_status(self, agent: SimAgent, state: str) -> MQTTMessageInfo:
         payload = self._status(agent, state)
@@ -322,7 +348,7 @@ class SimPublisher:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         if settings.broker.tls:
-            client.tls_set(ca_certs=settings.ca_file)
+            client.tls_set_context(tls_context(settings.ca_file or "", names=CA_FILE_FLAG))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -337,14 +363,19 @@ class SimPublisher:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.warning("broker refused the connection: %s (retrying)", reason)
+            if not self._answered.is_set():  # start() reports it and gives up
+                self._refusal = f"refused ({reason})"
+                self._answered.set()
+            else:
+                log.warning("broker refused the connection: %s (retrying)", reason)
             return
-        self.session += 1
+        self.session = self._sessions.next_session()
         self.stats.connects += 1
         log.info("connected (session %d)", self.session)
         client.subscribe(self.command_filter, qos=1)
         self._publish_statuses()
         self.connected.set()
+        self._answered.set()
 
     def _on_disconnect(
         self,
@@ -356,6 +387,9 @@ class SimPublisher:
     ) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
+        if not self._answered.is_set():  # closed on us before any CONNACK
+            self._refusal = f"it closed the connection first ({reason})"
+            self._answered.set()
         if was_connected and reason.is_failure:
             log.warning("connection lost: %s (reconnecting with backoff)", reason)
 
@@ -365,9 +399,7 @@ class SimPublisher:
             agent = self.agents.get((topic.region, topic.branch))
             if agent is None or topic.kind != "cmd":
                 raise ContractError("unknown_agent", f"no simulated agent at {message.topic}")
-            command = decode_command(bytes(message.payload))
-            if not isinstance(command, Replay | Notify):  # pragma: no cover - future commands
-                raise ContractError("unknown_type", type(command).__name__)
+            command = read_command(message.payload)
         except ContractError as exc:
             self.stats.bad_commands += 1
             log.warning("bad command on %s: %s", message.topic, exc)

@@ -1,47 +1,52 @@
-"""What the simulated agent keeps for replays, and how it packs events into messages."""
+"""What the simulated agent keeps for replays, and the simulator's command-line settings."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 import pytest
 
-from branchwatch.contract import decode_events, encode
-from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
-from branchwatch.sim import generate
+from branchwatch.agentlink import replay_batches
 from branchwatch.sim.cli import configure, settings_from
-from branchwatch.sim.retention import SentEvents, pack
+from branchwatch.sim.retention import SentEvents
+
+
+def held(kept: SentEvents, from_seq: int, to_seq: int | None = None) -> list[bytes]:
+    last = kept.last_sent_seq() if to_seq is None else to_seq
+    return [b.payload for b in kept.held_batches(from_seq, last)]
 
 
 def test_sent_events_are_bounded_by_count_and_age() -> None:
     kept = SentEvents(max_events=5, max_age=100.0)
     for seq in range(1, 9):
         kept.add(seq, 1000.0 + seq, b"%d" % seq)
-    assert len(kept) == 5 and kept.first_seq == 4
-    assert kept.since(6) == [b"6", b"7", b"8"]
-    assert kept.since(1) == [b"4", b"5", b"6", b"7", b"8"], "all it still holds"
-    assert kept.since(9) == []
+    assert len(kept) == 5 and kept.oldest_held_seq() == 4 and kept.last_sent_seq() == 8
+    assert held(kept, 6) == [b"[6,7,8]"]
+    assert held(kept, 1) == [b"[4,5,6,7,8]"], "all it still holds"
+    assert held(kept, 5, 6) == [b"[5,6]"]
+    assert held(kept, 7, 7) == [b"7"], "one event: a plain object"
+    assert held(kept, 9) == []
     kept.add(9, 1106.0, b"9")  # 100 s after seq 6: 4, 5 are too old
-    assert kept.first_seq == 6
-    assert SentEvents().since(1) == []
+    assert kept.oldest_held_seq() == 6
+    empty = SentEvents()
+    assert (empty.oldest_held_seq(), empty.last_sent_seq(), held(empty, 1)) == (None, 0, [])
 
 
-def test_pack_keeps_order_and_the_contract_bounds() -> None:
-    events = [e for _, _, _, e in generate(1, 1, 6 * 3600)][:1500]
-    payloads = [encode(e) for e in events]
-    messages = list(pack(payloads))
-    decoded = [e for m in messages for e in decode_events(m)]
-    assert decoded == events
-    assert all(len(m) <= MAX_MESSAGE_BYTES for m in messages)
-    assert all(len(decode_events(m)) <= MAX_BATCH_EVENTS for m in messages)
-    assert len(messages) >= 3
-    assert list(pack(payloads[:1])) == [payloads[0]], "one event: a plain object"
-    assert list(pack(payloads[:2])) == [b"[" + payloads[0] + b"," + payloads[1] + b"]"]
-    small = list(pack(payloads[:7], max_events=3))
-    assert [len(decode_events(m)) for m in small] == [3, 3, 1]
-    assert small[-1] == payloads[6]
-    tight = list(pack(payloads[:4], max_bytes=len(payloads[0]) + 2))
-    assert [decode_events(m)[0].seq for m in tight] == [1, 2, 3, 4]
+def test_a_replay_says_when_asked_events_are_no_longer_held(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kept = SentEvents(max_events=3)
+    for seq in range(1, 6):
+        kept.add(seq, 1000.0 + seq, b"%d" % seq)
+    with caplog.at_level(logging.WARNING, "branchwatch.agentlink"):
+        assert [b.payload for b in replay_batches(kept, 4, "north/br-0001")] == [b"[4,5]"]
+        assert not caplog.records
+        assert [b.payload for b in replay_batches(kept, 1, "north/br-0001")] == [b"[3,4,5]"]
+        assert [b.payload for b in replay_batches(kept, 9, "north/br-0001")] == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "replay for north/br-0001 from seq 1: events before 3 are no longer held"
+    ]
 
 
 @pytest.mark.parametrize(
