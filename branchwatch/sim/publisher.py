@@ -199,17 +199,17 @@ class SimPublisher:
             reason = exc.strerror or str(exc) or type(exc).__name__
             raise BrokerUnavailableError(f"cannot connect to the broker {url}: {reason}") from exc
         self._client.loop_start()
-        if self._answered.wait(max(0.0, deadline - time.monotonic())) and self.connected.is_set():
+        answered = self._answered.wait(max(0.0, deadline - time.monotonic()))
+        if answered and self.connected.is_set():
             return
+        refusal = self._refusal
         self._client.loop_stop()
         self._client.disconnect()
-        if not self._answered.is_set():
+        if not answered:
             raise BrokerUnavailableError(
                 f"the broker {url} did not answer within {settings.connect_timeout:g} s"
             )
-        raise BrokerUnavailableError(
-            f"the broker {url} did not accept the connection: {self._refusal}"
-        )
+        raise BrokerUnavailableError(f"the broker {url} did not accept the connection: {refusal}")
 
     def run(self, stop: threading.Event, duration: float | None = None) -> SimStats:
         """Start, tick until ``stop`` is set or ``duration`` has passed, stop cleanly."""
