@@ -23,7 +23,7 @@ from grafana_client.client import (
     GrafanaUnauthorizedError,
 )
 
-from branchwatch.errors import BranchwatchError
+from branchwatch.errors import BranchwatchError, ConfigError
 
 DEFAULT_TIMEOUT: Final = 10.0
 HTTP_FORBIDDEN: Final = 403
@@ -39,22 +39,26 @@ class GrafanaError(BranchwatchError):
         self.status = status
 
 
+class GrafanaConfigError(GrafanaError, ConfigError):
+    """A Grafana URL or token that cannot work: bad URL, token refused (401) or too weak (403)."""
+
+
 def check_url(url: str) -> str:
     """A Grafana base URL (``http(s)://host[:port][/prefix]``), normalised for the client."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GrafanaError(f"Grafana URL {url!r}: expected http(s)://HOST[:PORT][/PATH]")
+        raise GrafanaConfigError(f"Grafana URL {url!r}: expected http(s)://HOST[:PORT][/PATH]")
     if parts.username is not None or parts.password is not None:
-        raise GrafanaError(
+        raise GrafanaConfigError(
             f"Grafana URL for host {parts.hostname!r} carries credentials: "
             "use a service-account token in a token file instead"
         )
     if parts.query or parts.fragment:
-        raise GrafanaError(f"Grafana URL {url!r}: no query or fragment allowed")
+        raise GrafanaConfigError(f"Grafana URL {url!r}: no query or fragment allowed")
     try:
         parts.port  # noqa: B018 - parsing the port is the check
     except ValueError as exc:
-        raise GrafanaError(f"Grafana URL {url!r}: bad port") from exc
+        raise GrafanaConfigError(f"Grafana URL {url!r}: bad port") from exc
     path = parts.path.rstrip("/")
     # grafana-client appends "api" to the path prefix as is: a sub-path needs its slash.
     return f"{parts.scheme}://{parts.netloc}{path}/" if path else f"{parts.scheme}://{parts.netloc}"
@@ -66,7 +70,7 @@ def translated(url: str, action: str) -> Iterator[None]:
     try:
         yield
     except GrafanaUnauthorizedError as exc:
-        raise GrafanaError(
+        raise GrafanaConfigError(
             f"Grafana rejected the token (401) at {url} while {action}: check the token file "
             "(a service-account token of this Grafana organisation, not expired)",
             401,
@@ -98,7 +102,8 @@ def _client_error(url: str, action: str, exc: GrafanaClientError) -> GrafanaErro
         )
     else:
         hint = _message(exc)
-    return GrafanaError(f"Grafana refused {action} ({status}) at {url}: {hint}", status)
+    refused = GrafanaConfigError if status == HTTP_FORBIDDEN else GrafanaError
+    return refused(f"Grafana refused {action} ({status}) at {url}: {hint}", status)
 
 
 def _message(exc: GrafanaException) -> str:

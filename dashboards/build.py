@@ -15,6 +15,7 @@ from typing import Any, Final
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
+from branchwatch.errors import ConfigError
 from dashboards import fleet, floor, wall
 
 JSON_DIR: Final = Path(__file__).parent / "json"
@@ -68,11 +69,17 @@ def file_name(uid: str) -> str:
 
 
 def write_all(out: Path) -> list[Path]:
-    """Write every board to ``out`` (created if needed); returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for uid, board in build_all().items():
-        path = out / file_name(uid)
-        path.write_text(render(board))
-        written.append(path)
+    """Write every board to ``out`` (created if needed); returns the files written.
+
+    An ``out`` that cannot hold them is a ConfigError naming it (a bad ``--out``).
+    """
+    boards, written = build_all(), []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for uid, board in boards.items():
+            path = out / file_name(uid)
+            path.write_text(render(board))
+            written.append(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the boards to {out}: {exc.strerror or exc}") from exc
     return written

@@ -54,6 +54,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last_error})")
 
 
+def run_cli(
+    *args: str, module: str = "branchwatch", timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` to completion, output captured (a hang fails the test)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 

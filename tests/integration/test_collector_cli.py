@@ -1,9 +1,11 @@
-"""The collector's command line: clear errors, no tracebacks; reconnect after a broker restart."""
+"""The collector's command line: its help, its sample config; reconnect after a broker restart.
+
+Bad flags and configs (exit status 2, one error line) are tested with every other
+command's in ``test_cli_exit_codes``.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,58 +15,15 @@ from branchwatch.broker import EmbeddedBroker
 from branchwatch.config import load_toml
 from collector.config import CollectorConfig
 from tests.integration import scenario
-from tests.support import CollectorProcess, FakeAgent, sample, wait_until
+from tests.support import CollectorProcess, FakeAgent, run_cli, sample, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "branchwatch", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.mark.parametrize(
-    ("config", "flags", "message"),
-    [
-        ("[mqtt]\nbrokr = 'x'\n", [], "unknown field `brokr`"),
-        ("[mqtt]\nkeepalive_seconds = 'ten'\n", [], "mqtt.keepalive_seconds"),
-        ("[floor]\nrequired_posts = [1, 9]\n", [], "floor.required_posts"),
-        ("[floor]\nservices = ['Cash']\n", [], "Cash"),
-        ("not toml at all [", [], "not valid TOML"),
-        ("", ["--broker", "http://host:1883"], "mqtt:// or mqtts://"),
-        ("", ["--broker", "mqtt://user:secret@host"], "password file"),
-        ("", ["--http", "nohostport"], "HOST:PORT"),
-        ("", ["--region", "North"], "not a valid region id"),
-    ],
-)
-def test_bad_config_is_a_clear_error(
-    tmp_path: Path, config: str, flags: list[str], message: str
-) -> None:
-    path = tmp_path / "collector.toml"
-    path.write_text(config)
-    result = run_cli("collector", "run", "--config", str(path), *flags)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
-    assert "secret" not in result.stderr  # a password never reaches the output
-
-
-def test_missing_config_file(tmp_path: Path) -> None:
-    result = run_cli("collector", "run", "--config", str(tmp_path / "nope.toml"))
-    assert result.returncode == 2
-    assert "cannot read config" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def test_help_explains_the_endpoints() -> None:
     result = run_cli("collector", "run", "--help")
     assert result.returncode == 0
-    for text in ("/metrics", "/readyz", "--state-dir", "mqtts://"):
+    for text in ("/metrics", "/readyz", "--state-dir", "mqtts://", "exit status"):
         assert text in result.stdout
 
 
