@@ -76,7 +76,7 @@ def test_an_unusable_file_is_named_with_its_path(
     paths = {key: str(pki.get(value, value)) for key, value in files.items()}
     expected = message.format(**{name: str(path) for name, path in pki.items()})
     with pytest.raises(ConfigError) as caught:
-        tls_context(**paths)
+        tls_context(paths.get("ca_file", ""), paths.get("cert_file", ""), paths.get("key_file", ""))
     assert str(caught.value).startswith(expected), str(caught.value)
     assert "Errno" not in str(caught.value)
 
