@@ -1,7 +1,7 @@
 """The collector's MQTT session: paho-mqtt on its own network thread.
 
 Why paho and a thread, not aiomqtt: measured here, a bare paho subscriber
-takes ~2.4x the messages per second of aiomqtt (DESIGN §11), and the ingest
+takes ~2.4x the messages per second of aiomqtt, and the ingest
 hot path must keep up with a region. Reconnection is our own outer loop with
 exponential backoff (paho's built-in one cannot say why a connection failed,
 and an installer needs "certificate verify failed", not silence); we
@@ -198,8 +198,10 @@ class MqttSession:
     ) -> None:
         was_ready = self.ready.is_set()
         self.ready.clear()
-        if was_ready:
-            log.warning("disconnected from broker (%s); reconnecting", reason)
+        if self._stopping.is_set():
+            log.info("disconnected from %s (stopping)", self.config.broker)
+        elif was_ready:
+            log.warning("disconnected from %s (%s); reconnecting", self.config.broker, reason)
         if self._on_lost is not None:
             self._on_lost()
 
