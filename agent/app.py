@@ -10,10 +10,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
 from typing import Any, Final
 
 from agent.config import AgentConfig
 from agent.core import AgentCore
+from agent.devices.base import DeviceKind
+from agent.devices.registry import DEVICE_KINDS
 from agent.publisher import Publisher
 from agent.spool import Spool
 
@@ -33,9 +36,9 @@ def open_spool(config: AgentConfig) -> Spool:
     )
 
 
-async def run_agent(config: AgentConfig) -> None:
+async def run_agent(config: AgentConfig, kinds: Mapping[str, DeviceKind] = DEVICE_KINDS) -> None:
     with open_spool(config) as spool:
-        core = AgentCore(config.devices, spool)
+        core = AgentCore(config.devices, spool, kinds)
         core.build_devices()
         stop = asyncio.Event()
         publisher = Publisher(config, core, stop)  # reads secrets: a ConfigError stops here

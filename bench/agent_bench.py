@@ -26,6 +26,8 @@ from pathlib import Path
 
 from agent.core import AgentCore
 from agent.devices.base import DeviceConfig
+from agent.devices.queue_line import QueueLineCodec
+from agent.devices.stream import deliver
 from agent.spool import Spool
 from branchwatch.broker import EmbeddedBroker, free_port
 
@@ -113,13 +115,15 @@ class _Slot:
 
 
 def prefill(path: Path, events: int) -> float:
-    """Spool ``events`` realistic events through the agent's own emit path; events/s."""
+    """Spool ``events`` realistic events through the agent's own path (queue-line codec,
+    its one contract check, stamp, spool); events/s."""
     started = time.perf_counter()
     with Spool(path) as spool:
-        core = AgentCore((DeviceConfig(id="queue-1", protocol="none"),), spool)
+        core = AgentCore((DeviceConfig(id="queue-1", protocol="none"),), spool, {})
         slot = core.slots["queue-1"]
+        codec = QueueLineCodec(slot.now)
         for i in range(events):
-            slot.emit("ticket.issued", ticket=f"A{i % 100000:05d}", service="cash")
+            deliver(slot, codec.feed(bytearray(b"ISSUE A%05d cash\n" % (i % 100000))))
     return events / (time.perf_counter() - started)
 
 

@@ -2,32 +2,47 @@
 
 A device *kind* (protocol) is a pure codec (bytes in, frames/events out; no
 I/O, like pymodbus framers) plus a transport loop that feeds it. Kinds are
-registered by protocol name in :data:`agent.devices.registry.DEVICE_KINDS`,
-never chosen by an if/elif chain.
+looked up by protocol name in a mapping (the shipped one is
+:data:`agent.devices.registry.DEVICE_KINDS`), never chosen by an if/elif chain.
 
 The agent core gives each running device a :class:`DeviceContext`: the
-device reports contract events through :meth:`DeviceContext.emit` (the core
-stamps ``v``, ``seq`` and ``device``, spools, then publishes) and its link
+device reports contract events (the typed structs of
+:mod:`branchwatch.contract.events`) through :meth:`DeviceContext.emit` (the
+core stamps ``seq`` and ``device``, spools, then publishes) and its link
 state through :meth:`DeviceContext.set_link`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol, TypedDict
 
 import msgspec
 
-from agent.errors import DeviceError
+from agent.errors import DeviceConfigError
+from branchwatch.contract.events import Event
 from branchwatch.contract.ids import LocalId, Token
 from branchwatch.contract.messages import Notify
+
+
+class Header(TypedDict):
+    """The fields of an event that are the core's to fill in, not the device's."""
+
+    v: Literal[1]
+    seq: int
+    device: str
+
+
+UNSTAMPED: Final[Header] = {"v": 1, "seq": 0, "device": "unstamped"}
+"""Header of an event as a device builds it (``TicketIssued(**UNSTAMPED, ts=…, …)``):
+the core replaces ``seq`` and ``device`` when it spools the event."""
 
 
 class DeviceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``[[devices]]`` entry of the agent's config."""
 
     id: LocalId
-    # Protocol name: a key of DEVICE_KINDS ("queue-line", "evaluator-frame", ...).
+    # Protocol name: a key of the kinds mapping ("queue-line", "evaluator-frame", ...).
     protocol: str
     # Where the device is: a pyserial URL ("/dev/ttyUSB0", "loop://", "socket://h:p",
     # "rfc2217://…"), "tcp://HOST:PORT", or for the http kind the listen "HOST:PORT".
@@ -44,12 +59,17 @@ class DeviceContext(Protocol):
     @property
     def device_id(self) -> str: ...
 
-    def emit(self, type: str, ts: float | None = None, **fields: Any) -> None:
-        """Record a contract event of ``type`` (e.g. ``"ticket.issued"``) with ``fields``.
+    def now(self) -> float:
+        """The agent's clock (Unix seconds): the ``ts`` of an event the device gives no time."""
+        ...
 
-        ``ts`` defaults to now. Never blocks: the core spools it (SQLite) and
-        publishes it later. Raises nothing for well-formed input; a field the
-        contract refuses is counted and logged by the core as a bad frame.
+    def emit(self, event: Event) -> None:
+        """Record a contract event, built with the :data:`UNSTAMPED` header.
+
+        The core stamps its ``seq`` and ``device``, spools it (SQLite) and
+        publishes it later; it never blocks and checks nothing again: the
+        event's fields were checked where they entered (the codec's
+        :func:`agent.devices.frames.to_event`, the http body's decoder).
         """
         ...
 
@@ -63,7 +83,11 @@ class DeviceContext(Protocol):
 
 
 class Device(Protocol):
-    """A running device adapter (one per ``[[devices]]`` entry)."""
+    """A running device adapter (one per ``[[devices]]`` entry).
+
+    Optional: ``describe_link(up: bool) -> str``, how ``agent doctor`` words
+    the link state (a server says "listening on HOST:PORT"; default "link up").
+    """
 
     kind: Token  # reported in status ("queue", "pad", "intercom", ...)
 
@@ -82,9 +106,20 @@ class DeviceKind(Protocol):
     def __call__(self, config: DeviceConfig, context: DeviceContext) -> Device: ...
 
 
+def kind_for(config: DeviceConfig, kinds: Mapping[str, DeviceKind]) -> DeviceKind:
+    """The kind of ``config.protocol``; the one "unknown kind" error, naming the known ones."""
+    try:
+        return kinds[config.protocol]
+    except KeyError:
+        known = ", ".join(sorted(kinds)) or "none"
+        raise DeviceConfigError(
+            f"device {config.id}: unknown device protocol {config.protocol!r} (known: {known})"
+        ) from None
+
+
 def option(options: Mapping[str, Any], name: str, default: Any, kind: type) -> Any:
     """A typed option with a default; raises DeviceError naming the option when wrong."""
     value = options.get(name, default)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise DeviceError(f"option {name!r} must be {kind.__name__}, got {value!r}")
+        raise DeviceConfigError(f"option {name!r} must be {kind.__name__}, got {value!r}")
     return value

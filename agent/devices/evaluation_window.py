@@ -5,13 +5,23 @@ inside it is accepted (``evaluation.submitted``); the window closing without
 one gives ``evaluation.expired`` stamped at its deadline. A rating without an
 open request, or a second rating for the same request, is a counted bad frame
 (the pad's key bounces or a customer presses twice), never an event.
+
+The events are built directly: every value was checked where it entered
+(counters in the device's options, ticket and teller ids in the pad frame).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from agent.devices.frames import BadFrame, Emit, Result
+from agent.devices.base import UNSTAMPED
+from agent.devices.frames import BadFrame, Result
+from branchwatch.contract.events import (
+    EvaluationExpired,
+    EvaluationRequested,
+    EvaluationSubmitted,
+)
+from branchwatch.contract.ids import Rating
 
 
 class _Open(NamedTuple):
@@ -53,17 +63,27 @@ class EvaluationWindows:
             out.append(self._expired(counter, now, self._open.pop(counter).ticket))
         self._open[counter] = _Open(now, ticket, teller)
         self._closed.pop(counter, None)
-        out.append(Emit("evaluation.requested", _fields(counter, ticket, teller), now))
+        out.append(
+            EvaluationRequested(**UNSTAMPED, ts=now, counter=counter, ticket=ticket, teller=teller)
+        )
         return out
 
-    def rating(self, counter: str, rating: str, now: float) -> list[Result]:
+    def rating(self, counter: str, rating: Rating, now: float) -> list[Result]:
         out = self.expire(now)
         request = self._open.pop(counter, None)
         if request is not None:
             self._closed[counter] = "duplicate_rating"
-            fields = _fields(counter, request.ticket, request.teller)
-            fields["rating"] = rating
-            out.append(Emit("evaluation.submitted", fields, now))
+            ticket, teller = request.ticket, request.teller
+            out.append(
+                EvaluationSubmitted(
+                    **UNSTAMPED,
+                    ts=now,
+                    counter=counter,
+                    rating=rating,
+                    ticket=ticket,
+                    teller=teller,
+                )
+            )
         else:
             reason = self._closed.get(counter, "rating_without_request")
             out.append(BadFrame(reason, f"counter {counter}: {rating}"))
@@ -80,17 +100,5 @@ class EvaluationWindows:
             out.append(self._expired(counter, now, request.ticket))
         return out
 
-    def _expired(self, counter: str, ts: float, ticket: str | None) -> Emit:
-        fields: dict[str, object] = {"counter": counter}
-        if ticket is not None:
-            fields["ticket"] = ticket
-        return Emit("evaluation.expired", fields, ts)
-
-
-def _fields(counter: str, ticket: str | None, teller: str | None) -> dict[str, object]:
-    fields: dict[str, object] = {"counter": counter}
-    if ticket is not None:
-        fields["ticket"] = ticket
-    if teller is not None:
-        fields["teller"] = teller
-    return fields
+    def _expired(self, counter: str, ts: float, ticket: str | None) -> EvaluationExpired:
+        return EvaluationExpired(**UNSTAMPED, ts=ts, counter=counter, ticket=ticket)

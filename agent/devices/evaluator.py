@@ -90,11 +90,14 @@ class EvaluatorDevice(StreamDevice):
     kind = "evaluator"
 
     def __init__(
-        self, config: DeviceConfig, context: DeviceContext, clock: Callable[[], float] = time.time
+        self,
+        config: DeviceConfig,
+        context: DeviceContext,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         counter, pads = _pads(config)
         self.windows = EvaluationWindows(number_option(config, "window", 10.0))
-        self.clock = clock
+        self.clock = clock or context.now
         self._changed = asyncio.Event()
         codec = EvaluatorCodec(self.windows, counter, pads, self._now)
         super().__init__(config, context, codec, frozenset({"window", "counter", "pads"}))

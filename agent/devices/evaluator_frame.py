@@ -20,13 +20,14 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from agent.devices.frames import BadFrame, local_id
+from branchwatch.contract.ids import Rating
 
 STX: Final = 0x02
 MIN_LEN: Final = 2
 MAX_LEN: Final = 64
 CODE_REQUEST: Final = 0x10
 CODE_CANCEL: Final = 0x30
-RATING_CODES: Final = {
+RATING_CODES: Final[dict[int, Rating]] = {
     0x21: "very_satisfied",
     0x22: "satisfied",
     0x23: "neutral",
@@ -59,7 +60,7 @@ def crc8(data: bytes | bytearray | memoryview) -> int:
 class PadFrame(NamedTuple):
     pad: int
     code: str  # "request", "rating" or "cancel"
-    rating: str | None = None
+    rating: Rating | None = None
     ticket: str | None = None
     teller: str | None = None
 

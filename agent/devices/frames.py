@@ -1,36 +1,31 @@
-"""What codecs produce, shared by every kind: events to emit, refused frames, line framing.
+"""What codecs produce, shared by every kind: contract events, refused frames, line framing.
 
-A codec never talks to the agent core directly: it returns :class:`Emit`
-(a contract event without ``v``/``seq``/``device``) or :class:`BadFrame`
-(a refused frame, counted by the device through ``context.bad_frame``).
-So a codec is a pure function of its input, and a property test can check
-that any byte string yields only these two things.
+A codec never talks to the agent core directly: it returns contract events
+(the structs of :mod:`branchwatch.contract.events`, built with the
+:data:`~agent.devices.base.UNSTAMPED` header) or :class:`BadFrame` (a refused
+frame, counted by the device through ``context.bad_frame``). So a codec is a
+pure function of its input and its clock, and a property test can check that
+any byte string yields only these two things.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Final, NamedTuple
+from collections.abc import Mapping
+from typing import Final, NamedTuple, TypeVar
 
 import msgspec
 
-from branchwatch.contract.events import AnyEvent, Event
-from branchwatch.contract.ids import LOCAL_ID_PATTERN, TOKEN_PATTERN
+from agent.devices.base import UNSTAMPED
+from branchwatch.contract.events import Event
+from branchwatch.contract.ids import LOCAL_ID_PATTERN
 
 LOCAL_ID_RE: Final = re.compile(LOCAL_ID_PATTERN)
-TOKEN_RE: Final = re.compile(TOKEN_PATTERN)
-_COMMON: Final = frozenset(("v", "seq", "ts", "device", "type"))
 # Device clocks before 2001 or after 2100 are not clocks: refuse the frame, not the day.
 MIN_DEVICE_TS: Final = 978_307_200.0
 MAX_DEVICE_TS: Final = 4_102_444_800.0
 
-
-class Emit(NamedTuple):
-    """A contract event for ``context.emit``; ``ts`` None means "now" (the agent's clock)."""
-
-    type: str
-    fields: dict[str, Any]
-    ts: float | None = None
+E = TypeVar("E", bound=Event)
 
 
 class BadFrame(NamedTuple):
@@ -40,31 +35,21 @@ class BadFrame(NamedTuple):
     detail: str = ""
 
 
-Result = Emit | BadFrame
+Result = Event | BadFrame
 
 
-def checked(emit: Emit) -> Result:
-    """``emit`` if the contract accepts it, else a ``bad_value`` BadFrame naming the problem.
+def to_event(cls: type[E], ts: float, fields: Mapping[str, object]) -> E | BadFrame:
+    """The words of a frame as a ``cls`` event: their one schema check on the way to the spool.
 
-    Codecs check ids while parsing; this is the last word, the same schema the
-    collector applies (so an event the agent spools is never rejected later).
+    Ids, service tokens, positions, kinds and lengths are checked by the
+    contract's own schema (msgspec, the rules the collector applies), so an
+    event the agent spools is never rejected later; what it refuses is a
+    ``bad_args`` frame naming the field.
     """
-    probe = {"v": 1, "seq": 0, "ts": emit.ts or MIN_DEVICE_TS, "device": "probe", "type": emit.type}
-    probe.update(emit.fields)
     try:
-        msgspec.convert(probe, AnyEvent)
+        return msgspec.convert({**fields, **UNSTAMPED, "ts": ts}, cls)
     except msgspec.ValidationError as exc:
-        return BadFrame("bad_value", f"{emit.type}: {exc}")
-    return emit
-
-
-def event_fields(event: Event) -> dict[str, Any]:
-    """The type-specific fields of a decoded contract event (None = absent, dropped)."""
-    return {
-        name: value
-        for name in event.__struct_fields__
-        if name not in _COMMON and (value := getattr(event, name)) is not None
-    }
+        return BadFrame("bad_args", f"{cls.__struct_config__.tag}: {exc}")
 
 
 def parse_device_ts(token: str) -> float | None:
@@ -137,7 +122,3 @@ def split_words(line: bytes) -> tuple[float | None, list[str]] | BadFrame:
 
 def local_id(value: str) -> bool:
     return LOCAL_ID_RE.match(value) is not None
-
-
-def token(value: str) -> bool:
-    return TOKEN_RE.match(value) is not None

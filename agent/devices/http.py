@@ -3,8 +3,9 @@
 ``POST /events`` with ``Authorization: Bearer <token>`` and a JSON body: one
 event object or an array of 1–500, each without ``v``, ``seq`` and
 ``device`` (the agent adds them; ``ts`` is optional, default: receipt time).
-The whole body is validated with the contract's own decoder before any event
-is emitted, so a batch is taken whole or not at all: 202, or 400 with
+The whole body is converted into contract events, with the contract's own
+checks and rejection reasons, before any event is emitted, so a batch is
+taken whole or not at all: 202, or 400 with
 ``{"error": <reason>, "detail": …, "index": n}``, 401, 404, 405, 411, 413.
 
 A deliberately small HTTP/1.1 server on asyncio streams (stdlib only): one
@@ -18,18 +19,17 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
-from agent.devices.base import DeviceConfig, DeviceContext
-from agent.devices.frames import event_fields
+from agent.devices.base import UNSTAMPED, DeviceConfig, DeviceContext
 from agent.devices.stream import number_option
 from agent.errors import AgentError, DeviceConfigError, DeviceError
-from branchwatch.contract.codec import decode_events
+from branchwatch.contract.codec import convert_event
+from branchwatch.contract.events import Event
 from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 from branchwatch.contract.messages import Notify
 from branchwatch.errors import ContractError
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_LINE: Final = 8 * 1024
 MAX_HEADERS: Final = 64
-AGENT_FIELDS: Final = ("v", "seq", "device")
+AGENT_FIELDS: Final = tuple(UNSTAMPED)
 _json: Final = msgspec.json.Decoder()
 
 
@@ -84,8 +84,12 @@ def read_token(path: str) -> str:
     return token
 
 
-def validate(body: bytes, device_id: str, now: float) -> list[tuple[str, float, dict[str, Any]]]:
-    """The events of a body as (type, ts, fields); RefusedRequestError 400 naming what is wrong."""
+def parse_body(body: bytes, now: float) -> list[Event]:
+    """The events of a body, or RefusedRequestError 400 naming what is wrong (and which event).
+
+    The JSON is parsed untyped first only to add what the agent sets; each
+    event is then checked once, by the contract's schema.
+    """
     try:
         raw = _json.decode(body)
     except (msgspec.DecodeError, RecursionError) as exc:
@@ -95,7 +99,7 @@ def validate(body: bytes, device_id: str, now: float) -> list[tuple[str, float, 
         raise RefusedRequestError(400, "empty_batch", "the array holds no event")
     if len(items) > MAX_BATCH_EVENTS:
         raise RefusedRequestError(400, "too_many_events", f"{len(items)} > {MAX_BATCH_EVENTS}")
-    out = []
+    events = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise RefusedRequestError(
@@ -106,13 +110,11 @@ def validate(body: bytes, device_id: str, now: float) -> list[tuple[str, float, 
                 raise RefusedRequestError(
                     400, "agent_field", f"{name!r} is set by the agent, leave it out", index=index
                 )
-        full = {"v": 1, "seq": 0, "ts": now, "device": device_id, **item}
         try:
-            (event,) = decode_events(msgspec.json.encode(full))
+            events.append(convert_event({"ts": now, **item, **UNSTAMPED}))
         except ContractError as exc:
             raise RefusedRequestError(400, exc.reason, str(exc), index=index) from exc
-        out.append((str(full["type"]), event.ts, event_fields(event)))
-    return out
+    return events
 
 
 async def _readline(reader: asyncio.StreamReader) -> bytes:
@@ -128,7 +130,10 @@ class HttpDevice:
     kind = "http"
 
     def __init__(
-        self, config: DeviceConfig, context: DeviceContext, clock: Callable[[], float] = time.time
+        self,
+        config: DeviceConfig,
+        context: DeviceContext,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         unknown = set(config.options) - {"token_file", "timeout"}
         if unknown:
@@ -138,7 +143,7 @@ class HttpDevice:
             raise DeviceConfigError(f"device {config.id}: option 'token_file' (a path) is required")
         self.config = config
         self.context = context
-        self.clock = clock
+        self.clock = clock or context.now
         self.host, self.port = parse_listen(config.url)
         self.timeout = number_option(config, "timeout", 10.0)
         self._token = read_token(token_file).encode()
@@ -164,6 +169,10 @@ class HttpDevice:
 
     async def notify(self, command: Notify) -> bool:
         return False
+
+    def describe_link(self, up: bool) -> str:
+        """How the doctor shows this link: a server's link is up while it listens."""
+        return f"listening on {self.host}:{self.port}" if up else "not listening"
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -243,7 +252,7 @@ class HttpDevice:
         if int(length) > MAX_MESSAGE_BYTES:
             raise RefusedRequestError(413, "too_large", f"body over {MAX_MESSAGE_BYTES} bytes")
         body = await reader.readexactly(int(length))
-        events = validate(body, self.config.id, self.clock())
-        for type_, ts, fields in events:
-            self.context.emit(type_, ts, **fields)
+        events = parse_body(body, self.clock())
+        for event in events:
+            self.context.emit(event)
         return 202, {"accepted": len(events)}

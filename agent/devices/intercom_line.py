@@ -15,67 +15,74 @@ Agent → device: ``NOTE <notice id> <position> <text>`` CR LF (:func:`encode_no
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Final
 
 from agent.devices.base import DeviceConfig, DeviceContext
-from agent.devices.frames import BadFrame, Emit, LineDecoder, Result, checked, local_id, split_words
+from agent.devices.frames import BadFrame, LineDecoder, Result, local_id, split_words, to_event
 from agent.devices.stream import StreamDevice
 from agent.errors import FrameError
+from branchwatch.contract.events import (
+    Event,
+    IntercomAck,
+    IntercomCall,
+    PositionStaffed,
+    PositionVacated,
+)
 from branchwatch.contract.messages import Notify
 
 log = logging.getLogger(__name__)
 
 MAX_LINE: Final = 128
 MAX_NOTE_TEXT: Final = 200  # characters, the contract's bound on a notify text
-REASONS: Final = ("handoff", "vip", "assist", "backup")
+# verb -> (event, name of the optional second word)
+POST_VERBS: Final[dict[str, tuple[type[Event], str]]] = {
+    "IN": (PositionStaffed, "staff"),
+    "OUT": (PositionVacated, "staff"),
+    "ACK": (IntercomAck, "notice"),
+}
 
 
-def _position(word: str) -> int | None:
+def _number(word: str) -> int | None:
+    """A post number's digits (1..99 is the contract's to check); None when not digits."""
     # isdigit() alone accepts "²" and other Unicode digits; the line is ASCII by now.
-    if not (word.isascii() and word.isdigit() and len(word) <= 2):
-        return None
-    value = int(word)
-    return value if 1 <= value <= 99 else None
+    return int(word) if word.isascii() and word.isdigit() and len(word) <= 2 else None
 
 
-def parse_line(line: bytes) -> list[Result]:
+def parse_line(line: bytes, now: float) -> list[Result]:
+    """One line's result; ``now`` stamps a line without its own ``@`` time."""
     parsed = split_words(line)
     if isinstance(parsed, BadFrame):
         return [parsed]
-    ts, words = parsed
+    device_ts, words = parsed
     if not words:
         return []
-    emit = _parse(words[0], words[1:])
-    if emit is None:
-        known = words[0] in ("IN", "OUT", "CALL", "ACK")
+    event = _parse(words[0], words[1:])
+    if event is None:
+        known = words[0] in (*POST_VERBS, "CALL")
         reason = "bad_args" if known else "unknown_verb"
         return [BadFrame(reason, line.decode("ascii")[:80])]
-    return [checked(emit._replace(ts=ts))]
+    cls, fields = event
+    return [to_event(cls, now if device_ts is None else device_ts, fields)]
 
 
-def _parse(verb: str, args: list[str]) -> Emit | None:
-    if not args:
-        return None
-    position = _position(args[0])
+def _parse(verb: str, args: list[str]) -> tuple[type[Event], dict[str, object]] | None:
+    """The event a verb makes, its fields unchecked (to_event applies the contract)."""
+    position = _number(args[0]) if args else None
     if position is None:
         return None
-    if verb in ("IN", "OUT", "ACK") and len(args) <= 2:
-        name = "notice" if verb == "ACK" else "staff"
-        if len(args) == 2 and not local_id(args[1]):
-            return None
-        fields: dict[str, object] = {"position": position}
-        if len(args) == 2:
-            fields[name] = args[1]
-        type_ = {"IN": "position.staffed", "OUT": "position.vacated", "ACK": "intercom.ack"}[verb]
-        return Emit(type_, fields)
-    if verb == "CALL" and len(args) == 3 and args[2] in REASONS:
+    if verb in POST_VERBS and len(args) <= 2:
+        cls, name = POST_VERBS[verb]
+        return cls, {"position": position, **({name: args[1]} if len(args) == 2 else {})}
+    if verb == "CALL" and len(args) == 3:
         call: dict[str, object] = {"from_position": position, "reason": args[2]}
         if args[1] != "*":
-            to = _position(args[1])
-            if to is None:
+            to_position = _number(args[1])
+            if to_position is None:
                 return None
-            call["to_position"] = to
-        return Emit("intercom.call", call)
+            call["to_position"] = to_position
+        return IntercomCall, call
     return None
 
 
@@ -98,13 +105,16 @@ def encode_note(notice_id: str, position: int, text: str) -> bytes:
 def decode_note(line: bytes) -> tuple[str, int, str] | None:
     """The emulator's side of :func:`encode_note`: (id, position, text) or None."""
     parts = line.rstrip(b"\r\n").decode("utf-8", "replace").split(" ", 3)
-    if len(parts) < 3 or parts[0] != "NOTE" or _position(parts[2]) is None:
+    if len(parts) < 3 or parts[0] != "NOTE" or _number(parts[2]) is None:
         return None
     return parts[1], int(parts[2]), parts[3] if len(parts) == 4 else ""
 
 
 class IntercomCodec:
-    def __init__(self) -> None:
+    """Bytes of an intercom → contract events; ``clock`` stamps lines without ``@`` time."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.lines = LineDecoder(MAX_LINE)
 
     def reset(self) -> None:
@@ -118,7 +128,7 @@ class IntercomCodec:
             if isinstance(line, BadFrame):
                 out.append(line)
             elif line is not None:
-                out.extend(parse_line(line))
+                out.extend(parse_line(line, self.clock()))
             if consumed == 0:
                 break
         return out
@@ -128,7 +138,7 @@ class IntercomDevice(StreamDevice):
     kind = "intercom"
 
     def __init__(self, config: DeviceConfig, context: DeviceContext) -> None:
-        super().__init__(config, context, IntercomCodec())
+        super().__init__(config, context, IntercomCodec(context.now))
 
     async def notify(self, command: Notify) -> bool:
         """Write the notice; False when the link is down (the collector escalates unacked ones)."""

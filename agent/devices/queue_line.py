@@ -2,129 +2,112 @@
 
 One event per line, ``[@<unix seconds>] VERB ARGS…`` ending in LF (CR LF
 accepted), at most :data:`MAX_LINE` bytes. The codec is pure: bytes in,
-:class:`~agent.devices.frames.Emit` / :class:`~agent.devices.frames.BadFrame`
-out. The only state is which printer faults are active, so ``PRN OK`` can
-name what recovered (the contract's ``device.recovered`` carries the fault).
+contract events / :class:`~agent.devices.frames.BadFrame` out, the words of
+each line checked once, by the contract's schema
+(:func:`~agent.devices.frames.to_event`). The only state is which printer
+faults are active, so ``PRN OK`` can name what recovered (the contract's
+``device.recovered`` carries the fault).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Final
 
-from agent.devices.base import DeviceConfig, DeviceContext
-from agent.devices.frames import (
-    BadFrame,
-    Emit,
-    LineDecoder,
-    Result,
-    checked,
-    local_id,
-    split_words,
-    token,
-)
+from agent.devices.base import UNSTAMPED, DeviceConfig, DeviceContext
+from agent.devices.frames import BadFrame, LineDecoder, Result, split_words, to_event
 from agent.devices.stream import StreamDevice
+from branchwatch.contract.events import (
+    BranchClosed,
+    BranchOpened,
+    CounterClosed,
+    CounterOpened,
+    CounterPaused,
+    DeviceFault,
+    DeviceRecovered,
+    Event,
+    ServiceEnded,
+    ServiceStarted,
+    TicketCalled,
+    TicketIssued,
+    TicketNoShow,
+    TicketTransferred,
+    TicketWalkout,
+)
 
 MAX_LINE: Final = 256
 PRINTER_FAULTS: Final = {"PAPER_LOW": "paper_low", "PAPER_OUT": "paper_out", "JAM": "paper_jam"}
-COUNTER_KINDS: Final = ("high", "low", "vip")
 
 Args = list[str]
+# A verb's arguments by field name, for the event type they make; None: wrong arguments.
+# The values are not checked here: to_event applies the contract once.
+Parsed = tuple[type[Event], dict[str, object]] | None
 
 
-def _ids(args: Args, *checks: Callable[[str], bool]) -> bool:
-    return len(args) == len(checks) and all(check(a) for check, a in zip(checks, args, strict=True))
+def _issue(args: Args) -> Parsed:
+    if len(args) == 3 and args[2] == "V":
+        return TicketIssued, {"ticket": args[0], "service": args[1], "vip": True}
+    return (TicketIssued, {"ticket": args[0], "service": args[1]}) if len(args) == 2 else None
 
 
-def _issue(args: Args) -> Emit | None:
-    vip = len(args) == 3 and args[2] == "V"
-    if vip:
-        args = args[:2]
-    if not _ids(args, local_id, token):
+def _two(cls: type[Event], first: str, second: str) -> Callable[[Args], Parsed]:
+    return lambda args: (cls, {first: args[0], second: args[1]}) if len(args) == 2 else None
+
+
+def _start(args: Args) -> Parsed:
+    if len(args) not in (2, 3):
         return None
-    return Emit("ticket.issued", {"ticket": args[0], "service": args[1], "vip": vip})
+    return ServiceStarted, dict(zip(("ticket", "counter", "teller"), args, strict=False))
 
 
-def _ticket_counter(type_: str) -> Callable[[Args], Emit | None]:
-    def parse(args: Args) -> Emit | None:
-        if not _ids(args, local_id, local_id):
-            return None
-        return Emit(type_, {"ticket": args[0], "counter": args[1]})
-
-    return parse
+def _ticket_only(cls: type[Event]) -> Callable[[Args], Parsed]:
+    return lambda args: (cls, {"ticket": args[0]}) if len(args) == 1 else None
 
 
-def _start(args: Args) -> Emit | None:
-    teller = args[2] if len(args) == 3 else None
-    if len(args) > 3 or not _ids(args[:2], local_id, local_id):
-        return None
-    if teller is not None and not local_id(teller):
-        return None
-    fields = {"ticket": args[0], "counter": args[1]}
-    if teller is not None:
-        fields["teller"] = teller
-    return Emit("service.started", fields)
+def _day(cls: type[Event]) -> Callable[[Args], Parsed]:
+    return lambda args: None if args else (cls, {})
 
 
-def _transfer(args: Args) -> Emit | None:
-    if not _ids(args, local_id, token):
-        return None
-    return Emit("ticket.transferred", {"ticket": args[0], "service": args[1]})
-
-
-def _ticket_only(type_: str) -> Callable[[Args], Emit | None]:
-    def parse(args: Args) -> Emit | None:
-        return Emit(type_, {"ticket": args[0]}) if _ids(args, local_id) else None
-
-    return parse
-
-
-def _day(type_: str) -> Callable[[Args], Emit | None]:
-    return lambda args: None if args else Emit(type_, {})
-
-
-def _counter(args: Args) -> Emit | None:
+def _counter(args: Args) -> Parsed:
     """``CTR OPEN c1 [high|low|vip|-] [teller]``, ``CTR PAUSE c1 [reason…]``, ``CTR CLOSE c1``."""
-    if len(args) < 2 or not local_id(args[1]):
+    if len(args) < 2:
         return None
     action, counter, rest = args[0], args[1], args[2:]
     if action == "OPEN" and len(rest) <= 2:
         fields: dict[str, object] = {"counter": counter}
         if rest and rest[0] != "-":
-            if rest[0] not in COUNTER_KINDS:
-                return None
             fields["kind"] = rest[0]
         if len(rest) == 2:
-            if not local_id(rest[1]):
-                return None
             fields["teller"] = rest[1]
-        return Emit("counter.opened", fields)
+        return CounterOpened, fields
     if action == "PAUSE":
         # The reason is free text: the rest of the line, words joined by one space.
-        return Emit("counter.paused", {"counter": counter, "reason": " ".join(rest)[:200] or None})
+        return CounterPaused, {"counter": counter, "reason": " ".join(rest)[:200] or None}
     if action == "CLOSE" and not rest:
-        return Emit("counter.closed", {"counter": counter})
+        return CounterClosed, {"counter": counter}
     return None
 
 
-VERBS: Final[dict[str, Callable[[Args], Emit | None]]] = {
-    "OPEN": _day("branch.opened"),
-    "CLOSE": _day("branch.closed"),
+VERBS: Final[dict[str, Callable[[Args], Parsed]]] = {
+    "OPEN": _day(BranchOpened),
+    "CLOSE": _day(BranchClosed),
     "ISSUE": _issue,
-    "CALL": _ticket_counter("ticket.called"),
+    "CALL": _two(TicketCalled, "ticket", "counter"),
     "START": _start,
-    "END": _ticket_counter("service.ended"),
-    "XFER": _transfer,
-    "NOSHOW": _ticket_only("ticket.no_show"),
-    "WALK": _ticket_only("ticket.walkout"),
+    "END": _two(ServiceEnded, "ticket", "counter"),
+    "XFER": _two(TicketTransferred, "ticket", "service"),
+    "NOSHOW": _ticket_only(TicketNoShow),
+    "WALK": _ticket_only(TicketWalkout),
     "CTR": _counter,
 }
 
 
 class QueueLineCodec:
-    """Bytes of a queue machine → contract events; one instance per device connection."""
+    """Bytes of a queue machine → contract events; ``clock`` stamps lines without ``@`` time."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.lines = LineDecoder(MAX_LINE)
         self.active_faults: set[str] = set()
         # Until the first PRN line we do not know what is active (the agent may have
@@ -159,26 +142,26 @@ class QueueLineCodec:
         parsed = split_words(line)
         if isinstance(parsed, BadFrame):
             return [parsed]
-        ts, words = parsed
+        device_ts, words = parsed
         if not words:
             return []  # blank line (keep-alive): nothing to say
+        ts = self.clock() if device_ts is None else device_ts
         verb, args = words[0], words[1:]
         if verb == "PRN":
-            printer = self._printer(args)
+            printer = self._printer(args, ts)
             if printer is None:
                 return [BadFrame("bad_args", line.decode("ascii")[:80])]
-            return [e._replace(ts=ts) for e in printer]
+            return printer
         parse = VERBS.get(verb)
         if parse is None:
             return [BadFrame("unknown_verb", verb[:40])]
-        emit = parse(args)
-        if emit is None:
+        event = parse(args)
+        if event is None:
             return [BadFrame("bad_args", line.decode("ascii")[:80])]
-        if emit.fields.get("reason", "") is None:
-            del emit.fields["reason"]
-        return [checked(emit._replace(ts=ts))]
+        cls, fields = event
+        return [to_event(cls, ts, fields)]
 
-    def _printer(self, args: Args) -> list[Emit] | None:
+    def _printer(self, args: Args, ts: float) -> list[Result] | None:
         if len(args) != 1:
             return None
         status = args[0]
@@ -186,7 +169,7 @@ class QueueLineCodec:
             known, self._printer_known = self._printer_known, True
             cleared = self.active_faults if known else set(PRINTER_FAULTS.values())
             self.active_faults = set()
-            return [Emit("device.recovered", {"fault": f}) for f in sorted(cleared)]
+            return [DeviceRecovered(**UNSTAMPED, ts=ts, fault=f) for f in sorted(cleared)]
         fault = PRINTER_FAULTS.get(status)
         if fault is None:
             return None
@@ -194,11 +177,11 @@ class QueueLineCodec:
         if fault in self.active_faults:
             return []  # a printer repeats its status; the fault is already active
         self.active_faults.add(fault)
-        return [Emit("device.fault", {"fault": fault})]
+        return [DeviceFault(**UNSTAMPED, ts=ts, fault=fault)]
 
 
 class QueueLineDevice(StreamDevice):
     kind = "queue"
 
     def __init__(self, config: DeviceConfig, context: DeviceContext) -> None:
-        super().__init__(config, context, QueueLineCodec())
+        super().__init__(config, context, QueueLineCodec(context.now))

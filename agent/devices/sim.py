@@ -12,12 +12,10 @@ model's ``ts``; the link is always up.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 from agent.devices.base import DeviceConfig, DeviceContext, option
-from agent.devices.frames import event_fields
 from agent.devices.stream import number_option
 from agent.errors import DeviceConfigError
 from branchwatch.contract.ids import is_site_id
@@ -31,7 +29,10 @@ class SimDevice:
     kind = "sim"
 
     def __init__(
-        self, config: DeviceConfig, context: DeviceContext, clock: Callable[[], float] = time.time
+        self,
+        config: DeviceConfig,
+        context: DeviceContext,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         unknown = set(config.options) - KNOWN
         if unknown:
@@ -44,9 +45,9 @@ class SimDevice:
         if isinstance(start_hour, bool) or not isinstance(start_hour, int | float):
             raise DeviceConfigError(f"device {config.id}: option 'start_hour' must be a number")
         self.context = context
-        self.clock = clock
+        self.clock = clock or context.now
         self.tick = number_option(config, "tick", 0.5)
-        self._start = clock()
+        self._start = self.clock()
         try:
             self.model = BranchSim(
                 region,
@@ -64,8 +65,7 @@ class SimDevice:
         # 1 ms behind the clock, as the simulator's publisher does, so no ts is in the future.
         events = self.model.advance(self.model.sim_time(self.clock() - 0.001))
         for event in events:
-            type_ = str(type(event).__struct_config__.tag)
-            self.context.emit(type_, event.ts, **event_fields(event))
+            self.context.emit(event)  # the model's own seq and device: the core restamps them
         return len(events)
 
     async def run(self) -> None:

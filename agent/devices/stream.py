@@ -11,7 +11,7 @@ import logging
 from typing import Final, Protocol
 
 from agent.devices.base import DeviceConfig, DeviceContext
-from agent.devices.frames import BadFrame, Emit, Result
+from agent.devices.frames import BadFrame, Result
 from agent.devices.transports import Backoff, Link, check_url, open_link, run_link
 from agent.errors import DeviceConfigError
 from branchwatch.contract.messages import Notify
@@ -37,7 +37,7 @@ def deliver(context: DeviceContext, results: list[Result]) -> None:
         if isinstance(result, BadFrame):
             context.bad_frame(result.reason, result.detail)
         else:
-            context.emit(result.type, result.ts, **result.fields)
+            context.emit(result)
 
 
 def number_option(config: DeviceConfig, name: str, default: float) -> float:
@@ -103,8 +103,3 @@ class StreamDevice:
 
     async def notify(self, command: Notify) -> bool:
         return False
-
-
-def emit_all(context: DeviceContext, emits: list[Emit]) -> None:
-    for emit in emits:
-        context.emit(emit.type, emit.ts, **emit.fields)

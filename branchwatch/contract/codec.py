@@ -86,13 +86,21 @@ def decode_command(payload: Payload) -> Command:
     return command
 
 
+def convert_event(raw: object) -> Event:
+    """One event from JSON already parsed (a dict), checked and refused as by decode_events."""
+    try:
+        event: Event = msgspec.convert(raw, AnyEvent)
+    except msgspec.ValidationError as exc:
+        raise _refusal(raw, str(exc), "event") from exc
+    return event
+
+
 def encode(message: Event | Sequence[Event] | Status | Command) -> bytes:
     """JSON bytes of one event, an event batch, a status or a command."""
     return _encoder.encode(message)
 
 
 def _classify(payload: Payload, exc: Exception, what: str) -> ContractError:
-    message = str(exc)
     if not isinstance(exc, msgspec.ValidationError):  # ValidationError is a DecodeError too
         return _bad_json(exc, what)
     try:
@@ -100,6 +108,11 @@ def _classify(payload: Payload, exc: Exception, what: str) -> ContractError:
     except (msgspec.DecodeError, RecursionError) as untyped_exc:
         # The typed pass stops at the first invalid value; the rest may not even be JSON.
         return _bad_json(untyped_exc, what)
+    return _refusal(raw, str(exc), what)
+
+
+def _refusal(raw: Any, message: str, what: str) -> ContractError:
+    """The reason for a schema ``message`` about ``raw`` (the payload as untyped JSON)."""
     items = raw if what == "event" and isinstance(raw, list) else [raw]
     if not all(isinstance(item, dict) for item in items):
         shape = "a JSON object or an array of objects" if what == "event" else "a JSON object"

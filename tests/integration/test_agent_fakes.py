@@ -1,7 +1,8 @@
 """A deterministic device kind for the agent tests, and an entry point that registers it.
 
 Run as ``python -m tests.integration.test_agent_fakes agent run --config FILE``:
-the real ``branchwatch`` CLI, with the ``fake-burst`` kind added. It emits
+the real ``branchwatch`` CLI, with the ``fake-burst`` kind added to the kinds
+the agent and the doctor are given. It emits
 ``count`` ``ticket.issued`` events (service ``cash``) at ``rate`` per second
 (0: as fast as it can), then stays quiet; a ``notify`` for one of its
 ``positions`` is appended to ``notify_file`` as a JSON line.
@@ -17,9 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.devices.base import DeviceConfig, DeviceContext
-from agent.kinds import register
+from agent.devices.base import UNSTAMPED, DeviceConfig, DeviceContext
+from agent.devices.registry import DEVICE_KINDS
 from branchwatch.contract import Notify
+from branchwatch.contract.codec import convert_event
+from branchwatch.errors import ContractError
 from tests.support import LoggedProcess
 
 
@@ -45,16 +48,25 @@ class FakeBurst:
         for i in range(1, self.count + 1):
             if self.bad_every and i % self.bad_every == 0:
                 # The contract refuses this service name: counted as a bad frame.
-                self.context.emit("ticket.issued", ticket=f"{self.prefix}{i}", service="Bad Name")
+                self._emit(type="ticket.issued", ticket=f"{self.prefix}{i}", service="Bad Name")
             if self.evaluations:
-                self.context.emit("evaluation.requested", counter="c1")
+                self._emit(type="evaluation.requested", counter="c1")
             else:
-                self.context.emit("ticket.issued", ticket=f"{self.prefix}{i}", service="cash")
+                self._emit(type="ticket.issued", ticket=f"{self.prefix}{i}", service="cash")
             if self.rate:
                 await asyncio.sleep(1.0 / self.rate)
             elif i % 50 == 0:
                 await asyncio.sleep(0)
         await asyncio.Event().wait()
+
+    def _emit(self, **fields: object) -> None:
+        """Untyped input converted once, as a real kind does where its input enters."""
+        try:
+            event = convert_event({**fields, **UNSTAMPED, "ts": self.context.now()})
+        except ContractError as exc:
+            self.context.bad_frame(exc.reason, exc.detail)
+            return
+        self.context.emit(event)
 
     async def notify(self, command: Notify) -> bool:
         if command.position not in self.positions:
@@ -105,9 +117,15 @@ class AgentProcess(LoggedProcess):
 
 
 if __name__ == "__main__":
+    import functools
+
+    from agent import app, doctor
     from branchwatch.cli import main
 
-    register("fake-burst", FakeBurst)
+    # The CLI calls these two with the shipped kinds; this harness hands them one more.
+    kinds = {**DEVICE_KINDS, "fake-burst": FakeBurst}
+    setattr(app, "run_agent", functools.partial(app.run_agent, kinds=kinds))  # noqa: B010
+    setattr(doctor, "run_doctor", functools.partial(doctor.run_doctor, kinds=kinds))  # noqa: B010
     sys.exit(main(sys.argv[1:]))
 
 

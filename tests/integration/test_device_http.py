@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agent.devices.base import DeviceConfig
-from agent.devices.http import HttpDevice
-from agent.devices.testing import RecordingContext
+from agent.devices.http import HttpDevice, parse_body
+from agent.devices.testing import RecordingContext, SchemaChecks
 
 TOKEN = "s3cret-token"
 NOW = 1_764_054_000.0
@@ -101,6 +101,14 @@ def test_good_batch_is_accepted_whole(tmp_path: Path) -> None:
         ("branch.opened", NOW, {}),
     ]
     assert ctx.bad == []
+
+
+def test_each_posted_event_is_checked_once() -> None:
+    batch = [{"type": "ticket.walkout", "ticket": f"A{i}"} for i in range(3)]
+    with SchemaChecks() as calls:
+        events = parse_body(json.dumps(batch).encode(), NOW)
+    assert calls.checks == ["msgspec convert"] * 3  # the JSON parse itself checks nothing
+    assert [(e.seq, e.device, e.ts) for e in events] == [(0, "unstamped", NOW)] * 3
 
 
 @pytest.mark.parametrize("token", [None, "wrong", TOKEN + "x", ""])

@@ -6,6 +6,7 @@ No hardware and no bare sleeps: every wait is on a condition with a timeout.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from agent.emulators import Emulator
 from branchwatch.contract import Notify
 
 FAST = {"reconnect_min": 0.02, "reconnect_max": 0.1}
+NOW = 1_764_053_400.0  # the agent's clock, where a test fixes it
 
 
 def run(coro: Coroutine[Any, Any, None], timeout: float = 10.0) -> None:
@@ -32,8 +34,9 @@ async def with_device(
     url: str,
     options: dict[str, Any],
     body: Callable[[Device, RecordingContext], Awaitable[None]],
+    clock: Callable[[], float] = time.time,
 ) -> RecordingContext:
-    context = RecordingContext("dev-1")
+    context = RecordingContext("dev-1", clock)
     config = DeviceConfig(id="dev-1", protocol=protocol, url=url, options={**FAST, **options})
     device = build_device(config, context)
     task = asyncio.create_task(device.run())
@@ -66,20 +69,20 @@ def test_queue_line_over_a_pty_then_unplug_and_replug(tmp_path: Path) -> None:
                 await replugged.play(["PRN OK", "CLOSE"])
                 await ctx.wait_for(lambda: ctx.types()[-1:] == ["branch.closed"])
 
-        ctx = await with_device("queue-line", str(link), {}, body)
+        ctx = await with_device("queue-line", str(link), {}, body, clock=lambda: NOW)
         assert ctx.events == [
             Recorded("branch.opened", 1764054000.0, {}),
-            Recorded("counter.opened", None, {"counter": "c1", "kind": "high", "teller": "t7"}),
-            Recorded("ticket.issued", None, {"ticket": "A001", "service": "cash", "vip": False}),
-            Recorded("ticket.called", None, {"ticket": "A001", "counter": "c1"}),
-            Recorded("service.started", None, {"ticket": "A001", "counter": "c1", "teller": "t7"}),
-            Recorded("ticket.issued", None, {"ticket": "A002", "service": "vip", "vip": True}),
-            Recorded("device.fault", None, {"fault": "paper_out"}),
-            Recorded("service.ended", None, {"ticket": "A001", "counter": "c1"}),
+            Recorded("counter.opened", NOW, {"counter": "c1", "kind": "high", "teller": "t7"}),
+            Recorded("ticket.issued", NOW, {"ticket": "A001", "service": "cash", "vip": False}),
+            Recorded("ticket.called", NOW, {"ticket": "A001", "counter": "c1"}),
+            Recorded("service.started", NOW, {"ticket": "A001", "counter": "c1", "teller": "t7"}),
+            Recorded("ticket.issued", NOW, {"ticket": "A002", "service": "vip", "vip": True}),
+            Recorded("device.fault", NOW, {"fault": "paper_out"}),
+            Recorded("service.ended", NOW, {"ticket": "A001", "counter": "c1"}),
             Recorded(
-                "device.recovered", None, {"fault": "paper_out"}
+                "device.recovered", NOW, {"fault": "paper_out"}
             ),  # state kept over the replug
-            Recorded("branch.closed", None, {}),
+            Recorded("branch.closed", NOW, {}),
         ]
         assert ctx.bad_reasons() == ["not_ascii", "unknown_verb"]
 
@@ -108,7 +111,7 @@ def test_evaluator_over_a_pty_window_and_bad_frames() -> None:
             ("evaluation.requested", {"counter": "c3", "ticket": "A018"}),
             ("evaluation.expired", {"counter": "c3", "ticket": "A018"}),
         ]  # fmt: skip
-        requested, expired = ctx.events[2].ts or 0, ctx.events[3].ts or 0
+        requested, expired = ctx.events[2].ts, ctx.events[3].ts
         assert abs(expired - requested - 0.2) < 1e-6  # stamped at the deadline, not when noticed
         assert ctx.bad_reasons() == ["duplicate_rating", "bad_checksum", "garbage"]
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.devices.frames import BadFrame, Emit
+from agent.devices.frames import BadFrame
 from agent.devices.intercom_line import (
     MAX_LINE,
     MAX_NOTE_TEXT,
@@ -15,34 +15,43 @@ from agent.devices.intercom_line import (
     encode_note,
     sanitise,
 )
+from agent.devices.testing import Recorded, readable
 from agent.errors import FrameError
+from branchwatch.contract import Event
+
+NOW = 1_764_053_400.0  # the agent's clock: the time of a line without its own
+
+
+def feed(line: bytes) -> list[Recorded | BadFrame]:
+    return readable(IntercomCodec(lambda: NOW).feed(bytearray(line)))
+
 
 GOLDEN = [
-    (b"IN 1 s42", Emit("position.staffed", {"position": 1, "staff": "s42"})),
-    (b"IN 5", Emit("position.staffed", {"position": 5})),
-    (b"OUT 1 s42", Emit("position.vacated", {"position": 1, "staff": "s42"})),
-    (b"OUT 1", Emit("position.vacated", {"position": 1})),
+    (b"IN 1 s42", Recorded("position.staffed", NOW, {"position": 1, "staff": "s42"})),
+    (b"IN 5", Recorded("position.staffed", NOW, {"position": 5})),
+    (b"OUT 1 s42", Recorded("position.vacated", NOW, {"position": 1, "staff": "s42"})),
+    (b"OUT 1", Recorded("position.vacated", NOW, {"position": 1})),
     (
         b"CALL 1 7 vip",
-        Emit("intercom.call", {"from_position": 1, "to_position": 7, "reason": "vip"}),
+        Recorded("intercom.call", NOW, {"from_position": 1, "to_position": 7, "reason": "vip"}),
     ),
-    (b"CALL 3 * backup", Emit("intercom.call", {"from_position": 3, "reason": "backup"})),
+    (b"CALL 3 * backup", Recorded("intercom.call", NOW, {"from_position": 3, "reason": "backup"})),
     (
         b"CALL 2 1 handoff",
-        Emit("intercom.call", {"from_position": 2, "to_position": 1, "reason": "handoff"}),
+        Recorded("intercom.call", NOW, {"from_position": 2, "to_position": 1, "reason": "handoff"}),
     ),
-    (b"ACK 3 n-17", Emit("intercom.ack", {"position": 3, "notice": "n-17"})),
-    (b"ACK 99", Emit("intercom.ack", {"position": 99})),
+    (b"ACK 3 n-17", Recorded("intercom.ack", NOW, {"position": 3, "notice": "n-17"})),
+    (b"ACK 99", Recorded("intercom.ack", NOW, {"position": 99})),
     (
         b"@1764054000 IN 2 s.li",
-        Emit("position.staffed", {"position": 2, "staff": "s.li"}, 1764054000.0),
+        Recorded("position.staffed", 1764054000.0, {"position": 2, "staff": "s.li"}),
     ),
 ]
 
 
 @pytest.mark.parametrize(("line", "expected"), GOLDEN, ids=[g[0].decode() for g in GOLDEN])
-def test_golden_lines(line: bytes, expected: Emit) -> None:
-    assert IntercomCodec().feed(bytearray(line + b"\r\n")) == [expected]
+def test_golden_lines(line: bytes, expected: Recorded) -> None:
+    assert feed(line + b"\r\n") == [expected]
 
 
 BAD = [
@@ -56,6 +65,8 @@ BAD = [
     (b"CALL 1 7", "bad_args"),
     (b"CALL 1 7 coffee", "bad_args"),
     (b"CALL 1 0 vip", "bad_args"),
+    (b"CALL 1 x vip", "bad_args"),  # not "every post": only * says that
+    (b"CALL 1 100 vip", "bad_args"),
     (b"ACK 3 n 17", "bad_args"),
     (b"RING 3", "unknown_verb"),
     (b"NOTE n-1 3 hello", "unknown_verb"),  # our own output echoed back is not input
@@ -65,7 +76,7 @@ BAD = [
 
 @pytest.mark.parametrize(("line", "reason"), BAD, ids=[b[0].decode("latin-1") for b in BAD])
 def test_refused_lines(line: bytes, reason: str) -> None:
-    (result,) = IntercomCodec().feed(bytearray(line + b"\n"))
+    (result,) = feed(line + b"\n")
     assert isinstance(result, BadFrame)
     assert result.reason == reason
 
@@ -123,8 +134,8 @@ def test_any_text_encodes_to_one_bounded_line(text: str) -> None:
 
 @given(st.lists(st.binary(max_size=200), max_size=20))
 def test_random_bytes_never_raise(chunks: list[bytes]) -> None:
-    codec, buf = IntercomCodec(), bytearray()
+    codec, buf = IntercomCodec(lambda: NOW), bytearray()
     for chunk in chunks:
         buf += chunk
-        assert all(isinstance(r, Emit | BadFrame) for r in codec.feed(buf))
+        assert all(isinstance(r, Event | BadFrame) for r in codec.feed(buf))
         assert len(buf) <= MAX_LINE + 1

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from agent.devices.base import DeviceConfig
-from agent.devices.frames import BadFrame, Emit, checked
-from agent.devices.registry import DEVICE_KINDS, build_device, device_kind
+from agent.devices.base import UNSTAMPED, DeviceConfig
+from agent.devices.frames import BadFrame, to_event
+from agent.devices.registry import DEVICE_KINDS, build_device
 from agent.devices.sim import SimDevice
+from agent.devices.stream import reconnect_backoff
 from agent.devices.testing import RecordingContext
-from agent.devices.transports import Backoff
-from agent.errors import DeviceError
-from branchwatch.contract import EVENT_TYPES
+from agent.errors import DeviceConfigError, DeviceError
+from branchwatch.contract import EVENT_TYPES, decode_events, encode
+from branchwatch.contract.events import PositionStaffed
+
+T = 1_764_053_400.0
 
 
 def test_every_protocol_is_registered() -> None:
@@ -19,8 +22,12 @@ def test_every_protocol_is_registered() -> None:
 
 
 def test_unknown_protocol_names_the_known_ones() -> None:
-    with pytest.raises(DeviceError, match="known: evaluator-frame, http, intercom-line"):
-        device_kind("modbus")
+    config = DeviceConfig(id="d1", protocol="modbus")
+    with pytest.raises(DeviceConfigError, match="d1: unknown device protocol 'modbus'") as info:
+        build_device(config, RecordingContext())
+    assert "known: evaluator-frame, http, intercom-line, queue-line, sim" in str(info.value)
+    with pytest.raises(DeviceConfigError, match=r"\(known: none\)"):
+        build_device(config, RecordingContext(), kinds={})
 
 
 @pytest.mark.parametrize(
@@ -65,21 +72,33 @@ def test_every_kind_reports_a_contract_token() -> None:
     }
 
 
-def test_checked_applies_the_contract() -> None:
-    assert checked(Emit("position.staffed", {"position": 3})) == Emit(
-        "position.staffed", {"position": 3}
+def test_to_event_applies_the_contract_once() -> None:
+    assert to_event(PositionStaffed, T, {"position": 3}) == PositionStaffed(
+        **UNSTAMPED, ts=T, position=3
     )
-    result = checked(Emit("position.staffed", {"position": 300}))
-    assert isinstance(result, BadFrame) and result.reason == "bad_value"
+    refused = to_event(PositionStaffed, T, {"position": 300})
+    assert isinstance(refused, BadFrame) and refused.reason == "bad_args"
+    assert "position" in refused.detail
+    # The header is the core's: a field cannot smuggle in its own seq or device.
+    stamped = to_event(PositionStaffed, T, {"position": 3, "seq": 7, "device": "x"})
+    assert isinstance(stamped, PositionStaffed) and (stamped.seq, stamped.device) == (
+        0,
+        "unstamped",
+    )
 
 
-def test_backoff_doubles_to_a_cap_and_resets() -> None:
-    backoff = Backoff(0.5, 3.0)
+def test_reconnect_backoff_comes_from_the_options() -> None:
+    config = DeviceConfig(id="q1", protocol="queue-line", url="loop://",
+                          options={"reconnect_min": 0.5, "reconnect_max": 3.0})  # fmt: skip
+    backoff = reconnect_backoff(config)
     assert [backoff.next() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     backoff.reset()
     assert backoff.next() == 0.5
-    with pytest.raises(DeviceError):
-        Backoff(2.0, 1.0)
+    # A cap below the first delay is raised to it, not an error.
+    low = DeviceConfig(
+        id="q1", protocol="queue-line", options={"reconnect_min": 2, "reconnect_max": 1}
+    )
+    assert [reconnect_backoff(low).next() for _ in range(2)] == [2.0, 2.0]
 
 
 def test_sim_device_emits_the_model_events_through_its_context() -> None:
@@ -95,7 +114,6 @@ def test_sim_device_emits_the_model_events_through_its_context() -> None:
     assert count == len(context.events) > 10
     assert "branch.opened" in context.types()
     assert all(event.type in EVENT_TYPES for event in context.events)
-    assert all(event.ts is not None and event.ts <= now[0] for event in context.events)
-    assert not {"v", "seq", "device", "type", "ts"} & set().union(
-        *(e.fields for e in context.events)
-    )
+    assert all(event.ts <= now[0] for event in context.events)
+    # The model's own structs, handed over as they are: every one the collector accepts.
+    assert all(decode_events(encode(event)) == [event] for event in context.received)
