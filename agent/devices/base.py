@@ -118,7 +118,7 @@ def kind_for(config: DeviceConfig, kinds: Mapping[str, DeviceKind]) -> DeviceKin
 
 
 def option(options: Mapping[str, Any], name: str, default: Any, kind: type) -> Any:
-    """A typed option with a default; raises DeviceError naming the option when wrong."""
+    """A typed option with a default; raises DeviceConfigError naming the option when wrong."""
     value = options.get(name, default)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise DeviceConfigError(f"option {name!r} must be {kind.__name__}, got {value!r}")

@@ -31,5 +31,5 @@ DEVICE_KINDS: Final[Mapping[str, DeviceKind]] = MappingProxyType({
 def build_device(
     config: DeviceConfig, context: DeviceContext, kinds: Mapping[str, DeviceKind] = DEVICE_KINDS
 ) -> Device:
-    """Validate ``config.options`` and build the running adapter (DeviceError when wrong)."""
+    """Validate ``config.options`` and build the running adapter (DeviceConfigError when wrong)."""
     return kind_for(config, kinds)(config, context)

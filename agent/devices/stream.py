@@ -12,9 +12,10 @@ from typing import Final, Protocol
 
 from agent.devices.base import DeviceConfig, DeviceContext
 from agent.devices.frames import BadFrame, Result
-from agent.devices.transports import Backoff, Link, check_url, open_link, run_link
+from agent.devices.transports import Link, check_url, open_link, run_link
 from agent.errors import DeviceConfigError
 from branchwatch.contract.messages import Notify
+from branchwatch.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def deliver(context: DeviceContext, results: list[Result]) -> None:
 
 
 def number_option(config: DeviceConfig, name: str, default: float) -> float:
-    """A positive number option (int or float in TOML); DeviceError naming it otherwise."""
+    """A positive number option (int or float in TOML); DeviceConfigError naming it otherwise."""
     value = config.options.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise DeviceConfigError(f"device {config.id}: option {name!r} must be a positive number")

@@ -29,7 +29,8 @@ import serial
 import serial_asyncio_fast
 
 from agent.devices.base import DeviceContext
-from agent.errors import DeviceConfigError, DeviceError
+from agent.errors import DeviceConfigError
+from branchwatch.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ SCHEMES: Final = frozenset({"tcp", "socket", "rfc2217", "loop", "spy", "hwgrep",
 
 
 def check_url(url: str) -> None:
-    """DeviceError now for a url that can never open (typo in the config), not at each retry."""
+    """DeviceConfigError now for a url that can never open (a config typo), not at each retry."""
     if not url:
         raise DeviceConfigError("no device url configured")
     scheme = urllib.parse.urlsplit(url).scheme if "://" in url else ""
@@ -136,24 +137,6 @@ async def open_link(url: str, baudrate: int = 9600) -> Link:
     protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
     transport, _ = await serial_asyncio_fast.connection_for_serial(loop, lambda: protocol, port_)
     return StreamLink(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
-
-
-class Backoff:
-    """Exponential reconnect delays: ``first``, doubled each failure, capped at ``cap``."""
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
-        if not 0 < first <= cap:
-            raise DeviceError(f"reconnect delays: need 0 < first ({first}) <= cap ({cap})")
-        self.first = first
-        self.cap = cap
-        self._next = first
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
 
 
 Session = Callable[[Link], Awaitable[None]]
