@@ -17,6 +17,7 @@ from branchwatch.contract.ids import RATINGS
 from collector.errors import SnapshotError
 from collector.floor.branch import LOST_REASONS, BranchState
 from collector.floor.config import FloorRules
+from collector.notices.state import repair as repair_notices
 
 FORMAT: Final = 1
 MAGIC: Final = b"branchwatch-snapshot\n"
@@ -109,6 +110,9 @@ def _check(layout: Layout, b: BranchState) -> None:
     for counter_id, counter in b.counters.items():
         if tuple(counter.ratings) != RATINGS:
             raise SnapshotError(f"corrupt snapshot: {where} counter {counter_id} lacks ratings")
+    for name, agent in b.agents.items():
+        agent.name = name  # snapshots before notices did not record it
+    repair_notices(b.notices, layout.positions, layout.services)
     for ticket_id, ticket in b.tickets.items():
         if ticket.state == "done" or (
             ticket.state == "waiting"

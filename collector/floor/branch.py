@@ -13,7 +13,9 @@ from typing import Final, Literal
 import msgspec
 
 from branchwatch.contract.ids import RATINGS
+from collector.floor import histogram
 from collector.floor.config import FloorRules
+from collector.notices.state import NoticeBook
 
 TicketState = Literal["waiting", "called", "serving", "done"]
 LostReason = Literal["no_show", "walkout", "closed"]
@@ -24,12 +26,8 @@ COUNTER_STATES: Final[tuple[CounterStateName, ...]] = ("open", "paused", "closed
 ANONYMOUS_STAFF: Final = "(anonymous)"
 
 
-class Histogram(msgspec.Struct, gc=False):
-    """Non-cumulative counts per bucket; the last slot is the ``+Inf`` overflow."""
-
-    counts: list[int]
-    sum: float = 0.0
-    count: int = 0
+# Defined in a leaf module so the notice state (embedded below) can use it too.
+Histogram = histogram.Histogram
 
 
 class ServiceState(msgspec.Struct, gc=False):
@@ -74,6 +72,8 @@ class Post(msgspec.Struct, gc=False):
     event_ts: float | None = None  # ts of the last staffed/vacated applied (forward rule)
     # Who left at the last vacate: on-call's first question when a post stands empty.
     last_staff: list[str] = msgspec.field(default_factory=list)
+    # The agent whose intercom last reported this post: where its floor notices go.
+    agent: str | None = None
 
 
 class CounterState(msgspec.Struct, gc=False):
@@ -101,6 +101,8 @@ class AgentState(msgspec.Struct, gc=False):
     devices: dict[str, DeviceState]
     missing: dict[int, None]  # seqs skipped by a gap, oldest first (an ordered set)
     last_seen: float
+    # Its key in BranchState.agents, so handlers know which agent reported an event.
+    name: str = ""
     session: int | None = None
     up: bool = False
     version: str | None = None
@@ -126,6 +128,8 @@ class BranchState(msgspec.Struct, gc=False):
     open_changed_ts: float | None = None  # ts of the last opened/closed applied
     opened_ts: float | None = None  # ts of the last branch.opened applied: the day's start
     last_event_ts: float | None = None
+    # Floor notices: open episodes, their chains and the notice totals.
+    notices: NoticeBook = msgspec.field(default_factory=NoticeBook)
 
 
 def new_histogram(buckets: tuple[float, ...]) -> Histogram:
@@ -163,5 +167,5 @@ def new_counter() -> CounterState:
     return CounterState(ratings=dict.fromkeys(RATINGS, 0))
 
 
-def new_agent(last_seen: float) -> AgentState:
-    return AgentState(devices={}, missing={}, last_seen=last_seen)
+def new_agent(name: str, last_seen: float) -> AgentState:
+    return AgentState(devices={}, missing={}, last_seen=last_seen, name=name)

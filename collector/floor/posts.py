@@ -81,7 +81,7 @@ def on_closed(rules: FloorRules, branch: BranchState, _: AgentState, e: BranchCl
 
 
 def on_staffed(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: PositionStaffed
+    rules: FloorRules, branch: BranchState, agent: AgentState, e: PositionStaffed
 ) -> str | None:
     post = branch.posts.get(e.position)
     if post is None:
@@ -94,11 +94,12 @@ def on_staffed(
             return "too_many_staff"
         post.staff.append(staff)
     post.changed_ts = post.event_ts = e.ts
+    post.agent = agent.name
     return None
 
 
 def on_vacated(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: PositionVacated
+    rules: FloorRules, branch: BranchState, agent: AgentState, e: PositionVacated
 ) -> str | None:
     post = branch.posts.get(e.position)
     if post is None:
@@ -113,13 +114,14 @@ def on_vacated(
         post.staff.remove(e.staff)
         post.last_staff = [e.staff]
     post.changed_ts = post.event_ts = e.ts
+    post.agent = agent.name
     return None
 
 
 def on_intercom_call(
     rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomCall
 ) -> str | None:
-    # Notices are the runtime's job; the model only checks the posts exist.
+    # Notices are the notice engine's job (collector.notices); the model only checks posts.
     if e.from_position not in branch.posts or (
         e.to_position is not None and e.to_position not in branch.posts
     ):

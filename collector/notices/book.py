@@ -1,0 +1,139 @@
+"""Book-keeping shared by the notice rules: settings, routing, sending, episode life.
+
+A :class:`Tick` is one :meth:`NoticeEngine.due` pass over one branch. It
+hands out notice ids, counts what it sends and remembers the posts already
+told in this pass, so nobody is sent two notices for the same moment.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from branchwatch.contract.messages import Notify
+from branchwatch.thresholds import Thresholds
+from collector.floor.branch import BranchState
+from collector.floor.config import FloorRules
+from collector.notices.config import NoticesConfig
+from collector.notices.state import Episode, Notice, NoticeBook, NoticeKind, Outcome, total_key
+from collector.notices.texts import Texts
+
+MAX_OPEN_EPISODES: Final = 32  # per branch; more are refused and counted (book.dropped)
+MAX_ENDED_EPISODES: Final = 16  # per branch, kept so a late ack of their notices counts
+
+
+class Policy:
+    """The settings every notice rule reads, derived once from the validated configs."""
+
+    def __init__(self, config: NoticesConfig, rules: FloorRules, thresholds: Thresholds) -> None:
+        if config.enabled:  # a disabled engine reads none of it
+            config.validate(frozenset(rules.post_names))
+        self.config: Final = config
+        self.rules: Final = rules
+        self.texts: Final = Texts(config.language, config.texts.overrides())
+        self.required: Final = tuple(sorted(rules.required_posts))  # post 1 is served first
+        self.wait_warning_seconds: Final = thresholds.wait_warning_seconds
+
+
+class Outbound(NamedTuple):
+    """A ``notify`` command for the runtime to publish on ``bw/v1/region/branch/agent/cmd``."""
+
+    region: str
+    branch: str
+    agent: str
+    notify: Notify
+
+
+def count(book: NoticeBook, kind: NoticeKind, outcome: Outcome) -> None:
+    key = total_key(kind, outcome)
+    book.totals[key] = book.totals.get(key, 0) + 1
+
+
+def notice_id(book: NoticeBook, now: float) -> str:
+    """A fresh id, unique per branch across restarts.
+
+    The counter is in the snapshot, but a crash can lose the counter's last
+    steps; the send time (milliseconds) keeps a reissued number distinct.
+    """
+    number = book.next_id
+    book.next_id += 1
+    return f"n{number}-{int(now * 1000)}"
+
+
+def intercom_agents(branch: BranchState) -> list[str]:
+    """Every agent whose intercom reported a post of this branch, sorted."""
+    return sorted({post.agent for post in branch.posts.values() if post.agent is not None})
+
+
+def reachable(branch: BranchState, position: int) -> str | None:
+    """The agent that carries notices for ``position``, or None when none can.
+
+    The agent that last reported the post; failing that, the branch's only
+    intercom agent. An agent whose last status says offline is skipped: the
+    chain moves on instead of waiting out an ack that cannot come.
+    """
+    post = branch.posts.get(position)
+    name = post.agent if post is not None else None
+    if name is None:
+        agents = intercom_agents(branch)
+        if len(agents) != 1:
+            return None
+        name = agents[0]
+    agent = branch.agents.get(name)
+    if agent is not None and agent.session is not None and not agent.up:
+        return None
+    return name
+
+
+def staffed(branch: BranchState, position: int) -> bool:
+    post = branch.posts.get(position)
+    return post is not None and bool(post.staff)
+
+
+class Tick:
+    def __init__(self, branch: BranchState, now: float) -> None:
+        self.branch = branch
+        self.now = now
+        self.told: set[int] = set()  # posts sent a notice in this pass
+        self.out: list[Outbound] = []
+
+    def send(self, episode: Episode, position: int, agent: str, text: str) -> Notice:
+        book = self.branch.notices
+        notice = Notice(
+            id=notice_id(book, self.now), position=position, agent=agent, sent_ts=self.now
+        )
+        episode.notices.append(notice)
+        count(book, episode.kind, "sent")
+        self.told.add(position)
+        command = Notify(v=1, id=notice.id, position=position, text=text)
+        self.out.append(Outbound(self.branch.region, self.branch.branch, agent, command))
+        return notice
+
+
+def open_episode(book: NoticeBook, episode: Episode) -> bool:
+    """Add an episode; False (and counted) when the branch has too many open."""
+    if len(book.open) >= MAX_OPEN_EPISODES:
+        book.dropped += 1
+        return False
+    book.open.append(episode)
+    return True
+
+
+def end_episode(book: NoticeBook, episode: Episode, ts: float, outcome: Outcome | None) -> None:
+    """Close an episode, counting ``outcome`` (None: it ends without one)."""
+    book.open.remove(episode)
+    episode.ended_ts = ts
+    episode.due = None
+    episode.unanswered_ts = None
+    if outcome is not None:
+        count(book, episode.kind, outcome)
+    if episode.notices:
+        book.ended.append(episode)
+        del book.ended[:-MAX_ENDED_EPISODES]
+
+
+def schedule(book: NoticeBook) -> None:
+    """Recompute the branch's next deadline after its episodes changed."""
+    dues = [episode.due for episode in book.open if episode.due is not None]
+    if book.queue_due is not None:
+        dues.append(book.queue_due)
+    book.next_due = min(dues) if dues else None
