@@ -21,16 +21,9 @@ from typing import Final, NamedTuple, Protocol
 import msgspec
 
 from branchwatch import __version__
-from branchwatch.contract import (
-    DeviceStatus,
-    Notify,
-    Replay,
-    SpoolStatus,
-    Status,
-    decode_command,
-    encode,
-)
+from branchwatch.contract.codec import decode_command, encode
 from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
+from branchwatch.contract.messages import DeviceStatus, Notify, Replay, SpoolStatus, Status
 from branchwatch.errors import ContractError
 
 log = logging.getLogger(__name__)

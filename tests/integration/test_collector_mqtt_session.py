@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,50 +17,54 @@ from tests.support import wait_until
 pytestmark = pytest.mark.integration
 
 
-def session_for(broker: EmbeddedBroker, client_id: str) -> tuple[MqttSession, threading.Event]:
-    lost = threading.Event()
-    config = MqttConfig(
-        broker=broker.url,
-        client_id=client_id,
-        reconnect_min_seconds=0.2,
-        reconnect_max_seconds=1.0,
-    )
-    return MqttSession(config, lambda topic, payload: None, on_lost=lost.set), lost
+class Session(MqttSession):
+    """A started session that notes when it lost the broker."""
+
+    def __init__(self, broker: EmbeddedBroker) -> None:
+        self.lost = threading.Event()
+        config = MqttConfig(
+            broker=broker.url,
+            client_id="session-test",
+            reconnect_min_seconds=0.2,
+            reconnect_max_seconds=1.0,
+        )
+        super().__init__(config, lambda topic, payload: None, on_lost=self.lost.set)
 
 
-def records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
-    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "collector.mqtt"]
+@pytest.fixture
+def session(mosquitto: EmbeddedBroker, caplog: pytest.LogCaptureFixture) -> Iterator[Session]:
+    caplog.set_level(logging.DEBUG, "collector.mqtt")
+    started = Session(mosquitto)
+    started.start()
+    try:
+        wait_until(started.ready.is_set, 10, "subscribed")
+        yield started
+    finally:
+        started.stop()
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(level, text) for name, level, text in caplog.record_tuples if name == "collector.mqtt"]
 
 
 def test_a_clean_stop_is_no_warning_and_no_reconnect(
-    mosquitto: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+    session: Session, mosquitto: EmbeddedBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, "collector.mqtt")
-    session, lost = session_for(mosquitto, "clean-stop")
-    session.start()
-    wait_until(session.ready.is_set, 10, "subscribed")
     session.stop()
-    assert lost.is_set() and not session.ready.is_set()
+    assert session.lost.is_set() and not session.ready.is_set()
     assert session._thread is not None and not session._thread.is_alive()
-    logged = records(caplog)
-    assert (logging.INFO, f"disconnected from {mosquitto.url} (stopping)") in logged
-    assert all(level < logging.WARNING for level, _ in logged), logged
-    assert not any("reconnect" in message for _, message in logged), logged
+    records = logged(caplog)
+    assert (logging.INFO, f"disconnected from {mosquitto.url} (stopping)") in records
+    assert all(level < logging.WARNING for level, _ in records), records
+    assert not any("reconnect" in text for _, text in records), records
 
 
 def test_a_lost_broker_is_a_warning_and_the_session_comes_back(
-    mosquitto: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+    session: Session, mosquitto: EmbeddedBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, "collector.mqtt")
-    session, lost = session_for(mosquitto, "lost-broker")
-    session.start()
-    try:
-        wait_until(session.ready.is_set, 10, "subscribed")
-        mosquitto.restart()
-        wait_until(lost.is_set, 10, "the loss noticed")
-        wait_until(session.ready.is_set, 10, "subscribed again (backoff 0.2 s .. 1 s)")
-    finally:
-        session.stop()
-    warnings = [m for level, m in records(caplog) if level == logging.WARNING]
+    mosquitto.restart()
+    wait_until(session.lost.is_set, 10, "the loss noticed")
+    wait_until(session.ready.is_set, 10, "subscribed again (backoff 0.2 s .. 1 s)")
+    warnings = [text for level, text in logged(caplog) if level == logging.WARNING]
     assert warnings and warnings[0].startswith(f"disconnected from {mosquitto.url} (")
     assert warnings[0].endswith("; reconnecting")

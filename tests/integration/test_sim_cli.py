@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +16,13 @@ from branchwatch.config import parse_broker_url
 from branchwatch.sim.publisher import BrokerUnavailableError, SimPublisher, SimSettings
 from tests.integration.test_collector_tls import make_certificates
 from tests.integration.test_sim_publisher import Watcher
-from tests.support import require_binary, wait_until
+from tests.support import require_binary, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def simulate(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "branchwatch", "simulate", "--seed", "1", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+def simulate(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("simulate", "--seed", "1", *args)
 
 
 def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:

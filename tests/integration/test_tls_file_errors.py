@@ -4,23 +4,18 @@ naming the file's key and path (exit status 2: a restart will not help)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from branchwatch.broker import free_port
+from tests.support import run_cli
 
 pytestmark = pytest.mark.integration
 
 MISSING_CA = (
     "mqtt.ca_file /nonexistent.pem: cannot read the CA certificates: No such file or directory"
 )
-
-
-def branchwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "branchwatch", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], message: str) -> None:
@@ -32,7 +27,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], message: str
 def test_collector_names_the_missing_ca_file(tmp_path: Path) -> None:
     config = tmp_path / "collector.toml"
     config.write_text('[mqtt]\nbroker = "mqtts://127.0.0.1:8883"\nca_file = "/nonexistent.pem"\n')
-    result = branchwatch(
+    result = run_cli(
         "collector", "run", "--config", str(config), "--http", f"127.0.0.1:{free_port()}"
     )
     assert_one_line_error(result, MISSING_CA)
@@ -48,7 +43,7 @@ def test_agent_names_the_missing_client_key(tmp_path: Path) -> None:
         f'key_file = "{tmp_path}/missing.key"\n'
         f'[spool]\npath = "{tmp_path}/spool.db"\n'
     )
-    result = branchwatch("agent", "run", "--config", str(config))
+    result = run_cli("agent", "run", "--config", str(config))
     assert_one_line_error(
         result,
         f"mqtt.key_file {tmp_path}/missing.key: cannot read the client key: "

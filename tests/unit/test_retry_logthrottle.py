@@ -47,6 +47,9 @@ def test_backoff_refuses_unusable_settings(
         Backoff(first, cap, jitter)
 
 
+NAME = "test.throttle"
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -60,15 +63,11 @@ def clock() -> Clock:
     return Clock()
 
 
-def messages(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
-    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "test.throttle"]
-
-
 def test_throttled_log_writes_once_per_interval_and_counts_what_it_held_back(
     clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, "test.throttle")
-    throttled = ThrottledLog(logging.getLogger("test.throttle"), interval=60.0, clock=clock)
+    caplog.set_level(logging.DEBUG, NAME)
+    throttled = ThrottledLog(logging.getLogger(NAME), interval=60.0, clock=clock)
     assert throttled.warning("broker %s refused us", "a")
     for _ in range(3):
         clock.now += 10
@@ -79,18 +78,18 @@ def test_throttled_log_writes_once_per_interval_and_counts_what_it_held_back(
     assert throttled.error("broker %s refused us", "b")
     clock.now += 60
     assert throttled.warning("broker %s refused us", "c")
-    assert messages(caplog) == [
-        (logging.WARNING, "broker a refused us"),
-        (logging.ERROR, "broker b refused us (+4 more since the last report)"),
-        (logging.WARNING, "broker c refused us"),
+    assert caplog.record_tuples == [
+        (NAME, logging.WARNING, "broker a refused us"),
+        (NAME, logging.ERROR, "broker b refused us (+4 more since the last report)"),
+        (NAME, logging.WARNING, "broker c refused us"),
     ]
 
 
 def test_throttled_log_keys_are_throttled_apart_and_forget_reopens_one(
     clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, "test.throttle")
-    throttled = ThrottledLog(logging.getLogger("test.throttle"), interval=60.0, clock=clock)
+    caplog.set_level(logging.DEBUG, NAME)
+    throttled = ThrottledLog(logging.getLogger(NAME), interval=60.0, clock=clock)
     assert throttled.warning("rejected (%s)", "bad_json", key="bad_json")
     assert throttled.warning("rejected (%s)", "bad_value", key="bad_value")
     assert not throttled.warning("rejected (%s)", "bad_json", key="bad_json")
@@ -98,9 +97,9 @@ def test_throttled_log_keys_are_throttled_apart_and_forget_reopens_one(
     assert throttled.warning("rejected (%s) again", "bad_json", key="bad_json")
     assert not throttled.warning("rejected (%s)", "bad_value", key="bad_value")
     assert throttled.log(logging.INFO, "other", key="other")
-    assert messages(caplog) == [
-        (logging.WARNING, "rejected (bad_json)"),
-        (logging.WARNING, "rejected (bad_value)"),
-        (logging.WARNING, "rejected (bad_json) again"),
-        (logging.INFO, "other"),
+    assert caplog.record_tuples == [
+        (NAME, logging.WARNING, "rejected (bad_json)"),
+        (NAME, logging.WARNING, "rejected (bad_value)"),
+        (NAME, logging.WARNING, "rejected (bad_json) again"),
+        (NAME, logging.INFO, "other"),
     ]
