@@ -61,12 +61,12 @@ def secret(tmp_path: Path, name: str, value: str) -> Path:
 
 
 def doctor(tmp_path: Path, broker_url: str, password: str, spool: str = "", user: str = USER,
-           agent: str = AGENT) -> tuple[int, str]:  # fmt: skip
+           agent: str = AGENT, devices: str = "") -> tuple[int, str]:  # fmt: skip
     workdir = tmp_path / "doctor"
     workdir.mkdir(exist_ok=True)
     mqtt = f'username = "{user}"\npassword_file = "{secret(tmp_path, "pw", password)}"\n'
     config = agent_toml(
-        broker_url, spool or str(workdir / "spool" / "spool.db"), burst_device(3), mqtt
+        broker_url, spool or str(workdir / "spool" / "spool.db"), devices or burst_device(3), mqtt
     ).replace(f'agent = "{AGENT}"', f'agent = "{agent}"')
     process = AgentProcess(workdir, config).start("doctor", "--device-seconds", "0.5")
     assert process.proc is not None
@@ -86,6 +86,22 @@ def test_good_setup_passes(secured: EmbeddedBroker, tmp_path: Path) -> None:
         assert " PASS " in row(output, check), output
     assert "ready to run" in output
     assert PASSWORDS[USER] not in output
+
+
+def test_the_sample_configs_http_device_passes(secured: EmbeddedBroker, tmp_path: Path) -> None:
+    """deploy/agent.toml's http device, on a free port: listening is a working link."""
+    sample = (REPO / "deploy" / "agent.toml").read_text()
+    http = sample[sample.index('[[devices]]\nid = "qms-http"') :]
+    port = free_port()
+    http = http.replace("127.0.0.1:8088", f"127.0.0.1:{port}").replace(
+        "/etc/branchwatch/http.token", str(secret(tmp_path, "http.token", "s3cret"))
+    )
+    code, output = doctor(tmp_path, secured.url, PASSWORDS[USER], devices=http)
+    assert code == 0, output
+    assert f"PASS    http 127.0.0.1:{port}: listening on 127.0.0.1:{port}" in row(
+        output, "device qms-http"
+    ), output
+    assert "ready to run" in output
 
 
 def test_wrong_port_fails(secured: EmbeddedBroker, tmp_path: Path) -> None:

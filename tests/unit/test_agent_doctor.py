@@ -1,13 +1,21 @@
-"""Doctor checks that need no broker or device: clock, spool directory, the table."""
+"""Doctor checks that need no broker: clock, spool directory, the table, devices."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import socket
 from pathlib import Path
 
 import pytest
 
-from agent.doctor import Check, check_clock, check_spool_dir, report
+from agent.devices.base import UNSTAMPED, DeviceConfig, DeviceContext
+from agent.devices.registry import DEVICE_KINDS
+from agent.doctor import Check, check_clock, check_devices, check_spool_dir, report
+from agent.errors import DeviceConfigError
+from branchwatch.contract import Notify
+from branchwatch.contract.events import TicketWalkout
 
 
 @pytest.mark.parametrize(
@@ -53,3 +61,70 @@ def test_report_exit_code_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert report([Check("config", True, "fine"), Check("broker", False, "refused")]) == 1
     out = capsys.readouterr().out
     assert "broker  FAIL    refused" in out and "1 failed: broker" in out
+
+
+# -- devices ---------------------------------------------------------------------------------
+
+
+class Chatty:
+    """Reports two events, then its link drops: it worked during the probe."""
+
+    kind = "fake"
+
+    def __init__(self, config: DeviceConfig, context: DeviceContext) -> None:
+        self.context = context
+
+    async def run(self) -> None:
+        self.context.set_link(True)
+        for ticket in ("A1", "A2"):
+            event = TicketWalkout(**UNSTAMPED, ts=self.context.now(), ticket=ticket)
+            self.context.emit(event)
+        self.context.set_link(False)
+        await asyncio.Event().wait()
+
+    async def notify(self, command: Notify) -> bool:
+        return False
+
+
+def probe(*devices: DeviceConfig, seconds: float = 0.3) -> list[Check]:
+    return asyncio.run(check_devices(devices, seconds, {**DEVICE_KINDS, "chatty": Chatty}))
+
+
+def test_a_listening_http_device_passes(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    config = DeviceConfig(id="qms-1", protocol="http", url="127.0.0.1:0",
+                          options={"token_file": str(token)})  # fmt: skip
+    (check,) = probe(config)
+    assert check.ok, check.detail
+    assert re.search(r"listening on 127\.0\.0\.1:\d+, 0 events parsed", check.detail)
+
+
+def test_an_http_device_that_cannot_listen_fails(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        url = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = DeviceConfig(id="qms-1", protocol="http", url=url,
+                              options={"token_file": str(token)})  # fmt: skip
+        (check,) = probe(config)
+    assert not check.ok and "cannot listen" in check.detail
+
+
+def test_parsed_events_are_a_pass_whatever_the_link_says_at_the_end() -> None:
+    (check,) = probe(DeviceConfig(id="q1", protocol="chatty"))
+    assert check.ok, check.detail
+    assert "link down, 2 events parsed, 0 bad frames" in check.detail
+
+
+def test_a_serial_device_that_is_not_there_fails(tmp_path: Path) -> None:
+    config = DeviceConfig(id="q1", protocol="queue-line", url=str(tmp_path / "ttyNONE"))
+    (check,) = probe(config)
+    assert not check.ok and "link down, 0 events parsed" in check.detail
+
+
+def test_an_unknown_kind_is_a_config_error_naming_the_known_ones() -> None:
+    with pytest.raises(DeviceConfigError, match=r"q1: unknown device protocol 'telex'.*chatty"):
+        probe(DeviceConfig(id="q1", protocol="telex"))
