@@ -56,28 +56,34 @@ ACK_CLOCK_SLACK: Final = 5.0
 # Stages in which an episode waits for an ack of its current step.
 _AWAITING_ACK: Final = frozenset({"backfill", "renotified", "escalation", "notified"})
 
-_QUEUE_EVENTS: Final[frozenset[type[ev.Event]]] = frozenset(
+# Events that can make a queue long (more waiting, fewer counters of a kind) and those
+# that can only make it shorter. The queues are looked at on the next tick, not per
+# event: a burst of tickets costs one look.
+_QUEUE_GROWS: Final[frozenset[type[ev.Event]]] = frozenset(
     {
         ev.TicketIssued,
-        ev.TicketCalled,
         ev.TicketTransferred,
-        ev.TicketNoShow,
-        ev.TicketWalkout,
-        ev.ServiceStarted,
-        ev.CounterOpened,
+        ev.CounterOpened,  # may change a counter's kind
         ev.CounterPaused,
         ev.CounterClosed,
     }
 )
+_QUEUE_SHRINKS: Final[frozenset[type[ev.Event]]] = frozenset(
+    {ev.TicketCalled, ev.TicketNoShow, ev.TicketWalkout, ev.ServiceStarted}
+)
 
-_WATCHED: Final[frozenset[type[ev.Event]]] = _QUEUE_EVENTS | {
-    ev.BranchOpened,
-    ev.BranchClosed,
-    ev.PositionStaffed,
-    ev.PositionVacated,
-    ev.IntercomAck,
-    ev.EvaluationSubmitted,
-}
+_WATCHED: Final[frozenset[type[ev.Event]]] = (
+    _QUEUE_GROWS
+    | _QUEUE_SHRINKS
+    | {
+        ev.BranchOpened,
+        ev.BranchClosed,
+        ev.PositionStaffed,
+        ev.PositionVacated,
+        ev.IntercomAck,
+        ev.EvaluationSubmitted,
+    }
+)
 
 
 class NoticeEngine:
@@ -110,13 +116,15 @@ class NoticeEngine:
         if isinstance(event, ev.IntercomAck):
             ignored = self._ack(branch, event)
         elif not branch.open:
-            self._close(book, event.ts)
+            if book.open or book.queue_due is not None:
+                self._close(book, event.ts)
         elif isinstance(event, ev.BranchOpened):
             if live:
-                self._close(book, event.ts)  # a new day: yesterday's episodes are over
+                # A new day (the floor model empties the queues): yesterday's episodes end.
+                self._close(book, event.ts)
+                book.queue_sent.clear()
                 for position in self.policy.required:
                     self._watch_post(branch, position, live=True)
-                followups.review_queues(self.policy, branch, now, None)
         elif isinstance(event, ev.PositionStaffed | ev.PositionVacated):
             if event.position in branch.posts:
                 self._watch_post(branch, event.position, live=live)
@@ -127,8 +135,8 @@ class NoticeEngine:
                 and now - event.ts <= followups.FOLLOW_UP_MAX_AGE
             ):
                 open_episode(book, followups.unsatisfied(branch, event, now))
-        elif type(event) in _QUEUE_EVENTS:
-            followups.review_queues(self.policy, branch, now, None)
+        elif type(event) in _QUEUE_GROWS or any(e.kind == "queue_long" for e in book.open):
+            _look_at_queues(book, now)
         schedule(book)
         return ignored
 
@@ -207,9 +215,15 @@ class NoticeEngine:
             elif episode.kind == "unsatisfied":
                 followups.advance_unsatisfied(self.policy, tick, episode)
         if book.queue_due is not None and book.queue_due <= now:
-            followups.review_queues(self.policy, branch, now, tick)
+            followups.review_queues(self.policy, tick)
         schedule(book)
         return tick.out
+
+
+def _look_at_queues(book: NoticeBook, now: float) -> None:
+    """Have the next tick look at the queues (resolving, notifying, next deadline)."""
+    if book.queue_due is None or book.queue_due > now:
+        book.queue_due = now
 
 
 def _post_episode(book: NoticeBook, position: int) -> Episode | None:

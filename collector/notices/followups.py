@@ -159,12 +159,14 @@ def _episode_of(book: NoticeBook, service: str) -> Episode | None:
     )
 
 
-def review_queues(policy: Policy, branch: BranchState, now: float, tick: Tick | None) -> None:
-    """End the episodes of queues short again; with a tick, notify the long ones.
+def review_queues(policy: Policy, tick: Tick) -> None:
+    """End the episodes of queues short again, notify the long ones.
 
-    Sets ``book.queue_due``: when a queue next needs a look (a queue grows long
-    by time alone when its oldest ticket reaches the warning threshold).
+    Sets ``book.queue_due``: when a queue next needs a look without any event
+    (it grows long by time alone when its oldest ticket reaches the warning
+    wait; a long one may be told again after ``repeat_seconds``).
     """
+    branch, now = tick.branch, tick.now
     book = branch.notices
     repeat = policy.config.repeat_seconds
     next_check: float | None = None
@@ -179,11 +181,12 @@ def review_queues(policy: Policy, branch: BranchState, now: float, tick: Tick | 
             if load is None:
                 continue
             check = max(load.oldest + policy.wait_warning_seconds, allowed_at)
-        elif tick is not None and allowed_at <= now:
-            told = _notify_queue(policy, tick, service, load, episode)
-            check = now if not told else now + repeat
-        else:
+        elif allowed_at > now:
             check = allowed_at
+        elif _notify_queue(policy, tick, service, load, episode):
+            check = now + repeat
+        else:
+            check = now  # the follow-up posts were busy in this pass: the next one
         next_check = check if next_check is None else min(next_check, check)
     book.queue_due = next_check
 

@@ -110,8 +110,8 @@ def repair(book: NoticeBook, positions: tuple[int, ...], services: tuple[str, ..
     book.open = [
         e
         for e in book.open
-        if (e.position is None or e.position in positions)
-        and (e.service is None or e.service in services)
+        if (e.kind != "post_empty" or e.position in positions)
+        and (e.kind != "queue_long" or e.service in services)
     ]
     for kind, histogram in list(book.ack.items()):
         if len(histogram.counts) != len(ACK_BUCKETS) + 1:

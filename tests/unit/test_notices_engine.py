@@ -366,6 +366,22 @@ def test_an_older_snapshot_without_notice_state_still_loads() -> None:
     assert told(floor.until(START + 270)) == [("a1", 3)]
 
 
+def test_notice_state_of_another_layout_or_version_is_repaired_on_restore() -> None:
+    floor = floor_with_post_1_empty()
+    [first] = floor.until(START + 70)
+    floor.ack(3, first.notify.id)
+    document = msgspec.msgpack.decode(floor.store.snapshot()[len(MAGIC) :])
+    book = document["branches"][0]["notices"]
+    book["open"][0]["position"] = 50  # a post this layout does not have
+    book["ack"]["post_empty"]["counts"] = [1]  # other ack buckets
+    floor.store = Store.restore(
+        floor.floor, MAGIC + msgspec.msgpack.encode(document), notices=NOTICES
+    )
+    assert floor.store.notices_of("r1", "b1") == []
+    assert floor.until(START + 300) == []
+    assert floor.metrics.ack_seconds["post_empty"].counts == [0] * (len(ACK_BUCKETS) + 1)
+
+
 def test_late_events_never_resurrect_an_episode() -> None:
     floor = Floor()
     floor.opened(*LOBBY, (3, "dir", "a1"))
@@ -483,6 +499,7 @@ def test_a_long_queue_asks_for_a_counter_at_most_once_per_repeat() -> None:
     floor.now = START + 700
     for n in range(5):
         floor(ev.TicketCalled, ticket=f"A{n}", counter="c1")  # 5 left: short again
+    assert floor.at(START + 700.5) == []  # looked at on the next tick
     assert (floor.metrics.open["queue_long"], floor.total("queue_long", "resolved")) == (0, 1)
     assert floor.until(START + 1200) == []
     # Short, but the oldest ticket reaches the warning wait (20 min): long again.
