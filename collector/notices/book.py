@@ -7,6 +7,7 @@ told in this pass, so nobody is sent two notices for the same moment.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 from branchwatch.contract.messages import Notify
@@ -87,6 +88,35 @@ def reachable(branch: BranchState, position: int) -> str | None:
 def staffed(branch: BranchState, position: int) -> bool:
     post = branch.posts.get(position)
     return post is not None and bool(post.staff)
+
+
+class Target(NamedTuple):
+    position: int
+    agent: str
+
+
+BUSY: Final = Target(0, "")  # every candidate post was told in this pass: try the next one
+
+
+def first_reachable(
+    tick: Tick, positions: Iterable[int], *, staffed_only: bool = True
+) -> Target | None:
+    """The first of ``positions`` (staffed, unless not asked) whose intercom can be reached.
+
+    :data:`BUSY` when the only such posts were told in this pass; None when there are none.
+    """
+    busy = False
+    for position in positions:
+        if staffed_only and not staffed(tick.branch, position):
+            continue
+        agent = reachable(tick.branch, position)
+        if agent is None:
+            continue
+        if position in tick.told:
+            busy = True
+            continue
+        return Target(position, agent)
+    return BUSY if busy else None
 
 
 class Tick:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from collector.notices.book import Policy, Tick, count, reachable, staffed
+from collector.notices.book import BUSY, Policy, Tick, count, first_reachable, reachable, staffed
 from collector.notices.state import Episode
 
 Targets = list[tuple[int, str]]  # (position, agent) to notify
@@ -98,21 +98,13 @@ def _next_step(policy: Policy, tick: Tick, episode: Episode) -> Step | None:
     """The chain's next step (no targets: exhausted), or WAIT when its posts are busy."""
     if episode.escalated:
         return Step([], escalation=True)
-    branch = tick.branch
     told = {notice.position for notice in episode.notices}
-    blocked = False
-    for position in policy.rules.backfill_order:
-        if position in told or position == episode.position or not staffed(branch, position):
-            continue
-        agent = reachable(branch, position)
-        if agent is None:
-            continue
-        if position in tick.told:
-            blocked = True
-            continue
-        return Step([(position, agent)], escalation=False)
-    if blocked:
+    untold = [p for p in policy.rules.backfill_order if p not in told and p != episode.position]
+    target = first_reachable(tick, untold)
+    if target is BUSY:
         return WAIT
+    if target is not None:
+        return Step([target], escalation=False)
     if policy.config.escalation_positions:
         targets = _escalation_posts(policy, tick, episode)
     else:

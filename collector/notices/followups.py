@@ -22,12 +22,13 @@ from typing import Final, NamedTuple
 from branchwatch.contract.events import EvaluationSubmitted
 from collector.floor.branch import BranchState
 from collector.notices.book import (
+    BUSY,
     Policy,
+    Target,
     Tick,
     end_episode,
+    first_reachable,
     open_episode,
-    reachable,
-    staffed,
 )
 from collector.notices.state import Episode, NoticeBook
 
@@ -36,32 +37,13 @@ SERVICE_COUNTER_KINDS: Final[dict[str, str]] = {"cash": "high", "non_cash": "low
 FOLLOW_UP_MAX_AGE: Final = 300.0
 
 
-class Target(NamedTuple):
-    position: int
-    agent: str
-
-
-BUSY: Final = Target(0, "")  # every candidate post was told in this pass: try the next one
-
-
 def follow_up_target(policy: Policy, tick: Tick) -> Target | None:
-    """Whom a follow-up goes to; None when no follow-up post can be reached."""
-    branch = tick.branch
-    for want_staffed in (True, False):
-        busy = False
-        for position in policy.config.follow_up_positions:
-            if want_staffed and not staffed(branch, position):
-                continue
-            agent = reachable(branch, position)
-            if agent is None:
-                continue
-            if position in tick.told:
-                busy = True
-                continue
-            return Target(position, agent)
-        if busy:
-            return BUSY
-    return None
+    """Whom a follow-up goes to: the first staffed follow-up post, else the first whose
+    intercom is known; :data:`BUSY` or None (nobody can be reached) as :func:`first_reachable`.
+    """
+    positions = policy.config.follow_up_positions
+    target = first_reachable(tick, positions)
+    return target if target is not None else first_reachable(tick, positions, staffed_only=False)
 
 
 # -- unsatisfied ratings ---------------------------------------------------------------
