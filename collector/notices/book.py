@@ -150,7 +150,8 @@ def open_episode(book: NoticeBook, episode: Episode) -> bool:
 
 def end_episode(book: NoticeBook, episode: Episode, ts: float, outcome: Outcome | None) -> None:
     """Close an episode, counting ``outcome`` (None: it ends without one)."""
-    book.open.remove(episode)
+    # By identity: two episodes may hold equal fields (structs compare by value).
+    book.open = [e for e in book.open if e is not episode]
     episode.ended_ts = ts
     episode.due = None
     episode.unanswered_ts = None
@@ -159,6 +160,10 @@ def end_episode(book: NoticeBook, episode: Episode, ts: float, outcome: Outcome 
     if episode.notices:
         book.ended.append(episode)
         del book.ended[:-MAX_ENDED_EPISODES]
+
+
+def is_open(book: NoticeBook, episode: Episode) -> bool:
+    return any(e is episode for e in book.open)
 
 
 def schedule(book: NoticeBook) -> None:

@@ -39,6 +39,7 @@ from collector.notices.book import (
     Tick,
     count,
     end_episode,
+    is_open,
     open_episode,
     schedule,
 )
@@ -177,7 +178,7 @@ class NoticeEngine:
         if histogram is None:
             histogram = book.ack[episode.kind] = new_ack_histogram()
         observe_histogram(histogram, ACK_BUCKETS, e.ts - notice.sent_ts)
-        if episode in book.open:
+        if is_open(book, episode):
             if episode.kind == "unsatisfied":
                 end_episode(book, episode, e.ts, None)
             elif episode.kind == "post_empty" and episode.stage != "acked":
@@ -204,7 +205,7 @@ class NoticeEngine:
         for episode in sorted(
             book.open, key=lambda e: (e.kind != "post_empty", order.get(e.position or 0, 99))
         ):
-            if episode.due is None or episode.due > now or episode not in book.open:
+            if episode.due is None or episode.due > now or not is_open(book, episode):
                 continue
             if episode.kind == "post_empty":
                 assert episode.position is not None

@@ -458,6 +458,19 @@ def test_an_unanswered_follow_up_is_counted_and_not_escalated() -> None:
     assert (floor.total("unsatisfied", "sent"), floor.total("unsatisfied", "unanswered")) == (1, 1)
 
 
+def test_two_identical_ratings_are_two_follow_ups_never_two_to_one_post() -> None:
+    floor = Floor()
+    floor.opened(*LOBBY, (3, "dir", "a1"))
+    rating = {"counter": "c1", "rating": "unsatisfied"}
+    floor.send(*(floor.event(ev.EvaluationSubmitted, **rating) for _ in range(3)))
+    assert told(floor.at(START + 0.5)) == [("a1", 3), ("a1", 2), ("a1", 1)]
+    floor.ack(2)  # without an id: the notice to post 2
+    floor.ack(1)
+    assert floor.total("unsatisfied", "acked") == 2
+    [episode] = floor.store.notices_of("r1", "b1") or []
+    assert episode.notices[0].position == 3
+
+
 @pytest.mark.parametrize("case", ["satisfied", "closed", "late", "stale"])
 def test_ratings_that_are_not_followed_up(case: str) -> None:
     floor = Floor()
