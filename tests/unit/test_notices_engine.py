@@ -461,8 +461,9 @@ def test_an_unanswered_follow_up_is_counted_and_not_escalated() -> None:
 def test_two_identical_ratings_are_two_follow_ups_never_two_to_one_post() -> None:
     floor = Floor()
     floor.opened(*LOBBY, (3, "dir", "a1"))
-    rating = {"counter": "c1", "rating": "unsatisfied"}
-    floor.send(*(floor.event(ev.EvaluationSubmitted, **rating) for _ in range(3)))
+    floor.send(
+        *(floor.event(ev.EvaluationSubmitted, counter="c1", rating="unsatisfied") for _ in "abc")
+    )
     assert told(floor.at(START + 0.5)) == [("a1", 3), ("a1", 2), ("a1", 1)]
     floor.ack(2)  # without an id: the notice to post 2
     floor.ack(1)
