@@ -82,7 +82,7 @@ def test_an_unusable_file_is_named_with_its_path(
 
 
 def test_a_flag_can_stand_for_the_key_in_the_message() -> None:
-    with pytest.raises(ConfigError, match="^--ca-file /nonexistent.pem: cannot read"):
+    with pytest.raises(ConfigError, match=r"^--ca-file /nonexistent\.pem: cannot read"):
         tls_context("/nonexistent.pem", names={"ca_file": "--ca-file"})
 
 
@@ -90,5 +90,5 @@ def test_the_connection_schema_builds_tls_only_for_mqtts() -> None:
     plain = MqttClientConfig(broker="mqtt://127.0.0.1:1883", ca_file="/nonexistent.pem")
     assert plain.tls_context() is None, "no TLS, so the CA file is not read"
     secure = MqttClientConfig(broker="mqtts://127.0.0.1", ca_file="/nonexistent.pem")
-    with pytest.raises(ConfigError, match="mqtt.ca_file /nonexistent.pem"):
+    with pytest.raises(ConfigError, match=r"mqtt\.ca_file /nonexistent\.pem"):
         secure.tls_context()
