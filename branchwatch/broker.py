@@ -1,13 +1,18 @@
 """An MQTT broker on a free loopback port, for the demo and the test suite.
 
 Mosquitto (Debian's package) is preferred: it is the real part. The demo
-falls back to amqtt, an in-process-class Python broker (MQTT 3.1.1 only,
-~3k msg/s), when Mosquitto is not installed (DESIGN §11). The test suite asks
-for Mosquitto explicitly and fails when it is missing.
+falls back to amqtt, a pure-Python broker (MQTT 3.1.1 only, ~3k msg/s), when
+Mosquitto is not installed, so that it runs anywhere Python does. The test
+suite asks for Mosquitto explicitly and fails when it is missing.
+
+:func:`die_with_parent_hook` is also how the demo's other children go when the
+demo is killed outright.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -16,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
@@ -26,6 +31,7 @@ from branchwatch.errors import BranchwatchError
 BrokerKind = Literal["mosquitto", "amqtt"]
 MOSQUITTO_PATHS: Final = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 START_TIMEOUT: Final = 10.0
+PR_SET_PDEATHSIG: Final = 1  # linux/prctl.h
 
 
 class BrokerError(BranchwatchError):
@@ -60,6 +66,27 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     raise BrokerError(f"broker did not listen on {host}:{port} within {timeout:.0f} s")
 
 
+def die_with_parent_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child get SIGTERM when this process dies, or None.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``, inherited across exec): it covers
+    a parent killed with SIGKILL, which runs no cleanup. The signal comes when
+    the *thread* that started the child ends, so start such children from a
+    thread that lives as long as they should (the main thread).
+    """
+    if sys.platform != "linux":
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:  # pragma: no cover - runs in the child between fork and exec
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the prctl took hold
+            os._exit(1)
+
+    return hook
+
+
 def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> None:
     """SIGTERM, then SIGKILL if it is still there after ``timeout``; reaped either way."""
     if proc is None or proc.poll() is not None:
@@ -87,8 +114,11 @@ class EmbeddedBroker:
         persistent: bool = True,
         workdir: Path | None = None,
         extra_config: Sequence[str] = (),
+        die_with_parent: bool = False,
     ) -> None:
         self.host = host
+        # SIGTERM to the broker if this process is killed outright (see die_with_parent_hook).
+        self.die_with_parent = die_with_parent
         # More mosquitto.conf lines, e.g. a TLS listener or a password file (tests, doctor).
         self.extra_config = tuple(extra_config)
         self.port = port or free_port(host)
@@ -121,6 +151,12 @@ class EmbeddedBroker:
         return "5" if self.kind == "mosquitto" else "3.1.1"
 
     @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
     def log_path(self) -> Path:
         return self.workdir / f"{self.kind}.log"
 
@@ -130,7 +166,11 @@ class EmbeddedBroker:
         argv = self._mosquitto_argv() if self.kind == "mosquitto" else self._amqtt_argv()
         log = self.log_path.open("ab")
         self._proc = subprocess.Popen(  # noqa: S603 - argv is built here, not from input
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent_hook() if self.die_with_parent else None,  # noqa: PLW1509
         )
         log.close()
         try:

@@ -2,10 +2,11 @@
 
 Starts, in order, an embedded broker (Mosquitto, else amqtt), the collector
 and the simulator (both subprocesses in their own process groups), prints the
-URLs, then shows the collector's view of every branch until Ctrl-C, SIGTERM or
-``--duration``. Whatever happens, everything it started is stopped (newest
-first: the simulator retains its agents' ``offline`` status before the broker
-goes) and its temporary directory removed.
+URLs, then shows the collector's view of every branch, in simulated time,
+until Ctrl-C, SIGTERM or ``--duration``. Whatever happens, everything it
+started is stopped (newest first: the simulator retains its agents'
+``offline`` status before the broker goes) and its temporary directory
+removed; killed outright (SIGKILL), its children get SIGTERM from the kernel.
 """
 
 from __future__ import annotations
@@ -25,28 +26,39 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from branchwatch.broker import EmbeddedBroker, free_port
+from branchwatch.demo.clock import SimClock
 from branchwatch.demo.processes import Child, DemoError, http_get, wait_ready
 from branchwatch.demo.view import render
 from branchwatch.sim.cli import add_traffic_options, bounded_number, hour_of_day, stop_on_signals
+from branchwatch.sim.generate import branch_ids
+from branchwatch.sim.profile import SCENARIOS
+from branchwatch.thresholds import DEFAULT_THRESHOLDS
 
 READY_TIMEOUT: Final = 15.0
 REFRESH_TTY: Final = 1.0
 REFRESH_PLAIN: Final = 5.0
-CLEAR: Final = "\x1b[H\x1b[2J"
+DEFAULT_SPEED: Final = 30.0
+# Redraw in place: cursor home, each line cleared to its end, the rest of the screen cleared.
+HOME: Final = "\x1b[H"
+CLEAR_LINE: Final = "\x1b[K"
+CLEAR_BELOW: Final = "\x1b[J"
 
 EPILOG = """\
-The view shows, per branch: open or closed; posts 1-7 with how many staff are
-checked in (an empty required post 1 or 2 is marked EMPTY with how long);
-queues per service, total waiting and the longest wait; counters open, paused,
-closed; tickets issued, served and lost; satisfaction and evaluation rate;
-devices up and active faults; the edge agent's state. See docs/demo.md.
+The view shows, per branch, in simulated time: open or closed; posts 1-7 with
+how many staff are checked in (an empty required post 1 or 2 is marked EMPTY
+with how long); queues per service, total waiting, the longest and the average
+wait; counters open, paused, closed; tickets issued, served and lost;
+satisfaction and evaluation rate; devices up and active faults; the alerts
+(every threshold crossed, e.g. "post 1 empty 3m12s > 2m"); floor notices.
+With the demo scenario the first branches are thin-staffed, busy and short of
+printer paper: within a minute at 30x all three show. See docs/demo.md.
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    add_traffic_options(parser, default_speed=10.0)
+    add_traffic_options(parser, default_speed=DEFAULT_SPEED, default_scenario="demo")
     parser.add_argument(
         "--start-hour",
         type=hour_of_day,
@@ -65,6 +77,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=bounded_number(float, 1.0, 10 * 365 * 86400.0, "the duration"),
         metavar="SECONDS",
         help="stop everything after this many seconds and exit 0 (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=bounded_number(float, 0.1, 3600.0, "the refresh interval"),
+        metavar="SECONDS",
+        help=f"redraw the view this often (default: {REFRESH_TTY:g} s on a terminal, "
+        f"else a snapshot every {REFRESH_PLAIN:g} s)",
     )
     parser.add_argument(
         "--no-view",
@@ -108,12 +127,16 @@ class _Demo:
         self.broker: EmbeddedBroker | None = None
         self.children: list[Child] = []
         self.deadline = None if args.duration is None else time.monotonic() + args.duration
+        self.clock = SimClock(speed=args.speed, start_hour=args.start_hour)
+        self.banner: list[str] = []
 
     # -- start and stop -------------------------------------------------------------------------
 
     def start(self) -> None:
         (self.workdir / "broker").mkdir()
-        broker = self.broker = EmbeddedBroker("auto", workdir=self.workdir / "broker")
+        broker = self.broker = EmbeddedBroker(
+            "auto", workdir=self.workdir / "broker", die_with_parent=True
+        )
         with sigint_blocked():
             broker.start()
         collector = self._spawn(
@@ -134,11 +157,14 @@ class _Demo:
             [
                 *("simulate", "--broker", broker.url, "--branches", str(args.branches)),
                 *("--speed", f"{args.speed:g}", "--seed", str(self.seed)),
-                *("--start-hour", f"{args.start_hour:g}"),
+                *("--start-hour", f"{args.start_hour:g}", "--scenario", args.scenario),
                 *("--mqtt-protocol", broker.mqtt_protocol),
             ],
         )
-        self._print_urls(broker, collector, simulator)
+        # The simulation starts a moment after this (the simulator's own start-up):
+        # the header's clock is that much ahead, durations are exact.
+        self.clock = SimClock(args.speed, time.time(), args.start_hour)
+        self._print_banner(broker, collector, simulator)
 
     def _spawn(self, name: str, argv: list[str]) -> Child:
         child = Child(
@@ -156,25 +182,38 @@ class _Demo:
         if self.broker is not None:
             self.broker.close()
 
-    def _print_urls(self, broker: EmbeddedBroker, collector: Child, simulator: Child) -> None:
+    def _print_banner(self, broker: EmbeddedBroker, collector: Child, simulator: Child) -> None:
         args = self.args
-        lines = [
-            f"branchwatch demo: {args.branches} simulated branches at {args.speed:g}× "
-            f"from {_clock(args.start_hour)} (seed {self.seed})",
-            f"  broker     {broker.url}  ({broker.kind}, MQTT {broker.mqtt_protocol})",
+        self.banner = [
             f"  metrics    {self.base}/metrics",
             f"  API        {self.base}/api/v1/branches",
+            f"  broker     {broker.url}  ({broker.kind}, MQTT {broker.mqtt_protocol})",
             f"  logs       {self.workdir}/ (collector.log, simulator.log)",
-            f"  processes  collector pid {collector.pid}, simulator pid {simulator.pid}",
+        ]
+        lines = [
+            f"branchwatch demo: {args.branches} simulated branches at {args.speed:g}× "
+            f"from {_clock(args.start_hour)}, scenario {args.scenario} (seed {self.seed})",
+            *self.banner,
+            f"  processes  broker pid {broker.pid}, collector pid {collector.pid}, "
+            f"simulator pid {simulator.pid}",
+            *self._stories(),
             "Ctrl-C stops everything.",
         ]
         print("\n".join(lines), file=self.out, flush=True)
+
+    def _stories(self) -> list[str]:
+        """What each kind of branch of the scenario will show, by its first branch."""
+        profiles = SCENARIOS[self.args.scenario]
+        if len(profiles) < 2:
+            return []
+        ids = branch_ids(min(self.args.branches, len(profiles)))
+        return [f"  {branch}    {p.story}" for (_, branch), p in zip(ids, profiles, strict=False)]
 
     # -- the view -------------------------------------------------------------------------------
 
     def watch(self) -> None:
         tty = self.out.isatty() and not self.args.no_view
-        interval = REFRESH_TTY if tty else REFRESH_PLAIN
+        interval = self.args.refresh or (REFRESH_TTY if tty else REFRESH_PLAIN)
         while not self.stop.is_set():
             for child in self.children:
                 if not child.alive():
@@ -192,19 +231,19 @@ class _Demo:
             self.stop.wait(wait)
 
     def _draw(self, tty: bool) -> None:
-        status, body = http_get(f"{self.base}/api/v1/branches")
-        data: Any = None
-        if status == 200:
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
-        stamp = time.strftime("%H:%M:%S")
+        status, data = self._branches()
+        now = data.get("now") if isinstance(data, dict) else None
+        now = now if isinstance(now, float | int) else time.time()
+        simulated = self.clock.clock_text(now) or "–"
         title = (
-            f"branchwatch demo · {self.args.branches} branches at {self.args.speed:g}× · {stamp}"
-            f" · {self.base}/api/v1/branches"
+            f"branchwatch demo · simulated {simulated} · {self.args.speed:g}× · "
+            f"{self.args.branches} branches · seed {self.seed}"
         )
-        lines = render(data, now=time.time(), color=tty, title=title)
+        # On a terminal the banner's URLs stay on screen; a log has them once, at the top.
+        header = [title, *self.banner] if tty else [title]
+        lines = render(
+            data, now=now, color=tty, header=header, clock=self.clock, thresholds=DEFAULT_THRESHOLDS
+        )
         if data is None:
             lines.insert(1, f"(the collector's API did not answer: HTTP {status or 'error'})")
         if tty:
@@ -212,10 +251,26 @@ class _Demo:
             if len(lines) > size.lines - 1:
                 hidden = len(lines) - (size.lines - 2)
                 lines = [*lines[: size.lines - 2], f"… {hidden} more lines (enlarge the terminal)"]
-            self.out.write(CLEAR + "\n".join(lines) + "\n")
+            body = "".join(f"{line}{CLEAR_LINE}\n" for line in lines)
+            self.out.write(f"{HOME}{body}{CLEAR_BELOW}")
         else:
             self.out.write("\n".join(lines) + "\n\n")
         self.out.flush()
+
+    def _branches(self) -> tuple[int, dict[str, Any] | None]:
+        """The branch list, each branch replaced by its detail where that answers."""
+        status, data = _get_json(f"{self.base}/api/v1/branches")
+        if not isinstance(data, dict) or not isinstance(data.get("branches"), list):
+            return status, None
+        detailed = []
+        for summary in data["branches"]:
+            region, branch = summary.get("region"), summary.get("branch")
+            _, detail = _get_json(f"{self.base}/api/v1/branches/{region}/{branch}")
+            if isinstance(detail, dict) and isinstance(detail.get("branch"), dict):
+                detailed.append(detail["branch"])
+            else:
+                detailed.append(summary)
+        return status, {**data, "branches": detailed}
 
 
 @contextmanager
@@ -231,6 +286,17 @@ def sigint_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _get_json(url: str) -> tuple[int, Any]:
+    """Status and decoded JSON body (None when it is not 200 or not JSON)."""
+    status, body = http_get(url)
+    if status != 200:
+        return status, None
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, None
 
 
 def _clock(hour: float) -> str:

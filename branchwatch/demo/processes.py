@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
 
+from branchwatch.broker import die_with_parent_hook
 from branchwatch.errors import BranchwatchError
-
-PR_SET_PDEATHSIG: Final = 1
 
 
 class DemoError(BranchwatchError):
     """The demo could not start or lost one of its parts."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the child gets SIGTERM if the demo dies without cleaning up (kill -9)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Child:
@@ -44,7 +34,7 @@ class Child:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509 - no threads fork meanwhile
             )
 
     @property

@@ -1,35 +1,58 @@
-"""The demo's terminal view: the collector's branch summaries as lines of text.
+"""The demo's terminal view: the collector's branches as lines of text.
 
 :func:`render` is pure (JSON in, lines out) so it is tested with sample data.
-Every field is optional: whatever is missing or malformed renders as "–".
+Every field is optional: whatever is missing or malformed renders as "–". A
+branch *detail* (``GET /api/v1/branches/R/B``) adds per-service oldest waits,
+the average wait, the evaluation rate of finished requests and the floor
+notices to what a summary shows. Durations are simulated time (``clock``);
+colours and alerts follow ``thresholds``.
 
     br-0001  north  OPEN for 1h12m   edge-1 up · last event 2s ago
       posts     1:EMPTY 2m13s !  2:1  3:1  4:3  5:2  6:1  7:1
-      queues    cash 4  non_cash 2  vip 0  corporate 1   waiting 7 · longest 6m02s
+      queues    cash 4  non_cash 2  vip 0  corporate 1   waiting 7 · longest 6m02s · avg 4m10s
       counters  5 open · 1 paused · 1 closed   issued 130 · served 123 · lost 4
       ratings   satisfaction 91% (112 ratings, 3 unsatisfied) · evaluated 86%
       devices   11/11 up · faults: queue-1 paper_jam
+      alerts    post 1 empty 2m13s > 2m · queue-1 paper_jam
+      notices   (floor notices: none)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
-MISSING: Final = "–"
-RED: Final = "31"
-YELLOW: Final = "33"
-GREEN: Final = "32"
-DIM: Final = "2"
-BOLD: Final = "1"
+from branchwatch.demo.alerts import (
+    NO_NOTICES,
+    Crossed,
+    average_wait,
+    crossed,
+    finished_evaluation_rate,
+    notice_texts,
+    post_empty_limit,
+    wait_severity,
+)
+from branchwatch.demo.clock import REAL_TIME, SimClock
+from branchwatch.demo.text import (
+    BOLD,
+    BOLD_RED,
+    DIM,
+    GREEN,
+    MISSING,
+    RED,
+    YELLOW,
+    as_list,
+    count_text,
+    duration,
+    number,
+    paint,
+    percent,
+    text,
+)
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
-# Thresholds of DESIGN §2 (defaults): a wait alerts at 20 min, satisfaction target 90 %.
-WAIT_WARN: Final = 15 * 60.0
-WAIT_ALERT: Final = 20 * 60.0
-SATISFACTION_TARGET: Final = 0.90
-EVALUATION_TARGET: Final = 0.80
-GREETER_PAGE: Final = 120.0  # post 1 empty this long pages on-call
+LABEL_WIDTH = 10
+SEVERITY_COLOR = {"critical": BOLD_RED, "warning": YELLOW}
 
 
 def render(
@@ -37,225 +60,218 @@ def render(
     *,
     now: float | None = None,
     color: bool = False,
-    title: str | None = None,
+    header: Sequence[str] = (),
+    clock: SimClock = REAL_TIME,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> list[str]:
-    """Lines for ``GET /api/v1/branches`` JSON (``{"now": …, "branches": […]}``)."""
+    """Lines for ``GET /api/v1/branches`` JSON (``{"now": …, "branches": […]}``).
+
+    Each branch may be a summary or a detail. ``header`` lines come first, the
+    first of them in bold.
+    """
     data = data if isinstance(data, Mapping) else {}
     if now is None:
-        now = _number(data.get("now"))
-    lines = [_paint(title, BOLD, color)] if title else []
-    branches = [b for b in _list(data.get("branches")) if isinstance(b, Mapping)]
+        now = number(data.get("now"))
+    lines = [paint(line, BOLD, color) if i == 0 else line for i, line in enumerate(header)]
+    branches = [b for b in as_list(data.get("branches")) if isinstance(b, Mapping)]
     if not branches:
         lines.append("no branches reported yet: waiting for the first events…")
         return lines
     branches.sort(key=lambda b: (str(b.get("branch", "")), str(b.get("region", ""))))
+    view = _BranchView(now, color, clock, thresholds)
     for branch in branches:
         lines.append("")
-        lines.extend(render_branch(branch, now=now, color=color))
+        lines.extend(view.render(branch))
     return lines
 
 
-def render_branch(b: Mapping[str, Any], *, now: float | None, color: bool) -> list[str]:
-    is_open = b.get("open")
-    if is_open is True:
-        opened = _number(b.get("opened_ts"))
-        since = f" for {_duration(now - opened)}" if opened is not None and now else ""
-        state = _paint("OPEN", GREEN, color) + since
-    elif is_open is False:
-        state = _paint("CLOSED", DIM, color)
-    else:
-        state = MISSING
-    name = _paint(f"{_text(b.get('branch'))}  {_text(b.get('region'))}", BOLD, color)
-    head = f"{name}  {state}   {_agents(b, now, color)}"
-    return [
-        head,
-        "  posts     " + _posts(b, now, color, is_open is True),
-        "  queues    " + _queues(b, now, color),
-        "  counters  " + _counters(b),
-        "  ratings   " + _ratings(b, color),
-        "  devices   " + _devices(b, color),
-    ]
+class _BranchView:
+    """The lines of one branch, with what every line shares."""
 
+    def __init__(
+        self, now: float | None, color: bool, clock: SimClock, thresholds: Thresholds
+    ) -> None:
+        self.now = now
+        self.color = color
+        self.clock = clock
+        self.thresholds = thresholds
 
-# -- one line each ----------------------------------------------------------------------------
-
-
-def _agents(b: Mapping[str, Any], now: float | None, color: bool) -> str:
-    agents = [a for a in _list(b.get("agents")) if isinstance(a, Mapping)]
-    parts = []
-    for agent in agents:
-        up = agent.get("up")
-        label = _text(agent.get("agent"))
-        if up is True:
-            parts.append(f"{label} {_paint('up', GREEN, color)}")
-        elif up is False:
-            seen = _ago(now, _number(agent.get("last_seen")))
-            parts.append(
-                f"{label} {_paint('DOWN', RED, color)}" + (f" (seen {seen})" if seen else "")
-            )
+    def render(self, b: Mapping[str, Any]) -> list[str]:
+        is_open = b.get("open")
+        if is_open is True:
+            opened = self._since(number(b.get("opened_ts")))
+            state = paint("OPEN", GREEN, self.color) + (f" for {opened}" if opened else "")
+        elif is_open is False:
+            state = paint("CLOSED", DIM, self.color)
         else:
-            parts.append(f"{label} {MISSING}")
-        spool = _number(agent.get("spool_depth"))
-        if spool:
-            parts[-1] += f" spool {int(spool)}"
-    agent_text = ", ".join(parts) if parts else f"agent {MISSING}"
-    last = _ago(now, _number(b.get("last_event_ts")))
-    return f"{agent_text} · last event {last or MISSING}"
+            state = MISSING
+        name = paint(f"{text(b.get('branch'))}  {text(b.get('region'))}", BOLD, self.color)
+        rows = [
+            ("posts", self._posts(b, is_open is True)),
+            ("queues", self._queues(b)),
+            ("counters", _counters(b)),
+            ("ratings", self._ratings(b)),
+            ("devices", self._devices(b)),
+            ("alerts", self._alerts(crossed(b, self.now, self.clock, self.thresholds))),
+            ("notices", "  ·  ".join(notice_texts(b, self.now, self.clock)) or NO_NOTICES),
+        ]
+        head = f"{name}  {state}   {self._agents(b)}"
+        return [head, *(f"  {label:<{LABEL_WIDTH}}{body}" for label, body in rows)]
 
+    # -- time -----------------------------------------------------------------------------------
 
-def _posts(b: Mapping[str, Any], now: float | None, color: bool, is_open: bool) -> str:
-    positions = [p for p in _list(b.get("positions")) if isinstance(p, Mapping)]
-    empty_required = {n for n in _list(b.get("empty_required")) if isinstance(n, int)}
-    if not positions:
-        if empty_required and is_open:
-            flagged = "  ".join(f"{n}:EMPTY !" for n in sorted(empty_required))
-            return _paint(flagged, RED, color)
-        return MISSING
-    parts = []
-    for post in sorted(positions, key=lambda p: _number(p.get("position")) or 0):
-        number = _text(post.get("position"))
-        staffed = post.get("staffed")
-        if not isinstance(staffed, int):
-            staff = post.get("staff")
-            staffed = len(staff) if isinstance(staff, list) else None
-        required = post.get("required") is True or post.get("position") in empty_required
-        if staffed == 0 and required and is_open:
-            empty_for = _duration_since(now, _number(post.get("since")))
-            text = f"{number}:EMPTY {empty_for} !" if empty_for else f"{number}:EMPTY !"
-            since = _number(post.get("since"))
-            long_empty = now is not None and since is not None and now - since >= GREETER_PAGE
-            parts.append(_paint(text, f"{BOLD};{RED}" if long_empty else RED, color))
-        elif staffed is None:
-            parts.append(f"{number}:{MISSING}")
+    def _since(self, ts: float | None) -> str | None:
+        """Simulated time since wall-clock ``ts``."""
+        if ts is None or self.now is None:
+            return None
+        return duration(self.clock.span(self.now - ts))
+
+    def _ago(self, ts: float | None) -> str | None:
+        since = self._since(ts)
+        return None if since is None else f"{since} ago"
+
+    # -- one line each --------------------------------------------------------------------------
+
+    def _agents(self, b: Mapping[str, Any]) -> str:
+        parts = []
+        for agent in (a for a in as_list(b.get("agents")) if isinstance(a, Mapping)):
+            up, label = agent.get("up"), text(agent.get("agent"))
+            if up is True:
+                parts.append(f"{label} {paint('up', GREEN, self.color)}")
+            elif up is False:
+                seen = self._ago(number(agent.get("last_seen")))
+                down = paint("DOWN", RED, self.color)
+                parts.append(f"{label} {down}" + (f" (seen {seen})" if seen else ""))
+            else:
+                parts.append(f"{label} {MISSING}")
+            spool = number(agent.get("spool_depth"))
+            if spool:
+                parts[-1] += f" spool {int(spool)}"
+        agent_text = ", ".join(parts) if parts else f"agent {MISSING}"
+        return f"{agent_text} · last event {self._ago(number(b.get('last_event_ts'))) or MISSING}"
+
+    def _posts(self, b: Mapping[str, Any], is_open: bool) -> str:
+        positions = [p for p in as_list(b.get("positions")) if isinstance(p, Mapping)]
+        empty_required = {n for n in as_list(b.get("empty_required")) if isinstance(n, int)}
+        if not positions:
+            if empty_required and is_open:
+                flagged = "  ".join(f"{n}:EMPTY !" for n in sorted(empty_required))
+                return paint(flagged, RED, self.color)
+            return MISSING
+        parts = []
+        for post in sorted(positions, key=lambda p: number(p.get("position")) or 0):
+            label = text(post.get("position"))
+            staffed = post.get("staffed")
+            if not isinstance(staffed, int):
+                staff = post.get("staff")
+                staffed = len(staff) if isinstance(staff, list) else None
+            required = post.get("required") is True or post.get("position") in empty_required
+            if staffed == 0 and required and is_open:
+                since = number(post.get("since"))
+                empty_for = self._since(since)
+                shown = f"{label}:EMPTY {empty_for} !" if empty_for else f"{label}:EMPTY !"
+                rule = post_empty_limit(self.thresholds, post.get("position"))
+                past = (
+                    rule is not None
+                    and since is not None
+                    and self.now is not None
+                    and self.clock.span(self.now - since) > rule[0]
+                )
+                parts.append(paint(shown, BOLD_RED if past else RED, self.color))
+            elif staffed is None:
+                parts.append(f"{label}:{MISSING}")
+            else:
+                shown = f"{label}:{staffed}"
+                parts.append(paint(shown, DIM, self.color) if staffed == 0 else shown)
+        return "  ".join(parts)
+
+    def _queues(self, b: Mapping[str, Any]) -> str:
+        waiting = b.get("waiting")
+        if isinstance(waiting, Mapping) and waiting:
+            per_service = "  ".join(f"{text(s)} {count_text(n)}" for s, n in waiting.items())
         else:
-            text = f"{number}:{staffed}"
-            parts.append(_paint(text, DIM, color) if staffed == 0 else text)
-    return "  ".join(parts)
+            per_service = MISSING
+        longest = number(b.get("longest_wait_seconds"))
+        if longest is None:
+            oldest = number(b.get("oldest_wait_since"))
+            longest = None if oldest is None or self.now is None else max(0.0, self.now - oldest)
+        if longest is None:
+            longest_text = MISSING
+        else:
+            wait = self.clock.span(longest)
+            longest_text = duration(wait)
+            passed = wait_severity(self.thresholds, wait)
+            if passed is not None:
+                longest_text = paint(longest_text + " !", SEVERITY_COLOR[passed[1]], self.color)
+            elif wait >= self.thresholds.wait_target_seconds:
+                longest_text = paint(longest_text, YELLOW, self.color)
+        line = (
+            f"{per_service}   waiting {count_text(b.get('waiting_total'))} · longest {longest_text}"
+        )
+        if "services" not in b:
+            return line  # a summary: no average to show
+        average = average_wait(b)
+        if average is None:
+            return f"{line} · avg {MISSING}"
+        avg_wait = self.clock.span(average)
+        avg_text = duration(avg_wait)
+        if avg_wait > self.thresholds.average_wait_target_seconds:
+            avg_text = paint(avg_text, YELLOW, self.color)
+        return f"{line} · avg {avg_text}"
 
+    def _ratings(self, b: Mapping[str, Any]) -> str:
+        satisfaction = number(b.get("satisfaction"))
+        rate = finished_evaluation_rate(b)
+        sat_text = percent(satisfaction)
+        if satisfaction is not None:
+            good = satisfaction >= self.thresholds.satisfaction_target
+            sat_text = paint(sat_text, GREEN if good else RED, self.color)
+        rate_text = percent(rate)
+        if rate is not None and rate < self.thresholds.evaluation_rate_target:
+            rate_text = paint(rate_text, YELLOW, self.color)
+        ratings = b.get("ratings")
+        counted = ""
+        if isinstance(ratings, Mapping):
+            total = sum(n for n in ratings.values() if isinstance(n, int))
+            unsatisfied = ratings.get("unsatisfied")
+            counted = f" ({total} rating{'' if total == 1 else 's'}"
+            if isinstance(unsatisfied, int) and unsatisfied:
+                counted += f", {unsatisfied} unsatisfied"
+            counted += ")"
+        return f"satisfaction {sat_text}{counted} · evaluated {rate_text}"
 
-def _queues(b: Mapping[str, Any], now: float | None, color: bool) -> str:
-    waiting = b.get("waiting")
-    if isinstance(waiting, Mapping) and waiting:
-        per_service = "  ".join(f"{_text(s)} {_count(n)}" for s, n in waiting.items())
-    else:
-        per_service = MISSING
-    total = _count(b.get("waiting_total"))
-    longest = _number(b.get("longest_wait_seconds"))
-    if longest is None:
-        oldest = _number(b.get("oldest_wait_since"))
-        longest = None if oldest is None or now is None else max(0.0, now - oldest)
-    if longest is None:
-        longest_text = MISSING
-    else:
-        longest_text = _duration(longest)
-        if longest >= WAIT_ALERT:
-            longest_text = _paint(longest_text + " !", RED, color)
-        elif longest >= WAIT_WARN:
-            longest_text = _paint(longest_text, YELLOW, color)
-    return f"{per_service}   waiting {total} · longest {longest_text}"
+    def _devices(self, b: Mapping[str, Any]) -> str:
+        devices = [d for d in as_list(b.get("devices")) if isinstance(d, Mapping)]
+        if not devices:
+            return MISSING
+        reporting = [d for d in devices if isinstance(d.get("up"), bool)]
+        up = sum(1 for d in reporting if d.get("up") is True)
+        summary = f"{up}/{len(reporting)} up"
+        if up < len(reporting):
+            down = ", ".join(text(d.get("device")) for d in reporting if d.get("up") is False)
+            summary = paint(f"{summary} (down: {down})", RED, self.color)
+        faults = [
+            f"{text(d.get('device'))} {text(f)}"
+            for d in devices
+            for f in as_list(d.get("faults"))
+            if isinstance(f, str)
+        ]
+        if faults:
+            return f"{summary} · faults: " + paint(", ".join(faults), YELLOW, self.color)
+        return f"{summary} · no faults"
+
+    def _alerts(self, found: list[Crossed]) -> str:
+        if not found:
+            return paint("none", GREEN, self.color)
+        return " · ".join(paint(c.text, SEVERITY_COLOR[c.severity], self.color) for c in found)
 
 
 def _counters(b: Mapping[str, Any]) -> str:
     counters = b.get("counters")
     counters = counters if isinstance(counters, Mapping) else {}
-    states = " · ".join(f"{_count(counters.get(s))} {s}" for s in ("open", "paused", "closed"))
+    states = " · ".join(f"{count_text(counters.get(s))} {s}" for s in ("open", "paused", "closed"))
     totals = " · ".join(
-        f"{label} {_count(b.get(key))}"
+        f"{label} {count_text(b.get(key))}"
         for label, key in (("issued", "issued_total"), ("served", "served_total"))
     )
-    return f"{states}   {totals} · lost {_count(b.get('lost_total'))}"
-
-
-def _ratings(b: Mapping[str, Any], color: bool) -> str:
-    satisfaction = _number(b.get("satisfaction"))
-    rate = _number(b.get("evaluation_rate"))
-    sat_text = _percent(satisfaction)
-    if satisfaction is not None:
-        sat_text = _paint(sat_text, GREEN if satisfaction >= SATISFACTION_TARGET else RED, color)
-    rate_text = _percent(rate)
-    if rate is not None and rate < EVALUATION_TARGET:
-        rate_text = _paint(rate_text, YELLOW, color)
-    ratings = b.get("ratings")
-    count = ""
-    if isinstance(ratings, Mapping):
-        total = sum(n for n in ratings.values() if isinstance(n, int))
-        unsatisfied = ratings.get("unsatisfied")
-        count = f" ({total} rating{'' if total == 1 else 's'}"
-        if isinstance(unsatisfied, int) and unsatisfied:
-            count += f", {unsatisfied} unsatisfied"
-        count += ")"
-    return f"satisfaction {sat_text}{count} · evaluated {rate_text}"
-
-
-def _devices(b: Mapping[str, Any], color: bool) -> str:
-    devices = [d for d in _list(b.get("devices")) if isinstance(d, Mapping)]
-    if not devices:
-        return MISSING
-    reporting = [d for d in devices if isinstance(d.get("up"), bool)]
-    up = sum(1 for d in reporting if d.get("up") is True)
-    summary = f"{up}/{len(reporting)} up"
-    if up < len(reporting):
-        down = ", ".join(_text(d.get("device")) for d in reporting if d.get("up") is False)
-        summary = _paint(f"{summary} (down: {down})", RED, color)
-    faults = [
-        f"{_text(d.get('device'))} {_text(f)}"
-        for d in devices
-        for f in _list(d.get("faults"))
-        if isinstance(f, str)
-    ]
-    if faults:
-        return f"{summary} · faults: " + _paint(", ".join(faults), YELLOW, color)
-    return f"{summary} · no faults"
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def _paint(text: str, code: str, color: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if color else text
-
-
-def _list(value: Any) -> Sequence[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return MISSING
-
-
-def _count(value: Any) -> str:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else MISSING
-
-
-def _percent(value: float | None) -> str:
-    return MISSING if value is None else f"{value * 100:.0f}%"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def _duration_since(now: float | None, since: float | None) -> str | None:
-    return None if now is None or since is None else _duration(now - since)
-
-
-def _ago(now: float | None, ts: float | None) -> str | None:
-    since = _duration_since(now, ts)
-    return None if since is None else f"{since} ago"
+    return f"{states}   {totals} · lost {count_text(b.get('lost_total'))}"

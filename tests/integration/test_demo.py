@@ -1,10 +1,13 @@
-"""``branchwatch demo`` end to end: broker, collector, simulator; nothing left behind."""
+"""``branchwatch demo`` end to end: broker, collector, simulator; what a newcomer sees in the
+first simulated half hour; nothing left behind, even when the demo is killed outright."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +22,7 @@ import pytest
 
 from branchwatch.broker import MOSQUITTO_PATHS
 from tests.support import require_binary, wait_until
+from tests.unit.test_demo_processes import alive
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +107,17 @@ def processes_mentioning(text: str) -> list[tuple[int, str]]:
     return found
 
 
+def simulators(pids: list[int]) -> list[tuple[int, str]]:
+    """Those of ``pids`` that still run ``branchwatch simulate``."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "branchwatch simulate" in cmdline and alive(pid):
+                found.append((pid, cmdline))
+    return found
+
+
 def assert_nothing_left(workdir: str, pids: list[int]) -> None:
     assert processes_mentioning(workdir) == [], "broker or collector still running"
     for pid in pids:
@@ -119,12 +134,12 @@ def started(demo: DemoProcess) -> tuple[str, str, list[int]]:
     workdir = demo.printed(r"logs\s+(\S+?)/? \(")
     assert api and workdir
     pids = [int(p) for p in re.findall(r"pid (\d+)", demo.printed(r"processes\s+(.*)") or "")]
-    assert len(pids) == 2
+    assert len(pids) == 3, "broker, collector, simulator"
     return api, workdir, pids
 
 
 def test_demo_runs_for_its_duration_and_exits_clean(demo_args: list[str]) -> None:
-    demo = DemoProcess(*demo_args, "--duration", "15")
+    demo = DemoProcess(*demo_args, "--duration", "8")
     try:
         api, workdir, pids = started(demo)
         out = demo.stdout()
@@ -165,7 +180,7 @@ def test_a_collector_that_cannot_start_is_reported_with_its_log(demo_args: list[
         finally:
             demo.kill()
     err = "\n".join(demo.err)
-    assert code == 2
+    assert code == 1, "a part that cannot start: a runtime failure"
     assert "error: the collector" in err and "last lines of" in err
     kept = re.search(r"logs kept in (\S+)", err)
     assert kept, err
@@ -174,3 +189,46 @@ def test_a_collector_that_cannot_start_is_reported_with_its_log(demo_args: list[
     for path in sorted(Path(kept.group(1)).rglob("*"), reverse=True):
         path.unlink() if not path.is_dir() else path.rmdir()
     Path(kept.group(1)).rmdir()
+
+
+def test_killed_outright_its_children_die_with_it(demo_args: list[str]) -> None:
+    demo = DemoProcess(*demo_args)
+    pids: list[int] = []
+    workdir = ""
+    try:
+        api, workdir, pids = started(demo)
+        wait_until(lambda: three_branches_with_events(api), 15, "3 branches with events")
+        assert all(alive(pid) for pid in pids)
+        os.kill(demo.proc.pid, signal.SIGKILL)  # the demo alone: no cleanup runs
+        demo.wait(5)
+        wait_until(lambda: not any(alive(pid) for pid in pids), 10, "broker, collector, simulator")
+        assert processes_mentioning(workdir) == []
+    finally:
+        demo.kill()
+        for pid, _ in (processes_mentioning(workdir) if workdir else []) + simulators(pids):
+            os.kill(pid, signal.SIGKILL)  # a failed test leaves no orphans behind either
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)  # nobody is left to remove it
+
+
+def test_within_half_an_hour_simulated_the_floor_goes_wrong_and_the_view_says_so() -> None:
+    """What ``make demo`` shows in its first minute (at 30x), here at 200x to stay quick."""
+    require_binary("mosquitto", *MOSQUITTO_PATHS)
+    demo = DemoProcess("--speed", "200", "--seed", "7", "--refresh", "1", "--duration", "12")
+    try:
+        assert demo.wait(30) == 0, "\n".join(demo.err)
+    finally:
+        demo.kill()
+    out = demo.stdout()
+    assert "br-0001    thin-staffed" in out and "br-0002    busy" in out, "the banner says what"
+    snapshots = out.split("branchwatch demo · simulated ")[1:]
+    assert len(snapshots) >= 3, out
+    clocks = [re.findall(r"^day 1 (\d\d:\d\d) ", snap) for snap in snapshots]
+    assert all(clocks) and "10:00" <= clocks[0][0] < "10:05", "the simulated clock from 10:00"
+    assert clocks[-1][0] > "10:20"
+    alert_lines = re.findall(r"^  alerts    (.*)$", out, re.MULTILINE)
+    assert any(re.search(r"post 1 empty \d+m\d\ds > 2m", a) for a in alert_lines), out
+    assert any(re.search(r"cash oldest wait 2\dm\d\ds > 20m warning", a) for a in alert_lines), out
+    assert any("queue-1 paper_out" in a for a in alert_lines), out
+    assert re.search(r"^  notices   \(floor notices: none\)$", out, re.MULTILINE)
+    assert " 0.0" not in out and "avg 0s" not in out.split("br-0002")[1][:400]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from branchwatch.demo import alerts, view
+from branchwatch.demo.clock import SimClock
 from branchwatch.demo.view import render
+from branchwatch.sim.profile import HOUR, MINUTE
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 NOW = 1_800_000_000.0
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -90,13 +96,19 @@ def block(lines: list[str], branch: str) -> list[str]:
     return lines[start : start + 6]
 
 
+def whole_block(lines: list[str], branch: str) -> list[str]:
+    """The branch's lines: head, posts … devices, alerts and notices."""
+    start = next(i for i, line in enumerate(lines) if ANSI.sub("", line).startswith(branch))
+    return lines[start : start + 8]
+
+
 def line(lines: list[str], label: str) -> str:
     return next(x for x in lines if x.strip().startswith(label))
 
 
 def test_an_open_branch_reads_at_a_glance() -> None:
-    lines = render({"now": NOW, "branches": [summary()]}, title="branchwatch demo")
-    assert lines[0] == "branchwatch demo"
+    lines = render({"now": NOW, "branches": [summary()]}, header=["branchwatch demo", "  API x"])
+    assert lines[:2] == ["branchwatch demo", "  API x"]
     head, posts, queues, counters, ratings, devices = block(lines, "br-0001")
     assert head == "br-0001  north  OPEN for 1h02m   edge-1 up · last event 2s ago"
     assert posts.split() == ["posts", "1:1", "2:1", "3:1", "4:2", "5:1", "6:0", "7:0"]
@@ -167,7 +179,7 @@ def test_missing_and_malformed_fields_render_as_dashes() -> None:
 
 def test_no_data_yet() -> None:
     assert render(None) == ["no branches reported yet: waiting for the first events…"]
-    assert render({"now": NOW, "branches": []}, title="t")[0] == "t"
+    assert render({"now": NOW, "branches": []}, header=["t"])[0] == "t"
     assert len(render({"branches": "nope"})) == 1
 
 
@@ -208,3 +220,176 @@ def test_plain_output_has_no_escape_codes_and_color_only_adds_them() -> None:
 def test_durations(seconds: float, text: str) -> None:
     data = summary(longest_wait_seconds=seconds)
     assert f"longest {text}" in line(render({"now": NOW, "branches": [data]}), "queues")
+
+
+# -- simulated time, thresholds, alerts and notices -------------------------------------------
+
+AT_30X = SimClock(speed=30.0, wall_start=NOW - 120, start_hour=10.0)
+
+
+def detail(**changes: Any) -> dict[str, Any]:
+    """A branch detail (``GET /api/v1/branches/R/B``): a summary and what it adds."""
+    data = summary(
+        longest_wait_seconds=42.0,
+        oldest_wait_since=NOW - 42,
+        tickets=[
+            {"ticket": "A001", "service": "cash", "state": "waiting", "wait_since": NOW - 42},
+            {"ticket": "A002", "service": "cash", "state": "waiting", "wait_since": NOW - 10},
+            {"ticket": "B001", "service": "non_cash", "state": "waiting", "wait_since": NOW - 8},
+            {"ticket": "A000", "service": "cash", "state": "called", "wait_since": NOW - 900},
+        ],
+        services=[
+            {"service": "cash", "wait_count": 3, "wait_sum": 30.0, "avg_wait": 10.0},
+            {"service": "vip", "wait_count": 0, "wait_sum": 0.0, "avg_wait": None},
+        ],
+        evaluations=[
+            {"counter": "c1", "requested": 7, "ratings": {"satisfied": 4}, "expired": 3},
+            {"counter": "c2", "requested": 4, "ratings": {"unsatisfied": 3}, "expired": 0},
+        ],
+    )
+    data.update(changes)
+    return data
+
+
+def lines_of(branch: dict[str, Any], **options: Any) -> dict[str, str]:
+    """Label -> line body (colours kept) of one rendered branch; ``head`` is its first line."""
+    rendered = whole_block(render({"now": NOW, "branches": [branch]}, **options), "br-0001")
+    labelled = {"head": rendered[0]}
+    for row in rendered[1:]:
+        label, body = row.strip().split(" ", 1)  # labels are never coloured
+        labelled[label] = body.strip()
+    return labelled
+
+
+def test_durations_are_simulated_time_and_the_clock_follows_the_simulator() -> None:
+    data = empty_post(summary(longest_wait_seconds=42.0), 1, 6)
+    shown = lines_of(data, clock=AT_30X)
+    assert "OPEN for 31h00m" in shown["head"], "3720 wall seconds at 30x"
+    assert "last event 1m00s ago" in shown["head"]
+    assert shown["posts"].startswith("1:EMPTY 3m00s !")
+    assert "longest 21m00s !" in shown["queues"]
+    assert AT_30X.clock_text(NOW) == "day 1 11:00", "two wall minutes at 30x from 10:00"
+
+
+def test_the_clock_runs_through_the_simulated_days() -> None:
+    clock = SimClock(speed=60.0, wall_start=0.0, start_hour=10.0)
+    assert clock.clock_text(0.0) == "day 1 10:00"
+    assert clock.clock_text(7 * HOUR / 60) == "day 1 17:00"
+    # 17:00 close, 2 min close-out, 5 min night: day 2 opens 7 simulated minutes later.
+    assert clock.clock_text((7 * HOUR + 7 * MINUTE) / 60) == "day 2 09:00"
+    assert clock.clock_text((7 * HOUR + 7 * MINUTE + 1.5 * HOUR) / 60) == "day 2 10:30"
+    evening = SimClock(speed=1.0, wall_start=0.0, start_hour=18.0)
+    assert evening.clock_text(60.0) == "day 1 08:56", "the night before the first opening"
+    assert evening.clock_text(5 * MINUTE) == "day 1 09:00"
+    assert SimClock().clock_text(NOW) is None, "no start known: no time of day"
+
+
+def test_crossed_thresholds_are_listed_with_the_threshold() -> None:
+    data = empty_post(detail(), 1, 192 / 30)  # 3m12s simulated
+    data["devices"][0]["faults"] = ["paper_out"]
+    shown = lines_of(data, clock=AT_30X)
+    assert shown["alerts"].split(" · ") == [
+        "post 1 empty 3m12s > 2m",
+        "cash oldest wait 21m00s > 20m warning",
+        "queue-1 paper_out",
+    ]
+    assert "non_cash" not in shown["alerts"], "4 simulated minutes: nothing crossed"
+    assert lines_of(detail(), clock=SimClock(speed=1.0))["alerts"] == "none"
+    critical = lines_of(detail(), clock=SimClock(speed=45.0))["alerts"]
+    assert "cash oldest wait 31m30s > 30m critical" in critical
+    assert "average wait 7m30s > 15m" not in critical, "the average is 10 s x 45: below target"
+    closed = lines_of(empty_post(detail(open=False), 1, 600), clock=AT_30X)
+    assert closed["alerts"] == "none", "a closed branch crosses nothing"
+
+
+def test_every_threshold_comes_from_the_thresholds_given() -> None:
+    data = empty_post(detail(), 1, 192 / 30)
+    relaxed = DEFAULT_THRESHOLDS.replace(
+        greeter_empty_seconds=600.0,
+        wait_target_seconds=1500.0,
+        wait_warning_seconds=1500.0,
+        wait_critical_seconds=3000.0,
+        satisfaction_target=0.5,
+        evaluation_rate_target=0.5,
+    )
+    strict = Thresholds(
+        greeter_empty_seconds=60.0,
+        wait_target_seconds=300.0,
+        wait_warning_seconds=600.0,
+        wait_critical_seconds=1200.0,
+        average_wait_target_seconds=60.0,
+        satisfaction_target=0.99,
+        evaluation_rate_target=0.95,
+    )
+    as_default = lines_of(data, clock=AT_30X, color=True)
+    as_relaxed = lines_of(data, clock=AT_30X, color=True, thresholds=relaxed)
+    as_strict = lines_of(data, clock=AT_30X, thresholds=strict)
+    assert "\x1b[1;31m1:EMPTY 3m12s !" in as_default["posts"], "past 2 min: bold red"
+    assert "\x1b[31m1:EMPTY 3m12s !" in as_relaxed["posts"], "not yet past 10 min: red only"
+    assert "\x1b[33m21m00s !" in as_default["queues"], "past the 20-minute warning"
+    assert "21m00s !" not in as_relaxed["queues"], "below a 25-minute warning"
+    assert "\x1b[32m91%" in as_default["ratings"] and "\x1b[32m91%" in as_relaxed["ratings"]
+    assert "\x1b[31m91%" in lines_of(data, color=True, thresholds=strict)["ratings"]
+    assert "\x1b[33m70%" in as_default["ratings"], "7 of 10 finished requests < 80 %"
+    assert "\x1b[33m70%" not in as_relaxed["ratings"]
+    assert as_relaxed["alerts"] == "\x1b[32mnone\x1b[0m"
+    assert as_strict["alerts"].split(" · ") == [
+        "post 1 empty 3m12s > 1m",
+        "cash oldest wait 21m00s > 20m critical",
+        "average wait 5m00s > 1m target",
+    ]
+
+
+def test_view_modules_write_no_threshold_of_their_own() -> None:
+    defaults = {getattr(DEFAULT_THRESHOLDS, name) for name in Thresholds.__struct_fields__}
+    for module in (view, alerts):
+        tree = ast.parse(Path(str(module.__file__)).read_text())
+        literals = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)
+        }
+        assert not literals & defaults, f"{module.__name__} repeats a threshold: use Thresholds"
+
+
+def test_average_wait_shows_a_dash_until_a_ticket_is_called() -> None:
+    none_called = detail(services=[{"service": "cash", "wait_count": 0, "wait_sum": 0.0}])
+    assert lines_of(none_called)["queues"].endswith("· avg –")
+    assert lines_of(detail(), clock=AT_30X)["queues"].endswith("· avg 5m00s")
+    assert "avg" not in lines_of(summary())["queues"], "a summary has no average to show"
+
+
+def test_evaluated_counts_finished_requests_so_a_pending_one_does_not_flicker() -> None:
+    before = detail()
+    after = copy.deepcopy(before)
+    after["evaluations"][0]["requested"] += 1  # a rating asked for, not given yet
+    after["evaluation_rate"] = 7 / 11  # the collector's figure dips meanwhile
+    assert lines_of(before)["ratings"].endswith("evaluated 70%")
+    assert lines_of(after)["ratings"].endswith("evaluated 70%")
+    rated = copy.deepcopy(after)
+    rated["evaluations"][0]["ratings"]["satisfied"] += 1
+    assert lines_of(rated)["ratings"].endswith("evaluated 73%"), "8 of 11 finished"
+    nothing_finished = detail(evaluations=[{"counter": "c1", "requested": 1, "ratings": {}}])
+    assert lines_of(nothing_finished)["ratings"].endswith("evaluated –")
+
+
+def test_notices_area_shows_none_until_the_collector_sends_some() -> None:
+    assert lines_of(summary())["notices"] == "(floor notices: none)", "field absent"
+    assert lines_of(detail(notices=[]))["notices"] == "(floor notices: none)"
+    assert lines_of(detail(notices="bad"))["notices"] == "(floor notices: none)"
+    notice = {
+        "kind": "post_empty",
+        "position": 1,
+        "since": NOW - 2,
+        "chain": [
+            {"position": 3, "sent_ts": NOW - 2, "acked_ts": NOW - 2 + 20 / 30},
+            {"to_position": 4, "sent_ts": NOW - 1},
+        ],
+    }
+    shown = lines_of(detail(notices=[notice, {"text": "open a cash counter"}]), clock=AT_30X)
+    assert shown["notices"] == (
+        "post 1 empty 1m00s — notice to post 3, acked after 20s — notice to post 4, not acked"
+        "  ·  open a cash counter"
+    )
