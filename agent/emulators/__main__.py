@@ -1,12 +1,15 @@
 """Emulate one branch device, the far end of its serial line, for tests and demos.
 
 Serves PROTOCOL on a new pty (--pty) or a TCP port (--tcp) and prints the
-endpoint to put in the agent's device ``url``. Once the agent is there (after
---delay: a serial port flushes its input when opened), plays the --script
-file: one item per line, ``sleep SECONDS`` for a pause, ``hex 02ff...`` for
-raw bytes, ``# ...`` for a comment, anything else is what the device sends
-(format below). Then stays up printing what the agent writes to the device
-(floor notices) until Ctrl-C.
+endpoint to put in the agent's device ``url``. Each time the agent is there
+(a TCP client connects, or something opens the pty) it waits --delay (a
+serial port flushes its input when opened) and plays the --script file to
+it from the start, --repeat times or, with --loop, until it leaves: one item
+per line, ``sleep SECONDS`` for a pause, ``hex 02ff...`` for raw bytes,
+``# ...`` for a comment, anything else is what the device sends (format
+below). So a doctor run that connects first does not use the script up.
+Stays up printing what the agent writes to the device (floor notices) until
+Ctrl-C.
 
 A script that cannot be read or parsed is refused before anything starts
 (exit status 2, like any other bad argument).
@@ -64,7 +67,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--delay", type=float, default=1.0, metavar="SECONDS", help="before the script (default: 1)"
     )
+    times = parser.add_mutually_exclusive_group()
+    times.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="play the script N times (default: 1)"
+    )
+    times.add_argument("--loop", action="store_true", help="play the script until the peer leaves")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     args.items = []
     if args.script is not None:
         try:
@@ -84,11 +94,7 @@ async def _main(args: argparse.Namespace) -> None:
         emulator = await Emulator.tcp(args.protocol, port=args.tcp)
     async with emulator:
         print(emulator.endpoint, flush=True)
-        if args.tcp is not None:
-            await emulator.wait_client(timeout=3600)
-        # A serial port flushes its input when opened: give the agent time to open it.
-        await asyncio.sleep(args.delay)
-        await emulator.play(script)
+        emulator.serve(script, args.delay, None if args.loop else args.repeat)
 
         def more_than(count: int) -> Callable[[], bool]:
             return lambda: len(emulator.lines()) > count

@@ -4,6 +4,7 @@ An item is raw ``bytes`` (sent as is: garbage, half frames), a ``str``, or a
 number (a pause, handled by the emulator). For the line protocols a string is
 one line (CR LF added). For ``evaluator-frame`` a string is a pad command:
 ``request PAD [TICKET [TELLER]]``, ``rate PAD 1..4``, ``cancel PAD``.
+The whole format, with examples: docs/devices/emulators.md.
 """
 
 from __future__ import annotations

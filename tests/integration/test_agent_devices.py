@@ -2,9 +2,8 @@
 
 The emulators run as their own processes (``python -m agent.emulators``), as an
 installer would run them, and print what the agent writes to them. They serve
-TCP here: an emulator on TCP plays its script once the agent has connected,
-where one on a pty would have to guess when the agent opened the port (the
-device tests cover ptys, unplug and replug).
+TCP here and play their script to the agent once it has connected (the device
+tests cover ptys, unplug and replug).
 """
 
 from __future__ import annotations

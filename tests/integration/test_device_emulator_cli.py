@@ -46,3 +46,31 @@ def test_cli_pty_emulator_feeds_an_intercom_device(tmp_path: Path) -> None:
         assert context.bad_reasons() == ["not_ascii"]
 
     asyncio.run(main())
+
+
+def test_cli_tcp_emulator_plays_the_script_to_every_client(tmp_path: Path) -> None:
+    """The doctor connects first and sees the script; the agent then gets it whole again."""
+    script = tmp_path / "queue.txt"
+    script.write_text("OPEN\nsleep 0.05\nISSUE A001 cash\n")
+    played = b"OPEN\r\nISSUE A001 cash\r\n"
+
+    async def main() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent.emulators", "queue-line", "--tcp", "0",
+            "--script", str(script), "--delay", "0", "--repeat", "2",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        try:
+            async with asyncio.timeout(10):
+                endpoint = (await proc.stdout.readline()).decode().strip()
+                host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
+                for _ in range(2):
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                    assert await reader.readexactly(2 * len(played)) == 2 * played
+                    writer.close()
+        finally:
+            proc.terminate()
+            await proc.wait()
+
+    asyncio.run(main())

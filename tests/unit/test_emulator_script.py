@@ -1,15 +1,22 @@
-"""Emulator scripts: items → bytes per protocol, script files, the pty emulator itself."""
+"""Emulator scripts: items → bytes per protocol, script files, the documented examples, and
+the pty and TCP emulators (every peer gets the script from its start)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 
 import pytest
+import serial
 
 from agent.devices import evaluator_frame
 from agent.emulators import Emulator, encode_item, parse_script_line
+from agent.emulators.__main__ import load_script
+from agent.emulators.script import Item
+
+EMULATORS_DOC = Path(__file__).resolve().parents[2] / "docs" / "devices" / "emulators.md"
 
 
 def test_text_items_per_protocol() -> None:
@@ -60,3 +67,92 @@ def test_pty_emulator_sends_and_records(tmp_path: Path) -> None:
                 os.close(fd)
 
     asyncio.run(main())
+
+
+# -- every peer gets the script from its start --------------------------------------------------
+
+SCRIPT: list[Item] = ["OPEN", "ISSUE A001 cash", 0.0, b"hex\r\n", "CALL A001 c1"]
+PLAYED = b"OPEN\r\nISSUE A001 cash\r\nhex\r\nCALL A001 c1\r\n"
+
+
+async def read_exactly(reader: asyncio.StreamReader, size: int) -> bytes:
+    async with asyncio.timeout(5):
+        return await reader.readexactly(size)
+
+
+def test_every_tcp_client_gets_the_whole_script_from_its_start() -> None:
+    async def main() -> None:
+        async with await Emulator.tcp("queue-line") as emulator:
+            emulator.serve(SCRIPT, delay=0.0)
+            host, port = emulator.endpoint.removeprefix("tcp://").rsplit(":", 1)
+            for _ in range(2):  # e.g. the doctor first, then the agent
+                reader, writer = await asyncio.open_connection(host, int(port))
+                assert await read_exactly(reader, len(PLAYED)) == PLAYED
+                writer.close()
+                await emulator.wait_for(lambda: not emulator.connected)
+            assert emulator.peers_seen == 2
+
+    asyncio.run(main())
+
+
+def test_repeat_and_loop() -> None:
+    async def main() -> None:
+        async with await Emulator.tcp("queue-line") as emulator:
+            host, port = emulator.endpoint.removeprefix("tcp://").rsplit(":", 1)
+            emulator.serve(SCRIPT, delay=0.0, repeat=2)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            assert await read_exactly(reader, 2 * len(PLAYED)) == 2 * PLAYED
+            writer.write_eof()
+            assert await reader.read() == b""  # two rounds, then nothing more
+            writer.close()
+            emulator.serve([*SCRIPT, 0.01], delay=0.0, repeat=None)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            assert await read_exactly(reader, 5 * len(PLAYED)) == 5 * PLAYED
+            writer.close()
+        with pytest.raises(ValueError, match="at least 1"):
+            emulator.serve(SCRIPT, repeat=0)
+
+    asyncio.run(main())
+
+
+def test_a_pty_plays_only_once_something_opened_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with await Emulator.pty("queue-line", tmp_path / "tty") as emulator:
+            emulator.serve(SCRIPT, delay=0.0)
+            # Nobody has the port open: no playback. Played now, it would be lost, since
+            # opening a serial port flushes its input (pyserial does).
+            with pytest.raises(TimeoutError):
+                await emulator.wait_client(timeout=0.3)
+            port = serial.serial_for_url(emulator.endpoint, timeout=0)
+            try:
+                await emulator.wait_client()
+                got = b""
+                async with asyncio.timeout(5):
+                    while len(got) < len(PLAYED):
+                        got += await asyncio.to_thread(port.read, 100)
+                assert got == PLAYED
+            finally:
+                port.close()
+            # Reopened: the script again, from its start.
+            await emulator.wait_for(lambda: not emulator.connected)
+            port = serial.serial_for_url(emulator.endpoint, timeout=0)
+            try:
+                await emulator.wait_for(lambda: emulator.peers_seen == 2)
+                got = b""
+                async with asyncio.timeout(5):
+                    while len(got) < len(PLAYED):
+                        got += await asyncio.to_thread(port.read, 100)
+                assert got == PLAYED
+            finally:
+                port.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("block", re.findall(r"```text\n(.*?)```", EMULATORS_DOC.read_text(), re.S))
+def test_the_documented_example_scripts_load(block: str, tmp_path: Path) -> None:
+    protocol = block.splitlines()[0].removeprefix("# ")
+    script = tmp_path / "script.txt"
+    script.write_text(block)
+    items = load_script(script, protocol)
+    assert items and all(encode_item(protocol, i) for i in items if not isinstance(i, float))
