@@ -49,20 +49,19 @@ exit status:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
-    run = sub.add_parser(
-        "run",
-        help="run the agent (foreground; systemd runs this)",
-        description=RUN_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run.add_argument("--config", required=True, metavar="FILE", help=CONFIG_HELP)
-    doctor = sub.add_parser(
-        "doctor",
-        help="check config, devices, broker, spool and clock",
-        description=DOCTOR_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    doctor.add_argument("--config", required=True, metavar="FILE", help=CONFIG_HELP)
+    actions = {
+        "run": ("run the agent (foreground; systemd runs this)", RUN_DESCRIPTION),
+        "doctor": ("check config, devices, broker, spool and clock", DOCTOR_DESCRIPTION),
+    }
+    for name, (help_text, description) in actions.items():
+        action = sub.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        action.add_argument("--config", required=True, metavar="FILE", help=CONFIG_HELP)
+    doctor = sub.choices["doctor"]
     doctor.add_argument(
         "--device-seconds",
         type=float,
