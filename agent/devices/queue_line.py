@@ -18,23 +18,7 @@ from typing import Final
 from agent.devices.base import UNSTAMPED, DeviceConfig, DeviceContext
 from agent.devices.frames import BadFrame, LineDecoder, Result, split_words, to_event
 from agent.devices.stream import StreamDevice
-from branchwatch.contract.events import (
-    BranchClosed,
-    BranchOpened,
-    CounterClosed,
-    CounterOpened,
-    CounterPaused,
-    DeviceFault,
-    DeviceRecovered,
-    Event,
-    ServiceEnded,
-    ServiceStarted,
-    TicketCalled,
-    TicketIssued,
-    TicketNoShow,
-    TicketTransferred,
-    TicketWalkout,
-)
+from branchwatch.contract import events as ev
 
 MAX_LINE: Final = 256
 PRINTER_FAULTS: Final = {"PAPER_LOW": "paper_low", "PAPER_OUT": "paper_out", "JAM": "paper_jam"}
@@ -42,30 +26,30 @@ PRINTER_FAULTS: Final = {"PAPER_LOW": "paper_low", "PAPER_OUT": "paper_out", "JA
 Args = list[str]
 # A verb's arguments by field name, for the event type they make; None: wrong arguments.
 # The values are not checked here: to_event applies the contract once.
-Parsed = tuple[type[Event], dict[str, object]] | None
+Parsed = tuple[type[ev.Event], dict[str, object]] | None
 
 
 def _issue(args: Args) -> Parsed:
     if len(args) == 3 and args[2] == "V":
-        return TicketIssued, {"ticket": args[0], "service": args[1], "vip": True}
-    return (TicketIssued, {"ticket": args[0], "service": args[1]}) if len(args) == 2 else None
+        return ev.TicketIssued, {"ticket": args[0], "service": args[1], "vip": True}
+    return (ev.TicketIssued, {"ticket": args[0], "service": args[1]}) if len(args) == 2 else None
 
 
-def _two(cls: type[Event], first: str, second: str) -> Callable[[Args], Parsed]:
+def _two(cls: type[ev.Event], first: str, second: str) -> Callable[[Args], Parsed]:
     return lambda args: (cls, {first: args[0], second: args[1]}) if len(args) == 2 else None
 
 
 def _start(args: Args) -> Parsed:
     if len(args) not in (2, 3):
         return None
-    return ServiceStarted, dict(zip(("ticket", "counter", "teller"), args, strict=False))
+    return ev.ServiceStarted, dict(zip(("ticket", "counter", "teller"), args, strict=False))
 
 
-def _ticket_only(cls: type[Event]) -> Callable[[Args], Parsed]:
+def _ticket_only(cls: type[ev.Event]) -> Callable[[Args], Parsed]:
     return lambda args: (cls, {"ticket": args[0]}) if len(args) == 1 else None
 
 
-def _day(cls: type[Event]) -> Callable[[Args], Parsed]:
+def _day(cls: type[ev.Event]) -> Callable[[Args], Parsed]:
     return lambda args: None if args else (cls, {})
 
 
@@ -80,25 +64,25 @@ def _counter(args: Args) -> Parsed:
             fields["kind"] = rest[0]
         if len(rest) == 2:
             fields["teller"] = rest[1]
-        return CounterOpened, fields
+        return ev.CounterOpened, fields
     if action == "PAUSE":
         # The reason is free text: the rest of the line, words joined by one space.
-        return CounterPaused, {"counter": counter, "reason": " ".join(rest)[:200] or None}
+        return ev.CounterPaused, {"counter": counter, "reason": " ".join(rest)[:200] or None}
     if action == "CLOSE" and not rest:
-        return CounterClosed, {"counter": counter}
+        return ev.CounterClosed, {"counter": counter}
     return None
 
 
 VERBS: Final[dict[str, Callable[[Args], Parsed]]] = {
-    "OPEN": _day(BranchOpened),
-    "CLOSE": _day(BranchClosed),
+    "OPEN": _day(ev.BranchOpened),
+    "CLOSE": _day(ev.BranchClosed),
     "ISSUE": _issue,
-    "CALL": _two(TicketCalled, "ticket", "counter"),
+    "CALL": _two(ev.TicketCalled, "ticket", "counter"),
     "START": _start,
-    "END": _two(ServiceEnded, "ticket", "counter"),
-    "XFER": _two(TicketTransferred, "ticket", "service"),
-    "NOSHOW": _ticket_only(TicketNoShow),
-    "WALK": _ticket_only(TicketWalkout),
+    "END": _two(ev.ServiceEnded, "ticket", "counter"),
+    "XFER": _two(ev.TicketTransferred, "ticket", "service"),
+    "NOSHOW": _ticket_only(ev.TicketNoShow),
+    "WALK": _ticket_only(ev.TicketWalkout),
     "CTR": _counter,
 }
 
@@ -169,7 +153,7 @@ class QueueLineCodec:
             known, self._printer_known = self._printer_known, True
             cleared = self.active_faults if known else set(PRINTER_FAULTS.values())
             self.active_faults = set()
-            return [DeviceRecovered(**UNSTAMPED, ts=ts, fault=f) for f in sorted(cleared)]
+            return [ev.DeviceRecovered(**UNSTAMPED, ts=ts, fault=f) for f in sorted(cleared)]
         fault = PRINTER_FAULTS.get(status)
         if fault is None:
             return None
@@ -177,7 +161,7 @@ class QueueLineCodec:
         if fault in self.active_faults:
             return []  # a printer repeats its status; the fault is already active
         self.active_faults.add(fault)
-        return [DeviceFault(**UNSTAMPED, ts=ts, fault=fault)]
+        return [ev.DeviceFault(**UNSTAMPED, ts=ts, fault=fault)]
 
 
 class QueueLineDevice(StreamDevice):
