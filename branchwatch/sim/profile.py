@@ -163,14 +163,13 @@ DEFAULT_PROFILE: Final = Profile()
 # The demo's branches, in turn: each shows one kind of trouble within minutes.
 THIN_STAFFED: Final = replace(
     DEFAULT_PROFILE,
-    story="thin-staffed: nobody at posts 3 and 7; after a minute post 1 is left empty "
-    "for half an hour",
+    story="thin-staffed, nobody at posts 3 and 7: post 1 left empty a minute in, for 30 min",
     lobby_posts=(POST_GREETER, POST_SELF_SERVICE),
     incidents=Incidents(greeter_away=(1 * MINUTE, 30 * MINUTE)),
 )
 BUSY: Final = replace(
     DEFAULT_PROFILE,
-    story="busy: a rush of cash customers at one cash counter; the oldest waits pass 20 minutes",
+    story="busy: a rush of cash customers at one cash counter, waits pass 20 min",
     peak_arrivals_per_hour=(50.0, 60.0),
     service_mix={"cash": 0.72, "non_cash": 0.22, "corporate": 0.06},
     counters={"high": (1, 1), "low": (2, 2)},
@@ -181,9 +180,8 @@ BUSY: Final = replace(
 )
 PRINTER_OUT: Final = replace(
     DEFAULT_PROFILE,
-    story="the ticket printer runs out of paper after two minutes; nobody refills it "
-    "for half an hour",
-    incidents=Incidents(paper_out=(2 * MINUTE, 30 * MINUTE)),
+    story="the ticket printer runs out of paper five minutes in, for 30 min",
+    incidents=Incidents(paper_out=(5 * MINUTE, 30 * MINUTE)),
 )
 
 # Scenario name -> the profiles its branches take in turn (br-0001 the first, …).
