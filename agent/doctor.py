@@ -36,8 +36,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from agent.config import AgentConfig, load_config
 from agent.devices.base import DeviceConfig, DeviceKind, kind_for
 from agent.devices.registry import DEVICE_KINDS
+from agent.devices.testing import RecordingContext
 from branchwatch.config import parse_broker_url, read_secret
-from branchwatch.contract.events import Event
 from branchwatch.errors import BranchwatchError, ConfigError
 
 EARLIEST_SANE: Final = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
@@ -116,32 +116,6 @@ def check_spool_dir(spool_path: Path) -> Check:
     return Check("spool directory", True, detail)
 
 
-class ProbeContext:
-    """A DeviceContext that counts what a device reports and spools nothing."""
-
-    def __init__(self, device_id: str) -> None:
-        self._device_id = device_id
-        self.events = 0
-        self.bad: Counter[str] = Counter()
-        self.link: bool | None = None
-
-    @property
-    def device_id(self) -> str:
-        return self._device_id
-
-    def now(self) -> float:
-        return time.time()
-
-    def emit(self, event: Event) -> None:
-        self.events += 1  # checked where it entered (the codec or the http body's decoder)
-
-    def set_link(self, up: bool) -> None:
-        self.link = up
-
-    def bad_frame(self, reason: str, detail: str = "") -> None:
-        self.bad[reason] += 1
-
-
 async def check_devices(
     devices: tuple[DeviceConfig, ...],
     seconds: float,
@@ -155,14 +129,14 @@ async def _check_device(
 ) -> Check:
     name = f"device {config.id}"
     where = f"{config.protocol} {config.url}".strip()
-    context = ProbeContext(config.id)
+    context = RecordingContext(config.id)  # the events are counted, never spooled
     try:
         device = kind_for(config, kinds)(config, context)
         task = asyncio.create_task(device.run())
         done, _ = await asyncio.wait([task], timeout=seconds)
         # The link as the running device reports it: stopping it below takes a server's
         # link down (the http kind), which says nothing about this machine.
-        link_up = bool(context.link)
+        link_up = bool(context.link_up)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -174,15 +148,14 @@ async def _check_device(
         return Check(name, False, f"{where}: {type(exc).__name__}: {exc}")
     describe = getattr(device, "describe_link", None)
     link = describe(link_up) if describe else f"link {'up' if link_up else 'down'}"
-    bad = sum(context.bad.values())
-    detail = f"{where}: {link}, {context.events} events parsed, {bad} bad frames in {seconds:g} s"
+    events, bad = len(context.received), Counter(context.bad_reasons())
+    detail = f"{where}: {link}, {events} events parsed, {bad.total()} bad frames in {seconds:g} s"
     if bad:
-        detail += f" ({', '.join(f'{r}: {n}' for r, n in context.bad.most_common(3))})"
-    if link_up and context.events == 0 and not bad:
+        detail += f" ({', '.join(f'{r}: {n}' for r, n in bad.most_common(3))})"
+    if link_up and not events and not bad:
         detail += " (quiet: use the device, e.g. take a ticket, and run again)"
     # Events parsed prove the device works, whatever its link says now.
-    works = link_up or context.events > 0
-    return Check(name, works and not (bad and not context.events), detail)
+    return Check(name, (link_up or events > 0) and not (bad and not events), detail)
 
 
 def check_broker(config: AgentConfig) -> list[Check]:

@@ -14,7 +14,7 @@ state through :meth:`DeviceContext.set_link`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, Literal, Protocol, TypedDict
 
 import msgspec
@@ -23,6 +23,9 @@ from agent.errors import DeviceConfigError
 from branchwatch.contract.events import Event
 from branchwatch.contract.ids import LocalId, Token
 from branchwatch.contract.messages import Notify
+
+# Unix seconds now; kinds take one so tests can drive time (default: the context's now()).
+Clock = Callable[[], float]
 
 
 class Header(TypedDict):
@@ -115,6 +118,13 @@ def kind_for(config: DeviceConfig, kinds: Mapping[str, DeviceKind]) -> DeviceKin
         raise DeviceConfigError(
             f"device {config.id}: unknown device protocol {config.protocol!r} (known: {known})"
         ) from None
+
+
+def check_options(config: DeviceConfig, known: Collection[str]) -> None:
+    """DeviceConfigError naming the options this kind does not have (a typo in the config)."""
+    unknown = set(config.options) - set(known)
+    if unknown:
+        raise DeviceConfigError(f"device {config.id}: unknown options {sorted(unknown)}")
 
 
 def option(options: Mapping[str, Any], name: str, default: Any, kind: type) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.devices import evaluator_frame
-from agent.devices.base import DeviceConfig, DeviceContext
+from agent.devices.base import Clock, DeviceConfig, DeviceContext
 from agent.devices.evaluation_window import EvaluationWindows
 from agent.devices.frames import BadFrame, Result, local_id
 from agent.devices.stream import StreamDevice, deliver, number_option
@@ -90,10 +90,7 @@ class EvaluatorDevice(StreamDevice):
     kind = "evaluator"
 
     def __init__(
-        self,
-        config: DeviceConfig,
-        context: DeviceContext,
-        clock: Callable[[], float] | None = None,
+        self, config: DeviceConfig, context: DeviceContext, clock: Clock | None = None
     ) -> None:
         counter, pads = _pads(config)
         self.windows = EvaluationWindows(number_option(config, "window", 10.0))

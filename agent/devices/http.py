@@ -19,13 +19,12 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
-from agent.devices.base import UNSTAMPED, DeviceConfig, DeviceContext
+from agent.devices.base import UNSTAMPED, Clock, DeviceConfig, DeviceContext, check_options
 from agent.devices.stream import number_option
 from agent.errors import AgentError, DeviceConfigError, DeviceError
 from branchwatch.contract.codec import convert_event
@@ -130,14 +129,9 @@ class HttpDevice:
     kind = "http"
 
     def __init__(
-        self,
-        config: DeviceConfig,
-        context: DeviceContext,
-        clock: Callable[[], float] | None = None,
+        self, config: DeviceConfig, context: DeviceContext, clock: Clock | None = None
     ) -> None:
-        unknown = set(config.options) - {"token_file", "timeout"}
-        if unknown:
-            raise DeviceConfigError(f"device {config.id}: unknown options {sorted(unknown)}")
+        check_options(config, ("token_file", "timeout"))
         token_file = config.options.get("token_file")
         if not isinstance(token_file, str):
             raise DeviceConfigError(f"device {config.id}: option 'token_file' (a path) is required")

@@ -12,10 +12,9 @@ model's ``ts``; the link is always up.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
-from agent.devices.base import DeviceConfig, DeviceContext, option
+from agent.devices.base import Clock, DeviceConfig, DeviceContext, check_options, option
 from agent.devices.stream import number_option
 from agent.errors import DeviceConfigError
 from branchwatch.contract.ids import is_site_id
@@ -29,14 +28,9 @@ class SimDevice:
     kind = "sim"
 
     def __init__(
-        self,
-        config: DeviceConfig,
-        context: DeviceContext,
-        clock: Callable[[], float] | None = None,
+        self, config: DeviceConfig, context: DeviceContext, clock: Clock | None = None
     ) -> None:
-        unknown = set(config.options) - KNOWN
-        if unknown:
-            raise DeviceConfigError(f"device {config.id}: unknown options {sorted(unknown)}")
+        check_options(config, KNOWN)
         opts = config.options
         branch, region = option(opts, "branch", "sim", str), option(opts, "region", "sim", str)
         if not (is_site_id(branch) and is_site_id(region)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Final, Protocol
 
-from agent.devices.base import DeviceConfig, DeviceContext
+from agent.devices.base import DeviceConfig, DeviceContext, check_options
 from agent.devices.frames import BadFrame, Result
 from agent.devices.transports import Link, check_url, open_link, run_link
 from agent.errors import DeviceConfigError
@@ -66,9 +66,7 @@ class StreamDevice:
         codec: StreamCodec,
         known_options: frozenset[str] = frozenset(),
     ) -> None:
-        unknown = set(config.options) - known_options - {"reconnect_min", "reconnect_max"}
-        if unknown:
-            raise DeviceConfigError(f"device {config.id}: unknown options {sorted(unknown)}")
+        check_options(config, known_options | {"reconnect_min", "reconnect_max"})
         check_url(config.url)
         self.config = config
         self.context = context
