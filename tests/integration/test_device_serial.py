@@ -79,9 +79,8 @@ def test_queue_line_over_a_pty_then_unplug_and_replug(tmp_path: Path) -> None:
             Recorded("ticket.issued", NOW, {"ticket": "A002", "service": "vip", "vip": True}),
             Recorded("device.fault", NOW, {"fault": "paper_out"}),
             Recorded("service.ended", NOW, {"ticket": "A001", "counter": "c1"}),
-            Recorded(
-                "device.recovered", NOW, {"fault": "paper_out"}
-            ),  # state kept over the replug
+            # the printer's fault state is kept over the replug
+            Recorded("device.recovered", NOW, {"fault": "paper_out"}),
             Recorded("branch.closed", NOW, {}),
         ]
         assert ctx.bad_reasons() == ["not_ascii", "unknown_verb"]
