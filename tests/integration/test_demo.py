@@ -231,4 +231,4 @@ def test_within_half_an_hour_simulated_the_floor_goes_wrong_and_the_view_says_so
     assert any(re.search(r"cash oldest wait 2\dm\d\ds > 20m warning", a) for a in alert_lines), out
     assert any("queue-1 paper_out" in a for a in alert_lines), out
     assert re.search(r"^  notices   \(floor notices: none\)$", out, re.MULTILINE)
-    assert " 0.0" not in out and "avg 0s" not in out.split("br-0002")[1][:400]
+    assert " 0.0" not in out, "no raw figures: durations, percentages or –"
