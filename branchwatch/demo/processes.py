@@ -1,4 +1,5 @@
-"""Child processes of the demo: each in its own process group, stopped for sure."""
+"""Child processes of the demo: each in its own process group, stopped for sure, and
+on Linux gone with the demo even when it is killed outright."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ class DemoError(BranchwatchError):
 
 class Child:
     """A subprocess in a new session (Ctrl-C at the terminal does not reach it:
-    the demo stops its children in order) with stdout and stderr in ``log``."""
+    the demo stops its children in order) with stdout and stderr in ``log``.
+
+    It gets SIGTERM if the demo dies without stopping it (SIGKILL): start it
+    from the main thread, which lives as long as the demo.
+    """
 
     def __init__(self, name: str, argv: Sequence[str], log: Path) -> None:
         self.name = name
@@ -34,7 +39,7 @@ class Child:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509 - no threads fork meanwhile
+                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509 - the demo forks from one thread
             )
 
     @property
