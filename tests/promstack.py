@@ -1,4 +1,4 @@
-"""A real Prometheus and a real Alertmanager for the test suite (DESIGN §8: real parts).
+"""A real Prometheus and a real Alertmanager for the test suite (real parts, never fakes).
 
 Both run Debian's binaries on free loopback ports, with their data and a log file in a
 work directory of the test, and are context managers::

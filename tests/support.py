@@ -101,7 +101,7 @@ class LoggedProcess:
         return self.log_path.read_text(errors="replace")[-self.log_tail :]
 
     def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM; the process must exit within ``timeout`` (DESIGN: 5 s)."""
+        """SIGTERM; the process must exit within ``timeout``."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout)

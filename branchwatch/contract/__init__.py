@@ -1,4 +1,4 @@
-"""Wire contract v1 (DESIGN §4): topics, events, status, commands and their codec."""
+"""Wire contract v1 (docs/contract.md): topics, events, status, commands and their codec."""
 
 from branchwatch.contract.codec import (
     REJECT_REASONS,

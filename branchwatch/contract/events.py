@@ -1,4 +1,4 @@
-"""Every v1 event type as a typed, immutable struct (DESIGN §4).
+"""Every v1 event type as a typed, immutable struct (docs/contract.md).
 
 The ``type`` field is msgspec's tag, so one decoder picks the right struct
 and validates its fields in one pass. Unknown extra fields are ignored, so an

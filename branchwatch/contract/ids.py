@@ -1,4 +1,4 @@
-"""Identifier and value types of wire contract v1 (DESIGN §4).
+"""Identifier and value types of wire contract v1 (docs/contract.md).
 
 Each is an ``Annotated`` type, so msgspec enforces the constraint while it
 decodes, at C speed, and the same names document the contract.

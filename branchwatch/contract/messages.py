@@ -1,4 +1,4 @@
-"""The status object an agent retains and the commands it is sent (DESIGN §4)."""
+"""The status object an agent retains and the commands it is sent (docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""The pure floor model (DESIGN §2): events and statuses in, branch state out, no I/O."""
+"""The pure floor model (docs/architecture.md: the branch floor): events and statuses in, branch state out, no I/O."""

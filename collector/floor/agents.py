@@ -1,4 +1,4 @@
-"""Edge agents and their devices: status, session rule, seq gaps, device faults (DESIGN §4)."""
+"""Edge agents and their devices: status, session rule, seq gaps, device faults."""
 
 from __future__ import annotations
 

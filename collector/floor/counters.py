@@ -1,4 +1,4 @@
-"""Counters (open/paused/closed) and the evaluator pads' ratings (DESIGN §2).
+"""Counters (open/paused/closed) and the evaluator pads' ratings.
 
 Counter ids become label values, so a branch holds at most
 ``max_counters`` of them (known from counter or evaluation events alike).

@@ -1,4 +1,4 @@
-"""Lobby posts and the branch's opening hours (DESIGN §2).
+"""Lobby posts and the branch's opening hours.
 
 State moves forward in event time only: a staffed/vacated/opened/closed
 older than the last change applied to the same thing leaves it as it is.

@@ -1,4 +1,4 @@
-"""Ticket lifecycle (DESIGN §2): queues, wait and service times, issued/served/lost totals.
+"""Ticket lifecycle: queues, wait and service times, issued/served/lost totals.
 
 Handlers record what each event says about its ticket; :func:`settle` then
 counts every total at most once, as soon as the ticket's service is known.

@@ -1,4 +1,4 @@
-"""Table-driven tests of the v1 codec (DESIGN §4): what decodes, and why the rest is rejected."""
+"""Table-driven tests of the v1 codec: what decodes, and why the rest is rejected."""
 
 from __future__ import annotations
 
@@ -382,7 +382,7 @@ def test_required_fields_table_is_complete() -> None:
     assert ("ticket.issued", "service") in REQUIRED_EVENT_FIELDS
     assert ("intercom.call", "reason") in REQUIRED_EVENT_FIELDS
     assert ("ticket.issued", "vip") not in REQUIRED_EVENT_FIELDS
-    assert len(REQUIRED_EVENT_FIELDS) == 21 * 4 + 26  # common four + DESIGN §4 table
+    assert len(REQUIRED_EVENT_FIELDS) == 21 * 4 + 26  # common four + the contract's field table
 
 
 # --------------------------------------------------------------------------- coverage of reasons

@@ -1,4 +1,4 @@
-"""Table-driven tests of the status object and the commands (DESIGN §4)."""
+"""Table-driven tests of the status object and the commands."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Contract test of the push and the annotations against Grafana's documented HTTP API.
 
-Grafana has no Debian package here (DESIGN §8), so :class:`FakeGrafana` implements the
+Grafana has no Debian package here, so :class:`FakeGrafana` implements the
 endpoints branchwatch uses as the Grafana HTTP API reference documents them:
 
 - auth: ``Authorization: Bearer <service-account token>``; a wrong token → 401
