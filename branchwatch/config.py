@@ -1,4 +1,4 @@
-"""Strict TOML config loading shared by every program (DESIGN §10).
+"""Strict TOML config loading shared by every program.
 
 One typed schema per program (msgspec structs with ``forbid_unknown_fields``),
 defaults in the schema, and one error type that names the file and the key.
@@ -7,8 +7,11 @@ defaults in the schema, and one error type that names the file and the key.
 from __future__ import annotations
 
 import logging
+import tomllib
+from collections.abc import Callable
+from datetime import date, datetime, time
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -16,25 +19,46 @@ import msgspec
 from branchwatch.errors import ConfigError
 
 T = TypeVar("T")
+Tables = dict[str, Any]  # a parsed TOML document
 
 
-def load_toml(path: str | Path, schema: type[T]) -> T:
-    """Decode ``path`` into ``schema``; unknown keys and wrong types are errors."""
+def load_toml(
+    path: str | Path, schema: type[T], adjust: Callable[[Tables], Tables] | None = None
+) -> T:
+    """Decode ``path`` into ``schema``; unknown keys and wrong types are errors.
+
+    ``adjust`` may rewrite the parsed tables first (a program that still accepts
+    keys of an older layout); a :class:`ConfigError` it raises names the file.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-    return decode_toml(data, schema, str(path))
+    return decode_toml(data, schema, str(path), adjust)
 
 
-def decode_toml(data: bytes | str, schema: type[T], source: str = "<config>") -> T:
+def decode_toml(
+    data: bytes | str,
+    schema: type[T],
+    source: str = "<config>",
+    adjust: Callable[[Tables], Tables] | None = None,
+) -> T:
     try:
-        return msgspec.toml.decode(data, type=schema)
+        tables = tomllib.loads(data.decode() if isinstance(data, bytes) else data)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        if adjust is not None:
+            tables = adjust(tables)
+        # What msgspec.toml.decode does after parsing, with the tables in our hands.
+        return msgspec.convert(
+            tables, type=schema, str_keys=True, builtin_types=(datetime, date, time)
+        )
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_readable(str(exc))}") from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def _readable(message: str) -> str:

@@ -129,19 +129,19 @@ class Collector:
     # state ---------------------------------------------------------------------------
 
     def _restore(self) -> Store:
-        floor = self.config.floor
+        floor, thresholds = self.config.floor, self.config.thresholds
         if self.state_file is None:
-            return Store(floor)
+            return Store(floor, thresholds=thresholds)
         data = self.state_file.read()
         if data is None:
             log.info("no snapshot in %s: starting empty", self.state_file.dir)
-            return Store(floor)
+            return Store(floor, thresholds=thresholds)
         try:
-            store = Store.restore(floor, data)
+            store = Store.restore(floor, data, thresholds=thresholds)
         except CollectorError as exc:
             moved = self.state_file.quarantine()
             log.error("snapshot unusable (%s); moved to %s, starting empty", exc, moved)
-            return Store(floor)
+            return Store(floor, thresholds=thresholds)
         log.info("restored %d branches from %s", store.branch_count, self.state_file.path)
         return store
 

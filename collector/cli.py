@@ -11,8 +11,7 @@ import argparse
 import msgspec
 
 from branchwatch.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
-from branchwatch.config import load_toml
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, load_collector_config
 
 RUN_HELP = f"""\
 Subscribe to every agent's events and status (QoS 1, persistent session),
@@ -64,7 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> CollectorConfig:
-    config = load_toml(args.config, CollectorConfig) if args.config else CollectorConfig()
+    config = load_collector_config(args.config) if args.config else CollectorConfig()
     mqtt = config.mqtt
     overrides = {
         "broker": args.broker,

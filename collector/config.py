@@ -1,25 +1,39 @@
 """The collector's config schema: strict TOML, defaults in one place.
 
 See ``deploy/collector.toml`` for the commented sample. Command-line flags
-override the file (``collector.cli``).
+override the file (``collector.cli``). The ``[thresholds]`` table is the one
+source of every service target (the alert rules and boards are built from the
+same file); the wait keys are still accepted in ``[floor]``, where older
+configs had them.
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import msgspec
 
-from branchwatch.config import parse_listen
+from branchwatch.config import Tables, load_toml, parse_listen
 from branchwatch.contract.ids import is_site_id
 from branchwatch.errors import ConfigError
 from branchwatch.mqttconfig import MqttClientConfig
+from branchwatch.thresholds import (
+    DEFAULT_THRESHOLDS,
+    FLOOR_ALIASES,
+    Thresholds,
+    thresholds_from_tables,
+)
 from collector.floor.config import FloorConfig
+
+log = logging.getLogger(__name__)
 
 
 class MqttConfig(MqttClientConfig, frozen=True, forbid_unknown_fields=True):
     # Stable across restarts: the broker keeps this client's session and queues
     # QoS 1 messages for it while the collector is down.
     client_id: str = "branchwatch-collector"
-    # Subscribe to these regions only (one collector per region, DESIGN §9); empty: all.
+    # Subscribe to these regions only (one collector per region when scaling out); empty: all.
     regions: tuple[str, ...] = ()
     # Ask an agent for a replay at most this often when its seq has gaps.
     replay_min_interval_seconds: float = 10.0
@@ -55,6 +69,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     http: HttpConfig = HttpConfig()
     state: StateConfig = StateConfig()
     floor: FloorConfig = FloorConfig()
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
     grafana: GrafanaConfig = GrafanaConfig()
 
     def validate(self) -> None:
@@ -72,7 +87,8 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError("state.snapshot_interval_seconds must be > 0")
         if self.state.stale_after_seconds <= 0:
             raise ConfigError("state.stale_after_seconds must be > 0")
-        self.floor.validate()
+        self.thresholds.validate()
+        self.floor.validate(self.thresholds)
         grafana = self.grafana
         if grafana.enabled:
             if not grafana.url.startswith(("http://", "https://")):
@@ -83,3 +99,25 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise ConfigError("grafana.dashboard_uid must not be empty")
         if grafana.timeout_seconds <= 0 or grafana.queue_size < 1:
             raise ConfigError("grafana.timeout_seconds must be > 0 and queue_size >= 1")
+
+
+def load_collector_config(path: str | Path) -> CollectorConfig:
+    """The config file at ``path``, strictly decoded (not yet validated)."""
+    return load_toml(path, CollectorConfig, _wait_keys_into_thresholds)
+
+
+def _wait_keys_into_thresholds(tables: Tables) -> Tables:
+    """Read ``floor.wait_*`` (older configs) as ``[thresholds]``; both at once is an error."""
+    floor = tables.get("floor")
+    if not isinstance(floor, dict) or not any(key in floor for key in FLOOR_ALIASES):
+        return tables
+    thresholds = thresholds_from_tables(tables)
+    log.warning(
+        "%s in [floor] are read as [thresholds]: move them there",
+        ", ".join(key for key in FLOOR_ALIASES if key in floor),
+    )
+    return {
+        **tables,
+        "floor": {key: value for key, value in floor.items() if key not in FLOOR_ALIASES},
+        "thresholds": msgspec.to_builtins(thresholds),
+    }

@@ -1,8 +1,9 @@
-"""Floor configuration (DESIGN §2): services, posts, targets, buckets and caps.
+"""Floor configuration: services, posts, buckets and caps.
 
-:class:`FloorConfig` is the strict, typed schema (part of the collector's
-config file); :class:`FloorRules` is what the model reads on the hot path,
-derived once from a validated config.
+:class:`FloorConfig` is the strict, typed schema (the ``[floor]`` table of the
+collector's config file); :class:`FloorRules` is what the model reads on the
+hot path, derived once from a validated config and the deployment's
+:class:`~branchwatch.thresholds.Thresholds` (the wait targets live there, once).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import msgspec
 
 from branchwatch.contract.ids import TOKEN_PATTERN
 from branchwatch.errors import ConfigError
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 _SERVICE_RE: Final = re.compile(TOKEN_PATTERN)
 MAX_POST_NAME: Final = 64
@@ -41,47 +43,56 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     posts: tuple[PostConfig, ...] = DEFAULT_POSTS
     required_posts: tuple[int, ...] = (1, 2)
     backfill_order: tuple[int, ...] = (3, 4, 7)
-    wait_target_seconds: float = 900.0
-    wait_warning_seconds: float = 1200.0
-    wait_critical_seconds: float = 1800.0
+    # The wait histogram also gets a bucket at each wait threshold (effective_wait_buckets).
     wait_buckets: tuple[float, ...] = (60, 120, 300, 600, 900, 1200, 1800, 2700, 3600)
     service_buckets: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1800)
-    # Label cardinality (DESIGN §5): a branch never renders more than max_series
-    # series. validate() proves it: the fixed series of the services and posts plus
-    # the worst case of every cap below must fit.
+    # Label cardinality: a branch never renders more than max_series series, so one
+    # Prometheus holds a whole region. validate() proves it: the fixed series of the
+    # services and posts plus the worst case of every cap below must fit.
     max_series: int = 250
     max_counters: int = 12  # per branch; 5 series each
     max_agents: int = 4  # per branch; 3 series each
     max_devices: int = 24  # per branch, all agents together; 1 series each
     max_faults: int = 12  # distinct (device, fault) pairs per branch; 1 series each
 
-    @property
-    def effective_wait_buckets(self) -> tuple[float, ...]:
-        """Wait histogram bounds: the configured buckets plus every wait target."""
-        targets = {self.wait_target_seconds, self.wait_warning_seconds, self.wait_critical_seconds}
+    def effective_wait_buckets(
+        self, thresholds: Thresholds = DEFAULT_THRESHOLDS
+    ) -> tuple[float, ...]:
+        """Wait histogram bounds: the configured buckets plus every wait threshold.
+
+        With a bucket at each threshold, "called within target" and the other wait
+        shares are exact ``le`` selections, whatever the deployment's thresholds.
+        """
+        targets = {
+            thresholds.wait_target_seconds,
+            thresholds.wait_warning_seconds,
+            thresholds.wait_critical_seconds,
+        }
         return tuple(sorted({float(b) for b in self.wait_buckets} | targets))
 
-    @property
-    def fixed_series(self) -> int:
+    def fixed_series(self, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> int:
         """Series every branch renders whatever its counters, agents and devices."""
-        wait = len(self.effective_wait_buckets) + 3  # buckets, +Inf, _sum, _count
+        wait = len(self.effective_wait_buckets(thresholds)) + 3  # buckets, +Inf, _sum, _count
         service = len(self.service_buckets) + 3
         # waiting, oldest, issued, served, lost x3, both histograms
         per_service = 1 + 1 + 1 + 1 + 3 + wait + service
         return 1 + len(self.services) * per_service + 3 + 2 * len(self.posts)
 
-    @property
-    def worst_case_series(self) -> int:
+    def worst_case_series(self, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> int:
         return (
-            self.fixed_series
+            self.fixed_series(thresholds)
             + 5 * self.max_counters
             + 3 * self.max_agents
             + self.max_devices
             + self.max_faults
         )
 
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first setting that cannot be used."""
+    def validate(self, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
+        """Raise :class:`ConfigError` naming the first setting that cannot be used.
+
+        ``thresholds`` (validated by their owner) add wait buckets, so they count
+        towards the series budget.
+        """
         _check_services(self.services)
         positions = _check_posts(self.posts)
         for setting, refs in (
@@ -96,20 +107,6 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                     f"floor.{setting} refers to posts {unknown} that are not configured "
                     f"(configured: {sorted(positions)})"
                 )
-        targets = (
-            ("wait_target_seconds", self.wait_target_seconds),
-            ("wait_warning_seconds", self.wait_warning_seconds),
-            ("wait_critical_seconds", self.wait_critical_seconds),
-        )
-        for setting, value in targets:
-            if not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"floor.{setting} must be a positive number, got {value!r}")
-        if not self.wait_target_seconds <= self.wait_warning_seconds <= self.wait_critical_seconds:
-            raise ConfigError(
-                "floor wait targets must satisfy target <= warning <= critical, got "
-                f"{self.wait_target_seconds} / {self.wait_warning_seconds} / "
-                f"{self.wait_critical_seconds}"
-            )
         _check_buckets("wait_buckets", self.wait_buckets)
         _check_buckets("service_buckets", self.service_buckets)
         for setting, cap in (
@@ -120,10 +117,11 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         ):
             if cap < 1:
                 raise ConfigError(f"floor.{setting} must be at least 1, got {cap}")
-        if self.worst_case_series > self.max_series:
+        worst_case = self.worst_case_series(thresholds)
+        if worst_case > self.max_series:
             raise ConfigError(
-                f"floor: a branch could render {self.worst_case_series} series "
-                f"(services and posts {self.fixed_series}, + 5 x max_counters, "
+                f"floor: a branch could render {worst_case} series "
+                f"(services and posts {self.fixed_series(thresholds)}, + 5 x max_counters, "
                 "+ 3 x max_agents, + max_devices, + max_faults) but floor.max_series is "
                 f"{self.max_series}: lower the caps, or raise max_series knowing that "
                 "Prometheus then holds fewer branches"
@@ -177,6 +175,7 @@ class FloorRules:
     """The validated config in the shapes the model's hot path reads."""
 
     __slots__ = (
+        "backfill_order",
         "max_agents",
         "max_counters",
         "max_devices",
@@ -185,15 +184,18 @@ class FloorRules:
         "required_posts",
         "service_buckets",
         "services",
+        "thresholds",
         "wait_buckets",
     )
 
-    def __init__(self, config: FloorConfig) -> None:
-        config.validate()
+    def __init__(self, config: FloorConfig, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
+        config.validate(thresholds)
+        self.thresholds: Final = thresholds
         self.services: Final[tuple[str, ...]] = config.services
         self.post_names: Final[dict[int, str]] = {p.position: p.name for p in config.posts}
         self.required_posts: Final[frozenset[int]] = frozenset(config.required_posts)
-        self.wait_buckets: Final[tuple[float, ...]] = config.effective_wait_buckets
+        self.backfill_order: Final[tuple[int, ...]] = config.backfill_order
+        self.wait_buckets: Final[tuple[float, ...]] = config.effective_wait_buckets(thresholds)
         self.service_buckets: Final[tuple[float, ...]] = tuple(
             float(b) for b in config.service_buckets
         )

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from branchwatch.contract import events as ev
 from branchwatch.contract import metrics
 from branchwatch.contract.messages import DeviceStatus, Status
+from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from collector.floor.config import FloorConfig, PostConfig
 from collector.store import Store
 
@@ -18,10 +19,10 @@ CONFIG = FloorConfig(
     posts=(PostConfig(1, "door"), PostConfig(2, "machines")),
     backfill_order=(),
     wait_buckets=(60.0,),
-    wait_target_seconds=100.0,
-    wait_warning_seconds=200.0,
-    wait_critical_seconds=300.0,
     service_buckets=(30.0,),
+)
+LIMITS = DEFAULT_THRESHOLDS.replace(
+    wait_target_seconds=100.0, wait_warning_seconds=200.0, wait_critical_seconds=300.0
 )
 
 FAMILY_ORDER = [family.name for family in metrics.FLOOR]
@@ -135,13 +136,13 @@ branchwatch_device_fault{region="north",branch="b1",agent="a1",device="q1",fault
 
 
 def test_exact_text_of_a_scripted_scenario() -> None:
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     scenario(store)
     assert store.render() == EXPECTED
 
 
 def test_prometheus_parses_it_and_histograms_add_up() -> None:
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     scenario(store)
     families = {f.name: f for f in text_string_to_metric_families(store.render())}
     assert families["branchwatch_wait_seconds"].type == "histogram"
@@ -159,7 +160,7 @@ def test_prometheus_parses_it_and_histograms_add_up() -> None:
 
 
 def test_families_appear_once_in_catalog_order_grouped_across_branches() -> None:
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     scenario(store, "south", "b2")
     scenario(store, "north", "b1")
     scenario(store, "north", "b10")
@@ -182,7 +183,7 @@ def test_families_appear_once_in_catalog_order_grouped_across_branches() -> None
 
 
 def test_only_dirty_branches_are_rendered_again() -> None:
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     scenario(store, "north", "b1")
     scenario(store, "north", "b2")
     first = store.render_bytes()
@@ -207,7 +208,7 @@ def test_only_dirty_branches_are_rendered_again() -> None:
 
 
 def test_a_batch_of_duplicates_leaves_the_cache_alone() -> None:
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     scenario(store)
     first = store.render_chunks()
     fragments = store.exposition.fragments(("north", "b1"))
@@ -220,7 +221,7 @@ def test_a_batch_of_duplicates_leaves_the_cache_alone() -> None:
 
 
 def test_a_dropped_branch_disappears() -> None:
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     scenario(store, "north", "b1")
     scenario(store, "north", "b2")
     store.render()
@@ -232,7 +233,7 @@ def test_a_dropped_branch_disappears() -> None:
 
 
 def test_no_branches_still_declares_every_family() -> None:
-    text = Store(CONFIG).render()
+    text = Store(CONFIG, thresholds=LIMITS).render()
     assert [
         line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")
     ] == FAMILY_ORDER
@@ -263,7 +264,7 @@ def test_bucket_bounds_are_formatted_like_prometheus_client() -> None:
 
 
 def test_oldest_wait_is_absent_while_the_queue_is_empty() -> None:
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     store.apply_events(
         "r", "b", "a", [E(ev.TicketIssued, 1, 5.0, ticket="A1", service="cash")], received=5.0
     )

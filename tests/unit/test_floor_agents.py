@@ -217,7 +217,7 @@ def test_device_cap_counts_every_agent_of_the_branch() -> None:
 
 def test_default_caps_keep_a_branch_within_the_series_budget() -> None:
     config = FloorConfig()
-    assert config.worst_case_series <= config.max_series == 250
+    assert config.worst_case_series() <= config.max_series == 250
     store = Store(config)
     devices = {f"d{i}": DeviceStatus(kind="pad", link="up") for i in range(6)}
     for a in range(config.max_agents):
@@ -237,7 +237,7 @@ def test_default_caps_keep_a_branch_within_the_series_budget() -> None:
     ]
     store.apply_events("r1", "b1", "a0", waiting, 100.0)
     lines = [line for line in store.render().splitlines() if not line.startswith("#")]
-    assert len(lines) == config.worst_case_series  # every cap reached, and no more
+    assert len(lines) == config.worst_case_series()  # every cap reached, and no more
 
 
 @pytest.mark.parametrize("state", ["online", "offline"])

@@ -8,7 +8,8 @@ import msgspec
 import pytest
 
 from branchwatch.errors import ConfigError
-from collector.floor.config import FloorConfig, PostConfig
+from branchwatch.thresholds import DEFAULT_THRESHOLDS
+from collector.floor.config import FloorConfig, FloorRules, PostConfig
 from collector.store import Store
 
 
@@ -24,15 +25,29 @@ def test_defaults_follow_the_design() -> None:
     assert (config.required_posts, config.backfill_order) == ((1, 2), (3, 4, 7))
 
 
-def test_effective_wait_buckets_include_every_target() -> None:
-    config = FloorConfig(
-        wait_buckets=(60, 600),
-        wait_target_seconds=450,
-        wait_warning_seconds=600,
-        wait_critical_seconds=1000,
+def test_effective_wait_buckets_include_every_wait_threshold() -> None:
+    limits = DEFAULT_THRESHOLDS.replace(
+        wait_target_seconds=450, wait_warning_seconds=600, wait_critical_seconds=1000
     )
-    assert config.effective_wait_buckets == (60.0, 450.0, 600.0, 1000.0)
-    assert FloorConfig().effective_wait_buckets == (60, 120, 300, 600, 900, 1200, 1800, 2700, 3600)
+    config = FloorConfig(wait_buckets=(60, 600))
+    assert config.effective_wait_buckets(limits) == (60.0, 450.0, 600.0, 1000.0)
+    assert FloorRules(config, limits).wait_buckets == (60.0, 450.0, 600.0, 1000.0)
+    assert FloorConfig().effective_wait_buckets() == (
+        60, 120, 300, 600, 900, 1200, 1800, 2700, 3600,
+    )  # fmt: skip
+
+
+def test_wait_thresholds_count_towards_the_series_budget() -> None:
+    config = FloorConfig()  # its buckets already hold the default thresholds
+    config.validate()
+    three_more = DEFAULT_THRESHOLDS.replace(
+        wait_target_seconds=901, wait_warning_seconds=1201, wait_critical_seconds=1801
+    )
+    assert config.worst_case_series(three_more) == config.worst_case_series() + 4 * 3
+    with pytest.raises(ConfigError, match=r"could render 254 series"):
+        config.validate(three_more)
+    with pytest.raises(ConfigError, match=r"could render 254 series"):
+        FloorRules(config, three_more)
 
 
 def test_unknown_keys_fail() -> None:
@@ -60,12 +75,6 @@ def test_unknown_keys_fail() -> None:
         ({"required_posts": (1, 9)}, r"required_posts refers to posts \[9\]"),
         ({"required_posts": (1, 1)}, "required_posts lists a post twice"),
         ({"backfill_order": (3, 8)}, r"backfill_order refers to posts \[8\]"),
-        ({"wait_target_seconds": 0.0}, "wait_target_seconds must be a positive number"),
-        (
-            {"wait_critical_seconds": float("inf")},
-            "wait_critical_seconds must be a positive number",
-        ),
-        ({"wait_warning_seconds": 600.0}, "target <= warning <= critical"),
         ({"wait_buckets": ()}, "wait_buckets must list at least one bucket"),
         (
             {"wait_buckets": (60.0, 30.0)},

@@ -1,4 +1,4 @@
-"""Ticket lifecycle of DESIGN §2 through the store: queues, waits, totals, late events."""
+"""The ticket lifecycle through the store: queues, waits, totals, late events."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ from typing import Any
 import pytest
 
 from branchwatch.contract import events as ev
+from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from collector.floor import tickets
 from collector.floor.config import FloorConfig
 from collector.store import ApplyResult, Store
 from collector.views import BranchDetail, ServiceStats
 
-CONFIG = FloorConfig(
-    wait_buckets=(60.0, 600.0),
-    wait_target_seconds=120.0,
-    wait_warning_seconds=300.0,
-    wait_critical_seconds=900.0,
-    service_buckets=(30.0, 300.0),
+CONFIG = FloorConfig(wait_buckets=(60.0, 600.0), service_buckets=(30.0, 300.0))
+LIMITS = DEFAULT_THRESHOLDS.replace(
+    wait_target_seconds=120.0, wait_warning_seconds=300.0, wait_critical_seconds=900.0
 )
 
 
@@ -25,7 +23,7 @@ class Feed:
     """One agent of one branch; every event gets the next seq unless one is given."""
 
     def __init__(self, store: Store | None = None) -> None:
-        self.store = store or Store(CONFIG)
+        self.store = store or Store(CONFIG, thresholds=LIMITS)
         self.seq = 0
 
     def __call__(

@@ -15,7 +15,7 @@ from collector.config import GrafanaConfig
 from collector.grafana import Annotator
 from collector.selfmetrics import SelfMetrics, counter
 from collector.store import Store
-from tests.unit.test_exposition import CONFIG, scenario
+from tests.unit.test_exposition import CONFIG, LIMITS, scenario
 
 HEADER = re.compile(r"# (HELP|TYPE) (\S+) (.*)")
 SAMPLE = re.compile(r"(\w+)(?:\{(.*)\})? \S+")
@@ -39,7 +39,7 @@ def collector_exposition() -> str:
 
 def floor_exposition() -> str:
     """A branch with every kind of state: a queue, tickets, counters, ratings, agents, faults."""
-    store = Store(CONFIG)
+    store = Store(CONFIG, thresholds=LIMITS)
     scenario(store)
     return store.render()
 

@@ -180,7 +180,6 @@ def test_unusable_snapshots_raise_snapshot_error(data: bytes, message: str) -> N
         FloorConfig(services=("cash", "vip")),
         FloorConfig(wait_buckets=(60.0, 120.0)),
         FloorConfig(service_buckets=(10.0,)),
-        FloorConfig(wait_target_seconds=800.0),
     ],
 )
 def test_a_snapshot_of_another_floor_layout_is_refused(other: FloorConfig) -> None:
