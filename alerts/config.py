@@ -1,13 +1,16 @@
-"""Every threshold, ``for:`` duration, selector and link of the alert rules, in one place.
+"""How the alert rules are built: ``for:`` durations, minimum counts, selectors and links.
 
-The rules in ``alerts/rules/`` are generated from :data:`DEFAULT` by ``make alerts``
-(``python -m alerts.build``). To change a threshold for your deployment, change it here
-(or build with your own :class:`AlertConfig`) and regenerate; never edit the YAML by hand:
-a unit test fails when the committed files differ from a fresh build.
+The thresholds themselves (how long a post may stay empty, the wait limits, the
+service targets, how long a device may be offline) are not here: they are the
+deployment's :class:`~branchwatch.thresholds.Thresholds`, the ``[thresholds]``
+table of the collector's config, which the collector and the boards read too.
+
+The rules in ``alerts/rules/`` are generated from :data:`DEFAULT` (default
+thresholds) by ``make alerts`` (``python -m alerts.build``). A deployment builds
+its own with ``python -m alerts.build --config collector.toml``; never edit the
+YAML by hand: a unit test fails when the committed files differ from a fresh build.
 
 Durations are whole seconds here and rendered as Prometheus durations (``120`` → ``2m``).
-Targets follow DESIGN §2 (the bank's service standard); ``wait_target_seconds`` must be
-one of the collector's ``floor.wait_buckets`` so the service level is exact.
 """
 
 from __future__ import annotations
@@ -16,10 +19,25 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Final
 
+from branchwatch.errors import ConfigError
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
+
+# Thresholds the rules also write as a Prometheus duration (``for:`` or the text).
+WHOLE_SECONDS: Final = (
+    "greeter_empty_seconds",
+    "lobby_empty_seconds",
+    "wait_warning_seconds",
+    "wait_critical_seconds",
+    "device_offline_seconds",
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class AlertConfig:
     """Thresholds, durations, selectors and links for every branchwatch rule."""
+
+    # The deployment's targets and thresholds (the collector's [thresholds] table).
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
 
     # -- selectors ---------------------------------------------------------------------
     # Extra label matchers added to every floor metric (e.g. 'region=~"north|east"' for a
@@ -35,43 +53,33 @@ class AlertConfig:
     # {collector_api_url}/api/v1/branches/{region}/{branch} (who was at the post, tickets).
     collector_api_url: str = "http://branchwatch-collector:9108"
 
-    # -- floor: lobby posts (DESIGN §2) ------------------------------------------------------
+    # -- floor: lobby posts (thresholds: greeter_empty_seconds, lobby_empty_seconds) ----------
     greeter_post: int = 1
     greeter_post_name: str = "greeting and ticket desk"
-    greeter_empty_seconds: int = 120  # post 1 empty longer than this pages (critical)
     lobby_post: int = 2
     lobby_post_name: str = "self-service machines"
-    lobby_empty_seconds: int = 300  # post 2 empty longer than this warns
     # The condition must hold this long more before the alert fires: it absorbs a missed
-    # scrape; the thresholds above already measure how long the post has been empty.
+    # scrape; the thresholds already measure how long the post has been empty.
     post_for_seconds: int = 30
 
-    # -- floor: waiting customers -----------------------------------------------------------
-    wait_warning_seconds: int = 1200  # oldest waiting ticket of a service
-    wait_critical_seconds: int = 1800
+    # -- floor: waiting customers (thresholds: wait_warning/critical_seconds) ----------------
     wait_for_seconds: int = 30
 
-    # -- service quality ---------------------------------------------------------------------
-    wait_target_seconds: float = 900.0  # "called within target" = wait_seconds le this
-    service_level_target: float = 0.8  # share of tickets called within the target
+    # -- service quality (thresholds: wait_target_seconds and the three targets) -------------
     service_level_window: int = 3600
     service_level_min_tickets: int = 10  # fewer called tickets in the window: no verdict
     service_level_for_seconds: int = 600
     # "Over the day": a 12 h window covers one business day of a branch closed overnight
     # (satisfaction and evaluation rate).
     day_window: int = 43200
-    satisfaction_target: float = 0.9  # (very_satisfied + satisfied) / ratings
     satisfaction_min_ratings: int = 20
     satisfaction_for_seconds: int = 600
-    evaluation_rate_target: float = 0.8  # ratings / requests, per counter
     evaluation_rate_min_requests: int = 10
     evaluation_for_seconds: int = 600
 
-    # -- fleet and devices -------------------------------------------------------------------
-    agent_offline_for_seconds: int = 300  # agent offline (will) while the branch is open
+    # -- fleet and devices (thresholds: device_offline_seconds, the agent's and devices' for:)
     # An agent that says nothing for this long counts as offline too (status every 60 s).
     agent_silent_seconds: int = 180
-    device_down_for_seconds: int = 300
     device_fault_for_seconds: int = 120
     # Faults that are not worth a page (the agent reports them, the board shows them).
     device_faults_ignored: tuple[str, ...] = ("paper_low",)
@@ -100,13 +108,13 @@ class AlertConfig:
         return f"{self.runbook_url_base}#{anchor}"
 
     def validate(self) -> None:
-        """Refuse a config that would build rules that never or always fire."""
-        problems = []
-        if self.wait_critical_seconds <= self.wait_warning_seconds:
-            problems.append("wait_critical_seconds must exceed wait_warning_seconds")
-        for name in ("service_level_target", "satisfaction_target", "evaluation_rate_target"):
-            if not 0 < getattr(self, name) <= 1:
-                problems.append(f"{name} must be a share in (0, 1]")
+        """Refuse (:class:`ConfigError`) a config whose rules would never or always fire."""
+        self.thresholds.validate()
+        problems = [
+            f"thresholds.{name} must be whole seconds (the rules write it as a duration)"
+            for name in WHOLE_SECONDS
+            if not float(getattr(self.thresholds, name)).is_integer()
+        ]
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name.endswith(("_seconds", "_window")) and value is not None and value < 0:
@@ -114,7 +122,7 @@ class AlertConfig:
         if self.greeter_post == self.lobby_post:
             problems.append("greeter_post and lobby_post must differ")
         if problems:
-            raise ValueError("invalid alert config: " + "; ".join(problems))
+            raise ConfigError("invalid alert config: " + "; ".join(problems))
 
 
 DEFAULT: Final = AlertConfig()

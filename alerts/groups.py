@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from alerts.config import AlertConfig
-from alerts.promql import BRANCH, branch_open, duration, metric, per, share
+from alerts.promql import BRANCH, branch_open, duration, metric, number, per, share
 from alerts.yamltext import Yaml
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import bucket_label
@@ -26,7 +26,7 @@ def _alert(
     cfg: AlertConfig,
     name: str,
     expr: str,
-    for_seconds: int,
+    for_seconds: float,
     severity: str,
     concern: str,
     summary: str,
@@ -51,7 +51,7 @@ def _alert(
 
 
 def _post_empty(
-    cfg: AlertConfig, name: str, post: int, post_name: str, seconds: int, severity: str
+    cfg: AlertConfig, name: str, post: int, post_name: str, seconds: float, severity: str
 ) -> Rule:
     pos = f'position="{post}"'
     changed = metric(cfg, metrics.POSITION_CHANGED.name, pos)
@@ -59,7 +59,7 @@ def _post_empty(
     expr = per(
         f"{BRANCH}, position",
         f"(\n  time() - {changed}\n"
-        f"  and on({BRANCH}, position) {staffed} == 0\n) > {seconds}\n"
+        f"  and on({BRANCH}, position) {staffed} == 0\n) > {number(seconds)}\n"
         f"{branch_open(cfg)}\n",
     )
     return _alert(
@@ -77,12 +77,16 @@ def _post_empty(
 
 
 def floor(cfg: AlertConfig) -> Rule:
+    limits = cfg.thresholds
     oldest = metric(cfg, metrics.QUEUE_OLDEST_ISSUED.name)
     waits = [
         _alert(
             cfg,
             "BranchwatchCustomerWaitTooLong",
-            per(f"{BRANCH}, service", f"time() - {oldest} > {limit}\n{branch_open(cfg)}\n"),
+            per(
+                f"{BRANCH}, service",
+                f"time() - {oldest} > {number(limit)}\n{branch_open(cfg)}\n",
+            ),
             cfg.wait_for_seconds,
             severity,
             "floor",
@@ -94,8 +98,8 @@ def floor(cfg: AlertConfig) -> Rule:
             "the ticket; check for a counter paused too long.",
         )
         for limit, severity in (
-            (cfg.wait_warning_seconds, "warning"),
-            (cfg.wait_critical_seconds, "critical"),
+            (limits.wait_warning_seconds, "warning"),
+            (limits.wait_critical_seconds, "critical"),
         )
     ]
     return {
@@ -106,7 +110,7 @@ def floor(cfg: AlertConfig) -> Rule:
                 "BranchwatchGreeterPostEmpty",
                 cfg.greeter_post,
                 cfg.greeter_post_name,
-                cfg.greeter_empty_seconds,
+                limits.greeter_empty_seconds,
                 "critical",
             ),
             _post_empty(
@@ -114,7 +118,7 @@ def floor(cfg: AlertConfig) -> Rule:
                 "BranchwatchLobbyPostEmpty",
                 cfg.lobby_post,
                 cfg.lobby_post_name,
-                cfg.lobby_empty_seconds,
+                limits.lobby_empty_seconds,
                 "warning",
             ),
             *waits,
@@ -131,16 +135,17 @@ def _ratio_below(num: str, den: str, by: str, target: float, minimum: int, cfg: 
 
 
 def service(cfg: AlertConfig) -> Rule:
+    targets = cfg.thresholds
     hour = duration(cfg.service_level_window)
     day = duration(cfg.day_window)
-    le = f'le="{bucket_label(cfg.wait_target_seconds)}"'
+    le = f'le="{bucket_label(targets.wait_target_seconds)}"'
     within = f"increase({metric(cfg, metrics.WAIT_SECONDS.bucket, le)}[{hour}])"
     called = f"increase({metric(cfg, metrics.WAIT_SECONDS.count)}[{hour}])"
     good = 'rating=~"very_satisfied|satisfied"'
     satisfied = f"increase({metric(cfg, metrics.EVALUATIONS.name, good)}[{day}])"
     ratings = f"increase({metric(cfg, metrics.EVALUATIONS.name)}[{day}])"
     requested = f"increase({metric(cfg, metrics.EVALUATIONS_REQUESTED.name)}[{day}])"
-    target = duration(int(cfg.wait_target_seconds))
+    target = duration(int(targets.wait_target_seconds))
     return {
         "name": "branchwatch-service",
         "rules": [
@@ -151,7 +156,7 @@ def service(cfg: AlertConfig) -> Rule:
                     within,
                     called,
                     f"{BRANCH}, service",
-                    cfg.service_level_target,
+                    targets.service_level_target,
                     cfg.service_level_min_tickets,
                     cfg,
                 ),
@@ -162,7 +167,7 @@ def service(cfg: AlertConfig) -> Rule:
                 f" tickets called within {target} over the last {hour}",
                 f"Service level of {{{{ $labels.service }}}} at branch {WHERE} over the last "
                 f"{hour}: {{{{ $value | humanizePercentage }}}} of called tickets waited at most "
-                f"{target} (target {cfg.service_level_target:.0%}, at least "
+                f"{target} (target {targets.service_level_target:.0%}, at least "
                 f"{cfg.service_level_min_tickets} tickets). Open more counters for the service.",
             ),
             _alert(
@@ -172,7 +177,7 @@ def service(cfg: AlertConfig) -> Rule:
                     satisfied,
                     ratings,
                     BRANCH,
-                    cfg.satisfaction_target,
+                    targets.satisfaction_target,
                     cfg.satisfaction_min_ratings,
                     cfg,
                 ),
@@ -182,7 +187,7 @@ def service(cfg: AlertConfig) -> Rule:
                 f"{WHERE}: satisfaction {{{{ $value | humanizePercentage }}}} over the last {day}",
                 f"Share of satisfied and very satisfied ratings at branch {WHERE} over the last "
                 f"{day}: {{{{ $value | humanizePercentage }}}} (target "
-                f"{cfg.satisfaction_target:.0%}, at least "
+                f"{targets.satisfaction_target:.0%}, at least "
                 f"{cfg.satisfaction_min_ratings} ratings). Check the unsatisfied ratings per "
                 "counter and teller in the branch view.",
             ),
@@ -193,7 +198,7 @@ def service(cfg: AlertConfig) -> Rule:
                     ratings,
                     requested,
                     f"{BRANCH}, counter",
-                    cfg.evaluation_rate_target,
+                    targets.evaluation_rate_target,
                     cfg.evaluation_rate_min_requests,
                     cfg,
                 ),
@@ -204,7 +209,7 @@ def service(cfg: AlertConfig) -> Rule:
                 f"{{{{ $value | humanizePercentage }}}} of its transactions",
                 f"Counter {{{{ $labels.counter }}}} at branch {WHERE}: ratings per evaluation "
                 f"request over the last {day} {{{{ $value | humanizePercentage }}}} (target "
-                f"{cfg.evaluation_rate_target:.0%}, at least "
+                f"{targets.evaluation_rate_target:.0%}, at least "
                 f"{cfg.evaluation_rate_min_requests} requests). Check the evaluator pad and "
                 "that the teller asks for a rating.",
             ),
@@ -213,6 +218,7 @@ def service(cfg: AlertConfig) -> Rule:
 
 
 def fleet(cfg: AlertConfig) -> Rule:
+    offline_for = cfg.thresholds.device_offline_seconds
     agent = f"{BRANCH}, agent"
     last_seen = metric(cfg, metrics.AGENT_LAST_SEEN.name)
     agent_up = metric(cfg, metrics.AGENT_UP.name)
@@ -235,7 +241,7 @@ def fleet(cfg: AlertConfig) -> Rule:
                 cfg,
                 "BranchwatchAgentOffline",
                 offline,
-                cfg.agent_offline_for_seconds,
+                offline_for,
                 "critical",
                 "fleet",
                 f"{WHERE}: agent {{{{ $labels.agent }}}} offline, last heard "
@@ -249,13 +255,13 @@ def fleet(cfg: AlertConfig) -> Rule:
                 cfg,
                 "BranchwatchDeviceDown",
                 device_down,
-                cfg.device_down_for_seconds,
+                offline_for,
                 "warning",
                 "fleet",
                 f"{WHERE}: {{{{ $labels.kind }}}} device {{{{ $labels.device }}}} down",
                 f"Agent {{{{ $labels.agent }}}} of branch {WHERE} reports the link to its "
                 "{{ $labels.kind }} device {{ $labels.device }} down while the branch is open "
-                f"(for over {duration(cfg.device_down_for_seconds)}). Check the cable/port.",
+                f"(for over {duration(offline_for)}). Check the cable/port.",
             ),
             _alert(
                 cfg,
@@ -349,7 +355,7 @@ def region(cfg: AlertConfig) -> Rule:
     """Region aggregates for the operations-centre wall (stable names: the boards use them)."""
     hour = duration(cfg.service_level_window)
     day = duration(cfg.day_window)
-    le = f'le="{bucket_label(cfg.wait_target_seconds)}"'
+    le = f'le="{bucket_label(cfg.thresholds.wait_target_seconds)}"'
     good = 'rating=~"very_satisfied|satisfied"'
 
     def ratio(num: str, den: str) -> str:

@@ -35,6 +35,11 @@ def branch_open(cfg: AlertConfig) -> str:
     return f"and on({BRANCH}) {metric(cfg, metrics.BRANCH_OPEN.name)} == 1"
 
 
+def number(value: float) -> str:
+    """A threshold in an expression: ``120`` for a whole number of seconds, else ``0.5``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def share(value: float) -> str:
     """A ratio as PromQL writes it (``0.8``), never ``8e-01``."""
     return repr(float(value))

@@ -22,6 +22,7 @@ from branchwatch.broker import MOSQUITTO_PATHS, EmbeddedBroker
 from branchwatch.contract import Status, encode, topic_for
 from branchwatch.contract import events as ev
 from branchwatch.contract.messages import DeviceStatus, SpoolStatus
+from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from tests.promstack import (
     AlertmanagerProcess,
     PrometheusProcess,
@@ -35,10 +36,13 @@ pytestmark = pytest.mark.integration
 REGION = "north"
 # Seconds instead of minutes; everything else (expressions, labels, annotations) as shipped.
 SHORT = DEFAULT.replace(
-    greeter_empty_seconds=2,
+    thresholds=DEFAULT_THRESHOLDS.replace(
+        greeter_empty_seconds=2,
+        wait_target_seconds=3,
+        wait_warning_seconds=3,
+        wait_critical_seconds=3600,
+    ),
     post_for_seconds=1,
-    wait_warning_seconds=3,
-    wait_critical_seconds=3600,
     wait_for_seconds=1,
     collector_api_url="http://collector.test:9108",
 )
@@ -140,7 +144,7 @@ def test_greeter_post_left_empty_pages_and_resolves_when_staffed(
     branch.send(ev.PositionVacated, position=1, staff="anna")
     labels = {"alertname": "BranchwatchGreeterPostEmpty", "branch": branch.branch}
     page, alert = notified(stack, "firing", **labels)
-    assert time.time() - vacated >= SHORT.greeter_empty_seconds
+    assert time.time() - vacated >= SHORT.thresholds.greeter_empty_seconds
     assert page["receiver"] == "north-pager"  # critical, region north: the region's pager
     assert page["groupLabels"] == {"region": REGION, "branch": branch.branch}
     assert alert["labels"]["region"] == REGION
@@ -176,7 +180,7 @@ def test_customer_waiting_too_long_warns_and_resolves_when_called(
 
     labels = {"alertname": "BranchwatchCustomerWaitTooLong", "branch": branch.branch}
     note, alert = notified(stack, "firing", **labels)
-    assert time.time() - issued >= SHORT.wait_warning_seconds
+    assert time.time() - issued >= SHORT.thresholds.wait_warning_seconds
     assert note["receiver"] == "north-ops"  # a warning: the region's operations channel
     assert alert["labels"]["service"] == "cash"
     assert alert["labels"]["severity"] == "warning"

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import pytest
 import yaml
 
@@ -17,6 +18,8 @@ from alerts.promql import duration, metric
 from alerts.yamltext import dump
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import bucket_label
+from branchwatch.errors import ConfigError
+from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from collector.floor.config import FloorConfig, FloorRules
 from tests.support import require_binary
 
@@ -121,10 +124,13 @@ def test_floor_and_service_alerts_fire_only_while_the_branch_is_open() -> None:
 
 def test_thresholds_flow_from_the_config_into_the_rules() -> None:
     short = DEFAULT.replace(
-        greeter_empty_seconds=3,
+        thresholds=DEFAULT_THRESHOLDS.replace(
+            greeter_empty_seconds=3,
+            wait_target_seconds=4,
+            wait_warning_seconds=4,
+            wait_critical_seconds=8,
+        ),
         post_for_seconds=1,
-        wait_warning_seconds=4,
-        wait_critical_seconds=8,
         wait_for_seconds=1,
         collector_selector='job="bw-test"',
         floor_selector='region="north"',
@@ -143,21 +149,25 @@ def test_thresholds_flow_from_the_config_into_the_rules() -> None:
     assert files != build.render()
 
 
+def unchecked(**changes: float) -> AlertConfig:
+    """DEFAULT with thresholds that skipped their own validation (as a caller might)."""
+    return DEFAULT.replace(thresholds=msgspec.structs.replace(DEFAULT_THRESHOLDS, **changes))
+
+
 def test_the_config_refuses_thresholds_that_cannot_work() -> None:
-    with pytest.raises(ValueError, match="wait_critical_seconds must exceed"):
-        build.render(DEFAULT.replace(wait_critical_seconds=600))
-    with pytest.raises(ValueError, match="satisfaction_target must be a share"):
-        build.render(DEFAULT.replace(satisfaction_target=90))
-    with pytest.raises(ValueError, match="greeter_post and lobby_post must differ"):
+    with pytest.raises(ConfigError, match="wait_warning_seconds < wait_critical_seconds"):
+        build.render(unchecked(wait_critical_seconds=600))
+    with pytest.raises(ConfigError, match="satisfaction_target is a share"):
+        build.render(unchecked(satisfaction_target=90))
+    with pytest.raises(ConfigError, match="greeter_empty_seconds must be whole seconds"):
+        build.render(unchecked(greeter_empty_seconds=90.5))
+    with pytest.raises(ConfigError, match="greeter_post and lobby_post must differ"):
         build.render(DEFAULT.replace(lobby_post=1))
 
 
 def test_defaults_match_the_collector_and_its_bucket_labels() -> None:
-    floor = FloorConfig()
-    assert DEFAULT.wait_target_seconds == floor.wait_target_seconds
-    assert DEFAULT.wait_warning_seconds == floor.wait_warning_seconds
-    assert DEFAULT.wait_critical_seconds == floor.wait_critical_seconds
-    exported = {bucket_label(bound) for bound in FloorRules(floor).wait_buckets}
+    assert DEFAULT.thresholds is DEFAULT_THRESHOLDS
+    exported = {bucket_label(bound) for bound in FloorRules(FloorConfig()).wait_buckets}
     selected = set(re.findall(r'le="([^"]+)"', "".join(build.render().values())))
     assert selected == {"900.0"} <= exported  # the rules select a bucket the collector has
 
@@ -214,6 +224,29 @@ def test_command_line_settings_override_the_defaults(tmp_path: Path) -> None:
     assert 'fault!~"paper_low|link_down"' in (tmp_path / "fleet.rules.yml").read_text()
     assert build.main([*argv, "--check"]) == 0
     assert build.main(["--out", str(tmp_path), "--check"]) == 1  # defaults differ
+
+
+def test_a_collector_config_sets_the_thresholds_of_the_rules(tmp_path: Path) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text("[thresholds]\nlobby_empty_seconds = 420\nservice_level_target = 0.75\n")
+    out = tmp_path / "rules"
+    assert build.main(["--config", str(config), "--out", str(out)]) == 0
+    assert ") > 420\n" in (out / "floor.rules.yml").read_text()
+    assert "< 0.75\n" in (out / "service.rules.yml").read_text()
+    assert build.main(["--config", str(config), "--out", str(out), "--check"]) == 0
+    assert build.main(["--out", str(out), "--check"]) == 1  # the defaults differ
+
+
+def test_a_bad_collector_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text(
+        "[floor]\nwait_warning_seconds = 900\n[thresholds]\nwait_warning_seconds = 1000\n"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(["--config", str(config), "--out", str(tmp_path / "rules")])
+    assert exit_info.value.code == 2
+    assert "set in both [floor] and [thresholds]" in capsys.readouterr().err
+    assert not (tmp_path / "rules").exists()
 
 
 @pytest.mark.parametrize(
