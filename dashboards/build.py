@@ -16,11 +16,12 @@ from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from branchwatch.errors import ConfigError
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from dashboards import fleet, floor, wall
 
 JSON_DIR: Final = Path(__file__).parent / "json"
-# uid -> builder, in the order the boards are listed and pushed.
-BOARDS: Final[dict[str, Callable[[], builders.Dashboard]]] = {
+# uid -> builder (of the deployment's thresholds), in the order the boards are listed and pushed.
+BOARDS: Final[dict[str, Callable[[Thresholds], builders.Dashboard]]] = {
     wall.UID: wall.build,
     floor.UID: floor.build,
     fleet.UID: fleet.build,
@@ -41,9 +42,9 @@ BUILT_IN_ANNOTATIONS: Final = {
 }
 
 
-def build_board(uid: str) -> dict[str, Any]:
+def build_board(uid: str, limits: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, Any]:
     """One board as the JSON object Grafana stores (``id`` null: matched by uid)."""
-    encoded = JSONEncoder(sort_keys=True).encode(BOARDS[uid]().build())
+    encoded = JSONEncoder(sort_keys=True).encode(BOARDS[uid](limits).build())
     board: dict[str, Any] = json.loads(encoded)
     board["id"] = None
     annotations = board.setdefault("annotations", {}).setdefault("list", [])
@@ -55,8 +56,9 @@ def build_board(uid: str) -> dict[str, Any]:
     return board
 
 
-def build_all() -> dict[str, dict[str, Any]]:
-    return {uid: build_board(uid) for uid in BOARDS}
+def build_all(limits: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, dict[str, Any]]:
+    """Every board, built for ``limits`` (the committed JSON: the defaults)."""
+    return {uid: build_board(uid, limits) for uid in BOARDS}
 
 
 def render(board: dict[str, Any]) -> str:
@@ -68,12 +70,12 @@ def file_name(uid: str) -> str:
     return f"{uid}.json"
 
 
-def write_all(out: Path) -> list[Path]:
+def write_all(out: Path, limits: Thresholds = DEFAULT_THRESHOLDS) -> list[Path]:
     """Write every board to ``out`` (created if needed); returns the files written.
 
     An ``out`` that cannot hold them is a ConfigError naming it (a bad ``--out``).
     """
-    boards, written = build_all(), []
+    boards, written = build_all(limits), []
     try:
         out.mkdir(parents=True, exist_ok=True)
         for uid, board in boards.items():

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Final
 
 from branchwatch.config import read_secret
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds, load_thresholds
 from dashboards.api import DEFAULT_TIMEOUT, GrafanaConnection
-from dashboards.build import JSON_DIR, write_all
+from dashboards.build import build_all, write_all
 from dashboards.push import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID, push
+
+# Relative to where the command runs, never to the installed package.
+DEFAULT_OUT: Final = Path("grafana-dashboards")
+CONFIG_HELP: Final = (
+    "the collector's config (TOML): colour the boards at its [thresholds] "
+    "(default: the built-in thresholds)"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,8 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Build the three boards and write one JSON file per board.",
     )
     build.add_argument(
-        "--out", metavar="DIR", type=Path, default=JSON_DIR, help=f"default: {JSON_DIR}"
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"directory for the JSON files, created if needed (default: ./{DEFAULT_OUT} "
+        "in the current directory)",
     )
+    build.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     build.set_defaults(_grafana=_build)
 
     push_parser = sub.add_parser(
@@ -49,6 +64,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Prometheus URL as Grafana's server reaches it; create/update the data source",
     )
     push_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+    push_parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     push_parser.set_defaults(_grafana=_push)
 
 
@@ -57,16 +73,21 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _thresholds(args: argparse.Namespace) -> Thresholds:
+    return load_thresholds(args.config) if args.config else DEFAULT_THRESHOLDS
+
+
 def _build(args: argparse.Namespace) -> int:
-    for path in write_all(args.out):
+    for path in write_all(args.out, _thresholds(args)):
         print(path)
     return 0
 
 
 def _push(args: argparse.Namespace) -> int:
+    boards = build_all(_thresholds(args))
     token = read_secret(args.token_file, "Grafana token")
     grafana = GrafanaConnection(args.url, token, timeout=args.timeout)
-    report = push(grafana, args.folder, FOLDER_UID, args.datasource_url)
+    report = push(grafana, args.folder, FOLDER_UID, args.datasource_url, boards)
     folder = "created" if report.folder_created else "exists"
     datasource = f"; data source {DATASOURCE_UID}: {report.datasource}" if report.datasource else ""
     print(f"folder {report.folder_uid}: {folder}{datasource}")

@@ -1,8 +1,10 @@
 """What the three boards share: the datasource variable, targets, queries and panel styles.
 
-Thresholds live here, once: the wait targets come from the collector's floor
-defaults (so the ``le`` of the service-level query is a bucket the collector
-really exports), the satisfaction and evaluation-rate targets from DESIGN §2.
+The targets are not written here: every board is built from a
+:class:`~branchwatch.thresholds.Thresholds` (the ``[thresholds]`` table of the
+collector's config; ``branchwatch grafana build --config FILE``), so its colours,
+titles and the ``le`` of its service-level queries match the collector and the
+alert rules of the same deployment.
 """
 
 from __future__ import annotations
@@ -16,22 +18,9 @@ from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from branchwatch.contract import metrics
+from branchwatch.contract.metrics import bucket_label
+from branchwatch.thresholds import Thresholds
 from collector.floor.config import FloorConfig
-
-_FLOOR: Final = FloorConfig()
-
-# Targets (DESIGN §2), in the units the panels show.
-WAIT_TARGET_SECONDS: Final = _FLOOR.wait_target_seconds  # 15 min
-WAIT_WARNING_SECONDS: Final = _FLOOR.wait_warning_seconds  # 20 min
-WAIT_CRITICAL_SECONDS: Final = _FLOOR.wait_critical_seconds  # 30 min
-SATISFACTION_TARGET: Final = 0.90
-EVALUATION_RATE_TARGET: Final = 0.80
-SERVICE_LEVEL_TARGET: Final = 0.80  # share called within the wait target
-GREETER_PAGE_SECONDS: Final = 120.0  # post 1 empty this long pages on-call
-# The wait histogram's bounds as the collector exports them by default (targets included).
-WAIT_BUCKETS: Final = _FLOOR.effective_wait_buckets
-# The histogram bucket of the wait target, spelled as the collector exports it.
-WAIT_TARGET_LE: Final = repr(float(WAIT_TARGET_SECONDS))
 
 DATASOURCE_VARIABLE: Final = "datasource"
 DATASOURCE: Final = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -85,13 +74,34 @@ def steps(base: str, *levels: tuple[float, str]) -> builders.ThresholdsConfig:
     )
 
 
-def wait_thresholds() -> builders.ThresholdsConfig:
+def wait_thresholds(limits: Thresholds) -> builders.ThresholdsConfig:
+    """Green within the wait target, then yellow, orange from the warning, red when critical."""
     return steps(
         GREEN,
-        (WAIT_TARGET_SECONDS, YELLOW),
-        (WAIT_WARNING_SECONDS, ORANGE),
-        (WAIT_CRITICAL_SECONDS, RED),
+        (limits.wait_target_seconds, YELLOW),
+        (limits.wait_warning_seconds, ORANGE),
+        (limits.wait_critical_seconds, RED),
     )
+
+
+def wait_buckets(limits: Thresholds) -> tuple[float, ...]:
+    """The wait histogram's bounds as a default floor exports them (thresholds included)."""
+    return FloorConfig().effective_wait_buckets(limits)
+
+
+def wait_target_le(limits: Thresholds) -> str:
+    """The ``le`` of the wait target's bucket, spelled as the collector exports it."""
+    return bucket_label(limits.wait_target_seconds)
+
+
+def minutes(seconds: float) -> str:
+    """``900`` → ``15 min``: how the boards name a wait."""
+    return f"{seconds / 60:g} min"
+
+
+def percent(share: float) -> str:
+    """``0.9`` → ``90 %``."""
+    return f"{share * 100:g} %"
 
 
 def at_least(target: float) -> builders.ThresholdsConfig:

@@ -1,8 +1,8 @@
 """Fleet health: are the agents, devices and the collector itself reporting?
 
 For field installers (is my new branch reporting?) and for whoever runs the
-collector. Agent versions are not in the metrics (no version label, by the
-series budget of DESIGN §5): the collector's API lists them,
+collector. Agent versions are not in the metrics (no version label: it would
+spend the per-branch series budget): the collector's API lists them,
 ``/api/v1/branches`` → ``agents[].version``; the board's description says so.
 """
 
@@ -13,6 +13,7 @@ from typing import Final
 from grafana_foundation_sdk.builders import dashboard as builders
 
 from branchwatch.contract import metrics
+from branchwatch.thresholds import Thresholds
 from dashboards.common import (
     GREEN,
     ORANGE,
@@ -35,9 +36,11 @@ UID: Final = "branchwatch-fleet"
 R: Final = 'region=~"$region"'
 SPOOL_WARNING: Final = 100  # events an agent holds unsent: the broker is out of reach
 SPOOL_CRITICAL: Final = 1000
+# An agent reports its status every 60 s: two missed reports turn its bar yellow.
+LATE_SECONDS: Final = 120
 
 
-def build() -> builders.Dashboard:
+def build(limits: Thresholds) -> builders.Dashboard:
     board = (
         builders.Dashboard("branchwatch · Fleet health")
         .uid(UID)
@@ -95,7 +98,7 @@ def build() -> builders.Dashboard:
                 f"topk(15, time() - {metrics.AGENT_LAST_SEEN.name}{{{R}}})",
                 "{{region}} / {{branch}} / {{agent}}",
                 "s",
-                steps(GREEN, (120, YELLOW), (300, RED)),
+                steps(GREEN, (LATE_SECONDS, YELLOW), (limits.device_offline_seconds, RED)),
             ).grid_pos(at(0, 4, 12, 8))
         )
         .with_panel(

@@ -14,27 +14,26 @@ from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard
 
 from branchwatch.contract import metrics
+from branchwatch.contract.metrics import bucket_label
+from branchwatch.thresholds import Thresholds
 from dashboards.common import (
     DATASOURCE,
-    EVALUATION_RATE_TARGET,
     GREEN,
     RED,
-    SATISFACTION_TARGET,
-    SERVICE_LEVEL_TARGET,
     TAGS,
-    WAIT_BUCKETS,
-    WAIT_TARGET_LE,
-    WAIT_TARGET_SECONDS,
     YELLOW,
     at,
     at_least,
     bars,
     big_stat,
     datasource_variable,
+    minutes,
     query,
     region_variable,
     steps,
     trend,
+    wait_buckets,
+    wait_target_le,
     wait_thresholds,
 )
 
@@ -111,11 +110,7 @@ def _fixed(colour: str) -> dashboard.DynamicConfigValue:
     )
 
 
-def _bound(seconds: float) -> str:
-    return f"{seconds / 60:g} min"
-
-
-def wait_distribution(called: str) -> bargauge.Panel:
+def wait_distribution(limits: Thresholds, called: str) -> bargauge.Panel:
     """Share of tickets called within each wait bucket, one query per bucket, in order.
 
     One query per bound (not ``sum by (le)``) so the bars come in numeric order with
@@ -126,26 +121,27 @@ def wait_distribution(called: str) -> bargauge.Panel:
         "",
         "",
         "percentunit",
-        at_least(SERVICE_LEVEL_TARGET),
+        at_least(limits.service_level_target),
     ).targets(
         [
             query(
-                f'sum(increase({metrics.WAIT_SECONDS.bucket}{{le="{bound!r}",{B}}}[$__range]))'
-                f" / sum({called})",
-                f"≤ {_bound(bound)}" + (" (target)" if bound == WAIT_TARGET_SECONDS else ""),
+                f"sum(increase({metrics.WAIT_SECONDS.bucket}"
+                f'{{le="{bucket_label(bound)}",{B}}}[$__range])) / sum({called})',
+                f"≤ {minutes(bound)}"
+                + (" (target)" if bound == limits.wait_target_seconds else ""),
                 ref_id=chr(ord("A") + index),
             )
-            for index, bound in enumerate(WAIT_BUCKETS)
+            for index, bound in enumerate(wait_buckets(limits))
         ]
     )
     return panel.max(1).description(
         "Cumulative share of tickets called within each bound over the time range. The "
-        f"{_bound(WAIT_TARGET_SECONDS)} (target) bar is the service level: red below "
-        f"{SERVICE_LEVEL_TARGET:.0%}."
+        f"{minutes(limits.wait_target_seconds)} (target) bar is the service level: red below "
+        f"{limits.service_level_target:.0%}."
     )
 
 
-def build() -> builders.Dashboard:
+def build(limits: Thresholds) -> builders.Dashboard:
     ratings = f"increase({metrics.EVALUATIONS.name}{{{B}}}[$__range])"
     requested = f"increase({metrics.EVALUATIONS_REQUESTED.name}{{{B}}}[$__range])"
     called = f"increase({metrics.WAIT_SECONDS.count}{{{B}}}[$__range])"
@@ -170,35 +166,36 @@ def build() -> builders.Dashboard:
             "Longest wait now",
             f"max(time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{B}}}) or vector(0)",
             "s",
-            wait_thresholds(),
+            wait_thresholds(limits),
         ),
         big_stat(
-            "Called within 15 min",
-            f'sum(increase({metrics.WAIT_SECONDS.bucket}{{le="{WAIT_TARGET_LE}",{B}}}'
+            f"Called within {minutes(limits.wait_target_seconds)}",
+            f'sum(increase({metrics.WAIT_SECONDS.bucket}{{le="{wait_target_le(limits)}",{B}}}'
             f"[$__range])) / sum({called})",
             "percentunit",
-            at_least(SERVICE_LEVEL_TARGET),
+            at_least(limits.service_level_target),
         ),
         big_stat(
             "Satisfaction",
             f'sum(increase({metrics.EVALUATIONS.name}{{rating=~"very_satisfied|satisfied",{B}}}'
             f"[$__range])) / sum({ratings})",
             "percentunit",
-            at_least(SATISFACTION_TARGET),
+            at_least(limits.satisfaction_target),
         ),
         big_stat(
             "Evaluation rate",
             f"sum({ratings}) / sum({requested})",
             "percentunit",
-            at_least(EVALUATION_RATE_TARGET),
+            at_least(limits.evaluation_rate_target),
         ),
     ]
     board = (
         builders.Dashboard("branchwatch · Branch floor")
         .uid(UID)
         .description(
-            "One branch live: posts, queues, counters, waits against the 15 min target, "
-            "ratings. Red marks: the collector's floor incidents (required post emptied/filled)."
+            "One branch live: posts, queues, counters, waits against the "
+            f"{minutes(limits.wait_target_seconds)} target, ratings. Red marks: the "
+            "collector's floor incidents (required post emptied/filled)."
         )
         .tags([*TAGS, "floor"])
         .refresh("10s")
@@ -228,7 +225,7 @@ def build() -> builders.Dashboard:
                 f"time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{B}}}",
                 "{{service}}",
                 "s",
-                wait_thresholds(),
+                wait_thresholds(limits),
             ).grid_pos(at(12, 11, 12, 8))
         )
         .with_panel(
@@ -240,7 +237,7 @@ def build() -> builders.Dashboard:
                 steps(GREEN),
             ).grid_pos(at(0, 19, 6, 8))
         )
-        .with_panel(wait_distribution(called).grid_pos(at(6, 19, 9, 8)))
+        .with_panel(wait_distribution(limits, called).grid_pos(at(6, 19, 9, 8)))
         .with_panel(
             bars(
                 "Ratings per counter (time range)",

@@ -13,15 +13,11 @@ from typing import Final
 from grafana_foundation_sdk.builders import dashboard as builders
 
 from branchwatch.contract import metrics
+from branchwatch.thresholds import Thresholds
 from dashboards.common import (
-    EVALUATION_RATE_TARGET,
     GREEN,
-    GREETER_PAGE_SECONDS,
     RED,
-    SATISFACTION_TARGET,
-    SERVICE_LEVEL_TARGET,
     TAGS,
-    WAIT_TARGET_LE,
     YELLOW,
     at,
     at_least,
@@ -29,10 +25,13 @@ from dashboards.common import (
     big_stat,
     datasource_variable,
     listing,
+    minutes,
     none_is_good,
+    percent,
     region_variable,
     steps,
     tiles,
+    wait_target_le,
     wait_thresholds,
 )
 
@@ -53,9 +52,9 @@ def _share(numerator: str, denominator: str, by: str = "") -> str:
     return f"sum{group}({numerator}) / sum{group}({denominator})"
 
 
-def service_level(by: str = "") -> str:
+def service_level(limits: Thresholds, by: str = "") -> str:
     return _share(
-        f'increase({metrics.WAIT_SECONDS.bucket}{{le="{WAIT_TARGET_LE}",{R}}}[1h])',
+        f'increase({metrics.WAIT_SECONDS.bucket}{{le="{wait_target_le(limits)}",{R}}}[1h])',
         f"increase({metrics.WAIT_SECONDS.count}{{{R}}}[1h])",
         by,
     )
@@ -81,13 +80,23 @@ DEVICES_DOWN: Final = (
 )
 
 
-def build() -> builders.Dashboard:
+def build(limits: Thresholds) -> builders.Dashboard:
+    waits = "/".join(
+        f"{seconds / 60:g}"
+        for seconds in (
+            limits.wait_target_seconds,
+            limits.wait_warning_seconds,
+            limits.wait_critical_seconds,
+        )
+    )
+    called_within = f"Called within {minutes(limits.wait_target_seconds)} (1 h)"
     board = (
         builders.Dashboard("branchwatch · Operations centre wall")
         .uid(UID)
         .description(
             "Region overview for the operations-centre wall: every tile is coloured at its "
-            "target (wait 15/20/30 min, satisfaction 90 %, evaluation rate 80 %)."
+            f"target (wait {waits} min, satisfaction {percent(limits.satisfaction_target)}, "
+            f"evaluation rate {percent(limits.evaluation_rate_target)})."
         )
         .tags([*TAGS, "wall"])
         .refresh("30s")
@@ -104,16 +113,23 @@ def build() -> builders.Dashboard:
             "none",
             none_is_good(),
         ),
-        big_stat("Longest wait now", f"max({OLDEST_WAIT}) or vector(0)", "s", wait_thresholds()),
         big_stat(
-            "Called within 15 min (1 h)",
-            service_level(),
-            "percentunit",
-            at_least(SERVICE_LEVEL_TARGET),
+            "Longest wait now", f"max({OLDEST_WAIT}) or vector(0)", "s", wait_thresholds(limits)
         ),
-        big_stat("Satisfaction", satisfaction(), "percentunit", at_least(SATISFACTION_TARGET)),
         big_stat(
-            "Evaluation rate", evaluation_rate(), "percentunit", at_least(EVALUATION_RATE_TARGET)
+            called_within,
+            service_level(limits),
+            "percentunit",
+            at_least(limits.service_level_target),
+        ),
+        big_stat(
+            "Satisfaction", satisfaction(), "percentunit", at_least(limits.satisfaction_target)
+        ),
+        big_stat(
+            "Evaluation rate",
+            evaluation_rate(),
+            "percentunit",
+            at_least(limits.evaluation_rate_target),
         ),
         big_stat(
             "Devices down or faulty", f"count({DEVICES_DOWN}) or vector(0)", "none", none_is_good()
@@ -145,7 +161,7 @@ def build() -> builders.Dashboard:
                 f"topk(8, {POST1_EMPTY_SECONDS})",
                 "{{region}} / {{branch}}",
                 "s",
-                steps(YELLOW, (GREETER_PAGE_SECONDS, RED)),
+                steps(YELLOW, (limits.greeter_empty_seconds, RED)),
             ).grid_pos(at(0, 10, 8, 8))
         )
         .with_panel(
@@ -154,16 +170,16 @@ def build() -> builders.Dashboard:
                 f"topk(8, max by (region, branch) ({OLDEST_WAIT}))",
                 "{{region}} / {{branch}}",
                 "s",
-                wait_thresholds(),
+                wait_thresholds(limits),
             ).grid_pos(at(8, 10, 8, 8))
         )
         .with_panel(
             bars(
-                "Called within 15 min (1 h), by region",
-                service_level("region"),
+                f"{called_within}, by region",
+                service_level(limits, "region"),
                 "{{region}}",
                 "percentunit",
-                at_least(SERVICE_LEVEL_TARGET),
+                at_least(limits.service_level_target),
             )
             .max(1)
             .grid_pos(at(16, 10, 8, 8))
@@ -174,7 +190,7 @@ def build() -> builders.Dashboard:
                 satisfaction("region"),
                 "{{region}}",
                 "percentunit",
-                at_least(SATISFACTION_TARGET),
+                at_least(limits.satisfaction_target),
             )
             .max(1)
             .grid_pos(at(0, 18, 8, 6))

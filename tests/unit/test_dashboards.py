@@ -15,9 +15,10 @@ from grafana_foundation_sdk.models.prometheus import Dataquery as PrometheusQuer
 
 from branchwatch.cli import main
 from branchwatch.contract import metrics
+from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from collector.config import GrafanaConfig
 from dashboards.build import BOARDS, JSON_DIR, build_all, file_name, render
-from dashboards.common import WAIT_TARGET_LE
+from dashboards.common import wait_target_le
 
 BOARD_UIDS = ("branchwatch-wall", "branchwatch-floor", "branchwatch-fleet")
 WALL_MAX_HEIGHT = 24  # grid rows that fit a 1080p screen in kiosk mode without scrolling
@@ -124,8 +125,9 @@ def test_wall_thresholds_sit_at_the_targets() -> None:
         "red",
     )
     service_level = panel("branchwatch-wall", "Called within 15 min (1 h)")
-    assert f'le="{WAIT_TARGET_LE}"' in service_level["targets"][0]["expr"]
-    assert WAIT_TARGET_LE == "900.0"  # the bucket label the collector exports for 15 min
+    le = wait_target_le(DEFAULT_THRESHOLDS)
+    assert f'le="{le}"' in service_level["targets"][0]["expr"]
+    assert le == "900.0"  # the bucket label the collector exports for 15 min
 
 
 def test_wall_shows_firing_alerts_and_empty_greeter_posts() -> None:
@@ -180,6 +182,32 @@ def test_build_command_writes_the_committed_files(
         written = tmp_path / "out" / file_name(uid)
         assert str(written) in printed
         assert written.read_text() == (JSON_DIR / file_name(uid)).read_text()
+
+
+def test_build_writes_into_the_current_directory_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not into the installed package, wherever that is."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["grafana", "build"]) == 0
+    assert sorted(p.name for p in (tmp_path / "grafana-dashboards").iterdir()) == sorted(
+        file_name(uid) for uid in BOARD_UIDS
+    )
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["grafana", "build", "--help"])
+    assert "./grafana-dashboards in the current directory" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("out", ["/proc/branchwatch-nope", "{tmp}/a-file"])
+def test_an_unusable_out_is_one_line_and_exit_2(
+    out: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    assert main(["grafana", "build", "--out", out.format(tmp=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("branchwatch: error: cannot write the boards to ")
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_provisioning_points_at_the_same_uids() -> None:
