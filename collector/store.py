@@ -6,6 +6,7 @@ collector runtime holds a lock around every call).
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Final
@@ -14,6 +15,7 @@ import msgspec
 
 from branchwatch.contract.events import Event, PositionStaffed, PositionVacated
 from branchwatch.contract.messages import Status
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from collector import snapshot as snapshot_format
 from collector.exposition import BranchKey, Exposition
 from collector.floor import agents
@@ -21,6 +23,10 @@ from collector.floor.branch import AgentState, BranchState, new_agent, new_branc
 from collector.floor.config import FloorConfig, FloorRules
 from collector.floor.model import HANDLERS, Handler, handler_for
 from collector.floor.posts import PostIncident, post_incident
+from collector.notices.book import Outbound
+from collector.notices.config import NoticesConfig
+from collector.notices.engine import NoticeEngine
+from collector.notices.view import EpisodeView, notices_view
 from collector.views import BranchDetail, BranchSummary, detail, summarize
 
 
@@ -35,12 +41,25 @@ class ApplyResult(msgspec.Struct):
 
 
 MAX_INCIDENTS: Final = 1000
+NOTICES_OFF: Final = NoticesConfig(enabled=False)
 
 
 class Store:
-    def __init__(self, config: FloorConfig) -> None:
-        self._rules = FloorRules(config)
+    def __init__(
+        self,
+        config: FloorConfig,
+        *,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        notices: NoticesConfig | None = None,
+    ) -> None:
+        self._rules = FloorRules(config, thresholds)
         self._branches: dict[BranchKey, BranchState] = {}
+        # No [notices] config given: notices are off (the collector always gives one).
+        self._notices = NoticeEngine(notices or NOTICES_OFF, self._rules, self._rules.thresholds)
+        # Branches with a notice deadline: a heap of (deadline, branch) whose stale entries
+        # are skipped (the live deadline of each branch is in _due_at).
+        self._due_heap: list[tuple[float, BranchKey]] = []
+        self._due_at: dict[BranchKey, float] = {}
         self._exposition = Exposition(self._rules)
         # Required posts emptied/filled, for the runtime to drain (Grafana annotations).
         # Off unless asked for; bounded: the oldest are dropped (and counted) first.
@@ -109,7 +128,7 @@ class Store:
             if len(b.agents) >= self._rules.max_agents:
                 result.rejected["too_many_agents"] = len(events)
                 return result
-            a = b.agents[agent] = new_agent(events[0].ts)
+            a = b.agents[agent] = new_agent(agent, events[0].ts)
         rules = self._rules
         handlers = self._handlers
         rejected = result.rejected
@@ -138,6 +157,8 @@ class Store:
             if reason is not None:
                 rejected[reason] = rejected.get(reason, 0) + 1
                 continue
+            if type(event) in self._notices.watches:
+                self._notices.observe(b, event, live=not is_late, now=received)
             if is_late:
                 late += 1
             else:
@@ -154,8 +175,13 @@ class Store:
             gaps,
         )
         if duplicate < len(events):
-            self._exposition.mark_dirty((region, branch))
+            self._changed(b)
         return result
+
+    def _changed(self, b: BranchState) -> None:
+        key = (b.region, b.branch)
+        self._exposition.mark_dirty(key)
+        self._schedule(key, b.notices.next_due)
 
     def apply_status(
         self, region: str, branch: str, agent: str, status: Status, received: float
@@ -167,7 +193,7 @@ class Store:
         if a is None:
             if len(b.agents) >= self._rules.max_agents:
                 return False
-            a = new_agent(ts)
+            a = new_agent(agent, ts)
             if not agents.apply_status(self._rules, a, status, received, agents.branch_devices(b)):
                 return False
             b.agents[agent] = a
@@ -177,6 +203,55 @@ class Store:
                 return False
         self._exposition.mark_dirty((region, branch))
         return True
+
+    # floor notices ---------------------------------------------------------------------
+
+    @property
+    def notices_enabled(self) -> bool:
+        return self._notices.enabled
+
+    def _schedule(self, key: BranchKey, due: float | None) -> None:
+        if due is None:
+            self._due_at.pop(key, None)
+            return
+        if self._due_at.get(key) == due:
+            return
+        self._due_at[key] = due
+        heap = self._due_heap
+        heapq.heappush(heap, (due, key))
+        if len(heap) > 2 * len(self._due_at) + 1024:
+            # Deadlines that moved leave stale entries; drop them all at once.
+            heap[:] = [(when, k) for k, when in self._due_at.items()]
+            heapq.heapify(heap)
+
+    def due_notices(self, now: float) -> list[Outbound]:
+        """Take every notice step due at ``now``; the ``notify`` commands to publish.
+
+        Costs only the branches whose deadline passed (the runtime calls it every tick).
+        """
+        heap, due_at = self._due_heap, self._due_at
+        keys = []
+        while heap and heap[0][0] <= now:
+            when, key = heapq.heappop(heap)
+            if due_at.get(key) == when:
+                del due_at[key]
+                keys.append(key)
+        out: list[Outbound] = []
+        for key in keys:
+            state = self._branches.get(key)
+            if state is None:
+                continue
+            out.extend(self._notices.due(state, now))
+            self._schedule(key, state.notices.next_due)
+            self._exposition.mark_dirty(key)
+        return out
+
+    def notices_of(self, region: str, branch: str) -> list[EpisodeView] | None:
+        """A branch's open notice episodes with their chains; None for an unknown branch."""
+        state = self._branches.get((region, branch))
+        return None if state is None else notices_view(state.notices)
+
+    # reads -------------------------------------------------------------------------------
 
     def render_bytes(self) -> bytes:
         """The whole floor exposition (Prometheus text format 0.0.4)."""
@@ -224,17 +299,26 @@ class Store:
         for key in stale:
             del self._branches[key]
             self._exposition.forget(key)
+            self._due_at.pop(key, None)
         return stale
 
     def snapshot(self) -> bytes:
         return snapshot_format.encode(self._rules, self._branches.values())
 
     @classmethod
-    def restore(cls, config: FloorConfig, data: bytes) -> Store:
+    def restore(
+        cls,
+        config: FloorConfig,
+        data: bytes,
+        *,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        notices: NoticesConfig | None = None,
+    ) -> Store:
         """A store continuing from :meth:`snapshot`; :class:`SnapshotError` when unusable."""
-        store = cls(config)
+        store = cls(config, thresholds=thresholds, notices=notices)
         for state in snapshot_format.decode(store._rules, data):
             key = (state.region, state.branch)
             store._branches[key] = state
             store._exposition.mark_dirty(key)
+            store._schedule(key, state.notices.next_due)
         return store
