@@ -25,6 +25,7 @@ from branchwatch.thresholds import (
     thresholds_from_tables,
 )
 from collector.floor.config import FloorConfig
+from collector.notices.config import NoticesConfig
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     state: StateConfig = StateConfig()
     floor: FloorConfig = FloorConfig()
     thresholds: Thresholds = DEFAULT_THRESHOLDS
+    notices: NoticesConfig = NoticesConfig()
     grafana: GrafanaConfig = GrafanaConfig()
 
     def validate(self) -> None:
@@ -89,6 +91,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError("state.stale_after_seconds must be > 0")
         self.thresholds.validate()
         self.floor.validate(self.thresholds)
+        self.notices.validate({post.position for post in self.floor.posts})
         grafana = self.grafana
         if grafana.enabled:
             if not grafana.url.startswith(("http://", "https://")):
