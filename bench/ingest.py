@@ -1,4 +1,4 @@
-"""Collector ingest rate vs a bare paho subscriber that only counts (the speed bar: see docs/benchmarks.md).
+"""Collector ingest rate vs a bare paho subscriber that only counts (docs/benchmarks.md).
 
 Both consumers drain the same queue from the same Mosquitto in the same run:
 each first subscribes with a persistent session and disconnects, the load is

@@ -34,7 +34,7 @@ def topic_for(
 def subscription_filter(
     kind: TopicKind | Literal["+"], region: str = "+", prefix: str = DEFAULT_PREFIX
 ) -> str:
-    """Topic filter for one kind of message, optionally one region (scale-out: one collector per region)."""
+    """Topic filter for one kind of message, optionally one region (one collector per region)."""
     return f"{prefix}/{CONTRACT_VERSION}/{region}/+/+/{kind}"
 
 

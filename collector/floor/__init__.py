@@ -1,1 +1,1 @@
-"""The pure floor model (docs/architecture.md: the branch floor): events and statuses in, branch state out, no I/O."""
+"""The pure floor model: events and statuses in, branch state out, no I/O."""
