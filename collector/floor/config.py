@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from typing import Final
 
 import msgspec
@@ -95,18 +96,8 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """
         _check_services(self.services)
         positions = _check_posts(self.posts)
-        for setting, refs in (
-            ("required_posts", self.required_posts),
-            ("backfill_order", self.backfill_order),
-        ):
-            if len(set(refs)) != len(refs):
-                raise ConfigError(f"floor.{setting} lists a post twice: {list(refs)}")
-            unknown = [p for p in refs if p not in positions]
-            if unknown:
-                raise ConfigError(
-                    f"floor.{setting} refers to posts {unknown} that are not configured "
-                    f"(configured: {sorted(positions)})"
-                )
+        check_post_list("floor.required_posts", self.required_posts, positions)
+        check_post_list("floor.backfill_order", self.backfill_order, positions)
         _check_buckets("wait_buckets", self.wait_buckets)
         _check_buckets("service_buckets", self.service_buckets)
         for setting, cap in (
@@ -156,6 +147,24 @@ def _check_posts(posts: tuple[PostConfig, ...]) -> set[int]:
             )
         positions.add(post.position)
     return positions
+
+
+def check_post_list(
+    setting: str,
+    refs: tuple[int, ...],
+    positions: Collection[int],
+    error: type[ConfigError] = ConfigError,
+) -> None:
+    """Refuse a list of posts (``setting`` as written in the file) that names a post
+    twice or one not configured in ``[floor]`` posts (``positions``)."""
+    if len(set(refs)) != len(refs):
+        raise error(f"{setting} lists a post twice: {list(refs)}")
+    unknown = [p for p in refs if p not in positions]
+    if unknown:
+        raise error(
+            f"{setting} refers to posts {unknown} that are not configured in [floor] posts "
+            f"(configured: {sorted(positions)})"
+        )
 
 
 def _check_buckets(setting: str, buckets: tuple[float, ...]) -> None:

@@ -11,6 +11,7 @@ import math
 import msgspec
 
 from collector.errors import CollectorConfigError
+from collector.floor.config import check_post_list
 from collector.notices.state import KINDS, NoticeKind
 from collector.notices.texts import Language, check_template
 
@@ -70,14 +71,7 @@ class NoticesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             )
         for setting in ("follow_up_positions", "escalation_positions"):
             refs: tuple[int, ...] = getattr(self, setting)
-            if len(set(refs)) != len(refs):
-                raise CollectorConfigError(f"notices.{setting} lists a post twice: {list(refs)}")
-            unknown = [p for p in refs if p not in floor_positions]
-            if unknown:
-                raise CollectorConfigError(
-                    f"notices.{setting} refers to posts {unknown} that are not configured "
-                    f"in [floor] posts (configured: {sorted(floor_positions)})"
-                )
+            check_post_list(f"notices.{setting}", refs, floor_positions, CollectorConfigError)
         for kind, template in self.texts.overrides().items():
             problem = check_template(kind, template)
             if problem is not None:
