@@ -22,10 +22,20 @@ from branchwatch.errors import ConfigError
 
 # Keys an older config wrote in [floor]; still accepted there (one place at a time).
 FLOOR_ALIASES: Final = ("wait_target_seconds", "wait_warning_seconds", "wait_critical_seconds")
+# Post 1's page threshold when the collector sends no floor notices: nobody else tells the
+# branch, so on-call is paged after the same two minutes as before notices existed.
+GREETER_EMPTY_SECONDS_WITHOUT_NOTICES: Final = 120.0
 
 
 class Thresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Targets and thresholds; all in seconds or as shares in (0, 1]."""
+    """Targets and thresholds; all in seconds or as shares in (0, 1].
+
+    ``greeter_empty_seconds`` is 600 s by default: the backstop behind the floor
+    notices, which tell the branch first and page through their own alert when
+    nobody answers. A collector config with ``[notices] enabled = false`` that does
+    not set it gets 120 s (:data:`GREETER_EMPTY_SECONDS_WITHOUT_NOTICES`, applied by
+    :func:`thresholds_from_tables`): without notices this alert is the only signal.
+    """
 
     # -- waiting customers -------------------------------------------------------------
     # "Called within target": the service-level figure (our addition to the bank's plan).
@@ -43,8 +53,9 @@ class Thresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     evaluation_rate_target: float = 0.8  # ratings / requests
 
     # -- lobby posts --------------------------------------------------------------------
-    # Post 1 (the greeting desk) empty this long while open pages on-call.
-    greeter_empty_seconds: float = 120.0
+    # Post 1 (the greeting desk) empty this long while open pages on-call: the backstop
+    # behind the floor notices (120 s from a config that turns notices off, see above).
+    greeter_empty_seconds: float = 600.0
     # Post 2 (self-service machines) empty this long: a warning.
     lobby_empty_seconds: float = 300.0
 
@@ -82,7 +93,8 @@ def thresholds_from_tables(tables: dict[str, Any]) -> Thresholds:
     """The thresholds of a parsed config file: its ``[thresholds]`` table.
 
     The three wait keys are also accepted in ``[floor]`` (where earlier configs
-    had them), but not in both tables at once.
+    had them), but not in both tables at once. ``greeter_empty_seconds`` not set
+    while ``[notices] enabled = false``: :data:`GREETER_EMPTY_SECONDS_WITHOUT_NOTICES`.
     """
     raw = tables.get("thresholds", {})
     if not isinstance(raw, dict):
@@ -98,12 +110,25 @@ def thresholds_from_tables(tables: dict[str, Any]) -> Thresholds:
                         "[thresholds]"
                     )
                 merged[key] = floor[key]
+    if "greeter_empty_seconds" not in merged and not notices_enabled(tables):
+        merged["greeter_empty_seconds"] = GREETER_EMPTY_SECONDS_WITHOUT_NOTICES
     try:
         thresholds = msgspec.convert(merged, Thresholds)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"[thresholds]: {exc}") from exc
     thresholds.validate()
     return thresholds
+
+
+def notices_enabled(tables: dict[str, Any]) -> bool:
+    """``[notices] enabled`` of a parsed collector config (absent: true, as in the collector)."""
+    notices = tables.get("notices", {})
+    if not isinstance(notices, dict):
+        raise ConfigError("[notices] must be a table")
+    enabled = notices.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"notices.enabled must be true or false, got {enabled!r}")
+    return enabled
 
 
 def load_thresholds(path: str | Path) -> Thresholds:

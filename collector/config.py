@@ -110,17 +110,17 @@ def load_collector_config(path: str | Path) -> CollectorConfig:
 
 
 def _wait_keys_into_thresholds(tables: Tables) -> Tables:
-    """Read ``floor.wait_*`` (older configs) as ``[thresholds]``; both at once is an error."""
+    """``[thresholds]`` as :func:`thresholds_from_tables` reads it (the defaults that follow
+    ``[notices]``); ``floor.wait_*`` (older configs) moved there; both at once is an error."""
+    resolved = {**tables, "thresholds": msgspec.to_builtins(thresholds_from_tables(tables))}
     floor = tables.get("floor")
     if not isinstance(floor, dict) or not any(key in floor for key in FLOOR_ALIASES):
-        return tables
-    thresholds = thresholds_from_tables(tables)
+        return resolved
     log.warning(
         "%s in [floor] are read as [thresholds]: move them there",
         ", ".join(key for key in FLOOR_ALIASES if key in floor),
     )
     return {
-        **tables,
+        **resolved,
         "floor": {key: value for key, value in floor.items() if key not in FLOOR_ALIASES},
-        "thresholds": msgspec.to_builtins(thresholds),
     }

@@ -14,9 +14,17 @@ from branchwatch.demo import alerts, view
 from branchwatch.demo.clock import SimClock
 from branchwatch.demo.view import render
 from branchwatch.sim.profile import HOUR, MINUTE
-from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from branchwatch.thresholds import (
+    DEFAULT_THRESHOLDS,
+    GREETER_EMPTY_SECONDS_WITHOUT_NOTICES,
+    Thresholds,
+)
 
 NOW = 1_800_000_000.0
+# A deployment without floor notices: post 1 pages after 2 min (with notices: 10 min).
+NOTICES_OFF = DEFAULT_THRESHOLDS.replace(
+    greeter_empty_seconds=GREETER_EMPTY_SECONDS_WITHOUT_NOTICES
+)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 POST_NAMES = {
@@ -125,7 +133,9 @@ def test_empty_post_1_is_marked_with_how_long() -> None:
     posts = line(render({"now": NOW, "branches": [data]}), "posts")
     assert "1:EMPTY 2m13s !" in posts
     assert "2:1" in posts
-    colored = line(render({"now": NOW, "branches": [data]}, color=True), "posts")
+    colored = line(
+        render({"now": NOW, "branches": [data]}, color=True, thresholds=NOTICES_OFF), "posts"
+    )
     assert "\x1b[1;31m1:EMPTY 2m13s !" in colored, "bold red once it would page (> 2 min)"
     short = line(render({"now": NOW, "branches": [empty_post(summary(), 1, 30)]}), "posts")
     assert "1:EMPTY 30s !" in short
@@ -287,7 +297,7 @@ def test_the_clock_runs_through_the_simulated_days() -> None:
 def test_crossed_thresholds_are_listed_with_the_threshold() -> None:
     data = empty_post(detail(), 1, 192 / 30)  # 3m12s simulated
     data["devices"][0]["faults"] = ["paper_out"]
-    shown = lines_of(data, clock=AT_30X)
+    shown = lines_of(data, clock=AT_30X, thresholds=NOTICES_OFF)
     assert shown["alerts"].split(" · ") == [
         "post 1 empty 3m12s > 2m",
         "cash oldest wait 21m00s > 20m warning",
@@ -321,7 +331,7 @@ def test_every_threshold_comes_from_the_thresholds_given() -> None:
         satisfaction_target=0.99,
         evaluation_rate_target=0.95,
     )
-    as_default = lines_of(data, clock=AT_30X, color=True)
+    as_default = lines_of(data, clock=AT_30X, color=True, thresholds=NOTICES_OFF)
     as_relaxed = lines_of(data, clock=AT_30X, color=True, thresholds=relaxed)
     as_strict = lines_of(data, clock=AT_30X, thresholds=strict)
     assert "\x1b[1;31m1:EMPTY 3m12s !" in as_default["posts"], "past 2 min: bold red"

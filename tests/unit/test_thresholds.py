@@ -20,7 +20,12 @@ from branchwatch.cli import main
 from branchwatch.contract import events as ev
 from branchwatch.contract import metrics
 from branchwatch.errors import ConfigError
-from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds, load_thresholds
+from branchwatch.thresholds import (
+    DEFAULT_THRESHOLDS,
+    GREETER_EMPTY_SECONDS_WITHOUT_NOTICES,
+    Thresholds,
+    load_thresholds,
+)
 from collector.app import Collector
 from collector.config import CollectorConfig, HttpConfig, load_collector_config
 from collector.errors import SnapshotError
@@ -161,3 +166,45 @@ def test_the_sample_config_documents_every_threshold() -> None:
     for name in Thresholds.__struct_fields__:
         assert f"\n{name} = " in section, f"deploy/collector.toml: [thresholds] lacks {name}"
     assert CollectorConfig().thresholds is DEFAULT_THRESHOLDS
+
+
+@pytest.mark.parametrize(
+    ("toml", "greeter"),
+    [
+        ("", 600.0),  # notices on by default: post 1 pages as a backstop
+        ("[notices]\nenabled = true\n", 600.0),
+        ("[notices]\nenabled = false\n", GREETER_EMPTY_SECONDS_WITHOUT_NOTICES),
+        ("[notices]\nenabled = false\n[thresholds]\ngreeter_empty_seconds = 300\n", 300.0),
+        ("[notices]\nenabled = true\n[thresholds]\ngreeter_empty_seconds = 200\n", 200.0),
+    ],
+)
+def test_the_post_1_page_waits_longer_while_notices_tell_the_branch_first(
+    toml: str, greeter: float, tmp_path: Path
+) -> None:
+    path = tmp_path / "collector.toml"
+    path.write_text(toml)
+    assert load_thresholds(path).greeter_empty_seconds == greeter
+    config = load_collector_config(path)
+    config.validate()
+    assert config.thresholds == load_thresholds(path)  # the collector reads the same
+    rules = alert_build.render(DEFAULT.replace(thresholds=config.thresholds))
+    assert f") > {greeter:g}\n" in rules["floor.rules.yml"]
+    if not toml:
+        assert config.notices.enabled  # the collector's default is what the rules assume
+        assert config.thresholds == DEFAULT_THRESHOLDS
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[notices]\nenabled = "no"\n', "notices.enabled must be true or false"),
+        ('notices = "off"\n', r"\[notices\] must be a table"),
+    ],
+)
+def test_a_notices_switch_that_is_not_a_boolean_is_refused(
+    toml: str, message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "collector.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        load_thresholds(path)
