@@ -90,7 +90,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.state.stale_after_seconds <= 0:
             raise ConfigError("state.stale_after_seconds must be > 0")
         self.thresholds.validate()
-        self.floor.validate(self.thresholds)
+        self.floor.validate(self.thresholds, notices=self.notices.enabled)
         self.notices.validate({post.position for post in self.floor.posts})
         grafana = self.grafana
         if grafana.enabled:

@@ -17,6 +17,8 @@ from branchwatch.contract.ids import RATINGS
 from branchwatch.contract.metrics import bucket_label
 from collector.floor.branch import COUNTER_STATES, LOST_REASONS, BranchState, Histogram
 from collector.floor.config import FloorRules
+from collector.notices.state import ACK_BUCKETS, KINDS
+from collector.notices.view import NoticeMetrics, notice_metrics
 
 BranchKey = tuple[str, str]
 
@@ -34,11 +36,14 @@ def _num(value: float) -> str:
 class _Labels:
     """Label text that depends only on the config, built once."""
 
-    def __init__(self, rules: FloorRules) -> None:
+    def __init__(self, rules: FloorRules, notices: bool) -> None:
         self.service = {s: f',service="{_escape(s)}"' for s in rules.services}
         self.position = {p: f',position="{p}"' for p in rules.post_names}
         self.wait_le = _le_labels(rules.wait_buckets)
         self.service_le = _le_labels(rules.service_buckets)
+        self.notices = notices  # render the notice families (else they stay empty)
+        self.kind = {k: f',kind="{k}"' for k in KINDS}
+        self.ack_le = _le_labels(ACK_BUCKETS)
 
 
 def _le_labels(buckets: tuple[float, ...]) -> tuple[str, ...]:
@@ -47,6 +52,8 @@ def _le_labels(buckets: tuple[float, ...]) -> tuple[str, ...]:
 
 # A family's lines for one branch; ``p`` is the branch's region/branch label text.
 Render = Callable[[_Labels, BranchState, str], str]
+# A notice family's lines for one branch, from the branch's notice figures.
+NoticeRender = Callable[[_Labels, NoticeMetrics, str], str]
 
 
 def _branch_open(labels: _Labels, b: BranchState, p: str) -> str:
@@ -203,6 +210,31 @@ def _device_fault(labels: _Labels, b: BranchState, p: str) -> str:
     return "".join(lines)
 
 
+def _notices_total(labels: _Labels, n: NoticeMetrics, p: str) -> str:
+    head, kind = f"{metrics.NOTICES.name}{{{p}", labels.kind
+    return "".join(
+        f'{head}{kind[k]},outcome="{outcome}"}} {total}\n'
+        for (k, outcome), total in n.totals.items()
+    )
+
+
+def _notice_open(labels: _Labels, n: NoticeMetrics, p: str) -> str:
+    head, kind = f"{metrics.NOTICE_OPEN.name}{{{p}", labels.kind
+    return "".join(f"{head}{kind[k]}}} {count}\n" for k, count in n.open.items())
+
+
+def _notice_unanswered(labels: _Labels, n: NoticeMetrics, p: str) -> str:
+    head, kind, since = f"{metrics.NOTICE_UNANSWERED.name}{{{p}", labels.kind, n.unanswered_since
+    return "".join(f"{head}{kind[k]}}} {_num(since[k])}\n" for k in KINDS if k in since)
+
+
+def _notice_ack(labels: _Labels, n: NoticeMetrics, p: str) -> str:
+    kind, les = labels.kind, labels.ack_le
+    return "".join(
+        _histogram(metrics.NOTICE_ACK_SECONDS, p, kind[k], les, h) for k, h in n.ack_seconds.items()
+    )
+
+
 RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
     metrics.BRANCH_OPEN: _branch_open,
     metrics.QUEUE_WAITING: _queue_waiting,
@@ -223,18 +255,42 @@ RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
     metrics.DEVICE_UP: _device_up,
     metrics.DEVICE_FAULT: _device_fault,
 }
+# Rendered only when the collector sends floor notices.
+NOTICE_RENDERERS: Final[Mapping[metrics.MetricFamily, NoticeRender]] = {
+    metrics.NOTICES: _notices_total,
+    metrics.NOTICE_OPEN: _notice_open,
+    metrics.NOTICE_UNANSWERED: _notice_unanswered,
+    metrics.NOTICE_ACK_SECONDS: _notice_ack,
+}
+
+# Any family's lines for one branch, given its notice figures (None: notices are off).
+_AnyRender = Callable[[_Labels, BranchState, str, NoticeMetrics | None], str]
 
 
-def _in_catalog_order() -> tuple[Render, ...]:
+def _of_branch(render: Render) -> _AnyRender:
+    return lambda labels, b, p, n: render(labels, b, p)
+
+
+def _of_notices(render: NoticeRender) -> _AnyRender:
+    return lambda labels, b, p, n: "" if n is None else render(labels, n, p)
+
+
+def _in_catalog_order() -> tuple[_AnyRender, ...]:
     """The renderers in the catalog's floor order; a family without one stops the import."""
-    missing = [f.name for f in metrics.FLOOR if f not in RENDERERS]
-    extra = [f.name for f in RENDERERS if f not in metrics.FLOOR]
+    known = {**RENDERERS, **NOTICE_RENDERERS}
+    missing = [f.name for f in metrics.FLOOR if f not in known]
+    extra = [f.name for f in known if f not in metrics.FLOOR]
     if missing or extra:
         raise RuntimeError(
             f"collector/exposition.py: no renderer for {missing}, renderers outside "
             f"the catalog's floor families: {extra}"
         )
-    return tuple(RENDERERS[family] for family in metrics.FLOOR)
+    return tuple(
+        _of_branch(RENDERERS[family])
+        if family in RENDERERS
+        else _of_notices(NOTICE_RENDERERS[family])
+        for family in metrics.FLOOR
+    )
 
 
 RENDER_ORDER: Final = _in_catalog_order()
@@ -248,14 +304,19 @@ def render_branch(labels: _Labels, branch: BranchState) -> tuple[bytes, ...]:
     never encodes the whole region's text (tens of MB) again.
     """
     p = f'region="{_escape(branch.region)}",branch="{_escape(branch.branch)}"'
-    return tuple(render(labels, branch, p).encode() for render in RENDER_ORDER)
+    figures = notice_metrics(branch.notices) if labels.notices else None
+    return tuple(render(labels, branch, p, figures).encode() for render in RENDER_ORDER)
 
 
 class Exposition:
-    """Per-branch, per-family fragment cache; re-renders only dirty branches."""
+    """Per-branch, per-family fragment cache; re-renders only dirty branches.
 
-    def __init__(self, rules: FloorRules) -> None:
-        self._labels = _Labels(rules)
+    ``notices``: the collector sends floor notices, so every branch renders the
+    notice families (off: they are declared but have no series).
+    """
+
+    def __init__(self, rules: FloorRules, *, notices: bool = False) -> None:
+        self._labels = _Labels(rules, notices)
         self._fragments: dict[BranchKey, tuple[bytes, ...]] = {}
         self._dirty: set[BranchKey] = set()
         self._order: list[BranchKey] | None = []

@@ -48,6 +48,7 @@ class SelfMetrics:
         self.missing = counter(metrics.COLLECTOR_EVENTS_MISSING, self.registry)
         self.connected = gauge(metrics.COLLECTOR_MQTT_CONNECTED, self.registry)
         self.lag = histogram(metrics.COLLECTOR_INGEST_LAG, self.registry, LAG_BUCKETS)
+        self.notices_unpublished = counter(metrics.COLLECTOR_NOTICES_UNPUBLISHED, self.registry)
         # Pre-create the result children so every series exists from the start.
         self.accepted = self.messages.labels("accepted")
         self.duplicate = self.messages.labels("duplicate")

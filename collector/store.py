@@ -52,15 +52,16 @@ class Store:
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         notices: NoticesConfig | None = None,
     ) -> None:
-        self._rules = FloorRules(config, thresholds)
-        self._branches: dict[BranchKey, BranchState] = {}
         # No [notices] config given: notices are off (the collector always gives one).
-        self._notices = NoticeEngine(notices or NOTICES_OFF, self._rules, self._rules.thresholds)
+        notices = notices or NOTICES_OFF
+        self._rules = FloorRules(config, thresholds, notices=notices.enabled)
+        self._branches: dict[BranchKey, BranchState] = {}
+        self._notices = NoticeEngine(notices, self._rules, self._rules.thresholds)
         # Branches with a notice deadline: a heap of (deadline, branch) whose stale entries
         # are skipped (the live deadline of each branch is in _due_at).
         self._due_heap: list[tuple[float, BranchKey]] = []
         self._due_at: dict[BranchKey, float] = {}
-        self._exposition = Exposition(self._rules)
+        self._exposition = Exposition(self._rules, notices=notices.enabled)
         # Required posts emptied/filled, for the runtime to drain (Grafana annotations).
         # Off unless asked for; bounded: the oldest are dropped (and counted) first.
         self.record_incidents = False

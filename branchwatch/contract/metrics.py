@@ -186,6 +186,33 @@ DEVICE_FAULT: Final = MetricFamily(
     help="1 while the device reports the fault, 0 once it recovered.",
     labels=("agent", "device", "fault"),
 )
+NOTICES: Final = MetricFamily(
+    name="branchwatch_notices_total",
+    type="counter",
+    help="Floor notices by kind (post_empty, unsatisfied, queue_long) and outcome: sent "
+    "(notify commands), acked, escalated (a step unacknowledged in time), unanswered "
+    "(chain exhausted), resolved (the cause ended).",
+    labels=("kind", "outcome"),
+)
+NOTICE_OPEN: Final = MetricFamily(
+    name="branchwatch_notice_open",
+    type="gauge",
+    help="Floor notice episodes the branch has been told of and that have not ended.",
+    labels=("kind",),
+)
+NOTICE_UNANSWERED: Final = MetricFamily(
+    name="branchwatch_notice_unanswered_timestamp_seconds",
+    type="gauge",
+    help="Since when (Unix seconds) a notice chain of this kind is exhausted with nobody "
+    "acknowledging (the oldest such); absent otherwise.",
+    labels=("kind",),
+)
+NOTICE_ACK_SECONDS: Final = MetricFamily(
+    name="branchwatch_notice_ack_seconds",
+    type="histogram",
+    help="From a floor notice sent to its acknowledgement on an intercom, in seconds.",
+    labels=("kind",),
+)
 
 # -- the collector's own metrics (no branch labels) ----------------------------------------
 
@@ -229,6 +256,13 @@ COLLECTOR_ANNOTATIONS: Final = MetricFamily(
     scope="collector",
 )
 
+COLLECTOR_NOTICES_UNPUBLISHED: Final = MetricFamily(
+    name="branchwatch_collector_notices_unpublished_total",
+    type="counter",
+    help="Floor notices the MQTT client refused to queue: counted as sent, never delivered.",
+    scope="collector",
+)
+
 # The floor families in the order the exposition writes them.
 FLOOR: Final = (
     BRANCH_OPEN,
@@ -249,6 +283,10 @@ FLOOR: Final = (
     AGENT_LAST_SEEN,
     DEVICE_UP,
     DEVICE_FAULT,
+    NOTICES,
+    NOTICE_OPEN,
+    NOTICE_UNANSWERED,
+    NOTICE_ACK_SECONDS,
 )
 # Registered by the collector in its self-metrics registry (annotations: when Grafana is on).
 COLLECTOR: Final = (
@@ -258,6 +296,7 @@ COLLECTOR: Final = (
     COLLECTOR_MQTT_CONNECTED,
     COLLECTOR_INGEST_LAG,
     COLLECTOR_ANNOTATIONS,
+    COLLECTOR_NOTICES_UNPUBLISHED,
 )
 CATALOG: Final = FLOOR + COLLECTOR
 BY_NAME: Final = {family.name: family for family in CATALOG}

@@ -18,6 +18,7 @@ import msgspec
 from branchwatch.contract.ids import TOKEN_PATTERN
 from branchwatch.errors import ConfigError
 from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from collector.notices.view import NOTICE_SERIES
 
 _SERVICE_RE: Final = re.compile(TOKEN_PATTERN)
 MAX_POST_NAME: Final = 64
@@ -49,8 +50,9 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     service_buckets: tuple[float, ...] = (30, 60, 120, 300, 600, 900, 1800)
     # Label cardinality: a branch never renders more than max_series series, so one
     # Prometheus holds a whole region. validate() proves it: the fixed series of the
-    # services and posts plus the worst case of every cap below must fit.
-    max_series: int = 250
+    # services and posts, the worst case of every cap below and (notices on) the 42
+    # of the floor notice families must fit. The defaults need 284.
+    max_series: int = 300
     max_counters: int = 12  # per branch; 5 series each
     max_agents: int = 4  # per branch; 3 series each
     max_devices: int = 24  # per branch, all agents together; 1 series each
@@ -79,20 +81,27 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         per_service = 1 + 1 + 1 + 1 + 3 + wait + service
         return 1 + len(self.services) * per_service + 3 + 2 * len(self.posts)
 
-    def worst_case_series(self, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> int:
+    def worst_case_series(
+        self, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, notices: bool = False
+    ) -> int:
+        """The most series a branch can render; ``notices``: with the floor notice families."""
         return (
             self.fixed_series(thresholds)
             + 5 * self.max_counters
             + 3 * self.max_agents
             + self.max_devices
             + self.max_faults
+            + (NOTICE_SERIES if notices else 0)
         )
 
-    def validate(self, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
+    def validate(
+        self, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, notices: bool = False
+    ) -> None:
         """Raise :class:`ConfigError` naming the first setting that cannot be used.
 
-        ``thresholds`` (validated by their owner) add wait buckets, so they count
-        towards the series budget.
+        ``thresholds`` (validated by their owner) add wait buckets, and floor
+        notices (``notices``: they are on) add their families: both count towards
+        the series budget.
         """
         _check_services(self.services)
         positions = _check_posts(self.posts)
@@ -108,14 +117,15 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         ):
             if cap < 1:
                 raise ConfigError(f"floor.{setting} must be at least 1, got {cap}")
-        worst_case = self.worst_case_series(thresholds)
+        worst_case = self.worst_case_series(thresholds, notices=notices)
         if worst_case > self.max_series:
+            with_notices = f", + floor notices {NOTICE_SERIES}" if notices else ""
             raise ConfigError(
                 f"floor: a branch could render {worst_case} series "
                 f"(services and posts {self.fixed_series(thresholds)}, + 5 x max_counters, "
-                "+ 3 x max_agents, + max_devices, + max_faults) but floor.max_series is "
-                f"{self.max_series}: lower the caps, or raise max_series knowing that "
-                "Prometheus then holds fewer branches"
+                f"+ 3 x max_agents, + max_devices, + max_faults{with_notices}) but "
+                f"floor.max_series is {self.max_series}: lower the caps, or raise max_series "
+                "knowing that Prometheus then holds fewer branches"
             )
 
 
@@ -197,8 +207,14 @@ class FloorRules:
         "wait_buckets",
     )
 
-    def __init__(self, config: FloorConfig, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
-        config.validate(thresholds)
+    def __init__(
+        self,
+        config: FloorConfig,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        *,
+        notices: bool = False,
+    ) -> None:
+        config.validate(thresholds, notices=notices)
         self.thresholds: Final = thresholds
         self.services: Final[tuple[str, ...]] = config.services
         self.post_names: Final[dict[int, str]] = {p.position: p.name for p in config.posts}

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import msgspec
 
 from collector.floor.histogram import Histogram
 from collector.notices.state import (
+    ACK_BUCKETS,
     KIND_OUTCOMES,
     KINDS,
     NoticeBook,
@@ -82,13 +83,26 @@ class NoticeMetrics(NamedTuple):
     # (a post still within post_empty_seconds is not) until it ends.
     open: dict[NoticeKind, int]
     # branchwatch_notice_unanswered_timestamp_seconds: only kinds with an exhausted
-    # chain (the oldest one's time).
+    # chain (the oldest one's time), of UNANSWERED_KINDS.
     unanswered_since: dict[NoticeKind, float]
     # branchwatch_notice_ack_seconds: every kind, buckets ACK_BUCKETS (non-cumulative).
     ack_seconds: dict[NoticeKind, Histogram]
     # Intercom acks that acknowledged no notice, by reason (unknown_notice, wrong_post,
     # already_acked, no_notice); only reasons seen.
     ignored_acks: dict[str, int]
+
+
+# The kinds whose chain can stay open unanswered (the others end when unanswered).
+UNANSWERED_KINDS: Final[tuple[NoticeKind, ...]] = ("post_empty",)
+# The most series a branch renders for notices (its share of the series budget): every
+# total, every kind's open gauge, the unanswered gauges, every kind's histogram (its
+# buckets, +Inf, _sum and _count).
+NOTICE_SERIES: Final = (
+    sum(len(outcomes) for outcomes in KIND_OUTCOMES.values())
+    + len(KINDS)
+    + len(UNANSWERED_KINDS)
+    + len(KINDS) * (len(ACK_BUCKETS) + 3)
+)
 
 
 def notice_metrics(book: NoticeBook) -> NoticeMetrics:
@@ -103,7 +117,9 @@ def notice_metrics(book: NoticeBook) -> NoticeMetrics:
         if episode.stage != "waiting":
             open_[episode.kind] += 1
         ts = episode.unanswered_ts
-        if ts is not None and ts < unanswered.get(episode.kind, ts + 1):
+        if ts is None or episode.kind not in UNANSWERED_KINDS:
+            continue
+        if ts < unanswered.get(episode.kind, ts + 1):
             unanswered[episode.kind] = ts
     ack = {kind: book.ack.get(kind) or new_ack_histogram() for kind in KINDS}
     return NoticeMetrics(totals, open_, unanswered, ack, dict(book.ignored_acks))

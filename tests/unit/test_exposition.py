@@ -132,6 +132,14 @@ branchwatch_device_up{region="north",branch="b1",agent="a1",device="q1",kind="qu
 # HELP branchwatch_device_fault 1 while the device reports the fault, 0 once it recovered.
 # TYPE branchwatch_device_fault gauge
 branchwatch_device_fault{region="north",branch="b1",agent="a1",device="q1",fault="paper_low"} 1
+# HELP branchwatch_notices_total Floor notices by kind (post_empty, unsatisfied, queue_long) and outcome: sent (notify commands), acked, escalated (a step unacknowledged in time), unanswered (chain exhausted), resolved (the cause ended).
+# TYPE branchwatch_notices_total counter
+# HELP branchwatch_notice_open Floor notice episodes the branch has been told of and that have not ended.
+# TYPE branchwatch_notice_open gauge
+# HELP branchwatch_notice_unanswered_timestamp_seconds Since when (Unix seconds) a notice chain of this kind is exhausted with nobody acknowledging (the oldest such); absent otherwise.
+# TYPE branchwatch_notice_unanswered_timestamp_seconds gauge
+# HELP branchwatch_notice_ack_seconds From a floor notice sent to its acknowledgement on an intercom, in seconds.
+# TYPE branchwatch_notice_ack_seconds histogram
 """
 
 

@@ -7,6 +7,7 @@ import pytest
 from branchwatch.contract import events as ev
 from branchwatch.contract.messages import DeviceStatus, SpoolStatus, Status
 from collector.floor.config import FloorConfig
+from collector.notices.config import NoticesConfig
 from collector.store import Store
 from collector.views import AgentView, DeviceView
 
@@ -215,10 +216,11 @@ def test_device_cap_counts_every_agent_of_the_branch() -> None:
     assert store.apply_status("r1", "b1", "a1", online(1, devices=two), received=101.0)
 
 
-def test_default_caps_keep_a_branch_within_the_series_budget() -> None:
+@pytest.mark.parametrize("notices", [False, True])
+def test_default_caps_keep_a_branch_within_the_series_budget(notices: bool) -> None:
     config = FloorConfig()
-    assert config.worst_case_series() <= config.max_series == 250
-    store = Store(config)
+    assert config.worst_case_series(notices=True) <= config.max_series == 300
+    store = Store(config, notices=NoticesConfig(enabled=notices))
     devices = {f"d{i}": DeviceStatus(kind="pad", link="up") for i in range(6)}
     for a in range(config.max_agents):
         store.apply_status("r1", "b1", f"a{a}", online(1, devices=devices), received=100.0)
@@ -235,9 +237,13 @@ def test_default_caps_keep_a_branch_within_the_series_budget() -> None:
         ev.TicketIssued(v=1, seq=5000 + n, ts=100.0, device="q", ticket=f"T{n}", service=s)
         for n, s in enumerate(config.services)
     ]
-    store.apply_events("r1", "b1", "a0", waiting, 100.0)
+    # Opened with posts 1 and 2 empty and no intercom: both notice chains end unanswered.
+    opened = ev.BranchOpened(v=1, seq=4999, ts=100.0, device="q")
+    store.apply_events("r1", "b1", "a0", [opened, *waiting], 100.0)
+    store.due_notices(1000.0)
     lines = [line for line in store.render().splitlines() if not line.startswith("#")]
-    assert len(lines) == config.worst_case_series()  # every cap reached, and no more
+    # every cap reached, and no more
+    assert len(lines) == config.worst_case_series(notices=notices)
 
 
 @pytest.mark.parametrize("state", ["online", "offline"])

@@ -13,6 +13,7 @@ from branchwatch.contract import metrics
 from collector.app import disable_created_series
 from collector.config import GrafanaConfig
 from collector.grafana import Annotator
+from collector.notices.config import NoticesConfig
 from collector.selfmetrics import SelfMetrics, counter
 from collector.store import Store
 from tests.unit.test_exposition import CONFIG, LIMITS, scenario
@@ -38,10 +39,15 @@ def collector_exposition() -> str:
 
 
 def floor_exposition() -> str:
-    """A branch with every kind of state: a queue, tickets, counters, ratings, agents, faults."""
-    store = Store(CONFIG, thresholds=LIMITS)
+    """A branch with every kind of state: a queue, tickets, counters, ratings, agents, faults,
+    and a notice chain run to its end (post 2 empty since opening, nobody acknowledges)."""
+    store = Store(CONFIG, thresholds=LIMITS, notices=NoticesConfig(follow_up_positions=(1,)))
     scenario(store)
-    return store.render()
+    for now in (2000.0, 2100.0):  # the all-call, then its ack timeout: unanswered
+        store.due_notices(now)
+    text = store.render()
+    assert f"{metrics.NOTICE_UNANSWERED.name}{{" in text
+    return text
 
 
 def families(text: str) -> dict[str, dict[str, str]]:

@@ -1,0 +1,122 @@
+# ruff: noqa: E501 - exposition lines are long by nature
+"""The notice families in the exposition: exact lines, and the unanswered gauge's life."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from branchwatch.contract import events as ev
+from collector.floor.config import FloorConfig, PostConfig
+from collector.notices.config import NoticesConfig
+from collector.store import Store
+
+FLOOR = FloorConfig(
+    services=("cash",),
+    posts=tuple(PostConfig(n, f"post {n}") for n in (1, 2, 3, 4)),
+    required_posts=(1,),
+    backfill_order=(3, 4),
+    wait_buckets=(60.0,),
+    service_buckets=(30.0,),
+)
+NOTICES = NoticesConfig(follow_up_positions=(3,), post_empty_seconds=60, ack_timeout_seconds=60)
+
+
+def E(cls: type[ev.Event], seq: int, ts: float, **fields: Any) -> ev.Event:
+    return cls(v=1, seq=seq, ts=ts, device="intercom-1", **fields)
+
+
+def notice_lines(store: Store) -> list[str]:
+    return [
+        line
+        for line in store.render().splitlines()
+        if line.startswith("branchwatch_notice") and 'kind="post_empty"' in line
+    ]
+
+
+def test_a_chain_escalated_and_acknowledged_then_resolved() -> None:
+    store = Store(FLOOR, notices=NOTICES)
+
+    def apply(*events: ev.Event) -> None:
+        store.apply_events("north", "b1", "ic", events, received=events[-1].ts)
+
+    apply(
+        E(ev.BranchOpened, 1, 1000.0),
+        E(ev.PositionStaffed, 2, 1001.0, position=1, staff="s.li"),
+        E(ev.PositionStaffed, 3, 1002.0, position=3, staff="s.wu"),
+        E(ev.PositionStaffed, 4, 1003.0, position=4, staff="s.he"),
+    )
+    apply(E(ev.PositionVacated, 5, 1100.0, position=1))
+    assert store.due_notices(1159.0) == []
+    [first] = store.due_notices(1160.0)
+    [second] = store.due_notices(1220.0)  # post 3 did not acknowledge
+    assert (first.agent, first.notify.position, second.notify.position) == ("ic", 3, 4)
+    apply(E(ev.IntercomAck, 6, 1225.0, position=4, notice=second.notify.id))
+    assert notice_lines(store) == [
+        'branchwatch_notices_total{region="north",branch="b1",kind="post_empty",outcome="sent"} 2',
+        'branchwatch_notices_total{region="north",branch="b1",kind="post_empty",outcome="acked"} 1',
+        'branchwatch_notices_total{region="north",branch="b1",kind="post_empty",outcome="escalated"} 1',
+        'branchwatch_notices_total{region="north",branch="b1",kind="post_empty",outcome="unanswered"} 0',
+        'branchwatch_notices_total{region="north",branch="b1",kind="post_empty",outcome="resolved"} 0',
+        'branchwatch_notice_open{region="north",branch="b1",kind="post_empty"} 1',
+        'branchwatch_notice_ack_seconds_bucket{region="north",branch="b1",kind="post_empty",le="5.0"} 1',
+        'branchwatch_notice_ack_seconds_bucket{region="north",branch="b1",kind="post_empty",le="10.0"} 1',
+        'branchwatch_notice_ack_seconds_bucket{region="north",branch="b1",kind="post_empty",le="30.0"} 1',
+        'branchwatch_notice_ack_seconds_bucket{region="north",branch="b1",kind="post_empty",le="60.0"} 1',
+        'branchwatch_notice_ack_seconds_bucket{region="north",branch="b1",kind="post_empty",le="120.0"} 1',
+        'branchwatch_notice_ack_seconds_bucket{region="north",branch="b1",kind="post_empty",le="300.0"} 1',
+        'branchwatch_notice_ack_seconds_bucket{region="north",branch="b1",kind="post_empty",le="+Inf"} 1',
+        'branchwatch_notice_ack_seconds_sum{region="north",branch="b1",kind="post_empty"} 5.0',
+        'branchwatch_notice_ack_seconds_count{region="north",branch="b1",kind="post_empty"} 1',
+    ]
+    apply(E(ev.PositionStaffed, 7, 1230.0, position=1, staff="s.li"))
+    lines = notice_lines(store)
+    assert (
+        'branchwatch_notices_total{region="north",branch="b1",kind="post_empty",outcome="resolved"} 1'
+        in lines
+    )
+    assert 'branchwatch_notice_open{region="north",branch="b1",kind="post_empty"} 0' in lines
+
+
+def test_every_kind_has_its_totals_open_gauge_and_histogram_from_the_start() -> None:
+    store = Store(FLOOR, notices=NOTICES)
+    store.apply_events("north", "b1", "q", [E(ev.BranchClosed, 1, 10.0)], received=10.0)
+    text = store.render()
+    for kind, outcomes in (
+        ("post_empty", ("sent", "acked", "escalated", "unanswered", "resolved")),
+        ("unsatisfied", ("sent", "acked", "unanswered")),
+        ("queue_long", ("sent", "acked", "resolved")),
+    ):
+        for outcome in outcomes:
+            assert f'kind="{kind}",outcome="{outcome}"}} 0\n' in text
+        assert f'branchwatch_notice_open{{region="north",branch="b1",kind="{kind}"}} 0\n' in text
+        assert (
+            f'branchwatch_notice_ack_seconds_count{{region="north",branch="b1",kind="{kind}"}} 0\n'
+            in text
+        )
+    assert "branchwatch_notice_unanswered_timestamp_seconds{" not in text
+
+
+def test_the_unanswered_gauge_lives_while_the_chain_is_exhausted() -> None:
+    store = Store(FLOOR, notices=NOTICES)
+    # No intercom reported any post: nobody can be told, the chain ends at once.
+    store.apply_events("north", "b1", "q", [E(ev.BranchOpened, 1, 1000.0)], received=1000.0)
+    assert store.due_notices(1061.0) == []
+    gauge = 'branchwatch_notice_unanswered_timestamp_seconds{region="north",branch="b1",kind="post_empty"}'
+    assert f"{gauge} 1061.0" in notice_lines(store)
+    staffed = E(ev.PositionStaffed, 2, 1070.0, position=1, staff="s.li")
+    store.apply_events("north", "b1", "q", [staffed], received=1070.0)
+    lines = notice_lines(store)
+    assert not any(line.startswith(gauge) for line in lines)
+    assert (
+        'branchwatch_notices_total{region="north",branch="b1",kind="post_empty",outcome="unanswered"} 1'
+        in lines
+    )
+
+
+def test_notices_off_render_no_notice_series() -> None:
+    store = Store(FLOOR)
+    store.apply_events("north", "b1", "q", [E(ev.BranchOpened, 1, 1000.0)], received=1000.0)
+    store.due_notices(2000.0)
+    text = store.render()
+    assert "# TYPE branchwatch_notices_total counter" in text
+    assert not [line for line in text.splitlines() if line.startswith("branchwatch_notice")]
