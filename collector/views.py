@@ -7,6 +7,7 @@ import msgspec
 from branchwatch.contract.ids import RATINGS
 from collector.floor.branch import COUNTER_STATES, BranchState, CounterState
 from collector.floor.config import FloorRules
+from collector.notices.view import EpisodeView, notices_view
 
 _GOOD_RATINGS = ("very_satisfied", "satisfied")
 
@@ -104,6 +105,9 @@ class BranchDetail(BranchSummary, kw_only=True):
     counter_list: list[CounterView]
     services: list[ServiceStats]
     evaluations: list[CounterEvaluations]
+    # The open floor notice episodes, each with its chain (who was told when, who
+    # acknowledged); empty while none is open or notices are off.
+    notices: list[EpisodeView]
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -235,6 +239,7 @@ def detail(rules: FloorRules, b: BranchState, now: float) -> BranchDetail:
         ],
         services=services,
         evaluations=[_evaluations(c, s) for c, s in counters],
+        notices=notices_view(b.notices),
     )
 
 

@@ -1,9 +1,12 @@
 # ruff: noqa: E501 - exposition lines are long by nature
-"""The notice families in the exposition: exact lines, and the unanswered gauge's life."""
+"""What the collector shows of floor notices: the exposition's notice families (exact
+lines, the unanswered gauge's life) and the ``notices`` of the branch API."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import msgspec
 
 from branchwatch.contract import events as ev
 from collector.floor.config import FloorConfig, PostConfig
@@ -120,3 +123,47 @@ def test_notices_off_render_no_notice_series() -> None:
     text = store.render()
     assert "# TYPE branchwatch_notices_total counter" in text
     assert not [line for line in text.splitlines() if line.startswith("branchwatch_notice")]
+
+
+def test_the_branch_api_lists_open_episodes_with_their_chain() -> None:
+    store = Store(FLOOR, notices=NOTICES)
+    events = [
+        E(ev.BranchOpened, 1, 1000.0),
+        E(ev.PositionStaffed, 2, 1002.0, position=3, staff="s.wu"),
+    ]
+    store.apply_events("north", "b1", "ic", events, received=1002.0)
+    [sent] = store.due_notices(1060.0)  # post 1 empty since opening
+    ack = E(ev.IntercomAck, 3, 1064.0, position=3, notice=sent.notify.id)
+    store.apply_events("north", "b1", "ic", [ack], received=1064.0)
+    detail = msgspec.json.decode(msgspec.json.encode(store.branch_detail("north", "b1", 1065.0)))
+    assert detail["notices"] == [
+        {
+            "kind": "post_empty",
+            "stage": "acked",
+            "since": 1000.0,
+            "due": 1124.0,  # the post has ack_timeout_seconds after the ack to be staffed
+            "unanswered_ts": None,
+            "acked_by": 3,
+            "position": 1,
+            "counter": None,
+            "teller": None,
+            "ticket": None,
+            "waited": None,
+            "service": None,
+            "notices": [
+                {
+                    "id": sent.notify.id,
+                    "position": 3,
+                    "agent": "ic",
+                    "sent_ts": 1060.0,
+                    "acked_ts": 1064.0,
+                    "acked_by": 3,
+                }
+            ],
+        }
+    ]
+    off = Store(FLOOR)
+    off.apply_events("north", "b1", "ic", events, received=1002.0)
+    off.due_notices(1060.0)
+    quiet = off.branch_detail("north", "b1", 1065.0)
+    assert quiet is not None and quiet.notices == []
