@@ -62,6 +62,12 @@ class AlertConfig:
     # scrape; the thresholds already measure how long the post has been empty.
     post_for_seconds: int = 30
 
+    # -- floor notices: the branch was told first (the collector's [notices]) ----------------
+    # A notice chain exhausted this long more before on-call is paged: a late ack or the
+    # post staffed again right after the last step ends it; the chain itself already took
+    # post_empty_seconds and one ack_timeout_seconds per step.
+    notice_unanswered_for_seconds: int = 30
+
     # -- floor: waiting customers (thresholds: wait_warning/critical_seconds) ----------------
     wait_for_seconds: int = 30
 

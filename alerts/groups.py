@@ -16,10 +16,15 @@ from alerts.promql import BRANCH, branch_open, duration, metric, number, per, sh
 from alerts.yamltext import Yaml
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import bucket_label
+from collector.notices.state import NoticeKind
 
 Rule = dict[str, Yaml]
 WHERE: Final = "{{ $labels.region }}/{{ $labels.branch }}"
 CONCERNS: Final = ("floor", "service", "fleet", "collector")
+# The only notice chain that pages: a required post left empty. An unsatisfied customer
+# not followed up has left by the time on-call could act (counted, on the boards); a long
+# queue pages by itself (BranchwatchCustomerWaitTooLong). See docs/runbook.md.
+PAGED_NOTICE_KIND: Final[NoticeKind] = "post_empty"
 
 
 def _alert(
@@ -32,8 +37,9 @@ def _alert(
     summary: str,
     description: str,
     branch_link: bool = True,
+    labels: dict[str, Yaml] | None = None,
 ) -> Rule:
-    labels: dict[str, Yaml] = {"severity": severity, "concern": concern, **cfg.extra_labels}
+    labels = {**(labels or {}), "severity": severity, "concern": concern, **cfg.extra_labels}
     annotations: dict[str, Yaml] = {"summary": summary, "description": description}
     annotations["runbook_url"] = cfg.runbook(name.lower())
     if branch_link:
@@ -72,8 +78,60 @@ def _post_empty(
         f"{WHERE}: post {post} ({post_name}) empty for {{{{ $value | humanizeDuration }}}}",
         f"Nobody is checked in at post {post} ({post_name}) of branch {WHERE} while it is "
         f"open, for {{{{ $value | humanizeDuration }}}} (threshold {duration(seconds)}). "
-        "Backfill it from the next staffed post; the branch view shows who left it and when.",
+        "Have the branch backfill it from the next staffed post; the branch view shows who "
+        "left it and when, and its notices who was told and who acknowledged.",
     )
+
+
+def _notices_unanswered(cfg: AlertConfig) -> list[Rule]:
+    """A post_empty notice chain exhausted: critical while post 1 is the empty one.
+
+    The unanswered gauge has no position label (one series per kind: the oldest
+    exhausted chain), so post 1 is told apart by joining its staffed gauge: post 1
+    empty makes the page critical (and carries ``position``, which Alertmanager
+    matches against the backstop BranchwatchGreeterPostEmpty to hold it back);
+    any other required post (post 2 by default) is a warning. ``and``/``unless``
+    join every copy an HA pair exports, and ``max by`` makes them one alert.
+    """
+    name = "BranchwatchFloorNoticeUnanswered"
+    kind = f'kind="{PAGED_NOTICE_KIND}"'
+    since = f"time() - {metric(cfg, metrics.NOTICE_UNANSWERED.name, kind)}"
+    greeter = f'position="{cfg.greeter_post}"'
+    greeter_empty = f"on({BRANCH}) {metric(cfg, metrics.POSITION_STAFFED.name, greeter)} == 0"
+    by = f"{BRANCH}, kind"
+    told = (
+        "the floor notices (the backfill posts in turn, then the escalation posts or an "
+        "all-call) went unacknowledged"
+    )
+    critical = _alert(
+        cfg,
+        name,
+        per(by, f"{since}\nand {greeter_empty}\n{branch_open(cfg)}\n"),
+        cfg.notice_unanswered_for_seconds,
+        "critical",
+        "floor",
+        f"{WHERE}: post {cfg.greeter_post} ({cfg.greeter_post_name}) still empty, the "
+        "branch's notices unanswered for {{ $value | humanizeDuration }}",
+        f"Post {cfg.greeter_post} ({cfg.greeter_post_name}) of branch {WHERE} is empty while "
+        f"it is open, and {told}: the chain ended {{{{ $value | humanizeDuration }}}} ago. "
+        "Call the branch; the branch view's notices show who was told when.",
+        labels={"position": str(cfg.greeter_post)},
+    )
+    warning = _alert(
+        cfg,
+        name,
+        per(by, f"{since}\nunless {greeter_empty}\n{branch_open(cfg)}\n"),
+        cfg.notice_unanswered_for_seconds,
+        "warning",
+        "floor",
+        f"{WHERE}: post {cfg.lobby_post} ({cfg.lobby_post_name}) or another required post "
+        "still empty, the branch's notices unanswered for {{ $value | humanizeDuration }}",
+        f"A required post other than post {cfg.greeter_post} of branch {WHERE} is empty while "
+        f"it is open (post {cfg.lobby_post}, {cfg.lobby_post_name}, unless more posts are "
+        f"required), and {told}: the chain ended {{{{ $value | humanizeDuration }}}} ago. "
+        "Ask the branch to staff it; the branch view's notices name the post and who was told.",
+    )
+    return [critical, warning]
 
 
 def floor(cfg: AlertConfig) -> Rule:
@@ -121,6 +179,7 @@ def floor(cfg: AlertConfig) -> Rule:
                 limits.lobby_empty_seconds,
                 "warning",
             ),
+            *_notices_unanswered(cfg),
             *waits,
         ],
     }

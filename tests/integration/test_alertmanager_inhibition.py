@@ -119,3 +119,41 @@ def test_a_silence_as_documented_mutes_one_branch(
     assert muted["status"]["state"] == "suppressed"
     assert muted["status"]["silencedBy"] == [silence_id]
     assert not webhook.alerts(branch="b17")
+
+
+def test_an_unanswered_post_1_chain_holds_back_the_backstop_of_that_post_only(
+    stack: tuple[AlertmanagerProcess, WebhookReceiver],
+) -> None:
+    am, webhook = stack
+    notice, backstop = "BranchwatchFloorNoticeUnanswered", "BranchwatchGreeterPostEmpty"
+    told = {"region": "north", "kind": "post_empty"}
+    am.post_alerts([
+        # b1: post 1's chain exhausted and the backstop too: one page, the notice alert.
+        alert(notice, "critical", "floor", branch="b1", position="1", **told),
+        alert(backstop, "critical", "floor", region="north", branch="b1", position="1"),
+        # b2: post 1 empty 10 min, its chain not exhausted (acked, nobody came): pages.
+        alert(backstop, "critical", "floor", region="north", branch="b2", position="1"),
+        # b3: post 2's chain exhausted (a warning, no position) does not hold back post 1.
+        alert(notice, "warning", "floor", branch="b3", **told),
+        alert(backstop, "critical", "floor", region="north", branch="b3", position="1"),
+    ])  # fmt: skip
+    wait_until(
+        lambda: all(webhook.alerts(branch=b) for b in ("b1", "b2", "b3")),
+        15,
+        "notifications for b1, b2 and b3",
+    )
+    states = {
+        (a["labels"]["alertname"], a["labels"]["branch"]): a["status"]["state"] for a in am.alerts()
+    }
+    assert states == {
+        (notice, "b1"): "active",
+        (backstop, "b1"): "suppressed",
+        (backstop, "b2"): "active",
+        (notice, "b3"): "active",
+        (backstop, "b3"): "active",
+    }
+    [(page, _)] = webhook.alerts(branch="b1")
+    assert page["receiver"] == "north-pager"
+    assert [a["labels"]["alertname"] for a in page["alerts"]] == [notice]
+    sent = {(n["receiver"], a["labels"]["alertname"]) for n, a in webhook.alerts(branch="b3")}
+    assert sent == {("north-pager", backstop), ("north-ops", notice)}

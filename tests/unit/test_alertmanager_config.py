@@ -24,7 +24,7 @@ def test_amtool_check_config_passes() -> None:
     result = amtool("check-config", str(CONFIG))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "3 inhibit rules" in output and "1 templates" in output
+    assert "4 inhibit rules" in output and "1 templates" in output
 
 
 @pytest.mark.parametrize(
