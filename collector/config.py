@@ -10,6 +10,7 @@ configs had them.
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 
 import msgspec
@@ -25,6 +26,7 @@ from branchwatch.thresholds import (
     thresholds_from_tables,
 )
 from collector.floor.config import FloorConfig
+from collector.httpsecurity import BasicAuth, server_tls_context
 from collector.notices.config import NoticesConfig
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,43 @@ class MqttConfig(MqttClientConfig, frozen=True, forbid_unknown_fields=True):
 
 
 class HttpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``[http]``: the listener, its TLS and basic auth (the exporter-toolkit's model), limits."""
+
     listen: str = "0.0.0.0:9108"
     # Where the docs are published (http(s)://...): linked from the index page at /.
     docs_url: str = ""
+    # TLS: a certificate and its key (PEM, both or neither); with a client CA, every
+    # client must present a certificate it signed (mTLS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # name -> bcrypt hash; any user turns basic auth on for /metrics and /api/.
+    basic_auth_users: dict[str, str] = msgspec.field(default_factory=dict)
+    max_connections: int = 512
+    read_header_timeout_seconds: float = 5.0
+    idle_timeout_seconds: float = 60.0
+    write_timeout_seconds: float = 30.0
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for the first ``http.*`` key that cannot be used."""
+        parse_listen(self.listen)
+        if self.docs_url and not self.docs_url.startswith(("http://", "https://")):
+            raise ConfigError("http.docs_url must be an http(s):// URL (or empty)")
+        if self.max_connections < 1:
+            raise ConfigError("http.max_connections must be >= 1")
+        for key in ("read_header", "idle", "write"):
+            if getattr(self, f"{key}_timeout_seconds") <= 0:
+                raise ConfigError(f"http.{key}_timeout_seconds must be > 0")
+        self.tls_context()
+        self.basic_auth()
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context; None when TLS is off."""
+        return server_tls_context(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
+
+    def basic_auth(self) -> BasicAuth | None:
+        """The credentials check; None when no user is configured (auth off)."""
+        return BasicAuth(self.basic_auth_users) if self.basic_auth_users else None
 
 
 class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -77,9 +113,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def validate(self) -> None:
         """Everything msgspec's types cannot say; raises :class:`ConfigError`."""
         self.mqtt.validate()
-        parse_listen(self.http.listen)
-        if self.http.docs_url and not self.http.docs_url.startswith(("http://", "https://")):
-            raise ConfigError("http.docs_url must be an http(s):// URL (or empty)")
+        self.http.validate()
         for region in self.mqtt.regions:
             if not is_site_id(region):
                 raise ConfigError(f"mqtt.regions: {region!r} is not a valid region id")
