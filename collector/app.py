@@ -76,7 +76,7 @@ class Collector:
             clock,
             docs_url=config.http.docs_url,
         )
-        self.http = CollectorHttpServer((host, port), api)
+        self.http = CollectorHttpServer((host, port), api, config.http)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._snapshotted_changes = self.ingestor.changes

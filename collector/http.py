@@ -1,27 +1,36 @@
 """The collector's HTTP endpoints: an index page, /metrics, /healthz, /readyz, the JSON API.
 
-A stdlib threading server: each scrape renders under the store lock from
-cached per-branch text (a quiet branch is never re-rendered), so a handler
-holds it for milliseconds.
+Connections are kept by :mod:`collector.httpserver` (limits on size, time and count);
+this module answers requests. Each scrape renders under the store lock from cached
+per-branch text (a quiet branch is never re-rendered), so a handler holds it for
+milliseconds. With basic auth on (``http.basic_auth_users``), ``/metrics`` and the API
+(which shows staff ids) need credentials; ``/healthz`` and ``/readyz`` stay open, and
+``/`` shows only its links to a visitor without them.
 """
 
 from __future__ import annotations
 
 import html
+import io
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import msgspec
 
 from branchwatch import __version__
+from branchwatch.logthrottle import ThrottledLog
+from collector.config import HttpConfig
 from collector.errors import CollectorError
+from collector.httpsecurity import CHALLENGE, Verdict
+from collector.httpserver import ConnectionServer, Limits, Peer
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
 
@@ -29,6 +38,7 @@ log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 SENDMSG_BATCH: Final = 512  # buffers per sendmsg call (well under IOV_MAX = 1024)
+TLS_WRITE_BYTES: Final = 256 * 1024  # TLS has no sendmsg: fragments are joined up to this
 JSON_CONTENT_TYPE: Final = "application/json"
 HTML_CONTENT_TYPE: Final = "text/html; charset=utf-8"
 TEXT_CONTENT_TYPE: Final = "text/plain; charset=utf-8"
@@ -68,9 +78,42 @@ class ApiState:
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: CollectorHttpServer
+    """Answers the one request whose head the connection server has read."""
+
     protocol_version = "HTTP/1.1"
     server_version = "branchwatch-collector"
+
+    def __init__(
+        self, sock: socket.socket, peer: Peer, head: bytes, app: CollectorHttpServer
+    ) -> None:
+        # Not the socketserver way: the head is already read and the server is not a
+        # socketserver, so BaseRequestHandler's constructor is replaced, not called.
+        self.app = app
+        self._head = head
+        self.request = sock
+        self.client_address = peer
+        self.setup()
+        try:
+            self.handle()
+        finally:
+            self.finish()
+
+    def setup(self) -> None:
+        self.connection = self.request
+        self.rfile = io.BytesIO(self._head)
+        self.wfile = _SocketWriter(self.connection)
+
+    def handle(self) -> None:
+        self.handle_one_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0") != "0":
+            # No endpoint takes a body, and it is not read: its bytes must not be taken
+            # for the next request.
+            self.close_connection = True
+        return True
 
     def do_GET(self) -> None:
         self._route(send_body=True)
@@ -79,17 +122,10 @@ class Handler(BaseHTTPRequestHandler):
         self._route(send_body=False)
 
     def _route(self, send_body: bool) -> None:
-        api = self.server.api
+        api = self.app.api
         path = unquote(urlsplit(self.path).path).rstrip("/") or "/"
         if path == "/":
-            with api.lock:
-                known = api.store.branch_count
-            page = index_page(api.ready(), known, api.docs_url)
-            self._send(HTTPStatus.OK, page, HTML_CONTENT_TYPE, send_body)
-        elif path == "/metrics":
-            with api.lock:
-                floor = api.store.render_chunks()
-            self._send_chunks([*floor, api.metrics.render()], send_body)
+            self._index(send_body)
         elif path == "/healthz":
             self._send(HTTPStatus.OK, b"ok\n", "text/plain", send_body)
         elif path == "/readyz":
@@ -97,6 +133,12 @@ class Handler(BaseHTTPRequestHandler):
             status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
             body = b"ready\n" if ready else b"not subscribed to the broker yet\n"
             self._send(status, body, "text/plain", send_body)
+        elif not self._authorized(send_body):
+            return
+        elif path == "/metrics":
+            with api.lock:
+                floor = api.store.render_chunks()
+            self._send_chunks([*floor, api.metrics.render()], send_body)
         elif path == "/api/v1/branches":
             now = api.clock()
             with api.lock:
@@ -115,17 +157,78 @@ class Handler(BaseHTTPRequestHandler):
             body = f"not found: {path[:200]} (the endpoints are listed at /)\n".encode()
             self._send(HTTPStatus.NOT_FOUND, body, TEXT_CONTENT_TYPE, send_body)
 
+    def _index(self, send_body: bool) -> None:
+        api = self.app.api
+        # With auth on, a visitor without credentials learns the links, nothing of the floor.
+        private = self.app.auth is not None and not (
+            self.headers.get("Authorization") and self._verdict() is Verdict.ALLOWED
+        )
+        with api.lock:
+            known = api.store.branch_count
+        page = index_page(api.ready(), known, api.docs_url, links_only=private)
+        self._send(HTTPStatus.OK, page, HTML_CONTENT_TYPE, send_body)
+
+    def _verdict(self) -> Verdict:
+        auth = self.app.auth
+        if auth is None:
+            return Verdict.ALLOWED
+        verdict = auth.check(self.headers.get("Authorization"))
+        if verdict is not Verdict.ALLOWED:
+            # Who knocked, never what they sent.
+            self.app.denials.warning(
+                "HTTP %s from %s: %s",
+                self.path[:100],
+                self.client_address[0],
+                verdict.value,
+                key=self.client_address[0],
+            )
+        return verdict
+
+    def _authorized(self, send_body: bool) -> bool:
+        """Whether the request may see staff ids and metrics; if not, the refusal is sent."""
+        verdict = self._verdict()
+        if verdict is Verdict.ALLOWED:
+            return True
+        if verdict is Verdict.BUSY:
+            body = b"too many credential checks at once; retry\n"
+            self._send(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                body,
+                TEXT_CONTENT_TYPE,
+                send_body,
+                extra=(("Retry-After", "1"),),
+            )
+        else:
+            body = b"authentication required\n"
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                body,
+                TEXT_CONTENT_TYPE,
+                send_body,
+                extra=(("WWW-Authenticate", CHALLENGE),),
+            )
+        return False
+
     def _json(self, status: HTTPStatus, body: Any, send_body: bool) -> None:
         self._send(status, _json.encode(body), JSON_CONTENT_TYPE, send_body)
 
     def _error(self, status: HTTPStatus, message: str, send_body: bool) -> None:
         self._json(status, {"error": message}, send_body)
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str, send_body: bool) -> None:
+    def _send(
+        self,
+        status: HTTPStatus,
+        body: bytes,
+        content_type: str,
+        send_body: bool,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        for name, value in extra:
+            self.send_header(name, value)
         self.end_headers()
         if send_body:
             self.wfile.write(body)
@@ -144,8 +247,25 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-def index_page(ready: bool, branches: int, docs_url: str) -> bytes:
-    """A page for a person who opens the collector in a browser; loads nothing from elsewhere."""
+class _SocketWriter(io.BufferedIOBase):
+    """``wfile``: every write sent whole (a blocking socket with the write timeout)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._sock.sendall(data)
+        return len(memoryview(data))
+
+
+def index_page(ready: bool, branches: int, docs_url: str, *, links_only: bool = False) -> bytes:
+    """A page for a person who opens the collector in a browser; loads nothing from elsewhere.
+
+    ``links_only``: no version, readiness or branch count (a visitor without credentials).
+    """
     state = "subscribed to the broker" if ready else "not subscribed to the broker yet"
     items = [
         f'<li><a href="{href}">/{href}</a> — {html.escape(what)}</li>' for href, what in INDEX_LINKS
@@ -161,7 +281,9 @@ def index_page(ready: bool, branches: int, docs_url: str) -> bytes:
         "<style>body{font-family:sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}"
         "li{margin:.4rem 0}</style></head><body>",
         "<h1>branchwatch collector</h1>",
-        f"<p>Version {html.escape(__version__)}: {state}; branches known: {branches}.</p>",
+        ""
+        if links_only
+        else f"<p>Version {html.escape(__version__)}: {state}; branches known: {branches}.</p>",
         "<ul>",
         *items,
         "</ul></body></html>",
@@ -172,6 +294,9 @@ def index_page(ready: bool, branches: int, docs_url: str) -> bytes:
 
 def send_gathered(sock: socket.socket, chunks: list[bytes]) -> None:
     """``sendall`` for a list of buffers: ``sendmsg`` in batches, finishing short writes."""
+    if isinstance(sock, ssl.SSLSocket):
+        _send_joined(sock, chunks)
+        return
     for start in range(0, len(chunks), SENDMSG_BATCH):
         batch = chunks[start : start + SENDMSG_BATCH]
         sent = sock.sendmsg(batch)
@@ -183,19 +308,47 @@ def send_gathered(sock: socket.socket, chunks: list[bytes]) -> None:
             sent = 0
 
 
-class CollectorHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
+def _send_joined(sock: ssl.SSLSocket, chunks: list[bytes]) -> None:
+    """TLS copies into records anyway: join fragments into writes of a useful size."""
+    pending = bytearray()
+    for chunk in chunks:
+        pending += chunk
+        if len(pending) >= TLS_WRITE_BYTES:
+            sock.sendall(pending)
+            pending.clear()
+    if pending:
+        sock.sendall(pending)
 
-    def __init__(self, address: tuple[str, int], api: ApiState) -> None:
+
+class CollectorHttpServer(ConnectionServer):
+    """The collector's HTTP server, bound to ``address`` here, TLS and auth from ``http``."""
+
+    def __init__(
+        self, address: tuple[str, int], api: ApiState, http: HttpConfig | None = None
+    ) -> None:
+        http = http or HttpConfig()
         self.api = api
+        self.auth = http.basic_auth()
+        self.tls = http.tls_context()
+        self.denials = ThrottledLog(log)
+        limits = Limits(
+            max_connections=http.max_connections,
+            read_header_timeout=http.read_header_timeout_seconds,
+            idle_timeout=http.idle_timeout_seconds,
+            write_timeout=http.write_timeout_seconds,
+        )
         try:
-            super().__init__(address, Handler)
+            super().__init__(address, self._answer, tls=self.tls, limits=limits)
         except OSError as exc:
             raise HttpListenError(
                 f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}"
             ) from exc
 
+    def _answer(self, sock: socket.socket, peer: Peer, head: bytes) -> bool:
+        return not Handler(sock, peer, head, self).close_connection
+
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self.server_address
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{port}"
