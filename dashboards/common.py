@@ -26,6 +26,7 @@ DATASOURCE_VARIABLE: Final = "datasource"
 DATASOURCE: Final = dashboard.DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAGS: Final = ["branchwatch"]
 
+BLUE: Final = "blue"
 GREEN: Final = "green"
 YELLOW: Final = "yellow"
 ORANGE: Final = "orange"

@@ -1,4 +1,5 @@
-"""Branch floor: one branch, live — posts, queues, counters, waits against target, ratings.
+"""Branch floor: one branch, live — posts, queues, counters, waits against target, ratings,
+and the floor notices the collector sent the branch (open, acknowledged, unanswered).
 
 The collector annotates this board (``[grafana]`` in its config) when a
 required post is emptied or filled again; the annotations show on every
@@ -9,16 +10,19 @@ from __future__ import annotations
 
 from typing import Final
 
-from grafana_foundation_sdk.builders import bargauge, statetimeline
+from grafana_foundation_sdk.builders import bargauge, statetimeline, timeseries
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard
 
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import bucket_label
 from branchwatch.thresholds import Thresholds
+from collector.notices.config import NoticesConfig
 from dashboards.common import (
+    BLUE,
     DATASOURCE,
     GREEN,
+    ORANGE,
     RED,
     TAGS,
     YELLOW,
@@ -31,6 +35,7 @@ from dashboards.common import (
     query,
     region_variable,
     steps,
+    tiles,
     trend,
     wait_buckets,
     wait_target_le,
@@ -40,6 +45,16 @@ from dashboards.common import (
 UID: Final = "branchwatch-floor"
 B: Final = 'region="$region",branch="$branch"'
 ANNOTATION_TAG: Final = "branchwatch"  # every annotation the collector posts carries it
+# A notice unacknowledged this long escalates (the collector's default): red from there.
+ACK_TIMEOUT: Final = NoticesConfig().ack_timeout_seconds
+# How the outcomes of a notice are coloured wherever they are listed.
+OUTCOME_COLOURS: Final = {
+    "sent": BLUE,
+    "acked": GREEN,
+    "escalated": ORANGE,
+    "unanswered": RED,
+    "resolved": "purple",
+}
 
 
 def branch_variable() -> builders.QueryVariable:
@@ -138,6 +153,69 @@ def wait_distribution(limits: Thresholds, called: str) -> bargauge.Panel:
         "Cumulative share of tickets called within each bound over the time range. The "
         f"{minutes(limits.wait_target_seconds)} (target) bar is the service level: red below "
         f"{limits.service_level_target:.0%}."
+    )
+
+
+def notice_outcomes() -> timeseries.Panel:
+    panel = trend(
+        "Floor notices, by outcome",
+        f"sum by (outcome) (increase({metrics.NOTICES.name}{{{B}}}[$__rate_interval]))",
+        "{{outcome}}",
+        "none",
+    ).description(
+        "Notices the collector sent the branch's intercoms (all kinds), and what became of "
+        "them: acknowledged, escalated to the next post, unanswered (the chain ended: "
+        "on-call is paged for an empty post), resolved (the post was staffed again)."
+    )
+    for outcome, colour in OUTCOME_COLOURS.items():
+        panel = panel.override_by_name(outcome, [_fixed(colour)])
+    return panel
+
+
+def notices_by_kind() -> bargauge.Panel:
+    panel = bars(
+        "Notices by kind and outcome (time range)",
+        f"sum by (kind, outcome) (increase({metrics.NOTICES.name}{{{B}}}[$__range]))",
+        "{{kind}} · {{outcome}}",
+        "none",
+        steps(GREEN),
+    ).description(
+        "post_empty: backfill notices for an empty required post; unsatisfied: follow-ups "
+        "of an unsatisfied rating (acked = someone went to the customer); queue_long: "
+        "'open a counter'."
+    )
+    for outcome, colour in OUTCOME_COLOURS.items():
+        panel = panel.override_by_regexp(f".* · {outcome}", [_fixed(colour)])
+    return panel
+
+
+def ack_latency() -> bargauge.Panel:
+    """p50 and p90 from notice to acknowledgement per kind; kinds never acknowledged drop
+    out (``>= 0`` filters the NaN a quantile of no observations is)."""
+    buckets = f"increase({metrics.NOTICE_ACK_SECONDS.bucket}{{{B}}}[$__range])"
+    return (
+        bars(
+            "Notice → acknowledgement (time range)",
+            "",
+            "",
+            "s",
+            steps(GREEN, (ACK_TIMEOUT / 2, YELLOW), (ACK_TIMEOUT, RED)),
+        )
+        .targets(
+            [
+                query(
+                    f"histogram_quantile({quantile}, sum by (kind, le) ({buckets})) >= 0",
+                    f"{{{{kind}}}} p{round(quantile * 100)}",
+                    ref_id=ref_id,
+                )
+                for ref_id, quantile in (("A", 0.5), ("B", 0.9))
+            ]
+        )
+        .description(
+            "How long staff take to acknowledge a notice on the intercom, per kind. Red at "
+            f"the default ack timeout ({ACK_TIMEOUT:g} s): a notice not acknowledged by then "
+            "escalates."
+        )
     )
 
 
@@ -250,4 +328,24 @@ def build(limits: Thresholds) -> builders.Dashboard:
             .override_by_regexp(".* · neutral", [_fixed(YELLOW)])
             .grid_pos(at(15, 19, 9, 8))
         )
+        .with_panel(
+            tiles(
+                "Notices open now, by kind",
+                f"max by (kind) ({metrics.NOTICE_OPEN.name}{{{B}}})",
+                "{{kind}}",
+                "none",
+                steps(GREEN, (1, YELLOW)),
+            ).grid_pos(at(0, 27, 6, 6))
+        )
+        .with_panel(
+            big_stat(
+                "Notice chain unanswered for",
+                f"max(time() - {metrics.NOTICE_UNANSWERED.name}{{{B}}}) or vector(0)",
+                "s",
+                steps(GREEN, (1, RED)),
+            ).grid_pos(at(6, 27, 4, 6))
+        )
+        .with_panel(notice_outcomes().grid_pos(at(10, 27, 14, 6)))
+        .with_panel(notices_by_kind().grid_pos(at(0, 33, 12, 8)))
+        .with_panel(ack_latency().grid_pos(at(12, 33, 12, 8)))
     )

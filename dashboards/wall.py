@@ -1,9 +1,10 @@
 """Operations centre wall: the whole region on one 1080p screen, read from across a room.
 
-Top row: six big tiles, each coloured at its target. Middle: region tiles.
-Bottom: the branches that need someone now (post 1 empty, longest waits),
-the regions below target, devices down and the alerts firing. 24 rows of
-grid, nothing below the fold.
+Top row: six big tiles, each coloured at its target. Middle: region tiles,
+the branches whose floor notices went unanswered (on-call's turn) and the
+notices sent per hour. Bottom: the branches that need someone now (post 1
+empty, longest waits), the regions below target, devices down and the alerts
+firing. 24 rows of grid, nothing below the fold.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ POST1_EMPTY_SECONDS: Final = (
     f" and on(region, branch) {OPEN}"
 )
 OLDEST_WAIT: Final = f"time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{R}}}"
+# One series per open branch with an exhausted notice chain (an HA pair counted once).
+UNANSWERED_CHAINS: Final = (
+    f"max by (region, branch) ({metrics.NOTICE_UNANSWERED.name}{{{R}}})"
+    f" and on(region, branch) {OPEN}"
+)
+NOTICES_PER_HOUR: Final = (
+    "sum(max by (region, branch, kind) "
+    f'(increase({metrics.NOTICES.name}{{outcome="sent",{R}}}[1h])))'
+)
 
 
 def _share(numerator: str, denominator: str, by: str = "") -> str:
@@ -137,22 +147,41 @@ def build(limits: Thresholds) -> builders.Dashboard:
     ]
     for column, panel in enumerate(top):
         board = board.with_panel(panel.grid_pos(at(4 * column, 0, 4, 5)))
-    board = board.with_panel(
-        tiles(
-            "Customers waiting, by region",
-            f"sum by (region) ({metrics.QUEUE_WAITING.name}{{{R}}})",
-            "{{region}}",
-            "none",
-            steps(GREEN),
-        ).grid_pos(at(0, 5, 12, 5))
-    ).with_panel(
-        tiles(
-            "Branches open, by region",
-            f"sum by (region) ({metrics.BRANCH_OPEN.name}{{{R}}})",
-            "{{region}}",
-            "none",
-            steps(GREEN),
-        ).grid_pos(at(12, 5, 12, 5))
+    board = (
+        board.with_panel(
+            tiles(
+                "Customers waiting, by region",
+                f"sum by (region) ({metrics.QUEUE_WAITING.name}{{{R}}})",
+                "{{region}}",
+                "none",
+                steps(GREEN),
+            ).grid_pos(at(0, 5, 8, 5))
+        )
+        .with_panel(
+            tiles(
+                "Branches open, by region",
+                f"sum by (region) ({metrics.BRANCH_OPEN.name}{{{R}}})",
+                "{{region}}",
+                "none",
+                steps(GREEN),
+            ).grid_pos(at(8, 5, 8, 5))
+        )
+        .with_panel(
+            big_stat(
+                "Branches with an unanswered notice chain",
+                f"count({UNANSWERED_CHAINS}) or vector(0)",
+                "none",
+                none_is_good(),
+            ).grid_pos(at(16, 5, 4, 5))
+        )
+        .with_panel(
+            big_stat(
+                "Floor notices sent (1 h)",
+                f"{NOTICES_PER_HOUR} or vector(0)",
+                "none",
+                steps(GREEN),
+            ).grid_pos(at(20, 5, 4, 5))
+        )
     )
     board = (
         board.with_panel(
