@@ -7,11 +7,15 @@ maps them once (a ConfigError is 2, any other error 1).
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 
 import msgspec
 
 from branchwatch.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from branchwatch.errors import ConfigError
 from collector.config import CollectorConfig, load_collector_config
+from collector.httpsecurity import HASH_COST, hash_password
 
 RUN_HELP = f"""\
 Subscribe to every agent's events and status (QoS 1, persistent session),
@@ -31,6 +35,19 @@ exit status:
   {EXIT_OK}  stopped by SIGTERM or SIGINT (after a last snapshot)
   {EXIT_FAILED}  failed while running (e.g. the HTTP port is taken): systemd restarts it
   {EXIT_CONFIG}  bad config or flag (unknown key, bad value, unreadable file): fix it first
+"""
+
+
+HASH_HELP = f"""\
+Read a password (typed without echo at a terminal, else the first line of
+standard input) and print its bcrypt hash for the collector's
+[http.basic_auth_users] table; Prometheus' own web config takes the same.
+
+  echo -n 's3cret' | branchwatch collector hash-password
+
+exit status:
+  {EXIT_OK}  the hash is on standard output
+  {EXIT_CONFIG}  no password, or one longer than bcrypt's 72 bytes
 """
 
 
@@ -60,6 +77,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="REGION",
         help="subscribe to this region only (repeatable; default: all regions)",
     )
+    hasher = sub.add_parser(
+        "hash-password",
+        help="print the bcrypt hash of a password for http.basic_auth_users",
+        description=HASH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hasher.add_argument(
+        "--cost",
+        type=int,
+        default=HASH_COST,
+        choices=range(4, 32),
+        metavar="N",
+        help=f"bcrypt cost, 4-31: each check takes 2^N rounds (default {HASH_COST})",
+    )
 
 
 def load_config(args: argparse.Namespace) -> CollectorConfig:
@@ -83,7 +114,20 @@ def load_config(args: argparse.Namespace) -> CollectorConfig:
     return config
 
 
+def print_password_hash(cost: int) -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise ConfigError("no password on standard input")
+    print(hash_password(password.encode(), cost))
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.collector_command == "hash-password":
+        return print_password_hash(args.cost)
     # The server's imports (prometheus_client, the Grafana client) wait for a valid config.
     from collector.app import Collector, disable_created_series  # noqa: PLC0415
 
