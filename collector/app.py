@@ -2,7 +2,8 @@
 
 Threads: paho's network thread applies messages; the HTTP server's threads
 render; one maintenance thread snapshots, expires stale branches and asks
-agents for replays. The main thread only waits for SIGTERM/SIGINT.
+agents for replays; with floor notices on, a notice thread publishes the
+notices that fell due. The main thread only waits for SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collector.grafana import Annotator
 from collector.http import ApiState, CollectorHttpServer
 from collector.ingest import Ingestor
 from collector.mqtt import MqttSession
+from collector.notices.book import Outbound
 from collector.selfmetrics import SelfMetrics
 from collector.statefile import StateFile
 from collector.store import Store
@@ -35,6 +37,12 @@ MAINTENANCE_TICK: Final = 0.5
 STALE_CHECK_INTERVAL: Final = 60.0
 STALE_GRACE: Final = 3600.0
 REPLAY_ATTEMPTS: Final = 3
+# A notice leaves at most this long after its deadline (a tick costs one heap peek).
+NOTICE_TICK: Final = 0.25
+# Notices wait this long after MQTT becomes ready (start, restore, reconnect): the acks
+# and staffing the broker queued for us, and the replays asked for, are applied first,
+# so no step is taken on a floor that has already answered.
+NOTICE_HOLD: Final = 5.0
 
 AgentKey = tuple[str, str, str]
 
@@ -79,6 +87,8 @@ class Collector:
         self.http = CollectorHttpServer((host, port), api, config.http)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._notice_thread: threading.Thread | None = None
+        self._notices_from: float | None = None  # monotonic time notices may go; None: offline
         self._snapshotted_changes = self.ingestor.changes
 
     # lifecycle -----------------------------------------------------------------------
@@ -89,10 +99,15 @@ class Collector:
         self._spawn("http", self.http.serve_forever)
         self.mqtt.start()
         self._spawn("maintenance", self._maintain)
+        if self.store.notices_enabled:
+            self._notice_thread = self._spawn("notices", self._send_notices)
         log.info("serving %s/metrics and %s/api/v1/branches", self.http.url, self.http.url)
 
     def stop(self) -> None:
         self._stop.set()
+        if self._notice_thread is not None:
+            # Before MQTT stops: a notice taken from the store is published, not lost.
+            self._notice_thread.join(timeout=2.0)
         self.mqtt.stop()
         self.http.shutdown()
         self.http.server_close()
@@ -121,27 +136,29 @@ class Collector:
                 signal.signal(signum, handler)
         return 0
 
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+    def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
         thread = threading.Thread(target=target, name=f"collector-{name}", daemon=True)
         thread.start()
         self._threads.append(thread)
+        return thread
 
     # state ---------------------------------------------------------------------------
 
     def _restore(self) -> Store:
         floor, thresholds = self.config.floor, self.config.thresholds
+        notices = self.config.notices if self.config.notices.enabled else None
         if self.state_file is None:
-            return Store(floor, thresholds=thresholds)
+            return Store(floor, thresholds=thresholds, notices=notices)
         data = self.state_file.read()
         if data is None:
             log.info("no snapshot in %s: starting empty", self.state_file.dir)
-            return Store(floor, thresholds=thresholds)
+            return Store(floor, thresholds=thresholds, notices=notices)
         try:
-            store = Store.restore(floor, data, thresholds=thresholds)
+            store = Store.restore(floor, data, thresholds=thresholds, notices=notices)
         except CollectorError as exc:
             moved = self.state_file.quarantine()
             log.error("snapshot unusable (%s); moved to %s, starting empty", exc, moved)
-            return Store(floor, thresholds=thresholds)
+            return Store(floor, thresholds=thresholds, notices=notices)
         log.info("restored %d branches from %s", store.branch_count, self.state_file.path)
         return store
 
@@ -158,6 +175,7 @@ class Collector:
 
     def _ready(self) -> None:
         self.metrics.connected.set(1)
+        self._notices_from = time.monotonic() + NOTICE_HOLD
         requests, self._replay_after_restore = self._replay_after_restore, []
         for region, branch, agent, from_seq in requests:
             self._ask_replay(region, branch, agent, from_seq)
@@ -166,6 +184,7 @@ class Collector:
 
     def _lost(self) -> None:
         self.metrics.connected.set(0)
+        self._notices_from = None
 
     def _gap(self, region: str, branch: str, agent: str) -> None:
         with self._gap_lock:
@@ -231,6 +250,43 @@ class Collector:
                 self._gap_attempts[key] = (from_seq, tries)
                 self._gaps[key] = now + self.config.mqtt.replay_min_interval_seconds
             self._ask_replay(*key, from_seq)
+
+    # notice thread ----------------------------------------------------------------------
+
+    def _send_notices(self) -> None:
+        """Publish the notices due, every tick, while MQTT is ready and past the hold."""
+        holding = True
+        while not self._stop.wait(NOTICE_TICK):
+            start = self._notices_from
+            if start is None or not self.mqtt.ready.is_set() or time.monotonic() < start:
+                holding = True
+                continue
+            if holding:
+                holding = False
+                log.info("floor notices: sending (connected for %.0f s)", NOTICE_HOLD)
+            try:
+                with self.lock:
+                    due = self.store.due_notices(self.clock())
+            except Exception:
+                # A bug for one branch must not silence every branch's notices.
+                log.exception("internal error while taking the notices due")
+                continue
+            for outbound in due:
+                self._publish_notice(outbound)
+
+    def _publish_notice(self, outbound: Outbound) -> None:
+        region, branch, agent, notify = outbound
+        topic = topic_for(region, branch, agent, "cmd", self.config.mqtt.topic_prefix)
+        if not self.mqtt.publish(topic, encode(notify)):
+            self.metrics.notices_unpublished.inc()
+            log.error(
+                "notice %s for post %d of %s/%s: the MQTT client refused it",
+                notify.id, notify.position, region, branch,
+            )  # fmt: skip
+            return
+        # No text at INFO: a follow-up names the teller.
+        log.info("notice %s sent to post %d of %s/%s", notify.id, notify.position, region, branch)
+        log.debug("notice %s via agent %s: %s", notify.id, agent, notify.text)
 
     def _expire_stale(self) -> None:
         with self.lock:

@@ -144,9 +144,17 @@ class MqttSession:
         retry = "" if delay is None else f" (retrying in {delay:.0f} s)"
         self._failures.error("%s%s", message, retry, key=message)
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """QoS 1, not retained; paho queues it while the connection is down."""
-        self.client.publish(topic, payload, qos=1)
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """QoS 1, not retained; paho queues it while the connection is down.
+
+        False when the client refused it (its queue full, a topic or payload it
+        cannot send): the message is lost.
+        """
+        try:
+            info = self.client.publish(topic, payload, qos=1)
+        except ValueError:
+            return False
+        return info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN)
 
     # paho callbacks (network thread) -------------------------------------------------
 
