@@ -5,9 +5,11 @@ north/br-0001 has post 1 empty, customers waiting past the warning target, ratin
 a device fault and a device down; the others are staffed and serving. Prometheus
 scrapes the collector every second and evaluates one always-firing test rule, so
 ``ALERTS`` exists. Events come in two phases, the second after Prometheus has seen the
-first, so ``increase()`` and ``rate()`` have something to measure. Each query runs with
-the board's template variables substituted as Grafana would, and must return at least
-one series with a number in it.
+first, so ``increase()`` and ``rate()`` have something to measure. The collector sends
+floor notices with short timings: br-0001's post 1 chain (an all-call, nobody answers)
+ends unanswered, and then an unsatisfied rating's follow-up is acknowledged on the
+intercom. Each query runs with the board's template variables substituted as Grafana
+would, and must return at least one series with a number in it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ VARIABLES = {
     "branchwatch-fleet": {"$region": "north|south"},
     "branchwatch-floor": {"$region": FLOOR_BRANCH[0], "$branch": FLOOR_BRANCH[1]},
 }
+# Short notice timings so a chain is exhausted within seconds, after Prometheus has seen
+# the branch (its unanswered count then rises from 0), and the test acks in time.
+ACK_TIMEOUT = 8.0
+NOTICES_CONFIG = f"[notices]\npost_empty_seconds = 1\nack_timeout_seconds = {ACK_TIMEOUT}\n"
 ALWAYS_FIRING_RULES = f"""\
 groups:
   - name: dashboard-test
@@ -65,6 +71,10 @@ class Branch:
             ],
             batch=True,
         )
+
+    def send_now(self, kind: type[ev.Event], **fields: Any) -> None:
+        """One event stamped with the current time (the notice engine acts on live time)."""
+        self.send((time.time() - NOW, kind, fields))
 
     def status(self, devices: dict[str, DeviceStatus], spool: int) -> None:
         topic = topic_for(self.agent.region, self.agent.branch, self.agent.agent, "status")
@@ -121,9 +131,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusProces
     tmp_path = tmp_path_factory.mktemp("dashboard-queries")
     rules = tmp_path / "always.rules.yml"
     rules.write_text(ALWAYS_FIRING_RULES)
+    config = tmp_path / "collector.toml"
+    config.write_text(NOTICES_CONFIG)
     agents: list[FakeAgent] = []
     with EmbeddedBroker("mosquitto") as mosquitto:
-        collector = CollectorProcess(mosquitto.url, tmp_path, "dashboard-queries").start()
+        collector = CollectorProcess(
+            mosquitto.url, tmp_path, "dashboard-queries", ["--config", str(config)]
+        ).start()
         try:
             with PrometheusProcess(
                 [collector.url], rule_files=[rules], workdir=tmp_path / "prom"
@@ -139,6 +153,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusProces
                     agents.append(agent)
                     branches[branch] = Branch(agent)
                 feed(prom, branches)
+                notices(prom, collector, branches[FLOOR_BRANCH[1]])
                 yield prom
         finally:
             for agent in agents:
@@ -188,6 +203,37 @@ def feed(prom: PrometheusProcess, branches: dict[str, Branch]) -> None:
     )
 
 
+def notices(prom: PrometheusProcess, collector: CollectorProcess, floor: Branch) -> None:
+    """br-0001: post 1's chain ends unanswered; an unsatisfied rating's follow-up is acked."""
+    path = "/branches/{}/{}".format(*FLOOR_BRANCH)
+
+    def episodes(kind: str) -> list[dict[str, Any]]:
+        return [e for e in collector.api(path)["branch"]["notices"] if e["kind"] == kind]
+
+    wait_until(
+        lambda: any(e["stage"] == "unanswered" for e in episodes("post_empty")),
+        ACK_TIMEOUT + 15,
+        "post 1's notice chain at br-0001 to end unanswered",
+    )
+    rated = time.time()
+    floor.send_now(ev.EvaluationSubmitted, counter="c1", rating="unsatisfied")
+
+    def follow_up() -> dict[str, Any] | None:
+        sent = [n for e in episodes("unsatisfied") for n in e["notices"] if n["sent_ts"] >= rated]
+        return sent[0] if sent else None
+
+    notice = wait_until(follow_up, ACK_TIMEOUT / 2, "the follow-up of the unsatisfied rating")
+    floor.send_now(ev.IntercomAck, position=notice["position"], notice=notice["id"])
+    wait_until(
+        lambda: (
+            prom.query(f'{metrics.NOTICE_ACK_SECONDS.count}{{branch="{FLOOR_BRANCH[1]}"}} > 0')
+            and prom.query(f'{metrics.NOTICE_UNANSWERED.name}{{branch="{FLOOR_BRANCH[1]}"}}')
+        ),
+        20,
+        "Prometheus to see the acknowledged follow-up and the unanswered chain",
+    )
+
+
 def board_queries() -> list[tuple[str, str, str]]:
     """(board uid, panel title, query with template variables substituted)."""
     queries = []
@@ -229,6 +275,30 @@ def test_the_wall_sees_the_empty_greeter_post_and_the_long_wait(stack: Prometheu
     expected = 1300 + (time.time() - NOW)
     assert expected - 30 <= longest <= expected + 5
     assert float(stack.query(queries["Branches with post 1 empty"])[0]["value"][1]) == 1
+
+
+def test_the_boards_see_notices_sent_acked_and_unanswered(stack: PrometheusProcess) -> None:
+    queries = {(uid, title): expr for uid, title, expr in board_queries()}
+    [chains] = stack.query(queries["branchwatch-wall", "Branches with an unanswered notice chain"])
+    assert float(chains["value"][1]) == 1  # br-0001 only
+    sent = stack.query(queries["branchwatch-wall", "Floor notices sent (1 h)"])
+    assert float(sent[0]["value"][1]) >= 1  # the follow-up at least
+    outcomes = {
+        (r["metric"]["kind"], r["metric"]["outcome"]): float(r["value"][1])
+        for r in stack.query(
+            queries["branchwatch-floor", "Notices by kind and outcome (time range)"]
+        )
+    }
+    # Post 1's all-call may go out before Prometheus' first scrape of the branch, and
+    # increase() cannot count a counter's first sample: its chain is checked as unanswered.
+    assert outcomes["post_empty", "unanswered"] >= 1
+    assert outcomes["unsatisfied", "sent"] >= 1
+    assert outcomes["unsatisfied", "acked"] >= 1
+    latency = stack.query(queries["branchwatch-floor", "Notice → acknowledgement (time range)"])
+    assert {r["metric"]["kind"] for r in latency} == {"unsatisfied"}  # never-acked kinds drop
+    assert 0 < float(latency[0]["value"][1]) <= ACK_TIMEOUT  # acked before it timed out
+    [unanswered] = stack.query(queries["branchwatch-floor", "Notice chain unanswered for"])
+    assert float(unanswered["value"][1]) > 0
 
 
 def test_template_variable_queries_list_regions_and_branches(stack: PrometheusProcess) -> None:
