@@ -86,6 +86,12 @@ COLLECTOR_CONFIGS: Final = [
      "[mqtt]\nusername = 'c'\npassword_file = '{dir}/none'\n", "MQTT password file"),
     ("missing CA file",
      "[mqtt]\nbroker = 'mqtts://127.0.0.1:9'\nca_file = '{dir}/none.pem'\n", "none.pem"),
+    ("http: TLS half-configured", "[http]\ntls_key_file = '{dir}/none.key'\n", "go together"),
+    ("http: missing certificate",
+     "[http]\ntls_cert_file = '{dir}/none.pem'\ntls_key_file = '{dir}/none.key'\n",
+     "http.tls_cert_file {dir}/none.pem: cannot read the server certificate"),
+    ("http: not a bcrypt hash", "[http.basic_auth_users]\nprometheus = 'secret'\n",
+     "http.basic_auth_users.prometheus: not a bcrypt hash"),
 ]  # fmt: skip
 
 
@@ -128,6 +134,8 @@ FLAG_CASES: Final = [
          ("collector", "run", "--http", "127.0.0.1:0", "--broker", CLOSED_BROKER,
           "--state-dir", "{dir}/file/state"), "state dir {dir}/file/state",
          {"file": "not a directory"}),
+    Case("collector hash-password", "--cost", ("collector", "hash-password", "--cost", "3"),
+         "--cost"),
     Case("agent run", "--config missing", ("agent", "run"), "--config"),
     Case("agent doctor", "--device-seconds", ("agent", "doctor", "--config", "x",
                                               "--device-seconds", "soon"), "--device-seconds"),
