@@ -51,6 +51,10 @@ INDEX_LINKS: Final = (
     ("api/v1/branches", "JSON: every branch's live summary (add /REGION/BRANCH for one)"),
 )
 _json: Final = msgspec.json.Encoder()
+REFUSALS: Final = {
+    Verdict.DENIED: "no valid credentials",
+    Verdict.BUSY: "too many credential checks at once",
+}
 
 
 class HttpListenError(CollectorError):
@@ -176,10 +180,10 @@ class Handler(BaseHTTPRequestHandler):
         if verdict is not Verdict.ALLOWED:
             # Who knocked, never what they sent.
             self.app.denials.warning(
-                "HTTP %s from %s: %s",
+                "HTTP %s from %s refused: %s",
                 self.path[:100],
                 self.client_address[0],
-                verdict.value,
+                REFUSALS[verdict],
                 key=self.client_address[0],
             )
         return verdict

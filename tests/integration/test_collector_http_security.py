@@ -7,6 +7,7 @@ CLI, real bcrypt. The example scrape config is checked by a real Prometheus.
 from __future__ import annotations
 
 import http.client
+import logging
 import re
 import ssl
 import statistics
@@ -119,6 +120,17 @@ def test_a_refusal_says_how_to_authenticate(authorization: str | None) -> None:
     assert headers["WWW-Authenticate"] == CHALLENGE == 'Basic realm="branchwatch"'
     assert headers.get_content_type() == "text/plain"
     assert body == b"authentication required\n"
+
+
+def test_refusals_are_logged_without_what_was_sent(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = basic(USER, "hunter2-typo")
+    with serving(AUTH) as server:
+        assert get(server, "/metrics", wrong)[0] == 401
+        assert get(server, "/metrics", GOOD)[0] == 200
+    assert "/metrics from 127.0.0.1 refused: no valid credentials" in caplog.text
+    for secret in ("hunter2-typo", PASSWORD, wrong.split()[1], GOOD.split()[1]):
+        assert secret not in caplog.text
 
 
 def counting_checkpw(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
