@@ -232,7 +232,8 @@ def shipped_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     shutil.copy(REPO / "deploy" / "mosquitto" / "acl", etc / "branchwatch.acl")
     passwd = etc / "branchwatch.passwd"
     passwd.touch(mode=0o600)
-    subprocess.run([passwd_tool, "-b", str(passwd), USER, PASSWORDS[USER]], check=True)
+    for user, password in PASSWORDS.items():  # every user (test_broker_acl.py needs them all)
+        subprocess.run([passwd_tool, "-b", str(passwd), user, password], check=True)
     port = free_port()
     shipped = (REPO / "deploy" / "mosquitto" / "branchwatch.conf").read_text()
     shipped = shipped.replace("/etc/mosquitto/", f"{etc}/").replace(
