@@ -4,6 +4,9 @@ The rules are built by alerts.build from the same config as the committed ones, 
 thresholds of seconds instead of minutes; Alertmanager runs the example config of
 deploy/alertmanager with every receiver pointed at the test's webhook. Each test drives
 one branch of its own with scripted contract events (a FakeAgent), so the stack is shared.
+Two collectors, one per region: north's sends floor notices after the default minute
+(never within these tests), east's after a second, so its chains end unanswered in
+seconds.
 """
 
 from __future__ import annotations
@@ -34,15 +37,23 @@ from tests.support import CollectorProcess, FakeAgent, require_binary, wait_unti
 pytestmark = pytest.mark.integration
 
 REGION = "north"
+NOTICE_REGION = "east"  # no subtree in the example config: pages go to central-pager
+COLLECTOR_CONFIGS = {
+    REGION: f'[mqtt]\nregions = ["{REGION}"]\n',
+    NOTICE_REGION: f'[mqtt]\nregions = ["{NOTICE_REGION}"]\n'
+    "[notices]\npost_empty_seconds = 1\nack_timeout_seconds = 1\n",
+}
 # Seconds instead of minutes; everything else (expressions, labels, annotations) as shipped.
+# Post 1's backstop comes well after east's notice chain (1 s, then 1 s per step) has ended.
 SHORT = DEFAULT.replace(
     thresholds=DEFAULT_THRESHOLDS.replace(
-        greeter_empty_seconds=2,
+        greeter_empty_seconds=8,
         wait_target_seconds=3,
         wait_warning_seconds=3,
         wait_critical_seconds=3600,
     ),
     post_for_seconds=1,
+    notice_unanswered_for_seconds=1,
     wait_for_seconds=1,
     collector_api_url="http://collector.test:9108",
 )
@@ -52,7 +63,8 @@ ALERT_TIMEOUT = 20.0
 @dataclass
 class Stack:
     broker: EmbeddedBroker
-    collector: CollectorProcess
+    collector: CollectorProcess  # north's
+    notifying: CollectorProcess  # east's, quick floor notices
     prometheus: PrometheusProcess
     alertmanager: AlertmanagerProcess
     webhook: WebhookReceiver
@@ -65,30 +77,41 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     rules = build.write(SHORT, work / "rules")
     with EmbeddedBroker("mosquitto", workdir=work) as broker, WebhookReceiver() as webhook:
         am_config = example_alertmanager_config(webhook.url, work / "alertmanager.yml")
-        collector = CollectorProcess(broker.url, work, "alerts-e2e").start()
+        collectors = []
         try:
+            for region, text in COLLECTOR_CONFIGS.items():
+                (work / region).mkdir()
+                config = work / region / "collector.toml"
+                config.write_text(text)
+                collectors.append(
+                    CollectorProcess(
+                        broker.url, work / region, f"alerts-e2e-{region}", ["--config", str(config)]
+                    ).start()
+                )
+            targets = [c.url for c in collectors]
             with (
                 AlertmanagerProcess(am_config, work / "am") as am,
-                PrometheusProcess([collector.url], rules, am.url, workdir=work / "prom") as prom,
+                PrometheusProcess(targets, rules, am.url, workdir=work / "prom") as prom,
             ):
                 prom.wait_for_target_up()
-                yield Stack(broker, collector, prom, am, webhook)
+                yield Stack(broker, *collectors, prom, am, webhook)
         finally:
-            collector.kill()
+            for collector in collectors:
+                collector.kill()
 
 
 class Branch:
     """One branch's agent: events with increasing seq, event time = now."""
 
-    def __init__(self, stack: Stack, branch: str) -> None:
+    def __init__(self, stack: Stack, branch: str, region: str = REGION) -> None:
         self.branch = branch
-        self.agent = FakeAgent(stack.broker.port, REGION, branch, "edge-1")
+        self.agent = FakeAgent(stack.broker.port, region, branch, "edge-1")
         self.seq = itertools.count(1)
         online = Status(
             v=1, state="online", session=1, ts=time.time(), version="test",
             devices={"queue-1": DeviceStatus(kind="queue", link="up")}, spool=SpoolStatus(),
         )  # fmt: skip
-        self.agent.publish_raw(topic_for(REGION, branch, "edge-1", "status"), encode(online))
+        self.agent.publish_raw(topic_for(region, branch, "edge-1", "status"), encode(online))
 
     def send(self, event: type[ev.Event], **fields: Any) -> None:
         self.agent.publish([event(v=1, seq=next(self.seq), ts=time.time(), device="d1", **fields)])
@@ -231,3 +254,44 @@ def test_every_rule_evaluates_cleanly_against_the_real_collector(
     waiting = wait_until(lambda: stack.prometheus.query(query), 10, "a waiting customer")
     assert waiting[0]["metric"] == {"__name__": "region:branchwatch_queue_waiting:sum",
                                     "region": REGION}  # fmt: skip
+
+
+def test_an_unanswered_notice_chain_pages_instead_of_the_backstop(stack: Stack) -> None:
+    east = Branch(stack, "b-notices", NOTICE_REGION)
+    try:
+        east.send(ev.BranchOpened)
+        for position, staff in ((1, "anna"), (2, "ben"), (3, "cara")):
+            east.send(ev.PositionStaffed, position=position, staff=staff)
+        east.send(ev.PositionVacated, position=1, staff="anna")
+        # Post 3 is told, then (no ack) the all-call; nobody answers: on-call's turn.
+        notice = {"alertname": "BranchwatchFloorNoticeUnanswered", "branch": east.branch}
+        page, alert = notified(stack, "firing", **notice)
+        assert page["receiver"] == "central-pager"
+        assert alert["labels"]["severity"] == "critical"
+        assert alert["labels"]["position"] == "1" and alert["labels"]["kind"] == "post_empty"
+        assert alert["annotations"]["runbook_url"].endswith("#branchwatchfloornoticeunanswered")
+        path = f"/branches/{NOTICE_REGION}/{east.branch}"
+        [episode] = stack.notifying.api(path)["branch"]["notices"]
+        assert episode["stage"] == "unanswered" and episode["position"] == 1
+        assert [n["position"] for n in episode["notices"]] == [3, 2]  # backfill, all-call
+
+        # The backstop fires in Prometheus once post 1 passes its threshold too, and
+        # Alertmanager holds it back: one page for one empty door.
+        backstop = "BranchwatchGreeterPostEmpty"
+
+        def backstop_state() -> str | None:
+            found = [
+                a["status"]["state"]
+                for a in stack.alertmanager.alerts()
+                if a["labels"]["alertname"] == backstop and a["labels"]["branch"] == east.branch
+            ]
+            return found[0] if found else None
+
+        wait_until(lambda: backstop_state() == "suppressed", ALERT_TIMEOUT, "backstop held back")
+        east.send(ev.PositionStaffed, position=1, staff="dan")
+        notified(stack, "resolved", **notice)
+        # Never paged (Alertmanager may still tell the pager it resolved).
+        sent = stack.webhook.alerts(alertname=backstop, branch=east.branch)
+        assert [a["status"] for _, a in sent if a["status"] == "firing"] == []
+    finally:
+        east.close()
