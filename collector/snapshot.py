@@ -17,6 +17,7 @@ from branchwatch.contract.ids import RATINGS
 from collector.errors import SnapshotError
 from collector.floor.branch import LOST_REASONS, BranchState
 from collector.floor.config import FloorRules
+from collector.floor.posts import upgrade as upgrade_post
 from collector.notices.state import repair as repair_notices
 
 FORMAT: Final = 1
@@ -112,6 +113,8 @@ def _check(layout: Layout, b: BranchState) -> None:
             raise SnapshotError(f"corrupt snapshot: {where} counter {counter_id} lacks ratings")
     for name, agent in b.agents.items():
         agent.name = name  # snapshots before notices did not record it
+    for post in b.posts.values():
+        upgrade_post(post)  # snapshots before posts kept their staff marks
     repair_notices(b.notices, layout.positions, layout.services)
     for ticket_id, ticket in b.tickets.items():
         if ticket.state == "done" or (

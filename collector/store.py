@@ -22,7 +22,7 @@ from collector.floor import agents
 from collector.floor.branch import AgentState, BranchState, new_agent, new_branch
 from collector.floor.config import FloorConfig, FloorRules
 from collector.floor.model import HANDLERS, Handler, handler_for
-from collector.floor.posts import PostIncident, post_incident
+from collector.floor.posts import PostIncident, earlier_start, post_incident
 from collector.notices.book import Outbound
 from collector.notices.config import NoticesConfig
 from collector.notices.engine import NoticeEngine
@@ -112,8 +112,10 @@ class Store:
         state = self._branches.get(key)
         if state is None:
             state = self._branches[key] = new_branch(self._rules, region, branch, ts, received)
-        elif received > state.last_received:
-            state.last_received = received
+            return state
+        state.last_received = max(state.last_received, received)
+        if ts < state.first_ts:
+            earlier_start(state, ts)  # a replay: any order gives the in-order start
         return state
 
     def apply_events(

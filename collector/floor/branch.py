@@ -66,14 +66,34 @@ class Ticket(msgspec.Struct, gc=False, omit_defaults=True):
     lost_counted: bool = False
 
 
+# An event's place in time: (ts, seq). Equal times are ordered by the agent's seq, so
+# a check-in and a check-out in the same second keep the order they happened in.
+EventKey = tuple[float, int]
+
+
+class StaffMark(msgspec.Struct, array_like=True, gc=False):
+    """The newest check-in and the newest named check-out of one staff member at one post."""
+
+    on: EventKey | None = None
+    off: EventKey | None = None
+
+
 class Post(msgspec.Struct, gc=False):
-    staff: list[str]  # in check-in order, each once
+    """One lobby post. ``marks`` and ``cleared`` are what is known; the rest follows from
+    them (:func:`collector.floor.posts.derive`), whatever order the events came in."""
+
+    staff: list[str]  # on the post now, by check-in time, each once
     changed_ts: float  # exported: when last staffed or vacated (or the day opened, if empty)
-    event_ts: float | None = None  # ts of the last staffed/vacated applied (forward rule)
-    # Who left at the last vacate: on-call's first question when a post stands empty.
+    event_ts: float | None = None  # ts of the newest staffed/vacated
+    # Who left last (of those not on the post now): on-call's first question when a post
+    # stands empty.
     last_staff: list[str] = msgspec.field(default_factory=list)
-    # The agent whose intercom last reported this post: where its floor notices go.
+    # The agent whose intercom reported this post's newest event: where its notices go.
     agent: str | None = None
+    event_seq: int = -1  # with event_ts: the newest event's key
+    marks: dict[str, StaffMark] = msgspec.field(default_factory=dict)
+    # Keys of the newest vacates without a staff id (each empties the post), oldest first.
+    cleared: list[EventKey] = msgspec.field(default_factory=list)
 
 
 class CounterState(msgspec.Struct, gc=False):
@@ -125,11 +145,12 @@ class BranchState(msgspec.Struct, gc=False):
     finished: dict[str, Ticket]  # recently finished, oldest first (bounded)
     agents: dict[str, AgentState]
     open: bool = False
-    open_changed_ts: float | None = None  # ts of the last opened/closed applied
-    opened_ts: float | None = None  # ts of the last branch.opened applied: the day's start
+    open_changed_ts: float | None = None  # ts of the newest opened/closed
+    opened_ts: float | None = None  # ts of the newest branch.opened: the day's start
     last_event_ts: float | None = None
     # Floor notices: open episodes, their chains and the notice totals.
     notices: NoticeBook = msgspec.field(default_factory=NoticeBook)
+    open_changed_seq: int = -1  # with open_changed_ts: the newest opened/closed's key
 
 
 def new_histogram(buckets: tuple[float, ...]) -> Histogram:

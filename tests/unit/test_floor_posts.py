@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from branchwatch.contract import events as ev
 from branchwatch.contract.messages import Status
 from collector.floor.config import FloorConfig, PostConfig
 from collector.floor.posts import MAX_STAFF_PER_POST
+from collector.snapshot import MAGIC
 from collector.store import ApplyResult, Store
 from collector.views import BranchDetail, PositionView
 
@@ -121,8 +123,8 @@ def test_branch_open_and_closed_move_forward_only() -> None:
     assert (feed.detail.open, feed.detail.opened_ts) == (True, 100.0)
     assert feed.sample('branchwatch_branch_open{region="r1",branch="b1"}') == "1"
     feed(ev.BranchClosed, 500)
-    feed(ev.BranchOpened, 400)  # a late replay of an earlier opening
-    assert (feed.detail.open, feed.detail.opened_ts) == (False, 100.0)
+    feed(ev.BranchOpened, 400)  # older than the closing: the day started then, and ended
+    assert (feed.detail.open, feed.detail.opened_ts) == (False, 400.0)
     assert feed.sample('branchwatch_branch_open{region="r1",branch="b1"}') == "0"
 
 
@@ -264,3 +266,47 @@ def test_staff_per_post_are_bounded() -> None:
         "too_many_staff": 1
     }
     assert feed.post(5).staffed == MAX_STAFF_PER_POST
+
+
+def test_an_older_message_moves_back_the_start_of_posts_never_reported() -> None:
+    feed = Feed()
+    feed(ev.PositionStaffed, 500, position=1, staff="lm")  # the first message
+    feed.seq = 2
+    feed(ev.PositionStaffed, 510, position=7, staff="rm")  # seq 3: seq 2 is missing
+    feed.seq = 1
+    assert feed(ev.CounterOpened, 300, counter="c1").late == 1  # seq 2, replayed
+    assert (feed.post(1).since, feed.post(2).since, feed.post(7).since) == (500.0, 300.0, 510.0)
+
+
+def _without_post_marks(snapshot: bytes) -> bytes:
+    """The snapshot as a collector before order-independent posts wrote it."""
+    document = msgspec.msgpack.decode(snapshot[len(MAGIC) :])
+    for branch in document["branches"]:
+        del branch["open_changed_seq"]
+        for post in branch["posts"].values():
+            for field in ("marks", "cleared", "event_seq"):
+                del post[field]
+    return MAGIC + msgspec.msgpack.encode(document)
+
+
+def test_a_snapshot_without_post_marks_loads_and_carries_on() -> None:
+    feed = Feed()
+    feed(ev.BranchOpened, 90)
+    for n, teller in enumerate(("t1", "t2", "t3")):
+        feed(ev.PositionStaffed, 100 + n, position=5, staff=teller)
+    feed(ev.PositionVacated, 110, position=5, staff="t2")
+    feed(ev.PositionStaffed, 120, position=1, staff="lm")
+    feed(ev.PositionVacated, 130, position=1)
+    before = feed.detail.positions
+    feed.store = Store.restore(FloorConfig(), _without_post_marks(feed.store.snapshot()))
+    assert feed.detail.positions == before
+    feed(ev.PositionVacated, 105, position=5, staff="t3")  # older than the post's state
+    assert (feed.post(5).staff, feed.post(5).last_staff) == (["t1", "t3"], ["t2"])
+    feed(ev.PositionStaffed, 140, position=5, staff="t4")
+    feed(ev.PositionVacated, 150, position=5, staff="t1")
+    assert (feed.post(5).staff, feed.post(5).last_staff, feed.post(5).since) == (
+        ["t3", "t4"],
+        ["t1"],
+        150.0,
+    )
+    assert (feed.post(1).staff, feed.post(1).last_staff) == ([], ["lm"])
