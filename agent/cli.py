@@ -13,6 +13,7 @@ import argparse
 import asyncio
 
 from branchwatch.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from branchwatch.mqttconfig import BROKER_FLAG_HELP
 
 CONFIG_HELP = "the agent's TOML config (sample: deploy/agent.toml)"
 
@@ -61,6 +62,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         action.add_argument("--config", required=True, metavar="FILE", help=CONFIG_HELP)
+        action.add_argument(
+            "--broker",
+            action="append",
+            metavar="URL",
+            help=f"instead of [mqtt] broker: {BROKER_FLAG_HELP}",
+        )
     doctor = sub.choices["doctor"]
     doctor.add_argument(
         "--device-seconds",
@@ -75,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if args.agent_command == "doctor":
         from agent.doctor import run_doctor  # noqa: PLC0415 - doctor-only imports
 
-        return run_doctor(args.config, args.device_seconds)
+        return run_doctor(args.config, args.device_seconds, brokers=args.broker or ())
     from agent.app import run_agent  # noqa: PLC0415
     from agent.config import load_config  # noqa: PLC0415
 
-    asyncio.run(run_agent(load_config(args.config)))
+    asyncio.run(run_agent(load_config(args.config, brokers=args.broker or ())))
     return EXIT_OK

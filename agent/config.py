@@ -6,6 +6,7 @@ and unusable values stop the agent at start with a message naming the key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -15,7 +16,7 @@ from branchwatch.config import load_toml
 from branchwatch.contract.ids import SiteId
 from branchwatch.contract.topics import topic_for
 from branchwatch.errors import ConfigError
-from branchwatch.mqttconfig import MqttClientConfig
+from branchwatch.mqttconfig import MqttClientConfig, broker_setting
 
 
 class MqttConfig(MqttClientConfig, frozen=True, forbid_unknown_fields=True):
@@ -56,8 +57,16 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return base.rsplit("/", 1)[0] + "/" + kind
 
 
-def load_config(path: str | Path) -> AgentConfig:
+def load_config(path: str | Path, brokers: Sequence[str] = ()) -> AgentConfig:
+    """The config at ``path``; ``brokers`` (``--broker`` flags) replace its ``mqtt.broker``."""
     config = load_toml(path, AgentConfig)
+    if brokers:
+        mqtt = msgspec.structs.replace(config.mqtt, broker=broker_setting(brokers))
+        try:
+            mqtt.broker_addresses()
+        except ConfigError as exc:
+            raise ConfigError(f"--broker: {exc}") from exc
+        config = msgspec.structs.replace(config, mqtt=mqtt)
     validate(config, str(path))
     return config
 

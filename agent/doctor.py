@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from agent.config import AgentConfig, load_config
 from agent.devices.base import DeviceConfig, DeviceKind, kind_for
 from agent.devices.registry import DEVICE_KINDS
 from agent.devices.testing import RecordingContext
-from branchwatch.config import parse_broker_url, read_secret
+from branchwatch.config import read_secret
 from branchwatch.errors import BranchwatchError, ConfigError
 
 EARLIEST_SANE: Final = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
@@ -57,9 +57,11 @@ def run_doctor(
     config_path: str,
     device_seconds: float = 5.0,
     kinds: Mapping[str, DeviceKind] = DEVICE_KINDS,
+    brokers: Sequence[str] = (),
 ) -> int:
     checks: list[Check] = []
-    config = load_config(config_path)  # a ConfigError is no check result: exit status 2
+    # A ConfigError is no check result: exit status 2.
+    config = load_config(config_path, brokers)
     checks.append(
         Check("config", True, f"{config_path}: agent {config.region}/{config.branch}/"
               f"{config.agent}, {len(config.devices)} devices")
@@ -159,15 +161,22 @@ async def _check_device(
 
 
 def check_broker(config: AgentConfig) -> list[Check]:
+    """The probe against every listed broker: the agent may land on any of them."""
     mqtt = config.mqtt
-    address = parse_broker_url(mqtt.broker)
+    addresses = mqtt.broker_addresses()
     try:
         password = read_secret(mqtt.password_file, "MQTT password") if mqtt.password_file else None
         context = mqtt.tls_context()
     except BranchwatchError as exc:
         return [Check("broker", False, str(exc))]
-    probe = _Probe(config, password, context)
-    return probe.run(address.host, address.port, address.tls)
+    checks: list[Check] = []
+    for number, address in enumerate(addresses, 1):
+        found = _Probe(config, password, context).run(address.host, address.port, address.tls)
+        if len(addresses) > 1:  # "broker 2 publish": which node of the list said so
+            named = (c.name.replace("broker", f"broker {number}", 1) for c in found)
+            found = [Check(name, c.ok, c.detail) for name, c in zip(named, found, strict=True)]
+        checks.extend(found)
+    return checks
 
 
 class _Probe:

@@ -7,6 +7,11 @@ the spool is marked sent exactly up to what the broker acknowledged),
 republish the status on change and every ``status_interval_seconds``, and
 answer ``replay`` / ``notify`` commands. A backlog goes out as arrays of up
 to 500 events / 64 KiB; a live trickle as one event per message.
+
+With several brokers (``mqtt.broker`` a list) a lost or refused connection
+moves on to the next one at once, with the same client id and session; the
+spool resends what the lost broker never acknowledged, and the collector's
+replay requests fill what it acknowledged but never delivered.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.errors import AgentError
 from branchwatch import agentlink
-from branchwatch.config import parse_broker_url, read_secret
+from branchwatch.config import BrokerAddress, read_secret
 from branchwatch.contract import Notify, Replay
 from branchwatch.errors import ContractError
+from branchwatch.failover import BrokerRotation
 from branchwatch.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -49,10 +55,11 @@ def client_for(
     persistent: bool,
     password: str | None,
     tls: ssl.SSLContext | None,
+    address: BrokerAddress | None = None,
 ) -> aiomqtt.Client:
-    """An aiomqtt client for this agent's broker, credentials and TLS settings."""
+    """An aiomqtt client for ``address`` (default: the first broker), credentials and TLS."""
     mqtt = config.mqtt
-    address = parse_broker_url(mqtt.broker)
+    address = address or mqtt.broker_addresses()[0]
     v5 = mqtt.protocol == "5"
     properties = None
     if v5 and persistent:
@@ -93,6 +100,7 @@ class Publisher:
         self.events_topic = config.topic("events")
         self.status_topic = config.topic("status")
         self.cmd_topic = config.topic("cmd")
+        self.brokers = BrokerRotation(mqtt.brokers)
         self.connected = False
         self._online = False
         self.replays = 0
@@ -109,13 +117,20 @@ class Publisher:
             self._online = False
             session = self.core.spool.next_session()
             will = aiomqtt.Will(self.status_topic, agentlink.will(session), qos=1, retain=True)
+            broker = self.brokers.describe()
             client = client_for(
-                self.config, self.config.client_id, will, True, self._password, self._tls
+                self.config,
+                self.config.client_id,
+                will,
+                True,
+                self._password,
+                self._tls,
+                self.brokers.address,
             )
             self._watch_pubacks(client)
             try:
                 async with client:
-                    log.info("connected to %s as session %d", mqtt.broker, session)
+                    log.info("connected to %s as session %d", broker, session)
                     self.connected = True
                     await self._serve(client, session)
                     return
@@ -124,11 +139,18 @@ class Publisher:
                 # broker that accepts the connection but refuses our publishes is not hammered.
                 if self._online:
                     backoff.reset()
-                log.warning("broker %s: %s; retrying in %.1f s", mqtt.broker, exc, backoff.peek())
+                    self.brokers.connected()
+                failed_url = self.brokers.url
+                if self.brokers.failed():
+                    log.warning("broker %s: %s; retrying in %.1f s", broker, exc, backoff.peek())
+                    delay = backoff.next()  # the logged delay, give or take its jitter
+                else:
+                    delay = 0.0
+                    log.warning("broker %s: %s; trying %s", failed_url, exc, self.brokers.url)
             finally:
                 self.connected = False
             with contextlib.suppress(TimeoutError):  # back off, but wake up at once on stop
-                await asyncio.wait_for(self.stop.wait(), backoff.next())
+                await asyncio.wait_for(self.stop.wait(), delay)
 
     def _watch_pubacks(self, client: aiomqtt.Client) -> None:
         # aiomqtt resolves a publish on PUBACK whatever its reason code; an MQTT 5

@@ -8,12 +8,12 @@ and their checks live here once.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
 import msgspec
 
-from branchwatch.config import parse_broker_url
+from branchwatch.config import BrokerAddress, parse_broker_url
 from branchwatch.contract.topics import DEFAULT_PREFIX
 from branchwatch.errors import ConfigError
 
@@ -22,7 +22,9 @@ MqttProtocol = Literal["5", "3.1.1"]
 
 class MqttClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); never credentials in the URL.
-    broker: str = "mqtt://127.0.0.1:1883"
+    # A list: the nodes of a broker cluster (or independent brokers), tried in turn:
+    # the first that answers, the next one when it is lost.
+    broker: str | tuple[str, ...] = "mqtt://127.0.0.1:1883"
     protocol: MqttProtocol = "5"
     # Stable across restarts: the broker keeps this client's session.
     client_id: str = ""
@@ -37,9 +39,36 @@ class MqttClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reconnect_min_seconds: float = 1.0
     reconnect_max_seconds: float = 30.0
 
+    @property
+    def brokers(self) -> tuple[str, ...]:
+        """Every broker URL, in the order they are tried."""
+        return (self.broker,) if isinstance(self.broker, str) else self.broker
+
+    def broker_addresses(self) -> tuple[BrokerAddress, ...]:
+        """The brokers parsed; raises :class:`ConfigError` naming the first unusable one."""
+        if isinstance(self.broker, str):
+            return (parse_broker_url(self.broker),)
+        if not self.broker:
+            raise ConfigError("mqtt.broker: give at least one broker URL")
+        addresses: list[BrokerAddress] = []
+        for index, url in enumerate(self.broker):
+            try:
+                address = parse_broker_url(url)
+            except ConfigError as exc:
+                raise ConfigError(f"mqtt.broker[{index}]: {exc}") from None
+            if addresses and address.tls != addresses[0].tls:
+                # One TLS context (CA, client certificate) serves every broker in the list.
+                raise ConfigError(
+                    f"mqtt.broker[{index}] {url!r}: mixes mqtt:// and mqtts:// in one list"
+                )
+            if url in self.broker[:index]:
+                raise ConfigError(f"mqtt.broker[{index}] {url!r} is listed twice")
+            addresses.append(address)
+        return tuple(addresses)
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first ``mqtt.*`` key that cannot be used."""
-        parse_broker_url(self.broker)
+        self.broker_addresses()
         checks = [
             (not self.topic_prefix or any(c in self.topic_prefix for c in "/+#"),
              "mqtt.topic_prefix must be one topic level without / + #"),
@@ -59,9 +88,20 @@ class MqttClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The client TLS context for an ``mqtts://`` broker (None for ``mqtt://``)."""
-        if not parse_broker_url(self.broker).tls:
+        if not self.broker_addresses()[0].tls:  # every broker of a list alike
             return None
         return tls_context(self.ca_file, self.cert_file, self.key_file)
+
+
+BROKER_FLAG_HELP: Final = (
+    "mqtt://HOST:PORT or mqtts://HOST:PORT (TLS); repeat it for a list of brokers "
+    "(cluster nodes), tried in turn: the first that answers, the next when it is lost"
+)
+
+
+def broker_setting(urls: Sequence[str]) -> str | tuple[str, ...]:
+    """``mqtt.broker`` from repeated ``--broker`` flags (one URL stays a plain string)."""
+    return urls[0] if len(urls) == 1 else tuple(urls)
 
 
 # What each TLS file holds, for errors that say which file is wrong.

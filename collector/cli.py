@@ -14,6 +14,7 @@ import msgspec
 
 from branchwatch.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from branchwatch.errors import ConfigError
+from branchwatch.mqttconfig import BROKER_FLAG_HELP, broker_setting
 from collector.config import CollectorConfig, load_collector_config
 from collector.httpsecurity import HASH_COST, hash_password
 
@@ -60,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--config", metavar="FILE", help="strict TOML config (deploy/collector.toml)")
-    run.add_argument("--broker", metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT (TLS)")
+    run.add_argument("--broker", action="append", metavar="URL", help=BROKER_FLAG_HELP)
     run.add_argument(
         "--http", metavar="HOST:PORT", help="listen address for HTTP (default 0.0.0.0:9108)"
     )
@@ -97,7 +98,7 @@ def load_config(args: argparse.Namespace) -> CollectorConfig:
     config = load_collector_config(args.config) if args.config else CollectorConfig()
     mqtt = config.mqtt
     overrides = {
-        "broker": args.broker,
+        "broker": broker_setting(args.broker) if args.broker else None,
         "protocol": args.mqtt_protocol,
         "client_id": args.client_id,
         "regions": tuple(args.region) if args.region else None,

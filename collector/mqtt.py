@@ -7,6 +7,11 @@ exponential backoff (paho's built-in one cannot say why a connection failed,
 and an installer needs "certificate verify failed", not silence); we
 re-subscribe in every ``on_connect``, so a broker that lost our session still
 feeds us.
+
+With several brokers (``mqtt.broker`` a list) a failed or lost connection moves
+on to the next at once, same client id; only a full round of failures waits.
+Events a dead broker acknowledged but never delivered show up as seq gaps,
+which the replay requests fill.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from branchwatch.config import parse_broker_url, read_secret
+from branchwatch.config import read_secret
 from branchwatch.contract.codec import Payload
 from branchwatch.contract.topics import subscription_filter
+from branchwatch.failover import BrokerRotation
 from branchwatch.logthrottle import ThrottledLog
 from branchwatch.retry import Backoff
 from collector.config import MqttConfig
@@ -46,7 +52,7 @@ class MqttSession:
         on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
-        self.address = parse_broker_url(config.broker)
+        self.brokers = BrokerRotation(config.brokers)
         self._handler = on_message
         self._on_ready = on_ready
         self._on_lost = on_lost
@@ -114,18 +120,20 @@ class MqttSession:
         if self._v5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = config.session_expiry_seconds
-        log.info("connecting to %s as %s", config.broker, config.client_id)
+        brokers = self.brokers
+        log.info("connecting to %s as %s", brokers.describe(), config.client_id)
         while not self._stopping.is_set():
+            address = brokers.address
             try:
                 self.client.connect(
-                    self.address.host,
-                    self.address.port,
+                    address.host,
+                    address.port,
                     keepalive=config.keepalive_seconds,
                     clean_start=False if self._v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
                     properties=properties,
                 )
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-                self._report_failure(f"cannot connect to {config.broker}: {exc}", backoff.peek())
+                failure = f"cannot connect to {brokers.describe()}: {exc}"
             else:
                 try:
                     self.client.loop_forever(retry_first_connection=False)
@@ -133,10 +141,23 @@ class MqttSession:
                     # A bug in a callback must cost a reconnect, not the network thread.
                     log.exception("MQTT session failed; reconnecting")
                     self.client.disconnect()
+                failure = ""
                 if self.ready.is_set() or self._was_ready:
                     backoff.reset()  # the session worked: start over
+                    brokers.connected()
                 self._was_ready = False
-            if self._stopping.wait(backoff.next()):
+            lost = brokers.url
+            if brokers.failed():
+                delay = backoff.next()
+                if failure:
+                    self._report_failure(failure, delay)
+            else:
+                delay = 0.0
+                if failure:
+                    self._report_failure(failure)
+                if not self._stopping.is_set():
+                    log.warning("broker %s unusable; trying %s", lost, brokers.describe())
+            if self._stopping.wait(delay):
                 break
 
     def _report_failure(self, message: str, delay: float | None = None) -> None:
@@ -167,9 +188,11 @@ class MqttSession:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            self._report_failure(f"{self.config.broker} refused the connection: {reason}")
+            self._report_failure(f"{self.brokers.describe()} refused the connection: {reason}")
             return
-        log.info("connected to %s (session present: %s)", self.config.broker, flags.session_present)
+        log.info(
+            "connected to %s (session present: %s)", self.brokers.describe(), flags.session_present
+        )
         if self._v5:
             _, mid = client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         else:  # 3.1.1 has no subscribe options, only a QoS
@@ -207,9 +230,9 @@ class MqttSession:
         was_ready = self.ready.is_set()
         self.ready.clear()
         if self._stopping.is_set():
-            log.info("disconnected from %s (stopping)", self.config.broker)
+            log.info("disconnected from %s (stopping)", self.brokers.describe())
         elif was_ready:
-            log.warning("disconnected from %s (%s); reconnecting", self.config.broker, reason)
+            log.warning("disconnected from %s (%s); reconnecting", self.brokers.describe(), reason)
         if self._on_lost is not None:
             self._on_lost()
 

@@ -15,6 +15,7 @@ from typing import TypeVar
 from branchwatch.config import BrokerAddress, parse_broker_url
 from branchwatch.contract.ids import is_site_id
 from branchwatch.errors import ConfigError
+from branchwatch.mqttconfig import BROKER_FLAG_HELP
 from branchwatch.sim.generate import DEFAULT_REGIONS
 from branchwatch.sim.profile import DEFAULT_SCENARIO, SCENARIOS
 from branchwatch.sim.publisher import PROTOCOLS, SimPublisher, SimSettings
@@ -22,6 +23,7 @@ from branchwatch.sim.publisher import PROTOCOLS, SimPublisher, SimSettings
 log = logging.getLogger(__name__)
 
 MAX_BRANCHES = 100_000
+DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 MAX_SPEED = 100_000.0
 
 EPILOG = """\
@@ -96,9 +98,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker",
         type=_broker,
-        default=parse_broker_url("mqtt://127.0.0.1:1883"),
+        action="append",
         metavar="URL",
-        help="MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT (default: mqtt://127.0.0.1:1883)",
+        help=f"MQTT broker, {BROKER_FLAG_HELP} (default: {DEFAULT_BROKER})",
     )
     parser.add_argument(
         "--mqtt-protocol",
@@ -175,8 +177,12 @@ def add_traffic_options(
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
+    brokers: list[BrokerAddress] = args.broker or [parse_broker_url(DEFAULT_BROKER)]
+    if len({broker.tls for broker in brokers}) > 1:
+        raise ConfigError("--broker: mqtt:// and mqtts:// cannot be mixed (one TLS setting)")
     return SimSettings(
-        broker=args.broker,
+        broker=brokers[0],
+        fallback_brokers=tuple(brokers[1:]),
         branches=args.branches,
         regions=args.regions,
         speed=args.speed,

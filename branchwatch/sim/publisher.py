@@ -60,6 +60,7 @@ from branchwatch.contract import (
 )
 from branchwatch.contract.topics import CONTRACT_VERSION, DEFAULT_PREFIX
 from branchwatch.errors import BranchwatchError, ConfigError, ContractError
+from branchwatch.failover import BrokerRotation
 from branchwatch.mqttconfig import tls_context
 from branchwatch.sim.generate import DEFAULT_REGIONS, make_branches
 from branchwatch.sim.model import AGENT, BranchSim
@@ -109,6 +110,8 @@ class SimSettings:
     retention_seconds: float = DEFAULT_RETENTION_SECONDS
     keepalive: int = 30
     connect_timeout: float = CONNECT_TIMEOUT
+    # More brokers (cluster nodes): tried in turn at start and whenever one is lost.
+    fallback_brokers: tuple[BrokerAddress, ...] = ()
 
 
 @dataclass
@@ -166,6 +169,8 @@ class SimPublisher:
         # The broker's first answer (CONNACK, or closing on us) and why it said no.
         self._answered = threading.Event()
         self._refusal = ""
+        brokers = (settings.broker, *settings.fallback_brokers)
+        self.brokers = BrokerRotation([broker_url(broker) for broker in brokers])
         self._client = self._make_client()
 
     @property
@@ -193,11 +198,17 @@ class SimPublisher:
         )
         deadline = time.monotonic() + settings.connect_timeout
         self._client.connect_timeout = settings.connect_timeout
-        try:
-            self._client.connect(broker.host, broker.port, keepalive=settings.keepalive)
-        except OSError as exc:  # refused, unreachable, unknown host, TLS handshake
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise BrokerUnavailableError(f"cannot connect to the broker {url}: {reason}") from exc
+        while True:  # the first broker of the list that takes the connection
+            try:
+                self._client.connect(broker.host, broker.port, keepalive=settings.keepalive)
+                break
+            except OSError as exc:  # refused, unreachable, unknown host, TLS handshake
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                if self.brokers.failed():
+                    message = f"cannot connect to the broker {url}: {reason}"
+                    raise BrokerUnavailableError(message) from exc
+                log.warning("cannot connect to %s: %s; trying %s", url, reason, self.brokers.url)
+                broker, url = self.brokers.address, self.brokers.url
         self._client.loop_start()
         answered = self._answered.wait(max(0.0, deadline - time.monotonic()))
         if answered and self.connected.is_set():
@@ -350,6 +361,7 @@ class SimPublisher:
         if settings.broker.tls:
             client.tls_set_context(tls_context(settings.ca_file or "", names=CA_FILE_FLAG))
         client.on_connect = self._on_connect
+        client.on_connect_fail = lambda _client, _userdata: self._next_broker()
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -387,11 +399,21 @@ class SimPublisher:
     ) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
+        self._next_broker()
         if not self._answered.is_set():  # closed on us before any CONNACK
             self._refusal = f"it closed the connection first ({reason})"
             self._answered.set()
         if was_connected and reason.is_failure:
             log.warning("connection lost: %s (reconnecting with backoff)", reason)
+
+    def _next_broker(self) -> None:
+        """Point paho's own reconnect loop at the next broker of the list (if any)."""
+        if len(self.brokers.urls) > 1:
+            self.brokers.failed()
+            # paho has no public way to retarget the reconnect of a client it keeps.
+            self._client._host = self.brokers.address.host
+            self._client._port = self.brokers.address.port
+            log.info("reconnecting to %s", self.brokers.describe())
 
     def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
         try:
