@@ -94,7 +94,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 PrometheusProcess(targets, rules, am.url, workdir=work / "prom") as prom,
             ):
                 prom.wait_for_target_up()
-                yield Stack(broker, *collectors, prom, am, webhook)
+                north, east = collectors
+                yield Stack(broker, north, east, prom, am, webhook)
         finally:
             for collector in collectors:
                 collector.kill()
