@@ -154,7 +154,7 @@ class ConnectionServer:
                 elif key.fileobj is self._wake_read:
                     self._take_back()
                 else:
-                    self._readable(key.data)
+                    self._serve_one(key.data)
             now = time.monotonic()
             if now >= next_sweep:
                 self._sweep(now)
@@ -172,9 +172,16 @@ class ConnectionServer:
             if self.open_connections >= self.limits.max_connections and not self._evict():
                 sock.close()  # every connection is being answered: refuse this one
                 continue
-            sock.setblocking(False)
-            if self._tls is not None:
-                sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            try:
+                sock.setblocking(False)
+                if self._tls is not None:
+                    sock = self._tls.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+            except OSError as exc:  # gone already
+                log.debug("HTTP connection from %s lost at accept: %s", address[0], exc)
+                sock.close()
+                continue
             deadline = time.monotonic() + self.limits.read_header_timeout
             connection = _Connection(sock, address[:2], deadline, self._tls is not None)
             self._waiting[connection] = None
@@ -188,6 +195,14 @@ class ConnectionServer:
         log.debug("HTTP connection limit reached: closing %s's idle connection", oldest.peer[0])
         self._close(oldest)
         return True
+
+    def _serve_one(self, connection: _Connection) -> None:
+        try:
+            self._readable(connection)
+        except Exception:
+            # A bug met by one client must not stop the HTTP server for everyone.
+            log.exception("HTTP connection from %s failed", connection.peer[0])
+            self._close(connection)
 
     def _readable(self, connection: _Connection) -> None:
         sock = connection.sock
