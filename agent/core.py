@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 
@@ -22,6 +22,8 @@ from agent.devices.base import UNSTAMPED, Device, DeviceConfig, DeviceKind, kind
 from agent.spool import Spool, SpoolError
 from branchwatch.contract import DeviceStatus, Event, Notify, encode
 from branchwatch.contract.events import DeviceFault, DeviceRecovered
+from branchwatch.contract.ids import is_token
+from branchwatch.contract.messages import MAX_BAD_FRAME_REASONS, OTHER_REASON
 from branchwatch.logthrottle import ThrottledLog
 from branchwatch.retry import Backoff
 
@@ -67,8 +69,21 @@ class DeviceSlot:
             self.emit(DeviceRecovered(**UNSTAMPED, ts=self.now(), fault="link_down"))
 
     def bad_frame(self, reason: str, detail: str = "") -> None:
-        """Count it; log the first of a burst and then a summary at most every 10 s."""
-        self.bad_frames[reason] += 1
+        """Count it; log the first of a burst and then a summary at most every 10 s.
+
+        The counts go out in the status as they are counted: a reason that is no
+        token, or one beyond the status's bound, counts as "other". A reason seen
+        for the first time republishes the status now; the rest ride the next one.
+        """
+        counted = reason
+        known = self.bad_frames
+        # One entry stays free for "other".
+        named = len(known) - (OTHER_REASON in known)
+        if counted not in known and (not is_token(counted) or named >= MAX_BAD_FRAME_REASONS - 1):
+            counted = OTHER_REASON
+        if counted not in known and not self._core.stopping:
+            self._core.status_changed.set()
+        known[counted] += 1
         self._core.bad_frame_log.warning(
             "device %s: bad frame (%s) %s", self.device_id, reason, detail[:200],
             key=self.device_id,
@@ -144,7 +159,8 @@ class AgentCore:
         for device_id, slot in self.slots.items():
             device = self.devices.get(device_id)
             kind = getattr(device, "kind", None) or "unknown"
-            result[device_id] = DeviceStatus(kind=kind, link="up" if slot.link else "down")
+            link: Literal["up", "down"] = "up" if slot.link else "down"
+            result[device_id] = DeviceStatus(kind=kind, link=link, bad_frames=dict(slot.bad_frames))
         return result
 
     async def run_devices(self) -> None:

@@ -18,6 +18,7 @@ LOCAL_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z"
 TOKEN_PATTERN: Final = r"^[a-z0-9_]{1,24}\Z"  # noqa: S105 - a regex, not a secret
 
 SITE_ID_RE: Final = re.compile(SITE_ID_PATTERN)
+TOKEN_RE: Final = re.compile(TOKEN_PATTERN)
 
 # region, branch, agent: they appear in topics, so lower case only.
 SiteId = Annotated[str, Meta(pattern=SITE_ID_PATTERN)]
@@ -48,3 +49,8 @@ MAX_BATCH_EVENTS: Final = 500
 def is_site_id(value: str) -> bool:
     """True when ``value`` may be a region, branch or agent id."""
     return SITE_ID_RE.match(value) is not None
+
+
+def is_token(value: str) -> bool:
+    """True when ``value`` may be a service, fault, device kind or bad-frame reason."""
+    return TOKEN_RE.match(value) is not None

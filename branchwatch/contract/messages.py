@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
+from msgspec import Meta
 
 from branchwatch.contract.ids import (
     Count,
@@ -18,10 +19,19 @@ from branchwatch.contract.ids import (
     Version,
 )
 
+# Reasons a device's bad frames are counted under in one status; more fold into "other".
+MAX_BAD_FRAME_REASONS: Final = 16
+OTHER_REASON: Final = "other"
 
-class DeviceStatus(msgspec.Struct, frozen=True, gc=False):
+
+class DeviceStatus(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     kind: Token
     link: Literal["up", "down"]
+    # Frames from the device its codec refused since the agent started, by reason
+    # (optional: older agents leave it out, and so does one that saw none).
+    bad_frames: Annotated[dict[Token, Count], Meta(max_length=MAX_BAD_FRAME_REASONS)] = (
+        msgspec.field(default_factory=dict)
+    )
 
 
 class SpoolStatus(msgspec.Struct, frozen=True, gc=False):
