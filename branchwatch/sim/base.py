@@ -21,27 +21,12 @@ from branchwatch.sim.profile import (
     COUNTER_POST,
     DEFAULT_PROFILE,
     HOUR,
-    POST_FORMS,
-    POST_GREETER,
-    POST_SELF_SERVICE,
-    POST_WEALTH,
     Profile,
 )
 
 AGENT: Final = "edge-1"
 QUEUE_DEVICE: Final = "queue-1"
 INTERCOM_DEVICE: Final = "intercom-1"
-MANAGER: Final = "mgr"  # lobby manager, post 1
-DEPUTY: Final = "deputy"  # deputy lobby manager, post 2
-DIRECTOR: Final = "director"  # lobby director, post 3
-ADVISER: Final = "rm"  # relationship manager, post 7
-# Who holds each lobby post from opening (when the profile staffs it).
-LOBBY_STAFF: Final = {
-    POST_GREETER: MANAGER,
-    POST_SELF_SERVICE: DEPUTY,
-    POST_FORMS: DIRECTOR,
-    POST_WEALTH: ADVISER,
-}
 DEFAULT_TS_ORIGIN: Final = 1_767_258_000.0  # 2026-01-01 09:00 UTC
 
 WAITING, CALLED, DONE = 0, 1, 2
@@ -134,6 +119,8 @@ class SimBase:
         self._where: dict[str, int] = {}
         self._covering: dict[int, tuple[str, int, SimCounter | None]] = {}
         self._faults: set[str] = set()
+        # Unsatisfied ratings not followed up yet: (simulated time, ticket), oldest first.
+        self._unsatisfied: list[tuple[float, str]] = []
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -148,9 +135,21 @@ class SimBase:
     def day(self) -> int:
         return self._day
 
+    @property
+    def next_action_at(self) -> float | None:
+        """Simulated time of the next action on the agenda (None: nothing planned).
+
+        A driver with many branches advances only those with something due.
+        """
+        return self._agenda[0][0] if self._agenda else None
+
     def sim_time(self, ts: float) -> float:
         """The simulated time that maps to event time ``ts``."""
         return self._t0 + (ts - self._ts0) * self._speed
+
+    def ts_at(self, t: float) -> float:
+        """The event time of simulated time ``t`` (the inverse of :meth:`sim_time`)."""
+        return self._ts0 + (t - self._t0) / self._speed
 
     def advance(self, until: float) -> list[Event]:
         """Run every action up to simulated time ``until``; the events, in seq order."""
@@ -181,7 +180,7 @@ class SimBase:
             self._at(max(t, self.now), action, *args, day=self._day)
 
     def _emit(self, cls: type[Event], device: str, **fields: Any) -> None:
-        ts = self._ts0 + (self.now - self._t0) / self._speed
+        ts = self.ts_at(self.now)
         self._out.append(cls(v=1, seq=self.next_seq, ts=ts, device=device, **fields))
         self.next_seq += 1
 
@@ -191,4 +190,8 @@ class SimBase:
         raise NotImplementedError
 
     def _open_counter(self, counter: SimCounter) -> None:
+        raise NotImplementedError
+
+    def _waiting_by_service(self) -> dict[str, int]:
+        """Tickets waiting now, per service."""
         raise NotImplementedError

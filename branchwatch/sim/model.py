@@ -3,7 +3,8 @@
 No I/O and no clock: :meth:`BranchSim.advance` is told the simulated time to
 run to and returns the contract events that happened by then, in ``seq``
 order (the engine, the mapping of simulated time to ``ts`` and the agenda are
-in :mod:`branchwatch.sim.base`; posts and intercom in :mod:`branchwatch.sim.staff`).
+in :mod:`branchwatch.sim.base`; posts and intercom in :mod:`branchwatch.sim.staff`;
+answering floor notices in :mod:`branchwatch.sim.notices`).
 This module is the day: opening and closing, arrivals on the time-of-day
 curve, queues and counters, every ticket path, evaluator pads, the printer.
 
@@ -42,10 +43,7 @@ from branchwatch.sim.base import (
     CALLED,
     CLOSED,
     DEFAULT_TS_ORIGIN,
-    DEPUTY,
     DONE,
-    LOBBY_STAFF,
-    MANAGER,
     OPEN,
     PAUSED,
     QUEUE_DEVICE,
@@ -53,6 +51,7 @@ from branchwatch.sim.base import (
     SimCounter,
     SimTicket,
 )
+from branchwatch.sim.notices import NoticeStaff
 from branchwatch.sim.profile import (
     DEFAULT_PROFILE,
     HOUR,
@@ -66,12 +65,11 @@ from branchwatch.sim.profile import (
     TICKET_LETTER,
     Profile,
 )
-from branchwatch.sim.staff import FloorStaff
 
 __all__ = ["AGENT", "DEFAULT_TS_ORIGIN", "BranchSim"]
 
 
-class BranchSim(FloorStaff):
+class BranchSim(NoticeStaff):
     """One branch, one agent: a seeded day after day of floor events."""
 
     def __init__(
@@ -135,8 +133,8 @@ class BranchSim(FloorStaff):
         self._closing = False
         self._numbers = dict.fromkeys(self._numbers, 0)
         p = self.profile
-        for post in p.lobby_posts:
-            self._staff(post, LOBBY_STAFF[post])
+        for post, who in p.lobby_staff.items():
+            self._staff(post, who)
         hour = (self.now - self._origin) / HOUR
         for counter in self._counters:
             counter.closing = False
@@ -145,15 +143,21 @@ class BranchSim(FloorStaff):
                 self._open_counter(counter)
             elif hour < p.flex_hours[1]:
                 start = p.flex_hours[0] + self._rng.uniform(-0.25, 0.25)
-                self._at_hour(max(start, hour), self._open_counter, counter)
+                self._at_hour(max(start, hour), self._open_flex, counter)
                 self._at_hour(p.flex_hours[1] + self._rng.uniform(0, 0.5), self._close, counter)
         self._emit(BranchOpened, QUEUE_DEVICE)
         self._plan_day(hour)
         if self._day == 1:
             self._plan_incidents()
 
+    def _open_flex(self, counter: SimCounter) -> None:
+        """A flexible counter's hours begin (unless a notice had it opened already)."""
+        if counter.state == CLOSED:
+            self._open_counter(counter)
+
     def _plan_day(self, hour: float) -> None:
         p, rng = self.profile, self._rng
+        greeter, deputy = p.lobby_staff[POST_GREETER], p.lobby_staff[POST_SELF_SERVICE]
         self._schedule_arrival()
         core = [c for c in self._counters if not c.flex]
         lunch_span = (p.lunch_window[1] - p.lunch_window[0]) * HOUR - p.lunch_minutes * MINUTE
@@ -167,13 +171,13 @@ class BranchSim(FloorStaff):
         for _ in range(rng.randint(*p.greeter_absences)):
             at = rng.uniform(9.5, 16.5)
             if not 12.0 <= at <= 13.0:
-                self._at_hour(at, self._leave_post, POST_GREETER, MANAGER, False)
-        self._at_hour(rng.uniform(12.0, 12.5), self._leave_post, POST_GREETER, MANAGER, True)
+                self._at_hour(at, self._leave_post, POST_GREETER, greeter, False)
+        self._at_hour(rng.uniform(12.0, 12.5), self._leave_post, POST_GREETER, greeter, True)
         for _ in range(rng.randint(*p.deputy_absences)):
             self._at_hour(
-                rng.uniform(9.5, 16.5), self._leave_post, POST_SELF_SERVICE, DEPUTY, False
+                rng.uniform(9.5, 16.5), self._leave_post, POST_SELF_SERVICE, deputy, False
             )
-        self._at_hour(rng.uniform(13.0, 13.5), self._leave_post, POST_SELF_SERVICE, DEPUTY, True)
+        self._at_hour(rng.uniform(13.0, 13.5), self._leave_post, POST_SELF_SERVICE, deputy, True)
         for _ in range(rng.randint(*p.assist_calls)):
             self._at_hour(rng.uniform(9.25, 16.75), self._assist_call)
         for half_hour in range(int(p.open_hour * 2) + 2, int(p.close_hour * 2)):
@@ -191,7 +195,8 @@ class BranchSim(FloorStaff):
         incidents, rng = self.profile.incidents, self._rng
         if incidents.greeter_away is not None:
             after, away = incidents.greeter_away
-            self._later(after, self._step_away, POST_GREETER, MANAGER, away)
+            greeter = self.profile.lobby_staff[POST_GREETER]
+            self._later(after, self._step_away, POST_GREETER, greeter, away)
         if incidents.rush is not None:
             within, customers, service = incidents.rush
             if service in self._queues:
@@ -254,6 +259,14 @@ class BranchSim(FloorStaff):
         if self._printer_down():
             return  # no ticket printed: the customer is helped at the door
         self._issue(self._rng.choices(self._services, self._mix_weights)[0])
+
+    def _waiting_by_service(self) -> dict[str, int]:
+        waiting = dict.fromkeys(self._queues, 0)
+        for service, queue in self._queues.items():
+            for gen, ticket in queue:
+                if ticket.state == WAITING and ticket.gen == gen:
+                    waiting[service] += 1
+        return waiting
 
     def _printer_down(self) -> bool:
         return "paper_out" in self._faults or "paper_jam" in self._faults
@@ -387,6 +400,8 @@ class BranchSim(FloorStaff):
     def _submit_evaluation(self, counter: SimCounter, ticket: SimTicket) -> None:
         weights = next(w for limit, w in RATINGS_BY_WAIT if ticket.waited <= limit)
         rating: Rating = self._rng.choices(RATING_NAMES, weights)[0]
+        if rating == "unsatisfied":
+            self._unsatisfied.append((self.now, ticket.id))
         self._emit(
             EvaluationSubmitted,
             counter.pad,

@@ -7,9 +7,11 @@ walkouts and no-shows, transfers, an empty greeter post now and then, printer
 faults, and a satisfaction near the bank's 90 %.
 
 A *scenario* gives each simulated branch its profile: ``normal`` is the
-default day for every branch; ``demo`` cycles through three branches whose
-trouble starts within minutes of the simulation's start (see
-:data:`SCENARIOS`), so that a short demo shows what the product is for.
+default day for every branch; ``thin`` staffs the lobby as the bank's own
+figures say branches are staffed (fewer lobby managers, some branches with
+none); ``demo`` cycles through three branches whose trouble starts within
+minutes of the simulation's start (see :data:`SCENARIOS`), so that a short
+demo shows what the product is for.
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ POST_LOW: Final = 4
 POST_HIGH: Final = 5
 POST_VIP: Final = 6
 POST_WEALTH: Final = 7
+
+# Who holds a lobby post (the staff ids of its check-ins).
+MANAGER: Final = "mgr"  # lobby manager, post 1
+DEPUTY: Final = "deputy"  # deputy lobby manager, post 2
+DIRECTOR: Final = "director"  # lobby director, post 3
+ADVISER: Final = "rm"  # relationship manager, post 7
+GREETER_STAND_IN: Final = "flex-1"  # a teller or flexible staff at post 1 (no lobby manager)
+FLOOR_STAND_IN: Final = "flex-2"  # flexible staff at post 2
+LOBBY_MANAGERS: Final = frozenset({MANAGER, DEPUTY, DIRECTOR})
+DEFAULT_LOBBY_STAFF: Final = {
+    POST_GREETER: MANAGER,
+    POST_SELF_SERVICE: DEPUTY,
+    POST_FORMS: DIRECTOR,
+    POST_WEALTH: ADVISER,
+}
 
 COUNTER_POST: Final[dict[CounterKind, int]] = {"high": POST_HIGH, "low": POST_LOW, "vip": POST_VIP}
 # The post that serves a service: where a transfer is handed off to.
@@ -70,6 +87,28 @@ class Incidents:
     rush: tuple[float, int, str] | None = None
     # (after, lasting): the ticket printer runs out of paper (low, then out).
     paper_out: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class NoticeResponse:
+    """How the staff of a branch answer a floor notice on their intercom.
+
+    Simulated seconds. Most staff acknowledge within ``ack_seconds`` (a
+    triangular draw: low, mode, high); a ``busy_share`` finish what they are
+    doing first (``busy_seconds``); a ``never_share`` never acknowledge (out of
+    earshot, on the phone). Whoever acknowledges a post-empty notice leaves
+    their post and walks for ``walk_seconds`` before checking in at the empty
+    one; after a long-queue notice a flexible teller opens a counter with the
+    chance ``open_counter_share``.
+    """
+
+    ack_seconds: tuple[float, float, float] = (5.0, 10.0, 30.0)
+    busy_share: float = 0.1
+    busy_seconds: tuple[float, float] = (30.0, 120.0)
+    never_share: float = 0.07
+    # Across a branch lobby (10-30 m) at walking pace.
+    walk_seconds: tuple[float, float] = (5.0, 25.0)
+    open_counter_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -130,9 +169,10 @@ class Profile:
     evaluation_submit: float = 0.93
     evaluation_window: float = 10.0
 
-    # Lobby posts held from opening: the lobby manager (1), the deputy (2), the lobby
-    # director (3) and the relationship manager (7). A thin branch lacks some.
-    lobby_posts: tuple[int, ...] = (POST_GREETER, POST_SELF_SERVICE, POST_FORMS, POST_WEALTH)
+    # Lobby posts held from opening, and by whom: the lobby manager (1), the deputy (2), the
+    # lobby director (3) and the relationship manager (7). Posts 1 and 2 always have
+    # someone; a thin branch lacks the others, or has no lobby manager at all.
+    lobby_staff: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_LOBBY_STAFF))
 
     # Staff: breaks, lunches, greeter absences.
     break_probability: float = 0.7
@@ -143,6 +183,8 @@ class Profile:
     greeter_backfill: float = 0.5
     deputy_absences: tuple[int, int] = (1, 2)
     assist_calls: tuple[int, int] = (3, 6)
+    # Floor notices from the collector (a branch that is sent none never draws from it).
+    notices: NoticeResponse = field(default_factory=NoticeResponse)
 
     # Ticket printer faults per day.
     paper_low: float = 0.8
@@ -150,6 +192,16 @@ class Profile:
     paper_jams_per_day: float = 1.0
 
     incidents: Incidents = field(default_factory=Incidents)
+
+    def __post_init__(self) -> None:
+        missing = {POST_GREETER, POST_SELF_SERVICE} - set(self.lobby_staff)
+        if missing:
+            raise ValueError(f"lobby_staff must hold the required posts, missing {missing}")
+
+    @property
+    def lobby_managers(self) -> int:
+        """How many of the lobby posts' holders are lobby managers."""
+        return sum(1 for who in self.lobby_staff.values() if who in LOBBY_MANAGERS)
 
     def tiers(self, kind: CounterKind) -> tuple[tuple[str, ...], ...]:
         return tuple(
@@ -164,7 +216,7 @@ DEFAULT_PROFILE: Final = Profile()
 THIN_STAFFED: Final = replace(
     DEFAULT_PROFILE,
     story="thin-staffed, nobody at posts 3 and 7: post 1 left empty a minute in, for 30 min",
-    lobby_posts=(POST_GREETER, POST_SELF_SERVICE),
+    lobby_staff={POST_GREETER: MANAGER, POST_SELF_SERVICE: DEPUTY},
     incidents=Incidents(greeter_away=(1 * MINUTE, 30 * MINUTE)),
 )
 BUSY: Final = replace(
@@ -184,9 +236,55 @@ PRINTER_OUT: Final = replace(
     incidents=Incidents(paper_out=(5 * MINUTE, 30 * MINUTE)),
 )
 
+# Lobby staffing as the bank reports it: 0.94-1.54 lobby managers per branch, 18 % of
+# branches with none; lobby posts are held by whoever is free. Posts 1 and 2 always have
+# someone at opening (a flexible member of staff where no lobby manager does it). What thins
+# is who can backfill: the lobby director (post 3), the relationship manager (post 7), and in
+# the smallest branches the low counters too, so that sometimes nobody in the backfill order
+# is at their post. Breaks and absences from posts 1 and 2 are as frequent as in the default
+# day.
+TWO_LOBBY_MANAGERS: Final = replace(
+    DEFAULT_PROFILE,
+    story="two lobby managers (posts 1 and 3), flexible staff at post 2",
+    lobby_staff={
+        POST_GREETER: MANAGER,
+        POST_SELF_SERVICE: FLOOR_STAND_IN,
+        POST_FORMS: DIRECTOR,
+        POST_WEALTH: ADVISER,
+    },
+)
+ONE_LOBBY_MANAGER: Final = replace(
+    DEFAULT_PROFILE,
+    story="one lobby manager (post 1): nobody at post 3, backfill from post 4 or 7",
+    lobby_staff={POST_GREETER: MANAGER, POST_SELF_SERVICE: FLOOR_STAND_IN, POST_WEALTH: ADVISER},
+)
+NO_LOBBY_MANAGER: Final = replace(
+    DEFAULT_PROFILE,
+    story="no lobby manager, a small branch: flexible staff at posts 1 and 2, nobody at 3 "
+    "and 7, one low counter",
+    lobby_staff={POST_GREETER: GREETER_STAND_IN, POST_SELF_SERVICE: FLOOR_STAND_IN},
+    peak_arrivals_per_hour=(28.0, 36.0),
+    counters={"high": (1, 2), "low": (1, 1), "vip": (1, 1)},
+)
+# 2 of 11 branches without a lobby manager (18 %), 5 with one, 4 with two: 1.18 per branch.
+THIN_STAFFING: Final = (
+    TWO_LOBBY_MANAGERS,
+    ONE_LOBBY_MANAGER,
+    NO_LOBBY_MANAGER,
+    ONE_LOBBY_MANAGER,
+    TWO_LOBBY_MANAGERS,
+    ONE_LOBBY_MANAGER,
+    TWO_LOBBY_MANAGERS,
+    ONE_LOBBY_MANAGER,
+    NO_LOBBY_MANAGER,
+    ONE_LOBBY_MANAGER,
+    TWO_LOBBY_MANAGERS,
+)
+
 # Scenario name -> the profiles its branches take in turn (br-0001 the first, …).
 SCENARIOS: Final[dict[str, tuple[Profile, ...]]] = {
     "normal": (DEFAULT_PROFILE,),
+    "thin": THIN_STAFFING,
     "demo": (THIN_STAFFED, BUSY, PRINTER_OUT),
 }
 DEFAULT_SCENARIO: Final = "normal"

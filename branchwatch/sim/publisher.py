@@ -327,7 +327,7 @@ class SimPublisher:
                     command.position,
                     command.text,
                 )
-                agent.sim.receive_notice(command.id, command.position)
+                agent.sim.receive_notice(command.id, command.position, command.text)
 
     # -- status ---------------------------------------------------------------------------------
 

@@ -1,22 +1,20 @@
 """Posts 1-7 and the intercom: staff checking in and out, covering, calling, answering.
 
-The lobby manager holds post 1 and the deputy post 2; when one steps away,
-the lobby director (post 3), an idle low-counter teller (post 4, pausing the
-counter) or the relationship manager (post 7) may cover, in that order, or
-nobody does and the post stays empty for a few minutes. A thin-staffed branch
-has nobody at posts 3 and 7 to begin with.
+The lobby manager holds post 1 and the deputy post 2 (the profile's
+``lobby_staff`` says who holds which post); when one steps away, the lobby
+director (post 3), an idle low-counter teller (post 4, pausing the counter) or
+the relationship manager (post 7) may cover, in that order, or nobody does and
+the post stays empty for a few minutes. A thin-staffed branch has nobody at
+posts 3 or 7 to begin with. Answering the collector's floor notices is in
+:mod:`branchwatch.sim.notices`.
 """
 
 from __future__ import annotations
 
-import random
-
 from branchwatch.contract.events import IntercomAck, IntercomCall, PositionStaffed, PositionVacated
 from branchwatch.contract.ids import IntercomReason
 from branchwatch.sim.base import (
-    ADVISER,
     COVER,
-    DIRECTOR,
     INTERCOM_DEVICE,
     OPEN,
     PAUSED,
@@ -37,12 +35,6 @@ from branchwatch.sim.profile import (
 
 class FloorStaff(SimBase):
     """The people on the floor of one branch and what they say over the intercom."""
-
-    def receive_notice(self, notice: str, position: int) -> None:
-        """A floor notice from the collector reached the intercom at ``position``."""
-        rng = random.Random(f"{self._seed}/notice/{notice}")
-        if rng.random() < 0.9:
-            self._later(rng.uniform(10.0, 45.0), self._ack, position, notice)
 
     def _staff(self, post: int, who: str) -> None:
         self._posts.setdefault(post, []).append(who)
@@ -117,8 +109,14 @@ class FloorStaff(SimBase):
 
     def _find_cover(self) -> tuple[int, str, SimCounter | None] | None:
         rng = self._rng
-        if DIRECTOR in self._posts.get(POST_FORMS, ()) and rng.random() < 0.55:
-            return POST_FORMS, DIRECTOR, None
+        holders = self.profile.lobby_staff
+        director, adviser = holders.get(POST_FORMS), holders.get(POST_WEALTH)
+        if (
+            director is not None
+            and director in self._posts.get(POST_FORMS, ())
+            and rng.random() < 0.55
+        ):
+            return POST_FORMS, director, None
         idle_low = [
             c
             for c in self._counters
@@ -126,8 +124,12 @@ class FloorStaff(SimBase):
         ]
         if idle_low and rng.random() < 0.9:
             return POST_LOW, idle_low[0].teller, idle_low[0]
-        if ADVISER in self._posts.get(POST_WEALTH, ()) and rng.random() < 0.7:
-            return POST_WEALTH, ADVISER, None
+        if (
+            adviser is not None
+            and adviser in self._posts.get(POST_WEALTH, ())
+            and rng.random() < 0.7
+        ):
+            return POST_WEALTH, adviser, None
         return None
 
     def _cover(self, post: int, home: int, who: str, counter: SimCounter | None) -> None:
@@ -153,6 +155,6 @@ class FloorStaff(SimBase):
         who, home, counter = cover
         self._vacate(post, who)
         if counter is None:
-            self._staff(home, who)
+            self._return_to_post(home, who)  # relieving whoever covers their own post
         elif counter.state == PAUSED and counter.paused_for == COVER:
             self._open_counter(counter)

@@ -214,7 +214,7 @@ def test_replay_republishes_from_seq_and_bad_commands_are_counted(
             cmd, b'{"v":1,"type":"notify","id":"n-1","position":3,"text":"post 1 empty"}', qos=1
         )
         wait_until(lambda: publisher.tick() >= 0 and publisher.stats.notices == 1, 5, "notice")
-        clock.now += 2  # 2 min of simulated time: the director answers within 45 s
+        clock.now += 2  # 2 min of simulated time: the director answers within that
 
         def ack() -> list[IntercomAck]:
             publisher.tick()
