@@ -20,9 +20,17 @@ import pytest
 from branchwatch.broker import EmbeddedBroker
 from branchwatch.contract import encode, topic_for
 from collector.config import HttpConfig
-from collector.httpserver import MAX_HEAD_BYTES, MAX_REQUEST_LINE
+from collector.httpserver import MAX_HEAD_BYTES, MAX_REQUEST_LINE, WORKERS
 from tests.integration import scenario
-from tests.integration.httpkit import Pki, exchange, get, is_closed, read_to_close, serving
+from tests.integration.httpkit import (
+    Pki,
+    exchange,
+    filled_store,
+    get,
+    is_closed,
+    read_to_close,
+    serving,
+)
 from tests.support import CollectorProcess, FakeAgent, wait_until
 
 pytestmark = pytest.mark.integration
@@ -142,6 +150,34 @@ def test_a_kept_alive_connection_is_closed_after_the_idle_timeout() -> None:
         answer = read_to_close(sock)  # the answer in milliseconds, the close a second later
         assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nok\n")
         assert 0.9 < time.monotonic() - asked < 4.0
+
+
+def test_clients_that_read_nothing_cannot_hold_the_workers() -> None:
+    """Every worker stuck sending an 8 MB scrape to a client that never reads: the write
+    timeout frees them, and the next request is answered."""
+    config = HttpConfig(write_timeout_seconds=1.0)
+    with serving(config, filled_store(600)) as server:
+        stuck = []
+        for _ in range(WORKERS):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # no room to hide 8 MB
+            sock.connect(server.server_address)
+            sock.sendall(SCRAPE)
+            stuck.append(sock)
+        try:
+            start = time.monotonic()
+            assert get(server, "/healthz")[0] == 200
+            assert time.monotonic() - start < 6.0
+            for sock in stuck:  # each was cut off: less than the whole answer, then the end
+                sock.settimeout(10)
+                try:
+                    received = len(read_to_close(sock))
+                except ConnectionResetError:
+                    received = 0
+                assert received < 8_000_000
+        finally:
+            for sock in stuck:
+                sock.close()
 
 
 def test_a_tls_handshake_must_not_dawdle(tmp_path: Path) -> None:
