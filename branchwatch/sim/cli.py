@@ -169,9 +169,10 @@ def add_traffic_options(
         "--scenario",
         choices=tuple(SCENARIOS),
         default=default_scenario,
-        help="normal: every branch has an ordinary day; demo: the branches take turns at "
-        "trouble within minutes (post 1 left empty, a cash rush, the printer out of paper) "
-        f"(default: {default_scenario})",
+        help="normal: every branch has an ordinary day; thin: lobbies staffed as the bank "
+        "reports (fewer lobby managers, 18%% of branches with none); demo: the branches take "
+        "turns at trouble within minutes (post 1 left empty, a cash rush, the printer out of "
+        f"paper) (default: {default_scenario})",
     )
 
 
