@@ -44,6 +44,7 @@ dashboards: $(STAMP)
 bench: deps $(STAMP)
 	$(PY) -m bench
 	$(PY) -m bench.agent_bench
+	$(PY) -m bench.floor_loop
 
 # Agent RSS (4 devices), idle CPU and backlog drain rate against a real Mosquitto.
 bench-agent: deps $(STAMP)
