@@ -178,6 +178,15 @@ def _last_seen(labels: _Labels, b: BranchState, p: str) -> str:
     )
 
 
+def _agent_info(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.AGENT_INFO.name}{{{p}"
+    return "".join(
+        f'{head},agent="{_escape(a)}",version="{_escape(version)}"}} 1\n'
+        for a in sorted(b.agents)
+        if (version := b.agents[a].version) is not None
+    )
+
+
 def _device_up(labels: _Labels, b: BranchState, p: str) -> str:
     head = f"{metrics.DEVICE_UP.name}{{{p}"
     lines: list[str] = []
@@ -206,6 +215,21 @@ def _device_fault(labels: _Labels, b: BranchState, p: str) -> str:
                 f'{head},agent="{_escape(a)}",device="{_escape(d)}",'
                 f'fault="{_escape(f)}"}} {int(faults[f].active)}\n'
                 for f in sorted(faults)
+            )
+    return "".join(lines)
+
+
+def _bad_frames(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.AGENT_BAD_FRAMES.name}{{{p}"
+    lines: list[str] = []
+    for a in sorted(b.agents):
+        devices = b.agents[a].devices
+        for d in sorted(devices):
+            counts = devices[d].bad_frames
+            lines.extend(
+                f'{head},agent="{_escape(a)}",device="{_escape(d)}",'
+                f'reason="{_escape(r)}"}} {counts[r]}\n'
+                for r in sorted(counts)
             )
     return "".join(lines)
 
@@ -252,8 +276,10 @@ RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
     metrics.AGENT_UP: _agent_up,
     metrics.AGENT_SPOOL_DEPTH: _spool_depth,
     metrics.AGENT_LAST_SEEN: _last_seen,
+    metrics.AGENT_INFO: _agent_info,
     metrics.DEVICE_UP: _device_up,
     metrics.DEVICE_FAULT: _device_fault,
+    metrics.AGENT_BAD_FRAMES: _bad_frames,
 }
 # Rendered only when the collector sends floor notices.
 NOTICE_RENDERERS: Final[Mapping[metrics.MetricFamily, NoticeRender]] = {

@@ -82,10 +82,13 @@ class Ingestor:
             self.metrics.accepted.inc()
             return
         status = decode_status(payload)
+        refused: dict[str, int] = {}
         with self.lock:
-            self.store.apply_status(region, branch, agent, status, now)
+            self.store.apply_status(region, branch, agent, status, now, refused)
             self.changes += 1
         self.metrics.accepted.inc()
+        for reason, count in refused.items():
+            self._refuse(reason, count, f"{region}/{branch}/{agent}: status (in part) refused")
 
     def _count(self, result: ApplyResult, topic_hint: str) -> None:
         if result.missing:

@@ -168,8 +168,7 @@ class Store:
                 applied += 1
             if newest is None or ts > newest:
                 newest = ts
-        a.last_seq = last
-        a.last_seen = seen
+        agents.heard_events(a, last, seen, news=duplicate < len(events))
         b.last_event_ts = newest
         result.applied, result.late, result.duplicate, result.missing = (
             applied,
@@ -187,23 +186,32 @@ class Store:
         self._schedule(key, b.notices.next_due)
 
     def apply_status(
-        self, region: str, branch: str, agent: str, status: Status, received: float
+        self,
+        region: str,
+        branch: str,
+        agent: str,
+        status: Status,
+        received: float,
+        refused: dict[str, int] | None = None,
     ) -> bool:
-        """Apply an agent's status; False when ignored (older session) or refused."""
+        """Apply an agent's status; False when ignored (older session) or refused.
+
+        ``refused`` counts, by reason, a refused status and the parts of an applied
+        one left out for a series cap.
+        """
         ts = received if status.ts is None else status.ts
         b = self._branch(region, branch, ts, received)
         a: AgentState | None = b.agents.get(agent)
         if a is None:
             if len(b.agents) >= self._rules.max_agents:
+                agents.count(refused, "too_many_agents")
                 return False
             a = new_agent(agent, ts)
-            if not agents.apply_status(self._rules, a, status, received, agents.branch_devices(b)):
+            if not agents.apply_status(self._rules, b, a, status, received, refused):
                 return False
             b.agents[agent] = a
-        else:
-            others = agents.branch_devices(b) - len(a.devices)
-            if not agents.apply_status(self._rules, a, status, received, others):
-                return False
+        elif not agents.apply_status(self._rules, b, a, status, received, refused):
+            return False
         self._exposition.mark_dirty((region, branch))
         return True
 

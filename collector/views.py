@@ -38,6 +38,9 @@ class DeviceView(msgspec.Struct):
     kind: str | None  # None: known from fault events only (not in the agent's status)
     up: bool | None  # None: not in the agent's status
     faults: list[str]  # active faults
+    # Bad frames by reason since the agent started (its latest status), as exported.
+    bad_frames: dict[str, int] = msgspec.field(default_factory=dict)
+    bad_frames_refused: int = 0  # reasons of that status not exported (the series cap)
 
 
 class BranchSummary(msgspec.Struct, kw_only=True):
@@ -195,6 +198,8 @@ def _devices(b: BranchState) -> list[DeviceView]:
                     kind=device.kind,
                     up=(agent.up and device.link == "up") if listed else None,
                     faults=sorted(f for f, state in device.faults.items() if state.active),
+                    bad_frames=dict(sorted(device.bad_frames.items())),
+                    bad_frames_refused=device.bad_frames_refused,
                 )
             )
     return views

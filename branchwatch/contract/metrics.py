@@ -159,8 +159,15 @@ EVALUATIONS: Final = MetricFamily(
 AGENT_UP: Final = MetricFamily(
     name="branchwatch_agent_up",
     type="gauge",
-    help="1 while the edge agent is online.",
+    help="1 while the edge agent is online: its latest message was events or an online "
+    "status; 0 after its offline status (the MQTT will, or a clean stop).",
     labels=("agent",),
+)
+AGENT_INFO: Final = MetricFamily(
+    name="branchwatch_agent_info",
+    type="gauge",
+    help="1 per agent, labelled with the software version its latest status reported.",
+    labels=("agent", "version"),
 )
 AGENT_SPOOL_DEPTH: Final = MetricFamily(
     name="branchwatch_agent_spool_depth",
@@ -185,6 +192,13 @@ DEVICE_FAULT: Final = MetricFamily(
     type="gauge",
     help="1 while the device reports the fault, 0 once it recovered.",
     labels=("agent", "device", "fault"),
+)
+AGENT_BAD_FRAMES: Final = MetricFamily(
+    name="branchwatch_agent_bad_frames_total",
+    type="counter",
+    help="Frames from the device that the agent could not read, by reason, since the agent "
+    "started (from its status).",
+    labels=("agent", "device", "reason"),
 )
 NOTICES: Final = MetricFamily(
     name="branchwatch_notices_total",
@@ -281,8 +295,10 @@ FLOOR: Final = (
     AGENT_UP,
     AGENT_SPOOL_DEPTH,
     AGENT_LAST_SEEN,
+    AGENT_INFO,
     DEVICE_UP,
     DEVICE_FAULT,
+    AGENT_BAD_FRAMES,
     NOTICES,
     NOTICE_OPEN,
     NOTICE_UNANSWERED,

@@ -25,14 +25,20 @@ def record_gap(agent: AgentState, last: int, seq: int) -> int:
 
 
 def apply_status(
-    rules: FloorRules, agent: AgentState, status: Status, received: float, other_devices: int
+    rules: FloorRules,
+    branch: BranchState,
+    agent: AgentState,
+    status: Status,
+    received: float,
+    refused: dict[str, int] | None = None,
 ) -> bool:
-    """Apply an agent's status; False when it is ignored or refused.
+    """Apply an agent's status (``agent`` may not be in ``branch.agents`` yet).
 
-    Ignored: a session older than the known one (a late will of a previous
-    connection), or, within one session, a status older than the last one.
-    Refused: more devices in the branch (``other_devices`` are the branch's other
-    agents') than ``max_devices``.
+    False when it is ignored: a session older than the known one (a late will
+    of a previous connection), or, within one session, a status older than the
+    last one; or refused: more devices in the branch than ``max_devices``
+    (counted in ``refused`` by reason). Bad-frame reasons beyond the branch's
+    ``max_bad_frame_series`` are left out of an applied status, and counted.
     """
     if agent.session is not None:
         if status.session < agent.session:
@@ -44,10 +50,13 @@ def apply_status(
             and status.ts < agent.status_ts
         ):
             return False
+    others = [other for other in branch.agents.values() if other is not agent]
     online = status.state == "online"
     if online:
         keep = {name for name, device in agent.devices.items() if device.faults}
+        other_devices = sum(len(other.devices) for other in others)
         if len(keep | status.devices.keys()) + other_devices > rules.max_devices:
+            count(refused, "too_many_devices")
             return False
     agent.session = status.session
     agent.up = online
@@ -62,7 +71,60 @@ def apply_status(
         agent.spool_dropped = status.spool.dropped
     if online:
         _replace_devices(agent, status)
+        room = rules.max_bad_frame_series - sum(_bad_frame_series(other) for other in others)
+        left_out = _take_bad_frames(agent, status, room)
+        if left_out:
+            count(refused, "too_many_bad_frame_series", left_out)
     return True
+
+
+def count(refused: dict[str, int] | None, reason: str, n: int = 1) -> None:
+    if refused is not None:
+        refused[reason] = refused.get(reason, 0) + n
+
+
+def heard_events(agent: AgentState, last_seq: int | None, last_seen: float, *, news: bool) -> None:
+    """The agent sent events (its newest seq and event time now those given).
+
+    An agent that sends events is up, until an offline status says otherwise:
+    its messages reach the collector in the order it sent them and its will
+    comes after the last one, so events after an offline status mean it is back.
+    A message of duplicates only (``news`` False) changes nothing.
+    """
+    agent.last_seq = last_seq
+    agent.last_seen = last_seen
+    if news:
+        agent.up = True
+
+
+def _bad_frame_series(agent: AgentState) -> int:
+    return sum(len(device.bad_frames) for device in agent.devices.values())
+
+
+def _take_bad_frames(agent: AgentState, status: Status, room: int) -> int:
+    """Each device's bad frames from an online status; how many reasons had no room.
+
+    A reason already exported keeps its series, so a counter never jumps from
+    one series to another; new ones take the room left, in name order.
+    """
+    room -= sum(
+        len(device.bad_frames.keys() & status.devices[name].bad_frames.keys())
+        for name, device in agent.devices.items()
+        if name in status.devices
+    )
+    left_out = 0
+    for name in sorted(status.devices):
+        device, reported = agent.devices[name], status.devices[name].bad_frames
+        kept = {reason: reported[reason] for reason in device.bad_frames if reason in reported}
+        for reason in sorted(reported.keys() - kept.keys()):
+            if room > 0:
+                kept[reason] = reported[reason]
+                room -= 1
+            else:
+                left_out += 1
+        device.bad_frames = kept
+        device.bad_frames_refused = len(reported) - len(kept)
+    return left_out
 
 
 def _replace_devices(agent: AgentState, status: Status) -> None:
@@ -73,6 +135,8 @@ def _replace_devices(agent: AgentState, status: Status) -> None:
             gone = devices[name]
             if gone.faults:
                 gone.kind = gone.link = None
+                gone.bad_frames = {}
+                gone.bad_frames_refused = 0
             else:
                 del devices[name]
     for name, reported in status.devices.items():

@@ -115,6 +115,10 @@ class DeviceState(msgspec.Struct, gc=False):
     faults: dict[str, FaultState]
     kind: str | None = None  # from status; None: known from fault events only
     link: Literal["up", "down"] | None = None  # latest online status; None: not in it
+    # Bad frames by reason, the agent's running totals from its latest online status;
+    # only reasons within the branch's series cap (floor.max_bad_frame_series).
+    bad_frames: dict[str, int] = msgspec.field(default_factory=dict)
+    bad_frames_refused: int = 0  # reasons of the latest status left out for the cap
 
 
 class AgentState(msgspec.Struct, gc=False):

@@ -51,12 +51,15 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Label cardinality: a branch never renders more than max_series series, so one
     # Prometheus holds a whole region. validate() proves it: the fixed series of the
     # services and posts, the worst case of every cap below and (notices on) the 42
-    # of the floor notice families must fit. The defaults need 284.
-    max_series: int = 300
+    # of the floor notice families must fit. The defaults need 296: a deployment that
+    # moves all three wait thresholds off the buckets (+12) still fits.
+    max_series: int = 310
     max_counters: int = 12  # per branch; 5 series each
-    max_agents: int = 4  # per branch; 3 series each
+    max_agents: int = 4  # per branch; 4 series each
     max_devices: int = 24  # per branch, all agents together; 1 series each
     max_faults: int = 12  # distinct (device, fault) pairs per branch; 1 series each
+    # Distinct (agent, device, reason) of bad frames per branch; 1 series each.
+    max_bad_frame_series: int = 8
 
     def effective_wait_buckets(
         self, thresholds: Thresholds = DEFAULT_THRESHOLDS
@@ -88,9 +91,10 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return (
             self.fixed_series(thresholds)
             + 5 * self.max_counters
-            + 3 * self.max_agents
+            + 4 * self.max_agents
             + self.max_devices
             + self.max_faults
+            + self.max_bad_frame_series
             + (NOTICE_SERIES if notices else 0)
         )
 
@@ -114,6 +118,7 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ("max_agents", self.max_agents),
             ("max_devices", self.max_devices),
             ("max_faults", self.max_faults),
+            ("max_bad_frame_series", self.max_bad_frame_series),
         ):
             if cap < 1:
                 raise ConfigError(f"floor.{setting} must be at least 1, got {cap}")
@@ -123,7 +128,8 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"floor: a branch could render {worst_case} series "
                 f"(services and posts {self.fixed_series(thresholds)}, + 5 x max_counters, "
-                f"+ 3 x max_agents, + max_devices, + max_faults{with_notices}) but "
+                "+ 4 x max_agents, + max_devices, + max_faults, + max_bad_frame_series"
+                f"{with_notices}) but "
                 f"floor.max_series is {self.max_series}: lower the caps, or raise max_series "
                 "knowing that Prometheus then holds fewer branches"
             )
@@ -196,6 +202,7 @@ class FloorRules:
     __slots__ = (
         "backfill_order",
         "max_agents",
+        "max_bad_frame_series",
         "max_counters",
         "max_devices",
         "max_faults",
@@ -228,3 +235,4 @@ class FloorRules:
         self.max_agents: Final = config.max_agents
         self.max_devices: Final = config.max_devices
         self.max_faults: Final = config.max_faults
+        self.max_bad_frame_series: Final = config.max_bad_frame_series

@@ -38,7 +38,8 @@ def scenario(store: Store, region: str = "north", branch: str = "b1") -> None:
         state="online",
         session=2,
         ts=999.0,
-        devices={"q1": DeviceStatus(kind="queue", link="up")},
+        version="1.2.3",
+        devices={"q1": DeviceStatus(kind="queue", link="up", bad_frames={"bad_args": 2})},
     )
     store.apply_status(region, branch, "a1", status, received=999.5)
     events = [
@@ -117,7 +118,7 @@ branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="ve
 branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="satisfied"} 0
 branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="neutral"} 0
 branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="unsatisfied"} 0
-# HELP branchwatch_agent_up 1 while the edge agent is online.
+# HELP branchwatch_agent_up 1 while the edge agent is online: its latest message was events or an online status; 0 after its offline status (the MQTT will, or a clean stop).
 # TYPE branchwatch_agent_up gauge
 branchwatch_agent_up{region="north",branch="b1",agent="a1"} 1
 # HELP branchwatch_agent_spool_depth Events in the agent's spool not yet acknowledged by the broker.
@@ -126,12 +127,18 @@ branchwatch_agent_spool_depth{region="north",branch="b1",agent="a1"} 0
 # HELP branchwatch_agent_last_seen_timestamp_seconds Time (Unix seconds) of the latest event or status from the agent.
 # TYPE branchwatch_agent_last_seen_timestamp_seconds gauge
 branchwatch_agent_last_seen_timestamp_seconds{region="north",branch="b1",agent="a1"} 1250.0
+# HELP branchwatch_agent_info 1 per agent, labelled with the software version its latest status reported.
+# TYPE branchwatch_agent_info gauge
+branchwatch_agent_info{region="north",branch="b1",agent="a1",version="1.2.3"} 1
 # HELP branchwatch_device_up 1 while the agent is online and reports the device's link up.
 # TYPE branchwatch_device_up gauge
 branchwatch_device_up{region="north",branch="b1",agent="a1",device="q1",kind="queue"} 1
 # HELP branchwatch_device_fault 1 while the device reports the fault, 0 once it recovered.
 # TYPE branchwatch_device_fault gauge
 branchwatch_device_fault{region="north",branch="b1",agent="a1",device="q1",fault="paper_low"} 1
+# HELP branchwatch_agent_bad_frames_total Frames from the device that the agent could not read, by reason, since the agent started (from its status).
+# TYPE branchwatch_agent_bad_frames_total counter
+branchwatch_agent_bad_frames_total{region="north",branch="b1",agent="a1",device="q1",reason="bad_args"} 2
 # HELP branchwatch_notices_total Floor notices by kind (post_empty, unsatisfied, queue_long) and outcome: sent (notify commands), acked, escalated (a step unacknowledged in time), unanswered (chain exhausted), resolved (the cause ended).
 # TYPE branchwatch_notices_total counter
 # HELP branchwatch_notice_open Floor notice episodes the branch has been told of and that have not ended.

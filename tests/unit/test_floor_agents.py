@@ -219,11 +219,13 @@ def test_device_cap_counts_every_agent_of_the_branch() -> None:
 @pytest.mark.parametrize("notices", [False, True])
 def test_default_caps_keep_a_branch_within_the_series_budget(notices: bool) -> None:
     config = FloorConfig()
-    assert config.worst_case_series(notices=True) <= config.max_series == 300
+    assert config.worst_case_series(notices=True) <= config.max_series == 310
     store = Store(config, notices=NoticesConfig(enabled=notices))
-    devices = {f"d{i}": DeviceStatus(kind="pad", link="up") for i in range(6)}
+    noisy = {f"r{n}": n + 1 for n in range(8)}  # 8 reasons a device: 4 x 6 x 8 > the cap
+    devices = {f"d{i}": DeviceStatus(kind="pad", link="up", bad_frames=noisy) for i in range(6)}
     for a in range(config.max_agents):
-        store.apply_status("r1", "b1", f"a{a}", online(1, devices=devices), received=100.0)
+        status = online(1, devices=devices, version="1.0")
+        store.apply_status("r1", "b1", f"a{a}", status, received=100.0)
     seq = 0
     for a in range(config.max_agents):
         for i in range(10):
@@ -252,3 +254,116 @@ def test_status_of_a_new_agent_creates_it(state: str) -> None:
     status = online(2) if state == "online" else offline(2)
     assert store.apply_status("r1", "b1", "a1", status, received=50.0)
     assert [(a.agent, a.up, a.session) for a in agents(store)] == [("a1", state == "online", 2)]
+
+
+# -- agent health: up from events, version, bad frames ------------------------------------
+
+UP = 'branchwatch_agent_up{region="r1",branch="b1",agent="a1"}'
+
+
+def opened(seq: int, ts: float = 100.0) -> list[ev.Event]:
+    return [ev.BranchOpened(v=1, seq=seq, ts=ts, device="queue-1")]
+
+
+def test_an_agent_that_sends_events_is_up_until_its_offline_status() -> None:
+    store = Store(FloorConfig())
+    store.apply_events("r1", "b1", "a1", opened(1), received=100.0)
+    assert series(store, "branchwatch_agent_up") == [f"{UP} 1"]  # never sent a status
+    assert store.apply_status("r1", "b1", "a1", offline(7), received=110.0)  # its will
+    assert series(store, "branchwatch_agent_up") == [f"{UP} 0"]
+    store.apply_events("r1", "b1", "a1", opened(1), received=115.0)  # a duplicate: no news
+    assert series(store, "branchwatch_agent_up") == [f"{UP} 0"]
+    store.apply_events("r1", "b1", "a1", opened(2), received=120.0)  # it is back
+    assert series(store, "branchwatch_agent_up") == [f"{UP} 1"]
+    assert not store.apply_status("r1", "b1", "a1", offline(6), received=130.0)  # older session
+    assert series(store, "branchwatch_agent_up") == [f"{UP} 1"]
+    store.apply_status("r1", "b1", "a1", offline(7), received=140.0)
+    store.apply_status("r1", "b1", "a1", online(8), received=150.0)
+    assert series(store, "branchwatch_agent_up") == [f"{UP} 1"]
+
+
+def test_agent_info_carries_the_version_of_its_latest_status() -> None:
+    store = Store(FloorConfig())
+    store.apply_events("r1", "b1", "a1", opened(1), received=100.0)
+    assert series(store, "branchwatch_agent_info") == []  # no status: no version known
+    store.apply_status("r1", "b1", "a1", online(1, version="0.1.0"), received=101.0)
+    store.apply_status("r1", "b1", "a2", online(1, version='odd "v"\\2'), received=101.0)
+    assert series(store, "branchwatch_agent_info") == [
+        'branchwatch_agent_info{region="r1",branch="b1",agent="a1",version="0.1.0"} 1',
+        'branchwatch_agent_info{region="r1",branch="b1",agent="a2",version="odd \\"v\\"\\\\2"} 1',
+    ]
+    store.apply_status("r1", "b1", "a1", online(2, version="0.2.0"), received=102.0)
+    store.apply_status("r1", "b1", "a1", offline(2), received=103.0)  # a will names none
+    assert series(store, "branchwatch_agent_info")[0].endswith('version="0.2.0"} 1')
+
+
+def bad(kind: str = "queue", **counts: int) -> DeviceStatus:
+    return DeviceStatus(kind=kind, link="up", bad_frames=counts)
+
+
+def bad_frames(store: Store) -> dict[tuple[str, str, str], float]:
+    out = {}
+    for line in series(store, "branchwatch_agent_bad_frames_total"):
+        labels, value = line.rsplit(" ", 1)
+        agent, device, reason = (part.split('"')[1] for part in labels.split(",")[2:])
+        out[(agent, device, reason)] = float(value)
+    return out
+
+
+def test_bad_frames_of_each_device_are_counters_from_the_status() -> None:
+    store = Store(FloorConfig())
+    status = online(1, devices={"queue-1": bad(bad_args=2), "pad-1": bad("pad")})
+    store.apply_status("r1", "b1", "a1", status, received=100.0)
+    assert bad_frames(store) == {("a1", "queue-1", "bad_args"): 2}
+    later = {"queue-1": bad(bad_args=5, unknown_verb=1), "pad-1": bad("pad", bad_checksum=3)}
+    store.apply_status("r1", "b1", "a1", online(1, ts=160.0, devices=later), received=161.0)
+    assert bad_frames(store) == {
+        ("a1", "pad-1", "bad_checksum"): 3,
+        ("a1", "queue-1", "bad_args"): 5,
+        ("a1", "queue-1", "unknown_verb"): 1,
+    }
+    assert [(d.device, d.bad_frames) for d in devices(store)] == [
+        ("pad-1", {"bad_checksum": 3}),
+        ("queue-1", {"bad_args": 5, "unknown_verb": 1}),
+    ]
+    store.apply_status("r1", "b1", "a1", offline(1), received=170.0)
+    assert len(bad_frames(store)) == 3  # the last totals stay while the agent is away
+    # Restarted: its totals start again from 0 (a counter reset), pad-1 is gone.
+    store.apply_status("r1", "b1", "a1", online(2, ts=200.0, devices={"queue-1": bad()}), 201.0)
+    assert bad_frames(store) == {}
+
+
+def test_bad_frame_series_are_capped_per_branch_and_refusals_counted() -> None:
+    store = Store(FloorConfig(max_bad_frame_series=3))
+    refused: dict[str, int] = {}
+    first = online(1, devices={"queue-1": bad(b=1, a=1)})
+    assert store.apply_status("r1", "b1", "a1", first, received=100.0, refused=refused)
+    second = online(1, devices={"pad-1": bad("pad", z=1, y=1)})
+    assert store.apply_status("r1", "b1", "a2", second, received=100.0, refused=refused)
+    assert refused == {"too_many_bad_frame_series": 1}
+    assert set(bad_frames(store)) == {
+        ("a1", "queue-1", "a"),
+        ("a1", "queue-1", "b"),
+        ("a2", "pad-1", "y"),  # in name order, as long as there is room
+    }
+    assert [d.bad_frames_refused for d in devices(store)] == [0, 1]
+    # An exported reason keeps its series (a counter never moves), a new one waits for room.
+    again = online(1, ts=101.0, devices={"queue-1": bad(c=1, b=2)})
+    store.apply_status("r1", "b1", "a1", again, received=101.0, refused=refused)
+    assert set(bad_frames(store)) == {
+        ("a1", "queue-1", "b"),
+        ("a1", "queue-1", "c"),
+        ("a2", "pad-1", "y"),
+    }
+    assert refused == {"too_many_bad_frame_series": 1}
+    assert len(store.render().splitlines()) <= FloorConfig().worst_case_series()
+
+
+def test_refused_statuses_are_counted_by_reason() -> None:
+    store = Store(FloorConfig(max_agents=1, max_devices=1))
+    refused: dict[str, int] = {}
+    two = {"d1": bad(), "d2": bad()}
+    assert not store.apply_status("r1", "b1", "a1", online(1, devices=two), 100.0, refused)
+    store.apply_status("r1", "b1", "a1", online(1), received=100.0, refused=refused)
+    assert not store.apply_status("r1", "b1", "a2", online(1), 100.0, refused)
+    assert refused == {"too_many_devices": 1, "too_many_agents": 1}
