@@ -283,6 +283,11 @@ class Store:
         state = self._branches.get((region, branch))
         return None if state is None else detail(self._rules, state, now)
 
+    def branch_state(self, region: str, branch: str) -> BranchState | None:
+        """One branch's live state, for pure readers (the lobby screen's estimate) that run
+        under the runtime's lock and change nothing; None for an unknown branch."""
+        return self._branches.get((region, branch))
+
     def replay_requests(self) -> list[tuple[str, str, str, int]]:
         """``(region, branch, agent, from_seq)`` for every known agent, from its last seq + 1.
 

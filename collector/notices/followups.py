@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from branchwatch.contract.events import EvaluationSubmitted
-from collector.floor.branch import BranchState
+from collector.floor.branch import BranchState, CounterState
 from collector.notices.book import (
     BUSY,
     Policy,
@@ -110,12 +110,17 @@ class QueueLoad(NamedTuple):
     long: bool
 
 
-def open_counters(branch: BranchState, service: str) -> int:
+def serves(counter: CounterState, service: str) -> bool:
+    """Whether ``counter`` takes tickets of ``service`` (by the kinds above)."""
     kind = SERVICE_COUNTER_KINDS.get(service)
+    return kind is None or counter.kind in (None, kind)
+
+
+def open_counters(branch: BranchState, service: str) -> int:
     return sum(
         1
         for counter in branch.counters.values()
-        if counter.state == "open" and (kind is None or counter.kind in (None, kind))
+        if counter.state == "open" and serves(counter, service)
     )
 
 

@@ -1,0 +1,201 @@
+"""The lobby screen's wait estimate, on floors built by events through a real store.
+
+Every expected number is worked out by hand in the test's comments. Unless a test says
+otherwise the model has no turnaround, so a counter time is the median/prior alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from branchwatch.contract import events as ev
+from collector.floor.branch import BranchState
+from collector.floor.config import FloorConfig
+from collector.floor.estimate import (
+    DEFAULT_MODEL,
+    EstimateModel,
+    WaitEstimate,
+    counter_seconds,
+    estimate_waits,
+)
+from collector.store import Store
+
+PLAIN = EstimateModel(turnaround_seconds=0.0)  # S = 300 s before any data
+NOW = 2000.0
+
+
+class Floor:
+    """One branch, opened at 1000, fed one event at a time."""
+
+    def __init__(self) -> None:
+        self.store = Store(FloorConfig())
+        self.seq = 0
+        self(ev.BranchOpened, 1000)
+
+    def __call__(self, cls: type[ev.Event], ts: float, **fields: Any) -> None:
+        self.seq += 1
+        event = cls(v=1, seq=self.seq, ts=float(ts), device="q1", **fields)
+        result = self.store.apply_events("r1", "b1", "a1", [event], received=ts)
+        assert not result.rejected, result.rejected
+
+    @property
+    def state(self) -> BranchState:
+        state = self.store.branch_state("r1", "b1")
+        assert state is not None
+        return state
+
+    def counter(self, counter: str, kind: str | None, ts: float = 1001) -> None:
+        if kind is None:
+            self(ev.CounterOpened, ts, counter=counter)
+        else:
+            self(ev.CounterOpened, ts, counter=counter, kind=kind, teller=f"t-{counter}")
+
+    def issue(self, ticket: str, service: str, ts: float) -> None:
+        self(ev.TicketIssued, ts, ticket=ticket, service=service)
+
+    def serve(self, ticket: str, counter: str, called: float, took: float) -> None:
+        """Call, start 10 s later, end ``took`` after the call."""
+        self(ev.TicketCalled, called, ticket=ticket, counter=counter)
+        self(ev.ServiceStarted, called + 10, ticket=ticket, counter=counter, teller="t")
+        self(ev.ServiceEnded, called + took, ticket=ticket, counter=counter)
+
+    def waits(self, model: EstimateModel = PLAIN, now: float = NOW) -> dict[str, WaitEstimate]:
+        return estimate_waits(self.state, now, model)
+
+
+@pytest.fixture
+def floor() -> Floor:
+    return Floor()
+
+
+def test_an_idle_counter_means_no_wait_and_a_service_nobody_serves_has_none(
+    floor: Floor,
+) -> None:
+    floor.counter("c1", "high")
+    waits = floor.waits()
+    assert waits["cash"] == WaitEstimate(0, 0.0, 1, 0, 300.0)
+    assert waits["non_cash"].seconds is None  # no low counter
+    assert waits["vip"].seconds is None
+    assert waits["corporate"].seconds == 0.0  # a service without a kind: any counter
+
+
+def test_one_busy_counter_takes_the_queue_in_turn(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor.issue("A1", "cash", 1900)
+    floor(ev.TicketCalled, 1940, ticket="A1", counter="c1")  # at the counter for 60 s
+    floor.issue("A2", "cash", 1950)
+    floor.issue("A3", "cash", 1960)
+    # c1: free in 300 - 60 = 240, then A2 (+300) = 540, then A3 (+300) = 840.
+    cash = floor.waits()["cash"]
+    assert (cash.waiting, cash.seconds, cash.counters_open) == (2, 840.0, 1)
+
+
+def test_the_queue_goes_to_whichever_counter_is_free_first(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor.counter("c2", "high")
+    floor.issue("A1", "cash", 1900)
+    floor(ev.TicketCalled, 1940, ticket="A1", counter="c1")  # c1 free in 240
+    floor.issue("A2", "cash", 1950)
+    floor.issue("A3", "cash", 1960)
+    # A2 -> c2 (idle): free at 300; A3 -> c1: free at 240 + 300 = 540. Next: c2 at 300.
+    assert floor.waits()["cash"].seconds == 300.0
+
+
+def test_a_paused_counter_is_expected_back(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor.counter("c2", "high")
+    floor(ev.CounterPaused, NOW - 600, counter="c2", reason="break")  # back at 900 - 600 = 300
+    floor.issue("A1", "cash", 1900)
+    floor(ev.TicketCalled, 1940, ticket="A1", counter="c1")  # c1 free in 240
+    for n, ts in ((2, 1950), (3, 1960), (4, 1970)):
+        floor.issue(f"A{n}", "cash", ts)
+    # A2 -> c1: 240 + 300 = 540; A3 -> c2: 300 + 300 = 600; A4 -> c1: 540 + 300 = 840.
+    # Next: c2 at 600.
+    cash = floor.waits()["cash"]
+    assert (cash.seconds, cash.counters_open, cash.counters_paused) == (600.0, 1, 1)
+
+
+def test_an_overdue_pause_is_expected_to_end_a_few_minutes_from_now(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor(ev.CounterPaused, NOW - 950, counter="c1", reason="lunch")  # 50 s past 900
+    assert floor.waits()["cash"].seconds == 300.0  # overdue_seconds from now
+    longer = EstimateModel(turnaround_seconds=0.0, overdue_seconds=120.0)
+    assert floor.waits(longer)["cash"].seconds == 120.0
+
+
+def test_closed_counters_and_a_closed_branch_serve_nobody(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor(ev.CounterClosed, 1500, counter="c1")
+    assert floor.waits()["cash"].seconds is None
+    floor.counter("c2", "high", ts=1600)
+    assert floor.waits()["cash"].seconds == 0.0
+    floor(ev.BranchClosed, 1700)
+    assert all(w.seconds is None for w in floor.waits().values())
+
+
+def test_a_long_service_keeps_a_share_of_its_counter_time(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor.issue("A1", "cash", 1000)
+    floor(ev.TicketCalled, 1100, ticket="A1", counter="c1")  # 900 s at the counter by now
+    floor(ev.ServiceStarted, 1110, ticket="A1", counter="c1", teller="t")
+    # 300 - 900 < 0: at least 0.2 x 300 = 60 more.
+    assert floor.waits()["cash"].seconds == 60.0
+
+
+def test_tickets_of_a_service_sharing_the_counters_are_ahead_too(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor.issue("D1", "corporate", 1950)  # corporate takes any counter: c1
+    # D1 -> c1 (idle): free at 300; a cash ticket taken now is next on c1.
+    waits = floor.waits()
+    assert (waits["cash"].waiting, waits["cash"].seconds) == (0, 300.0)
+    assert (waits["corporate"].waiting, waits["corporate"].seconds) == (1, 300.0)
+
+
+def test_a_counter_of_unknown_kind_takes_every_service(floor: Floor) -> None:
+    floor.counter("c9", None)
+    waits = floor.waits()
+    assert all(w.seconds == 0.0 and w.counters_open == 1 for w in waits.values())
+
+
+def test_counter_time_is_the_recent_median_leaning_on_the_histogram_prior(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    for n, (called, took) in enumerate(((1100, 100), (1300, 200), (1600, 600)), start=1):
+        floor.issue(f"A{n}", "cash", called - 50)
+        floor.serve(f"A{n}", "c1", called, took)
+    # Call -> end: 100, 200, 600: median 200. Histogram (start -> end): 90, 190, 590,
+    # mean 290. Three samples against a prior worth 3: (3 x 200 + 3 x 290) / 6 = 245,
+    # plus the default 15 s turnaround.
+    assert counter_seconds(floor.state, DEFAULT_MODEL)["cash"] == 260.0
+    # A service with no data: the default, plus the turnaround.
+    assert counter_seconds(floor.state, DEFAULT_MODEL)["vip"] == 315.0
+
+
+def test_only_the_latest_samples_count_and_a_no_show_holds_its_counter(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    model = EstimateModel(turnaround_seconds=0.0, recent_samples=2, prior_weight=0.0)
+    floor.issue("A1", "cash", 1000)
+    floor.serve("A1", "c1", 1010, 500)  # the oldest: left out
+    floor.issue("A2", "cash", 1600)
+    floor.serve("A2", "c1", 1610, 100)
+    floor.issue("A3", "cash", 1700)
+    floor(ev.TicketCalled, 1720, ticket="A3", counter="c1")
+    floor(ev.TicketNoShow, 1800, ticket="A3")  # held c1 for 80 s
+    # Latest two: 100 and 80, median 90; the prior weighs nothing.
+    assert counter_seconds(floor.state, model)["cash"] == 90.0
+
+
+def test_a_walkout_and_a_transfer_leave_the_queue_ahead(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor.counter("c2", "low")
+    floor.issue("A1", "cash", 1900)
+    floor(ev.TicketCalled, 1900, ticket="A1", counter="c1")  # c1 free in 300 - 100 = 200
+    floor.issue("A2", "cash", 1910)
+    floor.issue("A3", "cash", 1920)
+    floor(ev.TicketWalkout, 1930, ticket="A2")
+    floor(ev.TicketTransferred, 1940, ticket="A3", service="non_cash")
+    # Cash: nobody ahead, c1 free in 200. Non-cash: A3 on c2 (idle): free at 300.
+    waits = floor.waits()
+    assert (waits["cash"].waiting, waits["cash"].seconds) == (0, 200.0)
+    assert (waits["non_cash"].waiting, waits["non_cash"].seconds) == (1, 300.0)
