@@ -17,8 +17,8 @@ the way the queue machine calls them (list scheduling):
    :attr:`EstimateModel.pause_seconds` after it paused (once that has passed,
    :attr:`EstimateModel.overdue_seconds` from now). Closed counters do not count.
 3. **Which counters take a service**: the counter kinds of the floor notices
-   (:func:`collector.notices.followups.serves`: cash → high, non-cash → low,
-   VIP → VIP; another service, or a counter of unknown kind, any counter).
+   (:func:`collector.notices.followups.serves`: cash → high, non-cash and corporate
+   → low, VIP → VIP; another service, or a counter of unknown kind, any counter).
 4. **The queue ahead**: every waiting ticket, oldest first, goes to the counter
    that takes its service and is free first, which is then busy for that ticket's
    counter time. Tickets of other services that share those counters are ahead too.

@@ -10,8 +10,9 @@ the first of them whose intercom is known) and never escalate.
   of its kind. Notified at most once per ``repeat_seconds`` per service while it
   stays long; the episode is resolved when the queue is short again.
 
-Counter kinds per service: ``cash`` → high, ``non_cash`` → low, ``vip`` → vip;
-any other service counts every open counter. A counter whose kind is unknown
+Counter kinds per service: ``cash`` → high, ``non_cash`` and ``corporate`` → low
+(corporate business is done at the low counters), ``vip`` → vip; any other service
+counts every open counter. A counter whose kind is unknown
 counts for every service.
 """
 
@@ -32,7 +33,12 @@ from collector.notices.book import (
 )
 from collector.notices.state import Episode, NoticeBook
 
-SERVICE_COUNTER_KINDS: Final[dict[str, str]] = {"cash": "high", "non_cash": "low", "vip": "vip"}
+SERVICE_COUNTER_KINDS: Final[dict[str, str]] = {
+    "cash": "high",
+    "non_cash": "low",
+    "corporate": "low",
+    "vip": "vip",
+}
 # A rating older than this when it arrives is not followed up: the customer has left.
 FOLLOW_UP_MAX_AGE: Final = 300.0
 

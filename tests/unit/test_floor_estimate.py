@@ -29,8 +29,8 @@ NOW = 2000.0
 class Floor:
     """One branch, opened at 1000, fed one event at a time."""
 
-    def __init__(self) -> None:
-        self.store = Store(FloorConfig())
+    def __init__(self, config: FloorConfig | None = None) -> None:
+        self.store = Store(config or FloorConfig())
         self.seq = 0
         self(ev.BranchOpened, 1000)
 
@@ -77,8 +77,17 @@ def test_an_idle_counter_means_no_wait_and_a_service_nobody_serves_has_none(
     waits = floor.waits()
     assert waits["cash"] == WaitEstimate(0, 0.0, 1, 0, 300.0)
     assert waits["non_cash"].seconds is None  # no low counter
+    assert waits["corporate"].seconds is None  # low counters too
     assert waits["vip"].seconds is None
-    assert waits["corporate"].seconds == 0.0  # a service without a kind: any counter
+
+
+def test_a_service_without_a_counter_kind_takes_any_counter() -> None:
+    floor = Floor(FloorConfig(services=("cash", "loans")))
+    floor.counter("c1", "high")
+    floor.issue("A1", "cash", 1950)
+    # A1 -> c1 (idle): free at 300; a loans ticket taken now is next on c1.
+    loans = floor.waits()["loans"]
+    assert (loans.waiting, loans.seconds, loans.counters_open) == (0, 300.0, 1)
 
 
 def test_one_busy_counter_takes_the_queue_in_turn(floor: Floor) -> None:
@@ -146,11 +155,13 @@ def test_a_long_service_keeps_a_share_of_its_counter_time(floor: Floor) -> None:
 
 def test_tickets_of_a_service_sharing_the_counters_are_ahead_too(floor: Floor) -> None:
     floor.counter("c1", "high")
-    floor.issue("D1", "corporate", 1950)  # corporate takes any counter: c1
-    # D1 -> c1 (idle): free at 300; a cash ticket taken now is next on c1.
+    floor.counter("c2", "low")
+    floor.issue("D1", "corporate", 1950)  # corporate and non-cash share the low counters
+    # D1 -> c2 (idle): free at 300; a non-cash ticket taken now is next on c2.
     waits = floor.waits()
-    assert (waits["cash"].waiting, waits["cash"].seconds) == (0, 300.0)
+    assert (waits["non_cash"].waiting, waits["non_cash"].seconds) == (0, 300.0)
     assert (waits["corporate"].waiting, waits["corporate"].seconds) == (1, 300.0)
+    assert waits["cash"].seconds == 0.0  # c1 stays free
 
 
 def test_a_counter_of_unknown_kind_takes_every_service(floor: Floor) -> None:

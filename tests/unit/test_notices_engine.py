@@ -534,15 +534,15 @@ def test_the_oldest_ticket_passing_the_warning_wait_asks_for_a_counter() -> None
 
 
 def test_a_queue_of_a_service_without_a_counter_kind_counts_every_open_counter() -> None:
-    floor = Floor(NoticesConfig(waiting_per_counter=1.5))
+    floor = Floor(NoticesConfig(waiting_per_counter=1.5), FloorConfig(services=("cash", "loans")))
     floor.opened(*LOBBY, (3, "dir", "a1"))
     floor(ev.CounterOpened, counter="c1", kind="high")
     floor(ev.CounterOpened, counter="c2", kind="low")
     for n in range(3):  # 3 per 2 counters is not more than 1.5
-        floor(ev.TicketIssued, ticket=f"C{n}", service="corporate")
+        floor(ev.TicketIssued, ticket=f"L{n}", service="loans")
     assert floor.at(START + 0.5) == []
-    floor(ev.TicketIssued, ticket="C3", service="corporate")
-    assert "corporate counter: 4 waiting" in floor.at(START + 1)[0].notify.text
+    floor(ev.TicketIssued, ticket="L3", service="loans")
+    assert "loans counter: 4 waiting" in floor.at(START + 1)[0].notify.text
 
 
 # -- configuration and texts -----------------------------------------------------------
