@@ -32,6 +32,8 @@ ahead who give up, and counters that help another queue when idle.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import statistics
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -62,6 +64,8 @@ class EstimateModel:
     pause_seconds: float = 900.0
     # ... and, once that has passed, this long from now.
     overdue_seconds: float = 300.0
+    # Customers ahead give up as today's did, once this many have.
+    min_walkouts: int = 5
 
 
 DEFAULT_MODEL: Final = EstimateModel()
@@ -116,6 +120,64 @@ def _taken(ticket: Ticket) -> float | None:
     if ticket.lost == "no_show" and ticket.done_ts is not None:
         return max(ticket.done_ts - ticket.called_ts, 0.0)
     return None
+
+
+class Patience:
+    """How long customers wait before they give up: today's walkouts (Kaplan-Meier).
+
+    A walkout is a customer's patience seen; a ticket called, still waiting, or
+    closed at the end of the day only says its patience was longer (censored).
+    """
+
+    def __init__(self, gave_up: list[float], stayed: list[float]) -> None:
+        self._times: list[float] = []  # waits at which someone gave up, ascending
+        self._survival: list[float] = []  # share still there just after each
+        at_risk = len(gave_up) + len(stayed)
+        ends = sorted([(wait, 1) for wait in gave_up] + [(wait, 0) for wait in stayed])
+        survival = 1.0
+        for wait, group in itertools.groupby(ends, key=_first):
+            members = [left for _, left in group]
+            left = sum(members)
+            if left:
+                survival *= 1.0 - left / at_risk
+                self._times.append(wait)
+                self._survival.append(survival)
+            at_risk -= len(members)
+
+    @classmethod
+    def of(cls, branch: BranchState, now: float, model: EstimateModel) -> Patience:
+        """From the branch's tickets today; nobody gives up before ``min_walkouts`` did."""
+        gave_up: list[float] = []
+        stayed: list[float] = []
+        for ticket in itertools.chain(branch.finished.values(), branch.tickets.values()):
+            since = ticket.wait_since
+            if since is None:
+                continue
+            if ticket.lost == "walkout" and ticket.done_ts is not None:
+                gave_up.append(ticket.done_ts - since)
+            elif ticket.called_ts is not None:
+                stayed.append(ticket.called_ts - since)
+            elif ticket.state == "waiting":
+                stayed.append(now - since)
+            elif ticket.done_ts is not None:
+                stayed.append(ticket.done_ts - since)
+        if len(gave_up) < model.min_walkouts:
+            gave_up = []
+        return cls(gave_up, stayed)
+
+    def survival(self, wait: float) -> float:
+        """The share of customers who are still waiting after ``wait`` seconds."""
+        index = bisect.bisect_right(self._times, wait) - 1
+        return 1.0 if index < 0 else self._survival[index]
+
+    def stays(self, waited: float, until: float) -> float:
+        """The chance that a customer who has waited ``waited`` is still there at ``until``."""
+        before = self.survival(waited)
+        return 1.0 if before <= 0.0 else self.survival(until) / before
+
+
+def _first(pair: tuple[float, int]) -> float:
+    return pair[0]
 
 
 class _Slot:
@@ -173,11 +235,13 @@ def estimate_waits(
         service: [slot for slot in slots if serves(slot.counter, service)]
         for service in branch.services
     }
-    for _, _, service in queue:
+    patience = Patience.of(branch, now, model)
+    for since, _, service in queue:
         eligible = takers[service]
         if eligible:
             first = min(eligible, key=_free_at)
-            first.free_at += times[service]
+            stays = patience.stays(now - since, first.free_at - since)
+            first.free_at += stays * times[service]
     estimates = {}
     for service, stats in branch.services.items():
         eligible = takers[service]

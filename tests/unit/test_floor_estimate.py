@@ -16,6 +16,7 @@ from collector.floor.config import FloorConfig
 from collector.floor.estimate import (
     DEFAULT_MODEL,
     EstimateModel,
+    Patience,
     WaitEstimate,
     counter_seconds,
     estimate_waits,
@@ -210,3 +211,36 @@ def test_a_walkout_and_a_transfer_leave_the_queue_ahead(floor: Floor) -> None:
     waits = floor.waits()
     assert (waits["cash"].waiting, waits["cash"].seconds) == (0, 200.0)
     assert (waits["non_cash"].waiting, waits["non_cash"].seconds) == (1, 300.0)
+
+
+def test_patience_is_the_kaplan_meier_survival_of_todays_waits() -> None:
+    # Gave up after 60 and 120 s; others were still there at 30, 90 and 200 s.
+    # At 60: 4 at risk (30 left the count), 1 gives up: 3/4. At 120: 2 at risk: 3/4 x 1/2.
+    patience = Patience(gave_up=[60.0, 120.0], stayed=[30.0, 90.0, 200.0])
+    assert [patience.survival(t) for t in (59.0, 60.0, 119.0, 130.0, 1e6)] == [
+        1.0,
+        0.75,
+        0.75,
+        0.375,
+        0.375,
+    ]
+    assert patience.stays(70.0, 130.0) == 0.5  # 0.375 / 0.75
+    assert patience.stays(0.0, 10.0) == 1.0
+
+
+def test_customers_ahead_give_up_as_todays_did(floor: Floor) -> None:
+    floor.counter("c1", "high")
+    floor.issue("W1", "cash", 1100)
+    floor(ev.TicketWalkout, 1500, ticket="W1")  # gave up after 400 s
+    floor.issue("A1", "cash", 1900)
+    floor(ev.TicketCalled, 1940, ticket="A1", counter="c1")  # c1 free at 2240
+    floor.issue("A2", "cash", 1950)
+    floor.issue("A3", "cash", 1960)
+    # Waits seen: gave up at 400; still there at 40 (A1 called), 50 and 40 (A2, A3
+    # waiting now): the one at risk at 400 gave up, so nobody stays past 400 s.
+    # A2 would be called at 2240, after 290 s: stays (1.0): c1 free at 2540.
+    # A3 would be called at 2540, after 580 s: gone (0.0): c1 still free at 2540.
+    quick = EstimateModel(turnaround_seconds=0.0, min_walkouts=1)
+    assert floor.waits(quick)["cash"].seconds == 540.0
+    # One walkout is not enough for the default model: everybody ahead stays.
+    assert floor.waits()["cash"].seconds == 840.0
