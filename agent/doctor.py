@@ -8,7 +8,11 @@ never to ``status``: a collector subscribes to ``…/events`` and ``…/status``
 only, so a doctor run cannot make an agent look online, offline or restarted.
 The doctor also subscribes to ``…/cmd`` with a throw-away clean session under
 its own client id (``{client_id}-doctor``), so it never takes over the
-running agent's session. Exit 1 on any failed check; a config that cannot be
+running agent's session, and checks it can read there with a round trip when
+the broker lets it write there (normally only the collector may: then the
+read is "not verifiable", since Mosquitto grants a SUBACK even where its ACL
+forbids reading and then drops the messages silently). Exit 1 on any failed
+check (a check that is not verifiable does not fail); a config that cannot be
 used (bad key or value, unknown device protocol or option) is raised as a
 ConfigError instead (no table: exit status 2 with the one-line reason).
 """
@@ -49,7 +53,7 @@ MIN_FREE_BYTES: Final = 100 * 1024 * 1024
 @dataclass
 class Check:
     name: str
-    ok: bool
+    ok: bool | None  # None: could not be verified here (not a failure)
     detail: str
 
 
@@ -73,13 +77,19 @@ def run_doctor(
     return report(checks)
 
 
+RESULTS: Final = {True: "PASS", False: "FAIL", None: "WARN"}
+
+
 def report(checks: list[Check]) -> int:
     width = max(len(check.name) for check in checks)
     print(f"{'CHECK'.ljust(width)}  RESULT  DETAIL")
     for check in checks:
-        print(f"{check.name.ljust(width)}  {'PASS' if check.ok else 'FAIL':6}  {check.detail}")
-    failed = [check.name for check in checks if not check.ok]
-    print(f"\n{len(checks) - len(failed)} passed, {len(failed)} failed", end="")
+        print(f"{check.name.ljust(width)}  {RESULTS[check.ok]:6}  {check.detail}")
+    failed = [check.name for check in checks if check.ok is False]
+    unsure = [check.name for check in checks if check.ok is None]
+    passed = len(checks) - len(failed) - len(unsure)
+    not_verified = f", {len(unsure)} not verifiable" if unsure else ""
+    print(f"\n{passed} passed{not_verified}, {len(failed)} failed", end="")
     print(f": {', '.join(failed)}" if failed else " - this agent is ready to run")
     return 1 if failed else 0
 
@@ -179,17 +189,22 @@ def check_broker(config: AgentConfig) -> list[Check]:
     return checks
 
 
+# A command the running agent may take without harm: a replay of nothing (no seq is this
+# high). The doctor's token rides along as a field the agent ignores.
+_CMD_PROBE_SEQ: Final = 2**63 - 1
+
+
 class _Probe:
-    """A short-lived paho client: connect, subscribe, publish a probe, see it come back."""
+    """A short-lived paho client: connect, subscribe, publish probes, see them come back."""
 
     def __init__(self, config: AgentConfig, password: str | None, context: Any) -> None:
         self.config = config
-        v5 = config.mqtt.protocol == "5"
+        self.v5 = config.mqtt.protocol == "5"
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"{config.client_id}-doctor",
-            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-            clean_session=None if v5 else True,
+            protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if self.v5 else True,
         )
         if config.mqtt.username:
             self.client.username_pw_set(config.mqtt.username, password)
@@ -197,11 +212,12 @@ class _Probe:
             self.client.tls_set_context(context)
         self.connected = threading.Event()
         self.connect_rc: Any = None
-        self.acked = threading.Event()
-        self.publish_rc: Any = None
         self.subscribed = threading.Event()
         self.subscribe_rc: list[Any] = []
-        self.echoed = threading.Event()
+        # PUBACK reason codes by message id, and the topics a probe came back on.
+        self.changed = threading.Condition()
+        self.acks: dict[int, Any] = {}
+        self.echoes: set[str] = set()
         self.token = f"doctor-{os.getpid()}-{time.time():.3f}"
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
@@ -213,8 +229,9 @@ class _Probe:
         self.connected.set()
 
     def _on_publish(self, c: Any, u: Any, mid: int, rc: Any, props: Any = None) -> None:
-        self.publish_rc = rc
-        self.acked.set()
+        with self.changed:
+            self.acks[mid] = rc
+            self.changed.notify_all()
 
     def _on_subscribe(self, c: Any, u: Any, mid: int, rcs: list[Any], props: Any = None) -> None:
         self.subscribe_rc = rcs
@@ -222,7 +239,9 @@ class _Probe:
 
     def _on_message(self, c: Any, u: Any, message: paho.MQTTMessage) -> None:
         if self.token.encode() in message.payload:
-            self.echoed.set()
+            with self.changed:
+                self.echoes.add(message.topic)
+                self.changed.notify_all()
 
     def run(self, host: str, port: int, tls: bool) -> list[Check]:
         where = f"{'mqtts' if tls else 'mqtt'}://{host}:{port}"
@@ -238,6 +257,16 @@ class _Probe:
             self.client.disconnect()
             self.client.loop_stop()
 
+    def _publish(self, topic: str, payload: bytes) -> tuple[Any, bool]:
+        """Publish at QoS 1: (the PUBACK's reason code, or None without one; came back?)."""
+        mid = self.client.publish(topic, payload, qos=1).mid
+        with self.changed:
+            self.changed.wait_for(lambda: mid in self.acks, BROKER_TIMEOUT)
+            ack = self.acks.get(mid)
+            if ack is None or getattr(ack, "is_failure", False):
+                return ack, False
+            return ack, self.changed.wait_for(lambda: topic in self.echoes, BROKER_TIMEOUT)
+
     def _checks(self, where: str, user: str) -> list[Check]:
         if not self.connected.wait(BROKER_TIMEOUT):
             return [Check("broker", False, f"{where}: no CONNACK within {BROKER_TIMEOUT:g} s")]
@@ -252,20 +281,42 @@ class _Probe:
         self.client.subscribe([(doctor, 1), (cmd, 1)])
         subscribed = self.subscribed.wait(BROKER_TIMEOUT)
         refused = [str(rc) for rc in self.subscribe_rc if getattr(rc, "is_failure", False)]
-        if not subscribed:
-            checks.append(Check("broker subscribe", False, f"{cmd}: no SUBACK"))
-        else:
-            granted = ", ".join(refused) or "granted"
-            checks.append(Check("broker subscribe", not refused, f"{cmd}: {granted}"))
         payload = msgspec.json.encode({"v": 1, "probe": self.token, "ts": time.time()})
-        self.client.publish(doctor, payload, qos=1)
-        if not self.acked.wait(BROKER_TIMEOUT):
+        ack, echoed = self._publish(doctor, payload)
+        if ack is None:
             checks.append(Check("broker publish", False, f"{doctor}: no PUBACK"))
-        elif getattr(self.publish_rc, "is_failure", False):
-            checks.append(Check("broker publish", False, f"{doctor}: {self.publish_rc} (ACL)"))
-        elif not self.echoed.wait(BROKER_TIMEOUT):
+        elif getattr(ack, "is_failure", False):
+            checks.append(Check("broker publish", False, f"{doctor}: {ack} (ACL)"))
+        elif not echoed:
             lost = f"{doctor}: acknowledged but never delivered back (ACL)"
             checks.append(Check("broker publish", False, lost))
         else:
             checks.append(Check("broker publish", True, f"QoS 1 probe on {doctor} round-tripped"))
+        if not subscribed:
+            checks.append(Check("broker read cmd", False, f"{cmd}: no SUBACK"))
+        elif refused:
+            checks.append(Check("broker read cmd", False, f"{cmd}: subscribe {', '.join(refused)}"))
+        else:
+            checks.append(self._read_cmd(cmd))
         return checks
+
+    def _read_cmd(self, cmd: str) -> Check:
+        """Can this user read its commands? A probe sent there must come back."""
+        probe = {"v": 1, "type": "replay", "from_seq": _CMD_PROBE_SEQ, "probe": self.token}
+        ack, echoed = self._publish(cmd, msgspec.json.encode(probe))
+        if echoed:
+            return Check("broker read cmd", True, f"{cmd}: a probe sent there came back")
+        unsure = (
+            f"{cmd}: SUBACK granted, reading not verifiable: the broker does not let this "
+            "user write there to test it (as intended: only the collector sends commands), "
+            "and Mosquitto grants a SUBACK where its ACL forbids reading too"
+        )
+        if ack is None or getattr(ack, "is_failure", False) or not self.v5:
+            # MQTT 3.1.1 acknowledges a forbidden publish too: no echo proves nothing.
+            return Check("broker read cmd", None, unsure)
+        return Check(
+            "broker read cmd",
+            False,
+            f"{cmd}: a probe the broker accepted never came back: this user cannot read "
+            "its commands (ACL: `pattern read bw/v1/%u/cmd`)",
+        )

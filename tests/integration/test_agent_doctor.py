@@ -7,6 +7,7 @@ pins an agent to its own subtree and lets the collector do its job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -38,8 +39,12 @@ PASSWORDS = {
 }
 
 
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+SHIPPED_ACL = (REPO / "deploy" / "mosquitto" / "acl").read_text()
+
+
+@contextlib.contextmanager
+def broker_with_acl(tmp_path: Path, acl_text: str) -> Iterator[EmbeddedBroker]:
+    """A Mosquitto with the password file of PASSWORDS and this ACL."""
     passwd_tool = require_binary("mosquitto_passwd")
     require_binary("mosquitto", "/usr/sbin/mosquitto")
     passwd = tmp_path / "passwd"
@@ -47,9 +52,15 @@ def secured(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     for user, password in PASSWORDS.items():
         subprocess.run([passwd_tool, "-b", str(passwd), user, password], check=True)
     acl = tmp_path / "acl"
-    shutil.copy(REPO / "deploy" / "mosquitto" / "acl", acl)
+    acl.write_text(acl_text)
     extra = ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]
     with EmbeddedBroker("mosquitto", extra_config=extra) as broker:
+        yield broker
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    with broker_with_acl(tmp_path, SHIPPED_ACL) as broker:
         yield broker
 
 
@@ -60,11 +71,22 @@ def secret(tmp_path: Path, name: str, value: str) -> Path:
     return path
 
 
-def doctor(tmp_path: Path, broker_url: str, password: str, spool: str = "", user: str = USER,
-           agent: str = AGENT, devices: str = "") -> tuple[int, str]:  # fmt: skip
+def doctor(
+    tmp_path: Path,
+    broker_url: str,
+    password: str,
+    spool: str = "",
+    user: str = USER,
+    agent: str = AGENT,
+    devices: str = "",
+    protocol: str = "5",
+) -> tuple[int, str]:
     workdir = tmp_path / "doctor"
     workdir.mkdir(exist_ok=True)
-    mqtt = f'username = "{user}"\npassword_file = "{secret(tmp_path, "pw", password)}"\n'
+    mqtt = (
+        f'username = "{user}"\npassword_file = "{secret(tmp_path, "pw", password)}"\n'
+        f'protocol = "{protocol}"\n'
+    )
     config = agent_toml(
         broker_url, spool or str(workdir / "spool" / "spool.db"), devices or burst_device(3), mqtt
     ).replace(f'agent = "{AGENT}"', f'agent = "{agent}"')
@@ -78,14 +100,61 @@ def row(output: str, check: str) -> str:
     return next(line for line in output.splitlines() if line.startswith(check + " "))
 
 
-def test_good_setup_passes(secured: EmbeddedBroker, tmp_path: Path) -> None:
-    code, output = doctor(tmp_path, secured.url, PASSWORDS[USER])
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_good_setup_passes(secured: EmbeddedBroker, tmp_path: Path, protocol: str) -> None:
+    code, output = doctor(tmp_path, secured.url, PASSWORDS[USER], protocol=protocol)
     assert code == 0, output
     for check in ("config", "clock", "spool directory", "device queue-1", "broker",
-                  "broker subscribe", "broker publish"):  # fmt: skip
+                  "broker publish"):  # fmt: skip
         assert " PASS " in row(output, check), output
-    assert "ready to run" in output
+    # The shipped ACL lets only the collector write cmd: the read cannot be tried.
+    assert " WARN " in row(output, "broker read cmd") and "not verifiable" in output, output
+    assert "granted" not in row(output, "broker read cmd").split("SUBACK granted", 1)[1]
+    assert "6 passed, 1 not verifiable, 0 failed - this agent is ready to run" in output
     assert PASSWORDS[USER] not in output
+
+
+def test_read_access_to_cmd_is_verified_where_the_agent_may_write_there(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A broker without an ACL: the probe sent to cmd comes back, so reading works."""
+    code, output = doctor(tmp_path, mosquitto.url, PASSWORDS[USER])
+    assert code == 0, output
+    assert "PASS    bw/v1/north/b0001/agent-1/cmd: a probe sent there came back" in row(
+        output, "broker read cmd"
+    ), output
+
+
+# The shipped template, but this agent may not read its commands.
+NO_CMD_READ = SHIPPED_ACL.replace("pattern read bw/v1/%u/cmd\n", "")
+# ... and may write them (a broken ACL that makes the read testable).
+CMD_WRITE_ONLY = SHIPPED_ACL.replace("pattern read bw/v1/%u/cmd\n", "pattern write bw/v1/%u/cmd\n")
+
+
+@pytest.mark.parametrize(
+    ("acl", "protocol", "code", "result"),
+    [
+        # Mosquitto grants the SUBACK anyway: the doctor no longer says "granted".
+        (NO_CMD_READ, "5", 0, "WARN"),
+        (NO_CMD_READ, "3.1.1", 0, "WARN"),
+        # It may write there, so the lost probe proves it cannot read (MQTT 5's PUBACK
+        # says the write was allowed; MQTT 3.1.1 acknowledges a forbidden one too).
+        (CMD_WRITE_ONLY, "5", 1, "FAIL"),
+        (CMD_WRITE_ONLY, "3.1.1", 0, "WARN"),
+    ],
+)
+def test_an_acl_that_forbids_reading_cmd_is_never_passed(
+    tmp_path: Path, acl: str, protocol: str, code: int, result: str
+) -> None:
+    assert "pattern read bw/v1/%u/cmd" not in acl
+    with broker_with_acl(tmp_path, acl) as broker:
+        got, output = doctor(tmp_path, broker.url, PASSWORDS[USER], protocol=protocol)
+    assert got == code, output
+    line = row(output, "broker read cmd")
+    assert f" {result} " in line, output
+    if result == "FAIL":
+        assert "cannot read its commands" in line
+        assert "1 failed: broker read cmd" in output
 
 
 def test_the_sample_configs_http_device_passes(secured: EmbeddedBroker, tmp_path: Path) -> None:

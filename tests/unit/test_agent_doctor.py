@@ -63,6 +63,16 @@ def test_report_exit_code_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "broker  FAIL    refused" in out and "1 failed: broker" in out
 
 
+def test_a_check_that_cannot_be_verified_warns_and_does_not_fail(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    checks = [Check("config", True, "fine"), Check("read", None, "not verifiable: why")]
+    assert report(checks) == 0
+    out = capsys.readouterr().out
+    assert "read    WARN    not verifiable: why" in out
+    assert "1 passed, 1 not verifiable, 0 failed - this agent is ready to run" in out
+
+
 # -- devices ---------------------------------------------------------------------------------
 
 
