@@ -20,14 +20,20 @@ the way the queue machine calls them (list scheduling):
    (:func:`collector.notices.followups.serves`: cash → high, non-cash and corporate
    → low, VIP → VIP; another service, or a counter of unknown kind, any counter).
 4. **The queue ahead**: every waiting ticket, oldest first, goes to the counter
-   that takes its service and is free first, which is then busy for that ticket's
-   counter time. Tickets of other services that share those counters are ahead too.
-5. A ticket taken now is next in line: its wait is the time until the first counter
+   that takes its service and is free first. Tickets of other services that share
+   those counters are ahead too.
+5. **Customers ahead who give up**: a ticket ahead keeps its counter for its
+   counter time times the chance that its customer is still there when called,
+   from how long today's customers waited before they walked out (a Kaplan-Meier
+   survival curve: walkouts are seen patience, every other wait only says the
+   customer's patience was longer). Until :attr:`EstimateModel.min_walkouts`
+   customers have walked out today, everybody ahead is expected to stay.
+6. A ticket taken now is next in line: its wait is the time until the first counter
    that takes its service is free (0 while one stands idle).
 
 The wait is None when the branch is closed or no open or paused counter takes the
-service. What the model cannot know: counters that open or pause later, customers
-ahead who give up, and counters that help another queue when idle.
+service. What the model cannot know: counters that open or pause later, and
+counters that help another queue when idle.
 """
 
 from __future__ import annotations
