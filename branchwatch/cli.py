@@ -26,6 +26,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "demo": ("branchwatch.demo.cli", "run the whole system locally with a live terminal view"),
     "agent": ("agent.cli", "run an edge agent on a branch PC, or check its setup"),
     "grafana": ("dashboards.cli", "build and push the Grafana boards"),
+    "report": ("branchwatch.report.cli", "write a period's branch and teller rankings"),
 }
 
 
