@@ -15,7 +15,13 @@ from typing import Final
 from branchwatch.contract import metrics
 from branchwatch.contract.ids import RATINGS
 from branchwatch.contract.metrics import bucket_label
-from collector.floor.branch import COUNTER_STATES, LOST_REASONS, BranchState, Histogram
+from collector.floor.branch import (
+    COUNTER_STATES,
+    LOST_REASONS,
+    BranchState,
+    DeviceState,
+    Histogram,
+)
 from collector.floor.config import FloorRules
 from collector.notices.state import ACK_BUCKETS, KINDS
 from collector.notices.view import NoticeMetrics, notice_metrics
@@ -204,34 +210,35 @@ def _device_up(labels: _Labels, b: BranchState, p: str) -> str:
     return "".join(lines)
 
 
-def _device_fault(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.DEVICE_FAULT.name}{{{p}"
+def _per_device(
+    head: str, b: BranchState, label: str, values: Callable[[DeviceState], Mapping[str, int]]
+) -> str:
+    """One line per agent, device and ``label`` value, all sorted."""
     lines: list[str] = []
     for a in sorted(b.agents):
         devices = b.agents[a].devices
         for d in sorted(devices):
-            faults = devices[d].faults
+            of_device = values(devices[d])
             lines.extend(
                 f'{head},agent="{_escape(a)}",device="{_escape(d)}",'
-                f'fault="{_escape(f)}"}} {int(faults[f].active)}\n'
-                for f in sorted(faults)
+                f'{label}="{_escape(k)}"}} {of_device[k]}\n'
+                for k in sorted(of_device)
             )
     return "".join(lines)
+
+
+def _device_fault(labels: _Labels, b: BranchState, p: str) -> str:
+    return _per_device(
+        f"{metrics.DEVICE_FAULT.name}{{{p}",
+        b,
+        "fault",
+        lambda device: {f: int(state.active) for f, state in device.faults.items()},
+    )
 
 
 def _bad_frames(labels: _Labels, b: BranchState, p: str) -> str:
     head = f"{metrics.AGENT_BAD_FRAMES.name}{{{p}"
-    lines: list[str] = []
-    for a in sorted(b.agents):
-        devices = b.agents[a].devices
-        for d in sorted(devices):
-            counts = devices[d].bad_frames
-            lines.extend(
-                f'{head},agent="{_escape(a)}",device="{_escape(d)}",'
-                f'reason="{_escape(r)}"}} {counts[r]}\n'
-                for r in sorted(counts)
-            )
-    return "".join(lines)
+    return _per_device(head, b, "reason", lambda device: device.bad_frames)
 
 
 def _notices_total(labels: _Labels, n: NoticeMetrics, p: str) -> str:
