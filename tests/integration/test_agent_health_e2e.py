@@ -11,8 +11,8 @@ import pytest
 from branchwatch import __version__
 from branchwatch.broker import EmbeddedBroker
 from tests.integration.test_agent_devices import EmulatorProcess
-from tests.integration.test_agent_e2e import SLOW_SNAPSHOTS
-from tests.integration.test_agent_fakes import AGENT, BRANCH, REGION, AgentProcess
+from tests.integration.test_agent_e2e import collector, workdir  # noqa: F401 - fixtures
+from tests.integration.test_agent_fakes import AGENT, BRANCH, REGION, AgentProcess, agent_toml
 from tests.support import CollectorProcess, Samples, sample, wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,24 +28,18 @@ ISSUE A003 cash
 
 
 def test_bad_lines_of_a_device_show_in_metrics_while_the_agent_runs(
-    mosquitto: EmbeddedBroker, tmp_path: Path
+    mosquitto: EmbeddedBroker,
+    collector: CollectorProcess,  # noqa: F811 - the fixture imported above
+    workdir: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "queue.txt").write_text(SCRIPT)
     queue = EmulatorProcess("queue-line", tmp_path / "queue.txt")
-    state = tmp_path / "collector"
-    state.mkdir()
-    (tmp_path / "collector.toml").write_text(SLOW_SNAPSHOTS)
-    collector = CollectorProcess(
-        mosquitto.url, state, "collector", extra=["--config", str(tmp_path / "collector.toml")]
-    ).start()
-    workdir = tmp_path / "agent"
-    workdir.mkdir()
-    config = (
-        f'region = "{REGION}"\nbranch = "{BRANCH}"\nagent = "{AGENT}"\n'
-        f'[mqtt]\nbroker = "{mosquitto.url}"\nstatus_interval_seconds = 1.0\n'
-        f'[spool]\npath = "{workdir / "spool.db"}"\n'
-        f'[[devices]]\nid = "queue-1"\nprotocol = "queue-line"\nurl = "{queue.endpoint}"\n'
-    )
+    config = agent_toml(
+        mosquitto.url,
+        str(workdir / "spool.db"),
+        f'[[devices]]\nid = "queue-1"\nprotocol = "queue-line"\nurl = "{queue.endpoint}"\n',
+    )  # its status every 2 s: a count that grows shows within seconds
     agent = AgentProcess(workdir, config).start()
     where = {"region": REGION, "branch": BRANCH, "agent": AGENT}
 
@@ -56,13 +50,13 @@ def test_bad_lines_of_a_device_show_in_metrics_while_the_agent_runs(
 
     def counted() -> Samples | None:
         metrics = collector.metrics()
-        return metrics if bad(metrics, "unknown_verb") == 2 else None
+        issued = sample(metrics, "branchwatch_tickets_issued_total", region=REGION,
+                        branch=BRANCH, service="cash")  # fmt: skip
+        return metrics if (bad(metrics, "unknown_verb"), issued) == (2, 2) else None
 
     try:
-        metrics = wait_until(counted, 15, "both unknown verbs counted in /metrics")
+        metrics = wait_until(counted, 15, "both unknown verbs and both tickets in /metrics")
         assert bad(metrics, "bad_args") == 1
-        assert sample(metrics, "branchwatch_tickets_issued_total", region=REGION,
-                      branch=BRANCH, service="cash") == 2  # fmt: skip
         assert sample(metrics, "branchwatch_agent_info", **where, version=__version__) == 1
         assert sample(metrics, "branchwatch_agent_up", **where) == 1
         assert sample(metrics, "branchwatch_collector_rejected_total",
@@ -70,5 +64,4 @@ def test_bad_lines_of_a_device_show_in_metrics_while_the_agent_runs(
         assert agent.stop() == 0
     finally:
         agent.kill()
-        collector.kill()
         queue.close()

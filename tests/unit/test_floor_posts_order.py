@@ -139,20 +139,23 @@ def test_two_agents_reporting_posts_converge_too(case: Case) -> None:
     assert post_state(interleaved(case, ("a1", "a2"))) == post_state(in_order(case[0]))
 
 
+class Script(list[Sent]):
+    """One agent's events in the order they happened, numbered from seq 1."""
+
+    def add(self, cls: type[ev.Event], ts: float, **fields: Any) -> None:
+        self.append(("a1", cls(v=1, seq=len(self) + 1, ts=ts, device="d1", **fields)))
+
+
 def test_the_restart_case_of_the_issue() -> None:
     """Post 6 holds four tellers, post 5 one who leaves; the collector missed it all and
     gets the newer events first: 4 on post 6 and post 5 empty, for good."""
-    at: list[Sent] = []
-
-    def add(cls: type[ev.Event], ts: float, **fields: Any) -> None:
-        at.append(("a1", cls(v=1, seq=len(at) + 1, ts=ts, device="d1", **fields)))
-
-    add(ev.BranchOpened, 100)
+    at = Script()
+    at.add(ev.BranchOpened, 100)
     for n, teller in enumerate(("t1", "t2", "t3", "t4")):
-        add(ev.PositionStaffed, 110 + n, position=6, staff=teller)
-    add(ev.PositionStaffed, 120, position=5, staff="t5")
-    add(ev.PositionVacated, 130, position=5, staff="t5")
-    add(ev.PositionStaffed, 140, position=1, staff="lm")
+        at.add(ev.PositionStaffed, 110 + n, position=6, staff=teller)
+    at.add(ev.PositionStaffed, 120, position=5, staff="t5")
+    at.add(ev.PositionVacated, 130, position=5, staff="t5")
+    at.add(ev.PositionStaffed, 140, position=1, staff="lm")
     store = Store(FloorConfig())
     apply(store, at[:1])  # the snapshot knew the opening
     apply(store, at[6:])  # 130 and 140 came live, queued by the broker
@@ -168,16 +171,12 @@ def test_the_restart_case_of_the_issue() -> None:
 
 def test_who_left_last_survives_anonymous_vacates_arriving_first() -> None:
     """Anonymous vacates beyond those remembered: an old check-in cannot become 'last'."""
-    at: list[Sent] = []
-
-    def add(cls: type[ev.Event], ts: float, **fields: Any) -> None:
-        at.append(("a1", cls(v=1, seq=len(at) + 1, ts=ts, device="d1", **fields)))
-
-    add(ev.PositionStaffed, 50, position=7, staff="rm")
-    add(ev.PositionStaffed, 100, position=5, staff="old")
+    at = Script()
+    at.add(ev.PositionStaffed, 50, position=7, staff="rm")
+    at.add(ev.PositionStaffed, 100, position=5, staff="old")
     for n in range(MAX_CLEARED + 2):
-        add(ev.PositionStaffed, 200 + 10 * n, position=5, staff=f"s{n}")
-        add(ev.PositionVacated, 205 + 10 * n, position=5)
+        at.add(ev.PositionStaffed, 200 + 10 * n, position=5, staff=f"s{n}")
+        at.add(ev.PositionVacated, 205 + 10 * n, position=5)
     expected = post_state(in_order(at))
     assert expected["posts"][4] == (5, [], 255.0, [f"s{MAX_CLEARED + 1}"])
     store = Store(FloorConfig())
@@ -190,16 +189,12 @@ def test_who_left_last_survives_anonymous_vacates_arriving_first() -> None:
 
 def test_a_check_in_older_than_every_remembered_anonymous_vacate_is_never_last() -> None:
     """Whichever comes first, the old check-in or a later check-out of the same staff."""
-    at: list[Sent] = []
-
-    def add(cls: type[ev.Event], ts: float, **fields: Any) -> None:
-        at.append(("a1", cls(v=1, seq=len(at) + 1, ts=ts, device="d1", **fields)))
-
-    add(ev.PositionStaffed, 50, position=7, staff="rm")
-    add(ev.PositionStaffed, 100, position=5, staff="x")
+    at = Script()
+    at.add(ev.PositionStaffed, 50, position=7, staff="rm")
+    at.add(ev.PositionStaffed, 100, position=5, staff="x")
     for n in range(MAX_CLEARED + 1):
-        add(ev.PositionVacated, 110 + 10 * n, position=5)
-    add(ev.PositionVacated, 300, position=5, staff="x")
+        at.add(ev.PositionVacated, 110 + 10 * n, position=5)
+    at.add(ev.PositionVacated, 300, position=5, staff="x")
     expected = post_state(in_order(at))
     assert expected["posts"][4] == (5, [], 300.0, [])
     store = Store(FloorConfig())
