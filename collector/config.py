@@ -10,8 +10,10 @@ configs had them.
 from __future__ import annotations
 
 import logging
+import math
 import ssl
 from pathlib import Path
+from typing import Final
 
 import msgspec
 
@@ -28,8 +30,12 @@ from branchwatch.thresholds import (
 from collector.floor.config import FloorConfig
 from collector.httpsecurity import BasicAuth, server_tls_context
 from collector.notices.config import NoticesConfig
+from collector.notices.texts import Language
 
 log = logging.getLogger(__name__)
+
+MAX_RECENT_CALLS: Final = 20  # called tickets a lobby screen can list
+MAX_SERVICE_NAME: Final = 40  # characters of a service's name on the lobby screen
 
 
 class MqttConfig(MqttClientConfig, frozen=True, forbid_unknown_fields=True):
@@ -101,6 +107,49 @@ class GrafanaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     queue_size: int = 1000
 
 
+class ScreenConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``[screen]``: the lobby screen at ``/screen/REGION/BRANCH`` (docs/lobby-screen.md).
+
+    Open without credentials even when basic auth protects ``/metrics`` and the API:
+    a TV in the lobby shows what customers already see, never a staff id.
+    """
+
+    enabled: bool = True
+    # What customers read ("en" or "zh"); a screen's URL may ask for the other with
+    # ?lang=. Staff read the floor notices in notices.language.
+    language: Language = "en"
+    # How often the page asks for fresh figures (seconds).
+    refresh_seconds: float = 5.0
+    # How many of the latest called tickets it lists.
+    recent_calls: int = 6
+    # Service names per language, over the built-in ones: {en = {cash = "Cash"}, ...}.
+    service_names: dict[Language, dict[str, str]] = msgspec.field(default_factory=dict)
+
+    def validate(self, services: tuple[str, ...]) -> None:
+        """Raise :class:`ConfigError` for the first ``screen.*`` key that cannot be used."""
+        if not (math.isfinite(self.refresh_seconds) and 1.0 <= self.refresh_seconds <= 300.0):
+            raise ConfigError(
+                f"screen.refresh_seconds must be within 1..300, got {self.refresh_seconds!r}"
+            )
+        if not 0 <= self.recent_calls <= MAX_RECENT_CALLS:
+            raise ConfigError(
+                f"screen.recent_calls must be within 0..{MAX_RECENT_CALLS}, got {self.recent_calls}"
+            )
+        for language, names in self.service_names.items():
+            unknown = sorted(set(names) - set(services))
+            if unknown:
+                raise ConfigError(
+                    f"screen.service_names.{language} names services {unknown} that are not "
+                    f"in floor.services {list(services)}"
+                )
+            for service, name in names.items():
+                if not name.strip() or len(name) > MAX_SERVICE_NAME:
+                    raise ConfigError(
+                        f"screen.service_names.{language}.{service} must be 1 to "
+                        f"{MAX_SERVICE_NAME} characters"
+                    )
+
+
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
@@ -109,6 +158,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     notices: NoticesConfig = NoticesConfig()
     grafana: GrafanaConfig = GrafanaConfig()
+    screen: ScreenConfig = ScreenConfig()
 
     def validate(self) -> None:
         """Everything msgspec's types cannot say; raises :class:`ConfigError`."""
@@ -126,6 +176,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         self.thresholds.validate()
         self.floor.validate(self.thresholds, notices=self.notices.enabled)
         self.notices.validate({post.position for post in self.floor.posts})
+        self.screen.validate(self.floor.services)
         grafana = self.grafana
         if grafana.enabled:
             if not grafana.url.startswith(("http://", "https://")):

@@ -4,8 +4,9 @@ Connections are kept by :mod:`collector.httpserver` (limits on size, time and co
 this module answers requests. Each scrape renders under the store lock from cached
 per-branch text (a quiet branch is never re-rendered), so a handler holds it for
 milliseconds. With basic auth on (``http.basic_auth_users``), ``/metrics`` and the API
-(which shows staff ids) need credentials; ``/healthz`` and ``/readyz`` stay open, and
-``/`` shows only its links to a visitor without them.
+(which shows staff ids) need credentials; ``/healthz``, ``/readyz`` and the lobby screen
+(``/screen/...``: no staff ids, :mod:`collector.screen`) stay open, and ``/`` shows only
+its links to a visitor without them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collector.config import HttpConfig
 from collector.errors import CollectorError
 from collector.httpsecurity import CHALLENGE, Verdict
 from collector.httpserver import ConnectionServer, Limits, Peer
+from collector.screen import LobbyScreen
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
 
@@ -72,6 +74,7 @@ class ApiState:
         ready: Callable[[], bool],
         clock: Callable[[], float] = time.time,
         docs_url: str = "",
+        screen: LobbyScreen | None = None,
     ) -> None:
         self.store = store
         self.lock = lock
@@ -79,6 +82,7 @@ class ApiState:
         self.ready = ready
         self.clock = clock
         self.docs_url = docs_url  # where the docs are published; empty: not linked
+        self.screen = screen or LobbyScreen()  # the lobby screen (default settings)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -127,7 +131,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self, send_body: bool) -> None:
         api = self.app.api
-        path = unquote(urlsplit(self.path).path).rstrip("/") or "/"
+        target = urlsplit(self.path)
+        path = unquote(target.path).rstrip("/") or "/"
         if path == "/":
             self._index(send_body)
         elif path == "/healthz":
@@ -137,6 +142,10 @@ class Handler(BaseHTTPRequestHandler):
             status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
             body = b"ready\n" if ready else b"not subscribed to the broker yet\n"
             self._send(status, body, "text/plain", send_body)
+        elif path.startswith("/screen/"):
+            # Open, like /healthz: a lobby TV shows customers their queue, no staff ids.
+            answer = api.screen.answer(path, target.query, api.store, api.lock, api.clock())
+            self._send(HTTPStatus(answer.status), answer.body, answer.content_type, send_body)
         elif not self._authorized(send_body):
             return
         elif path == "/metrics":
