@@ -23,6 +23,7 @@ from collector.floor.branch import (
     Histogram,
 )
 from collector.floor.config import FloorRules
+from collector.floor.figures import INTERCOM_ACK_BUCKETS
 from collector.notices.state import ACK_BUCKETS, KINDS
 from collector.notices.view import NoticeMetrics, notice_metrics
 
@@ -50,6 +51,7 @@ class _Labels:
         self.notices = notices  # render the notice families (else they stay empty)
         self.kind = {k: f',kind="{k}"' for k in KINDS}
         self.ack_le = _le_labels(ACK_BUCKETS)
+        self.intercom_le = _le_labels(INTERCOM_ACK_BUCKETS)
 
 
 def _le_labels(buckets: tuple[float, ...]) -> tuple[str, ...]:
@@ -64,6 +66,11 @@ NoticeRender = Callable[[_Labels, NoticeMetrics, str], str]
 
 def _branch_open(labels: _Labels, b: BranchState, p: str) -> str:
     return f"{metrics.BRANCH_OPEN.name}{{{p}}} {int(b.open)}\n"
+
+
+def _branch_opened(labels: _Labels, b: BranchState, p: str) -> str:
+    opened = b.opened_ts
+    return "" if opened is None else f"{metrics.BRANCH_OPENED.name}{{{p}}} {_num(opened)}\n"
 
 
 def _queue_waiting(labels: _Labels, b: BranchState, p: str) -> str:
@@ -96,6 +103,15 @@ def _lost(labels: _Labels, b: BranchState, p: str) -> str:
         f'{head}{svc[s]},reason="{reason}"}} {st.lost[reason]}\n'
         for s, st in b.services.items()
         for reason in LOST_REASONS
+    )
+
+
+def _transferred(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.TICKETS_TRANSFERRED.name}{{{p}"
+    return "".join(
+        f'{head},from_service="{_escape(source)}",to_service="{_escape(to)}"}} {n}\n'
+        for source in sorted(b.transfers)
+        for to, n in sorted(b.transfers[source].items())
     )
 
 
@@ -160,6 +176,37 @@ def _evaluations(labels: _Labels, b: BranchState, p: str) -> str:
         f'{head},counter="{_escape(c)}",rating="{rating}"}} {b.counters[c].ratings[rating]}\n'
         for c in sorted(b.counters)
         for rating in RATINGS
+    )
+
+
+def _teller_evaluations(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.TELLER_EVALUATIONS.name}{{{p}"
+    return "".join(
+        f'{head},teller="{_escape(t)}",rating="{rating}"}} {b.tellers[t].ratings[rating]}\n'
+        for t in sorted(b.tellers)
+        for rating in RATINGS
+    )
+
+
+def _teller_served(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.TELLER_SERVED.name}{{{p}"
+    return "".join(
+        f'{head},teller="{_escape(t)}"}} {b.tellers[t].served}\n' for t in sorted(b.tellers)
+    )
+
+
+def _intercom_ack(labels: _Labels, b: BranchState, p: str) -> str:
+    les, pairs = labels.intercom_le, b.intercom.ack_seconds
+    return "".join(
+        _histogram(
+            metrics.INTERCOM_ACK_SECONDS,
+            p,
+            f',from_position="{source}",to_position="{to}"',
+            les,
+            pairs[source][to],
+        )
+        for source in sorted(pairs)
+        for to in sorted(pairs[source])
     )
 
 
@@ -268,11 +315,13 @@ def _notice_ack(labels: _Labels, n: NoticeMetrics, p: str) -> str:
 
 RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
     metrics.BRANCH_OPEN: _branch_open,
+    metrics.BRANCH_OPENED: _branch_opened,
     metrics.QUEUE_WAITING: _queue_waiting,
     metrics.QUEUE_OLDEST_ISSUED: _queue_oldest,
     metrics.TICKETS_ISSUED: _issued,
     metrics.TICKETS_SERVED: _served,
     metrics.TICKETS_LOST: _lost,
+    metrics.TICKETS_TRANSFERRED: _transferred,
     metrics.WAIT_SECONDS: _wait,
     metrics.SERVICE_SECONDS: _service,
     metrics.COUNTERS: _counters,
@@ -280,6 +329,9 @@ RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
     metrics.POSITION_CHANGED: _post_changed,
     metrics.EVALUATIONS_REQUESTED: _evaluations_requested,
     metrics.EVALUATIONS: _evaluations,
+    metrics.TELLER_EVALUATIONS: _teller_evaluations,
+    metrics.TELLER_SERVED: _teller_served,
+    metrics.INTERCOM_ACK_SECONDS: _intercom_ack,
     metrics.AGENT_UP: _agent_up,
     metrics.AGENT_SPOOL_DEPTH: _spool_depth,
     metrics.AGENT_LAST_SEEN: _last_seen,

@@ -97,6 +97,8 @@ class Ingestor:
             self._refuse(
                 reason, count, f"{topic_hint}: {count} event(s) refused by the floor model"
             )
+        for reason, count in result.refused.items():
+            self._refuse(reason, count, f"{topic_hint}: {count} label(s) left out (series cap)")
         if result.applied or result.late or result.rejected:
             self.metrics.accepted.inc()
         else:

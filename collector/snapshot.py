@@ -17,6 +17,7 @@ from branchwatch.contract.ids import RATINGS
 from collector.errors import SnapshotError
 from collector.floor.branch import LOST_REASONS, BranchState
 from collector.floor.config import FloorRules
+from collector.floor.figures import repair as repair_figures
 from collector.floor.posts import upgrade as upgrade_post
 from collector.notices.state import repair as repair_notices
 
@@ -116,6 +117,10 @@ def _check(layout: Layout, b: BranchState) -> None:
     for post in b.posts.values():
         upgrade_post(post)  # snapshots before posts kept their staff marks
     repair_notices(b.notices, layout.positions, layout.services)
+    b.today = repair_figures(
+        b.tellers, b.transfers, b.intercom, b.today, layout.services, layout.positions, LOST_REASONS
+    )
+    b.refused = {}
     for ticket_id, ticket in b.tickets.items():
         if ticket.state == "done" or (
             ticket.state == "waiting"

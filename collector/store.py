@@ -38,6 +38,9 @@ class ApplyResult(msgspec.Struct):
     duplicate: int = 0
     missing: int = 0  # new seq gaps counted by this call
     rejected: dict[str, int] = msgspec.field(default_factory=dict)  # reason -> events refused
+    # reason -> labels left out of applied events for a series cap (e.g. a teller beyond
+    # floor.max_tellers): the event counts, the label does not.
+    refused: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 MAX_INCIDENTS: Final = 1000
@@ -170,6 +173,7 @@ class Store:
                 newest = ts
         agents.heard_events(a, last, seen, news=duplicate < len(events))
         b.last_event_ts = newest
+        result.refused, b.refused = b.refused, {}  # labels left out for a series cap
         result.applied, result.late, result.duplicate, result.missing = (
             applied,
             late,

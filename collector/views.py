@@ -5,11 +5,19 @@ from __future__ import annotations
 import msgspec
 
 from branchwatch.contract.ids import RATINGS
+from collector.dayviews import (
+    DayServiceView,
+    DayView,
+    TellerView,
+    day_services_view,
+    day_view,
+    ratio,
+    satisfaction,
+    tellers_view,
+)
 from collector.floor.branch import COUNTER_STATES, BranchState, CounterState
 from collector.floor.config import FloorRules
 from collector.notices.view import EpisodeView, notices_view
-
-_GOOD_RATINGS = ("very_satisfied", "satisfied")
 
 
 class PositionView(msgspec.Struct):
@@ -64,6 +72,9 @@ class BranchSummary(msgspec.Struct, kw_only=True):
     evaluation_rate: float | None
     agents: list[AgentView]
     devices: list[DeviceView]
+    # The current business day's figures (collector/dayviews.py); None until the
+    # collector has seen the branch open. The *_total fields above are running totals.
+    today: DayView | None = None
 
 
 class TicketView(msgspec.Struct):
@@ -84,6 +95,9 @@ class CounterView(msgspec.Struct):
 
 
 class ServiceStats(msgspec.Struct):
+    """Running totals since the collector started (or its snapshot), not a day's:
+    the business day's are in the detail's ``today_services``."""
+
     service: str
     waiting: int
     issued: int
@@ -111,14 +125,9 @@ class BranchDetail(BranchSummary, kw_only=True):
     # The open floor notice episodes, each with its chain (who was told when, who
     # acknowledged); empty while none is open or notices are off.
     notices: list[EpisodeView]
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def _satisfaction(ratings: dict[str, int]) -> float | None:
-    return _ratio(sum(ratings[r] for r in _GOOD_RATINGS), sum(ratings.values()))
+    # The business day per service, and the tellers' totals as exported.
+    today_services: list[DayServiceView] = msgspec.field(default_factory=list)
+    tellers: list[TellerView] = msgspec.field(default_factory=list)
 
 
 def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
@@ -164,10 +173,11 @@ def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
         served_total=sum(s.served for s in b.services.values()),
         lost_total=sum(sum(s.lost.values()) for s in b.services.values()),
         ratings=ratings,
-        satisfaction=_satisfaction(ratings),
-        evaluation_rate=_ratio(sum(ratings.values()), requested),
+        satisfaction=satisfaction(ratings),
+        evaluation_rate=ratio(sum(ratings.values()), requested),
         agents=_agents(b),
         devices=_devices(b),
+        today=day_view(b.today),
     )
 
 
@@ -230,7 +240,7 @@ def detail(rules: FloorRules, b: BranchState, now: float) -> BranchDetail:
             lost=dict(s.lost),
             wait_count=s.wait.count,
             wait_sum=s.wait.sum,
-            avg_wait=s.wait.sum / s.wait.count if s.wait.count else None,
+            avg_wait=ratio(s.wait.sum, s.wait.count),
         )
         for name, s in b.services.items()
     ]
@@ -245,6 +255,8 @@ def detail(rules: FloorRules, b: BranchState, now: float) -> BranchDetail:
         services=services,
         evaluations=[_evaluations(c, s) for c, s in counters],
         notices=notices_view(b.notices),
+        today_services=day_services_view(b.today),
+        tellers=tellers_view(b.tellers),
     )
 
 
@@ -254,6 +266,6 @@ def _evaluations(counter_id: str, counter: CounterState) -> CounterEvaluations:
         requested=counter.requested,
         ratings=dict(counter.ratings),
         expired=counter.expired,
-        satisfaction=_satisfaction(counter.ratings),
-        evaluation_rate=_ratio(sum(counter.ratings.values()), counter.requested),
+        satisfaction=satisfaction(counter.ratings),
+        evaluation_rate=ratio(sum(counter.ratings.values()), counter.requested),
     )

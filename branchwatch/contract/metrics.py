@@ -85,6 +85,12 @@ def bucket_label(bound: float) -> str:
 BRANCH_OPEN: Final = MetricFamily(
     name="branchwatch_branch_open", type="gauge", help="1 while the branch is open."
 )
+BRANCH_OPENED: Final = MetricFamily(
+    name="branchwatch_branch_opened_timestamp_seconds",
+    type="gauge",
+    help="When (event time, Unix seconds) the branch's business day began: its newest "
+    "branch.opened; absent until one is seen.",
+)
 QUEUE_WAITING: Final = MetricFamily(
     name="branchwatch_queue_waiting",
     type="gauge",
@@ -115,6 +121,12 @@ TICKETS_LOST: Final = MetricFamily(
     type="counter",
     help="Tickets that ended without service: no_show, walkout, or still waiting at closing.",
     labels=("service", "reason"),
+)
+TICKETS_TRANSFERRED: Final = MetricFamily(
+    name="branchwatch_tickets_transferred_total",
+    type="counter",
+    help="Tickets referred from one service's queue to another's.",
+    labels=("from_service", "to_service"),
 )
 WAIT_SECONDS: Final = MetricFamily(
     name="branchwatch_wait_seconds",
@@ -155,6 +167,19 @@ EVALUATIONS: Final = MetricFamily(
     type="counter",
     help="Ratings submitted on the counter's evaluator pad.",
     labels=("counter", "rating"),
+)
+TELLER_EVALUATIONS: Final = MetricFamily(
+    name="branchwatch_teller_evaluations_total",
+    type="counter",
+    help="Ratings submitted for the teller (named by the pad, else the teller who served "
+    "the rated ticket, else the counter's).",
+    labels=("teller", "rating"),
+)
+TELLER_SERVED: Final = MetricFamily(
+    name="branchwatch_teller_served_total",
+    type="counter",
+    help="Transactions the teller completed: service.ended of services the teller started.",
+    labels=("teller",),
 )
 AGENT_UP: Final = MetricFamily(
     name="branchwatch_agent_up",
@@ -199,6 +224,13 @@ AGENT_BAD_FRAMES: Final = MetricFamily(
     help="Frames from the device that the agent could not read, by reason, since the agent "
     "started (from its status).",
     labels=("agent", "device", "reason"),
+)
+INTERCOM_ACK_SECONDS: Final = MetricFamily(
+    name="branchwatch_intercom_ack_seconds",
+    type="histogram",
+    help="From an intercom call to the called post's first acknowledgement, in seconds "
+    '(to_position="all": an all-call, answered by any post).',
+    labels=("from_position", "to_position"),
 )
 NOTICES: Final = MetricFamily(
     name="branchwatch_notices_total",
@@ -280,11 +312,13 @@ COLLECTOR_NOTICES_UNPUBLISHED: Final = MetricFamily(
 # The floor families in the order the exposition writes them.
 FLOOR: Final = (
     BRANCH_OPEN,
+    BRANCH_OPENED,
     QUEUE_WAITING,
     QUEUE_OLDEST_ISSUED,
     TICKETS_ISSUED,
     TICKETS_SERVED,
     TICKETS_LOST,
+    TICKETS_TRANSFERRED,
     WAIT_SECONDS,
     SERVICE_SECONDS,
     COUNTERS,
@@ -292,6 +326,9 @@ FLOOR: Final = (
     POSITION_CHANGED,
     EVALUATIONS_REQUESTED,
     EVALUATIONS,
+    TELLER_EVALUATIONS,
+    TELLER_SERVED,
+    INTERCOM_ACK_SECONDS,
     AGENT_UP,
     AGENT_SPOOL_DEPTH,
     AGENT_LAST_SEEN,

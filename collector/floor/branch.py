@@ -15,6 +15,7 @@ import msgspec
 from branchwatch.contract.ids import RATINGS
 from collector.floor import histogram
 from collector.floor.config import FloorRules
+from collector.floor.figures import DayFigures, IntercomFigures, TellerFigures
 from collector.notices.state import NoticeBook
 
 TicketState = Literal["waiting", "called", "serving", "done"]
@@ -64,6 +65,9 @@ class Ticket(msgspec.Struct, gc=False, omit_defaults=True):
     served_counted: bool = False
     service_counted: bool = False
     lost_counted: bool = False
+    # The service of a transfer seen before the ticket's earlier service was known: the
+    # issue counts the transfer (from the issue's service to this one).
+    transfer_owed: str | None = None
 
 
 # An event's place in time: (ts, seq). Equal times are ordered by the agent's seq, so
@@ -155,6 +159,16 @@ class BranchState(msgspec.Struct, gc=False):
     # Floor notices: open episodes, their chains and the notice totals.
     notices: NoticeBook = msgspec.field(default_factory=NoticeBook)
     open_changed_seq: int = -1  # with open_changed_ts: the newest opened/closed's key
+    # The bank's service figures (collector.floor.figures): per-teller totals (at most
+    # floor.max_tellers), transfers from -> to service, intercom hand-off times, and the
+    # business day's figures (None until a branch.opened is seen).
+    tellers: dict[str, TellerFigures] = msgspec.field(default_factory=dict)
+    transfers: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    intercom: IntercomFigures = msgspec.field(default_factory=IntercomFigures)
+    today: DayFigures | None = None
+    # Labels left out of events being applied, for a series cap (reason -> count); the
+    # store moves them to its result after each message, so it is empty between calls.
+    refused: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def new_histogram(buckets: tuple[float, ...]) -> Histogram:

@@ -18,10 +18,13 @@ import msgspec
 from branchwatch.contract.ids import TOKEN_PATTERN
 from branchwatch.errors import ConfigError
 from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from collector.floor.figures import INTERCOM_ACK_BUCKETS
 from collector.notices.view import NOTICE_SERIES
 
 _SERVICE_RE: Final = re.compile(TOKEN_PATTERN)
 MAX_POST_NAME: Final = 64
+TELLER_SERIES: Final = 5  # a teller's ratings (4) and served
+INTERCOM_PAIR_SERIES: Final = len(INTERCOM_ACK_BUCKETS) + 3  # buckets, +Inf, _sum, _count
 
 
 class PostConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,15 +54,26 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Label cardinality: a branch never renders more than max_series series, so one
     # Prometheus holds a whole region. validate() proves it: the fixed series of the
     # services and posts, the worst case of every cap below and (notices on) the 42
-    # of the floor notice families must fit. The defaults need 296: a deployment that
-    # moves all three wait thresholds off the buckets (+12) still fits.
-    max_series: int = 310
+    # of the floor notice families must fit. The defaults need 346: a deployment that
+    # moves one wait threshold off the buckets (+1 per service) still fits; moving all
+    # three (+12) needs max_series 358. The trade-off: a Prometheus holds a few million
+    # active series, so at 350 per branch one holds a region of ~2,000 branches with
+    # room for history and churn; every series added per branch costs a few dozen
+    # branches per Prometheus. Raise a cap only with max_series, knowing that.
+    max_series: int = 350
     max_counters: int = 12  # per branch; 5 series each
     max_agents: int = 4  # per branch; 4 series each
     max_devices: int = 24  # per branch, all agents together; 1 series each
     max_faults: int = 12  # distinct (device, fault) pairs per branch; 1 series each
     # Distinct (agent, device, reason) of bad frames per branch; 1 series each.
     max_bad_frame_series: int = 8
+    # Tellers with ratings and transactions per branch (5 series each: 4 ratings, served).
+    # A teller not seen since the day's opening gives its place to a new one.
+    max_tellers: int = 6
+    # Distinct (from service, to service) ticket transfers per branch; 1 series each.
+    max_transfer_pairs: int = 4
+    # Distinct (calling post, called post) intercom hand-offs per branch; 5 series each.
+    max_intercom_pairs: int = 3
 
     def effective_wait_buckets(
         self, thresholds: Thresholds = DEFAULT_THRESHOLDS
@@ -82,7 +96,8 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         service = len(self.service_buckets) + 3
         # waiting, oldest, issued, served, lost x3, both histograms
         per_service = 1 + 1 + 1 + 1 + 3 + wait + service
-        return 1 + len(self.services) * per_service + 3 + 2 * len(self.posts)
+        # open and opened-at; counters per state (3); staffed and changed-at per post
+        return 2 + len(self.services) * per_service + 3 + 2 * len(self.posts)
 
     def worst_case_series(
         self, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, notices: bool = False
@@ -95,6 +110,9 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             + self.max_devices
             + self.max_faults
             + self.max_bad_frame_series
+            + TELLER_SERIES * self.max_tellers
+            + self.max_transfer_pairs
+            + INTERCOM_PAIR_SERIES * self.max_intercom_pairs
             + (NOTICE_SERIES if notices else 0)
         )
 
@@ -119,6 +137,9 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ("max_devices", self.max_devices),
             ("max_faults", self.max_faults),
             ("max_bad_frame_series", self.max_bad_frame_series),
+            ("max_tellers", self.max_tellers),
+            ("max_transfer_pairs", self.max_transfer_pairs),
+            ("max_intercom_pairs", self.max_intercom_pairs),
         ):
             if cap < 1:
                 raise ConfigError(f"floor.{setting} must be at least 1, got {cap}")
@@ -128,8 +149,9 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"floor: a branch could render {worst_case} series "
                 f"(services and posts {self.fixed_series(thresholds)}, + 5 x max_counters, "
-                "+ 4 x max_agents, + max_devices, + max_faults, + max_bad_frame_series"
-                f"{with_notices}) but "
+                "+ 4 x max_agents, + max_devices, + max_faults, + max_bad_frame_series, "
+                f"+ {TELLER_SERIES} x max_tellers, + max_transfer_pairs, "
+                f"+ {INTERCOM_PAIR_SERIES} x max_intercom_pairs{with_notices}) but "
                 f"floor.max_series is {self.max_series}: lower the caps, or raise max_series "
                 "knowing that Prometheus then holds fewer branches"
             )
@@ -206,6 +228,9 @@ class FloorRules:
         "max_counters",
         "max_devices",
         "max_faults",
+        "max_intercom_pairs",
+        "max_tellers",
+        "max_transfer_pairs",
         "post_names",
         "required_posts",
         "service_buckets",
@@ -236,3 +261,6 @@ class FloorRules:
         self.max_devices: Final = config.max_devices
         self.max_faults: Final = config.max_faults
         self.max_bad_frame_series: Final = config.max_bad_frame_series
+        self.max_tellers: Final = config.max_tellers
+        self.max_transfer_pairs: Final = config.max_transfer_pairs
+        self.max_intercom_pairs: Final = config.max_intercom_pairs

@@ -2,6 +2,8 @@
 
 Counter ids become label values, so a branch holds at most
 ``max_counters`` of them (known from counter or evaluation events alike).
+Ratings and requests also count for the rated teller
+(:mod:`collector.floor.tellers`) and the business day (:mod:`collector.floor.day`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from branchwatch.contract.events import (
     EvaluationRequested,
     EvaluationSubmitted,
 )
+from collector.floor import day, tellers
 from collector.floor.branch import (
     AgentState,
     BranchState,
@@ -53,49 +56,68 @@ class _CounterEvent(Protocol):
 
 
 E = TypeVar("E", bound=_CounterEvent)
+Apply = Callable[[FloorRules, BranchState, CounterState, E], None]
 
 
-def _for_counter(
-    apply: Callable[[CounterState, E], None],
-) -> Callable[[FloorRules, BranchState, AgentState, E], str | None]:
+def _for_counter(apply: Apply[E]) -> Callable[[FloorRules, BranchState, AgentState, E], str | None]:
     """A model handler for an event about one counter: find or create it, then apply."""
 
     def handler(rules: FloorRules, branch: BranchState, _: AgentState, e: E) -> str | None:
         counter = _counter(rules, branch, e.counter)
         if counter is None:
             return "too_many_counters"
-        apply(counter, e)
+        apply(rules, branch, counter, e)
         return None
 
     return handler
 
 
-def _opened(counter: CounterState, e: CounterOpened) -> None:
+def _opened(
+    rules: FloorRules, branch: BranchState, counter: CounterState, e: CounterOpened
+) -> None:
     if _move(counter, "open", e.ts):
         if e.kind is not None:
             counter.kind = e.kind
         if e.teller is not None:
             counter.teller = e.teller
+    tellers.seen(rules, branch, e.teller, e.ts)
 
 
-def _paused(counter: CounterState, e: CounterPaused) -> None:
+def _paused(
+    rules: FloorRules, branch: BranchState, counter: CounterState, e: CounterPaused
+) -> None:
     _move(counter, "paused", e.ts)
 
 
-def _closed(counter: CounterState, e: CounterClosed) -> None:
+def _closed(
+    rules: FloorRules, branch: BranchState, counter: CounterState, e: CounterClosed
+) -> None:
     _move(counter, "closed", e.ts)
 
 
-def _requested(counter: CounterState, e: EvaluationRequested) -> None:
+def _requested(
+    rules: FloorRules, branch: BranchState, counter: CounterState, e: EvaluationRequested
+) -> None:
     counter.requested += 1
+    day.count_evaluation(branch, e.ts, None, expired=False)
+    teller = tellers.rated_teller(branch, counter, e.teller, e.ticket)
+    tellers.count_rating(rules, branch, teller, None, e.ts)
 
 
-def _submitted(counter: CounterState, e: EvaluationSubmitted) -> None:
+def _submitted(
+    rules: FloorRules, branch: BranchState, counter: CounterState, e: EvaluationSubmitted
+) -> None:
     counter.ratings[e.rating] += 1
+    day.count_evaluation(branch, e.ts, e.rating, expired=False)
+    teller = tellers.rated_teller(branch, counter, e.teller, e.ticket)
+    tellers.count_rating(rules, branch, teller, e.rating, e.ts)
 
 
-def _expired(counter: CounterState, e: EvaluationExpired) -> None:
+def _expired(
+    rules: FloorRules, branch: BranchState, counter: CounterState, e: EvaluationExpired
+) -> None:
     counter.expired += 1
+    day.count_evaluation(branch, e.ts, None, expired=True)
 
 
 on_opened = _for_counter(_opened)

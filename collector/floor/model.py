@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from branchwatch.contract import events as ev
-from collector.floor import agents, counters, posts, tickets
+from collector.floor import agents, counters, hours, intercom, posts, tickets
 from collector.floor.branch import AgentState, BranchState
 from collector.floor.config import FloorRules
 
@@ -28,8 +28,8 @@ def _entry(
 
 HANDLERS: Final[dict[type[ev.Event], Handler]] = dict(
     (
-        _entry(ev.BranchOpened, posts.on_opened),
-        _entry(ev.BranchClosed, posts.on_closed),
+        _entry(ev.BranchOpened, hours.on_opened),
+        _entry(ev.BranchClosed, hours.on_closed),
         _entry(ev.TicketIssued, tickets.on_issued),
         _entry(ev.TicketCalled, tickets.on_called),
         _entry(ev.TicketTransferred, tickets.on_transferred),
@@ -45,8 +45,8 @@ HANDLERS: Final[dict[type[ev.Event], Handler]] = dict(
         _entry(ev.EvaluationExpired, counters.on_expired),
         _entry(ev.PositionStaffed, posts.on_staffed),
         _entry(ev.PositionVacated, posts.on_vacated),
-        _entry(ev.IntercomCall, posts.on_intercom_call),
-        _entry(ev.IntercomAck, posts.on_intercom_ack),
+        _entry(ev.IntercomCall, intercom.on_call),
+        _entry(ev.IntercomAck, intercom.on_ack),
         _entry(ev.DeviceFault, agents.on_fault),
         _entry(ev.DeviceRecovered, agents.on_recovered),
     )

@@ -27,8 +27,6 @@ import msgspec
 from branchwatch.contract.events import (
     BranchClosed,
     BranchOpened,
-    IntercomAck,
-    IntercomCall,
     PositionStaffed,
     PositionVacated,
 )
@@ -272,19 +270,3 @@ def on_vacated(
     _reported(branch, post, agent, key)
     return None
 
-
-def on_intercom_call(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomCall
-) -> str | None:
-    # Notices are the notice engine's job (collector.notices); the model only checks posts.
-    if e.from_position not in branch.posts or (
-        e.to_position is not None and e.to_position not in branch.posts
-    ):
-        return "unknown_position"
-    return None
-
-
-def on_intercom_ack(
-    rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomAck
-) -> str | None:
-    return None if e.position in branch.posts else "unknown_position"

@@ -23,6 +23,8 @@ from branchwatch.contract.events import (
     TicketTransferred,
     TicketWalkout,
 )
+from collector.floor import day, tellers
+from collector.floor.agents import count
 from collector.floor.branch import (
     AgentState,
     BranchState,
@@ -35,6 +37,7 @@ from collector.floor.config import FloorRules
 
 MAX_LIVE_TICKETS: Final = 10_000  # waiting, called or serving, per branch
 MAX_FINISHED_TICKETS: Final = 5_000  # finished ids remembered per branch (cleared at opening)
+TOO_MANY_TRANSFER_PAIRS: Final = "too_many_transfer_pairs"
 
 
 def observe(histogram: Histogram, buckets: tuple[float, ...], value: float) -> None:
@@ -46,7 +49,11 @@ def observe(histogram: Histogram, buckets: tuple[float, ...], value: float) -> N
 
 
 def settle(rules: FloorRules, branch: BranchState, ticket: Ticket) -> None:
-    """Count what the ticket's known facts owe its service's totals, each once."""
+    """Count what the ticket's known facts owe its service's totals, each once.
+
+    The business day's figures (:mod:`collector.floor.day`) and the teller's count
+    with the totals, when the event that completes the figure belongs to the day.
+    """
     service = ticket.service
     if service is None:
         return
@@ -55,17 +62,23 @@ def settle(rules: FloorRules, branch: BranchState, ticket: Ticket) -> None:
     if called is not None and not ticket.wait_counted and ticket.wait_since is not None:
         ticket.wait_counted = True
         observe(stats.wait, rules.wait_buckets, called - ticket.wait_since)
+        day.count_wait(rules, branch, service, called, called - ticket.wait_since)
     started = ticket.started_ts
     if started is not None:
         if not ticket.served_counted:
             ticket.served_counted = True
             stats.served += 1
-        if ticket.ended_ts is not None and not ticket.service_counted:
+            day.count_served(branch, service, started)
+        ended = ticket.ended_ts
+        if ended is not None and not ticket.service_counted:
             ticket.service_counted = True
-            observe(stats.service, rules.service_buckets, ticket.ended_ts - started)
+            observe(stats.service, rules.service_buckets, ended - started)
+            day.count_ended(branch, service, ended)
+            tellers.count_served(rules, branch, ticket, ended)
     if ticket.lost is not None and not ticket.lost_counted:
         ticket.lost_counted = True
         stats.lost[ticket.lost] += 1
+        day.count_lost(branch, service, ticket.lost, ticket.done_ts)
 
 
 def _is_stale(branch: BranchState, ts: float) -> bool:
@@ -136,6 +149,7 @@ def on_issued(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketIs
         if ticket is None:
             return "too_many_tickets"
         stats.issued += 1
+        day.count_issued(branch, e.service, e.ts)
         ticket.service = e.service
         ticket.vip = e.vip
         ticket.issued_ts = ticket.wait_since = e.ts
@@ -144,6 +158,10 @@ def on_issued(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketIs
         return None
     # Later events of this ticket came first: count the issue, never enqueue.
     stats.issued += 1
+    day.count_issued(branch, e.service, e.ts)
+    if ticket.transfer_owed is not None:
+        count_transfer(rules, branch, e.service, ticket.transfer_owed)
+        ticket.transfer_owed = None
     ticket.issued_ts = e.ts
     ticket.vip = e.vip
     if ticket.wait_since is None:
@@ -185,12 +203,15 @@ def on_transferred(
         ticket = _new(branch, e.ticket, e.ts, "waiting")
         if ticket is None:
             return "too_many_tickets"
-        ticket.service = e.service
+        ticket.service = ticket.transfer_owed = e.service
         ticket.wait_since = ticket.transferred_ts = e.ts
         if ticket.state == "waiting":
             stats.queue[e.ticket] = e.ts
         return None
-    if not live or _before_segment(ticket, e.ts):
+    if _before_segment(ticket, e.ts):
+        return None  # an earlier transfer, replayed: where from is not known any more
+    _count_transfer_of(rules, branch, ticket, e.service)
+    if not live:
         return None  # a finished ticket is never queued again
     last_move = max(ticket.called_ts or 0.0, ticket.started_ts or 0.0)
     if e.ts < last_move:
@@ -208,6 +229,26 @@ def on_transferred(
     stats.queue[e.ticket] = e.ts
     settle(rules, branch, ticket)  # a served count still owed from before the issue was seen
     return None
+
+
+def _count_transfer_of(rules: FloorRules, branch: BranchState, ticket: Ticket, to: str) -> None:
+    """Count a transfer from the ticket's current service, or once its issue is seen."""
+    if ticket.service is not None:
+        count_transfer(rules, branch, ticket.service, to)
+    elif ticket.transfer_owed is None:
+        ticket.transfer_owed = to
+
+
+def count_transfer(rules: FloorRules, branch: BranchState, source: str, to: str) -> None:
+    """One more transfer ``source`` -> ``to``; a new pair beyond the cap is counted as refused."""
+    targets = branch.transfers.get(source)
+    if targets is None or to not in targets:
+        if sum(len(t) for t in branch.transfers.values()) >= rules.max_transfer_pairs:
+            count(branch.refused, TOO_MANY_TRANSFER_PAIRS)
+            return
+        targets = branch.transfers.setdefault(source, {})
+        targets[to] = 0
+    targets[to] += 1
 
 
 def on_no_show(
@@ -279,11 +320,15 @@ def on_started(
         return None
     elif not live and ticket.lost is not None:
         return None  # lost already: a start cannot follow
+    # Whose transaction it is: the event's teller, else whoever the counter opened with.
+    counter = branch.counters.get(e.counter)
+    teller = e.teller if e.teller is not None or counter is None else counter.teller
     if live:
         _leave_queue(branch, e.ticket, ticket, "serving")
         ticket.counter = e.counter
-        if e.teller is not None:
-            ticket.teller = e.teller
+    if teller is not None and (live or ticket.teller is None):
+        ticket.teller = teller
+        tellers.seen(rules, branch, teller, e.ts)
     if ticket.started_ts is None:
         ticket.started_ts = e.ts
     settle(rules, branch, ticket)

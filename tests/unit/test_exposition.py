@@ -45,7 +45,7 @@ def scenario(store: Store, region: str = "north", branch: str = "b1") -> None:
     events = [
         E(ev.BranchOpened, 1, 1000.0),
         E(ev.PositionStaffed, 2, 1001.0, position=1, staff="lm"),
-        E(ev.CounterOpened, 3, 1002.0, counter="c1", kind="high"),
+        E(ev.CounterOpened, 3, 1002.0, counter="c1", kind="high", teller="t1"),
         E(ev.TicketIssued, 4, 1010.0, ticket="A1", service="cash"),
         E(ev.TicketIssued, 5, 1020.0, ticket="A2", service="cash"),
         E(ev.TicketIssued, 6, 1030.0, ticket="A3", service="cash"),
@@ -56,6 +56,9 @@ def scenario(store: Store, region: str = "north", branch: str = "b1") -> None:
         E(ev.EvaluationRequested, 11, 1126.0, counter="c1"),
         E(ev.EvaluationSubmitted, 12, 1127.0, counter="c1", rating="very_satisfied"),
         E(ev.DeviceFault, 13, 1200.0, fault="paper_low"),
+        E(ev.IntercomCall, 14, 1210.0, from_position=1, to_position=2, reason="handoff"),
+        E(ev.IntercomAck, 15, 1240.0, position=2),  # answered in 30 s
+        E(ev.TicketTransferred, 16, 1260.0, ticket="A3", service="cash"),  # waits again
     ]
     store.apply_events(region, branch, "a1", events, received=1300.0)
 
@@ -64,12 +67,15 @@ EXPECTED = """\
 # HELP branchwatch_branch_open 1 while the branch is open.
 # TYPE branchwatch_branch_open gauge
 branchwatch_branch_open{region="north",branch="b1"} 1
+# HELP branchwatch_branch_opened_timestamp_seconds When (event time, Unix seconds) the branch's business day began: its newest branch.opened; absent until one is seen.
+# TYPE branchwatch_branch_opened_timestamp_seconds gauge
+branchwatch_branch_opened_timestamp_seconds{region="north",branch="b1"} 1000.0
 # HELP branchwatch_queue_waiting Tickets waiting to be called.
 # TYPE branchwatch_queue_waiting gauge
 branchwatch_queue_waiting{region="north",branch="b1",service="cash"} 1
 # HELP branchwatch_queue_oldest_issued_timestamp_seconds Since when (event time, Unix seconds) the longest-waiting ticket waits; absent while the queue is empty.
 # TYPE branchwatch_queue_oldest_issued_timestamp_seconds gauge
-branchwatch_queue_oldest_issued_timestamp_seconds{region="north",branch="b1",service="cash"} 1030.0
+branchwatch_queue_oldest_issued_timestamp_seconds{region="north",branch="b1",service="cash"} 1260.0
 # HELP branchwatch_tickets_issued_total Tickets issued.
 # TYPE branchwatch_tickets_issued_total counter
 branchwatch_tickets_issued_total{region="north",branch="b1",service="cash"} 3
@@ -81,6 +87,9 @@ branchwatch_tickets_served_total{region="north",branch="b1",service="cash"} 1
 branchwatch_tickets_lost_total{region="north",branch="b1",service="cash",reason="no_show"} 0
 branchwatch_tickets_lost_total{region="north",branch="b1",service="cash",reason="walkout"} 0
 branchwatch_tickets_lost_total{region="north",branch="b1",service="cash",reason="closed"} 0
+# HELP branchwatch_tickets_transferred_total Tickets referred from one service's queue to another's.
+# TYPE branchwatch_tickets_transferred_total counter
+branchwatch_tickets_transferred_total{region="north",branch="b1",from_service="cash",to_service="cash"} 1
 # HELP branchwatch_wait_seconds Wait from issue (or transfer) until called, in seconds.
 # TYPE branchwatch_wait_seconds histogram
 branchwatch_wait_seconds_bucket{region="north",branch="b1",service="cash",le="60.0"} 0
@@ -118,6 +127,22 @@ branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="ve
 branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="satisfied"} 0
 branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="neutral"} 0
 branchwatch_evaluations_total{region="north",branch="b1",counter="c1",rating="unsatisfied"} 0
+# HELP branchwatch_teller_evaluations_total Ratings submitted for the teller (named by the pad, else the teller who served the rated ticket, else the counter's).
+# TYPE branchwatch_teller_evaluations_total counter
+branchwatch_teller_evaluations_total{region="north",branch="b1",teller="t1",rating="very_satisfied"} 1
+branchwatch_teller_evaluations_total{region="north",branch="b1",teller="t1",rating="satisfied"} 0
+branchwatch_teller_evaluations_total{region="north",branch="b1",teller="t1",rating="neutral"} 0
+branchwatch_teller_evaluations_total{region="north",branch="b1",teller="t1",rating="unsatisfied"} 0
+# HELP branchwatch_teller_served_total Transactions the teller completed: service.ended of services the teller started.
+# TYPE branchwatch_teller_served_total counter
+branchwatch_teller_served_total{region="north",branch="b1",teller="t1"} 1
+# HELP branchwatch_intercom_ack_seconds From an intercom call to the called post's first acknowledgement, in seconds (to_position="all": an all-call, answered by any post).
+# TYPE branchwatch_intercom_ack_seconds histogram
+branchwatch_intercom_ack_seconds_bucket{region="north",branch="b1",from_position="1",to_position="2",le="30.0"} 1
+branchwatch_intercom_ack_seconds_bucket{region="north",branch="b1",from_position="1",to_position="2",le="120.0"} 1
+branchwatch_intercom_ack_seconds_bucket{region="north",branch="b1",from_position="1",to_position="2",le="+Inf"} 1
+branchwatch_intercom_ack_seconds_sum{region="north",branch="b1",from_position="1",to_position="2"} 30.0
+branchwatch_intercom_ack_seconds_count{region="north",branch="b1",from_position="1",to_position="2"} 1
 # HELP branchwatch_agent_up 1 while the edge agent is online: its latest message was events or an online status; 0 after its offline status (the MQTT will, or a clean stop).
 # TYPE branchwatch_agent_up gauge
 branchwatch_agent_up{region="north",branch="b1",agent="a1"} 1
@@ -126,7 +151,7 @@ branchwatch_agent_up{region="north",branch="b1",agent="a1"} 1
 branchwatch_agent_spool_depth{region="north",branch="b1",agent="a1"} 0
 # HELP branchwatch_agent_last_seen_timestamp_seconds Time (Unix seconds) of the latest event or status from the agent.
 # TYPE branchwatch_agent_last_seen_timestamp_seconds gauge
-branchwatch_agent_last_seen_timestamp_seconds{region="north",branch="b1",agent="a1"} 1250.0
+branchwatch_agent_last_seen_timestamp_seconds{region="north",branch="b1",agent="a1"} 1260.0
 # HELP branchwatch_agent_info 1 per agent, labelled with the software version its latest status reported.
 # TYPE branchwatch_agent_info gauge
 branchwatch_agent_info{region="north",branch="b1",agent="a1",version="1.2.3"} 1
@@ -209,13 +234,14 @@ def test_only_dirty_branches_are_rendered_again() -> None:
     )
     assert b1 is not None and b2 is not None
     assert store.render_chunks() is chunks  # nothing changed: the cached chunks themselves
-    store.apply_events("north", "b2", "a1", [E(ev.BranchClosed, 14, 1400.0)], received=1400.0)
+    store.apply_events("north", "b2", "a1", [E(ev.BranchClosed, 17, 1400.0)], received=1400.0)
     second = store.render_bytes()
     assert store.exposition.fragments(("north", "b1")) is b1  # untouched: the same objects
     new_b2 = store.exposition.fragments(("north", "b2"))
     assert new_b2 is not None and new_b2 is not b2
     assert new_b2[0] == b'branchwatch_branch_open{region="north",branch="b2"} 0\n'
-    assert new_b2[5].count(b'reason="closed"} 1') == 1  # A3 was still waiting
+    lost = new_b2[FAMILY_ORDER.index(metrics.TICKETS_LOST.name)]
+    assert lost.count(b'reason="closed"} 1') == 1  # A3 was still waiting
     assert second != first
     assert [line for line in second.splitlines() if b'branch="b1"' in line] == [
         line for line in first.splitlines() if b'branch="b1"' in line

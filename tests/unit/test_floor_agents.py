@@ -219,7 +219,7 @@ def test_device_cap_counts_every_agent_of_the_branch() -> None:
 @pytest.mark.parametrize("notices", [False, True])
 def test_default_caps_keep_a_branch_within_the_series_budget(notices: bool) -> None:
     config = FloorConfig()
-    assert config.worst_case_series(notices=True) <= config.max_series == 310
+    assert config.worst_case_series(notices=True) <= config.max_series == 350
     store = Store(config, notices=NoticesConfig(enabled=notices))
     noisy = {f"r{n}": n + 1 for n in range(8)}  # 8 reasons a device: 4 x 6 x 8 > the cap
     devices = {f"d{i}": DeviceStatus(kind="pad", link="up", bad_frames=noisy) for i in range(6)}
@@ -231,7 +231,9 @@ def test_default_caps_keep_a_branch_within_the_series_budget(notices: bool) -> N
         for i in range(10):
             seq += 1
             events = [
-                ev.CounterOpened(v=1, seq=seq, ts=100.0, device="q", counter=f"c{a}-{i}"),
+                ev.CounterOpened(
+                    v=1, seq=seq, ts=100.0, device="q", counter=f"c{a}-{i}", teller=f"t{a}-{i}"
+                ),
                 ev.DeviceFault(v=1, seq=seq + 1000, ts=100.0, device=f"d{i % 6}", fault=f"f{i}"),
             ]
             store.apply_events("r1", "b1", f"a{a}", events, 100.0)
@@ -241,7 +243,23 @@ def test_default_caps_keep_a_branch_within_the_series_budget(notices: bool) -> N
     ]
     # Opened with posts 1 and 2 empty and no intercom: both notice chains end unanswered.
     opened = ev.BranchOpened(v=1, seq=4999, ts=100.0, device="q")
-    store.apply_events("r1", "b1", "a0", [opened, *waiting], 100.0)
+    # Every service pair transferred and every post calling all: past their caps too.
+    pairs = [(s, t) for s in config.services for t in config.services if s != t]
+    moved = [
+        event
+        for n, (s, t) in enumerate(pairs)
+        for event in (
+            ev.TicketIssued(v=1, seq=6000 + 2 * n, ts=100.0, device="q", ticket=f"X{n}", service=s),
+            ev.TicketTransferred(
+                v=1, seq=6001 + 2 * n, ts=100.0, device="q", ticket=f"X{n}", service=t
+            ),
+        )
+    ]
+    calls = [
+        ev.IntercomCall(v=1, seq=7000 + p, ts=100.0, device="q", from_position=p, reason="assist")
+        for p in (post.position for post in config.posts)
+    ]
+    store.apply_events("r1", "b1", "a0", [opened, *waiting, *moved, *calls], 100.0)
     store.due_notices(1000.0)
     lines = [line for line in store.render().splitlines() if not line.startswith("#")]
     # every cap reached, and no more

@@ -39,15 +39,16 @@ def test_effective_wait_buckets_include_every_wait_threshold() -> None:
 
 def test_wait_thresholds_count_towards_the_series_budget() -> None:
     # Its buckets already hold the default thresholds; a budget the defaults just fit.
-    config = FloorConfig(max_series=254)
+    defaults = FloorConfig().worst_case_series()
+    config = FloorConfig(max_series=defaults)
     config.validate()
     three_more = DEFAULT_THRESHOLDS.replace(
         wait_target_seconds=901, wait_warning_seconds=1201, wait_critical_seconds=1801
     )
-    assert config.worst_case_series(three_more) == config.worst_case_series() + 4 * 3
-    with pytest.raises(ConfigError, match=r"could render 266 series"):
+    assert config.worst_case_series(three_more) == defaults + 4 * 3
+    with pytest.raises(ConfigError, match=rf"could render {defaults + 12} series"):
         config.validate(three_more)
-    with pytest.raises(ConfigError, match=r"could render 266 series"):
+    with pytest.raises(ConfigError, match=rf"could render {defaults + 12} series"):
         FloorRules(config, three_more)
 
 
@@ -86,8 +87,12 @@ def test_unknown_keys_fail() -> None:
         ({"max_counters": 0}, "max_counters must be at least 1"),
         ({"max_agents": 0}, "max_agents must be at least 1"),
         ({"max_devices": -1}, "max_devices must be at least 1"),
-        ({"max_counters": 40}, "could render 394 series"),
-        ({"services": tuple(f"s{i}" for i in range(9))}, "but floor.max_series is 310"),
+        ({"max_tellers": 0}, "max_tellers must be at least 1"),
+        ({"max_transfer_pairs": 0}, "max_transfer_pairs must be at least 1"),
+        ({"max_intercom_pairs": 0}, "max_intercom_pairs must be at least 1"),
+        ({"max_tellers": 7, "max_series": 100}, r"\+ 5 x max_tellers, \+ max_transfer_pairs"),
+        ({"max_counters": 40}, "could render 444 series"),
+        ({"services": tuple(f"s{i}" for i in range(9))}, "but floor.max_series is 350"),
     ],
 )
 def test_invalid_configs_are_named(changes: dict[str, Any], message: str) -> None:

@@ -122,6 +122,7 @@ def test_every_event_lands_in_one_bucket() -> None:
         "duplicate": 1,
         "missing": 1,
         "rejected": {"unknown_position": 1},
+        "refused": {},
     }
 
 

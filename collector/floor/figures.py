@@ -1,0 +1,151 @@
+"""State of the bank's own service figures, as plain msgspec structs.
+
+Per-teller ratings and transactions, ticket transfers, intercom hand-off times
+and the business day's figures (the API's ``today``). A leaf module like
+:mod:`collector.floor.histogram`: the branch state embeds these structs, and
+every field has a default, so a snapshot taken before they existed still loads.
+The rules that fill them are in :mod:`collector.floor.tellers`,
+:mod:`collector.floor.day` and :mod:`collector.floor.intercom`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from branchwatch.contract.ids import RATINGS
+from collector.floor.histogram import Histogram
+
+# Intercom call -> ack bounds (seconds): a hand-off answered within half a minute, within
+# two, or later. Few on purpose: 5 series per post pair of every branch.
+INTERCOM_ACK_BUCKETS: Final[tuple[float, ...]] = (30.0, 120.0)
+# The ``to_position`` of a call to every post (an all-call): the first ack of any post ends it.
+ALL_POSTS: Final = "all"
+
+
+def no_ratings() -> dict[str, int]:
+    return dict.fromkeys(RATINGS, 0)
+
+
+class TellerFigures(msgspec.Struct, gc=False):
+    """One teller's ratings and transactions (totals, or one business day's)."""
+
+    ratings: dict[str, int] = msgspec.field(default_factory=no_ratings)  # every rating present
+    requested: int = 0  # ratings asked for on the pad
+    served: int = 0  # service.ended of tickets whose service the teller started
+    # Event time of the teller's newest event (the totals only): a teller not seen since
+    # the day's opening may give its series to a new one (collector.floor.tellers).
+    last_ts: float | None = None
+
+
+class ServiceDay(msgspec.Struct, gc=False):
+    """One service's figures of one business day."""
+
+    lost: dict[str, int]  # reason -> count, every reason present
+    issued: int = 0
+    served: int = 0  # service started
+    called: int = 0  # waits observed (called tickets)
+    wait_sum: float = 0.0
+    within_target: int = 0  # called within thresholds.wait_target_seconds
+    ended: int = 0  # transactions: service ended (start known)
+
+
+class DayFigures(msgspec.Struct, gc=False):
+    """The figures of one business day: from its ``branch.opened`` until the next one.
+
+    Only events stamped at or after the opening count, so a late event of an
+    earlier day never does; after ``branch.closed`` the block keeps the day's
+    final figures until the branch opens again.
+    """
+
+    opened_ts: float
+    services: dict[str, ServiceDay]
+    closed_ts: float | None = None
+    ratings: dict[str, int] = msgspec.field(default_factory=no_ratings)
+    requested: int = 0
+    expired: int = 0
+    tellers: dict[str, TellerFigures] = msgspec.field(default_factory=dict)
+
+
+class IntercomFigures(msgspec.Struct, gc=False):
+    """Intercom call -> first ack from the called post, per (from post, to post).
+
+    ``to`` keys are a position as text, or :data:`ALL_POSTS`. ``pending`` holds the
+    first unanswered call of each pair; ``acks`` the newest acks of each post
+    (bounded), so a call replayed after its ack still finds it.
+    """
+
+    ack_seconds: dict[int, dict[str, Histogram]] = msgspec.field(default_factory=dict)
+    pending: dict[int, dict[str, float]] = msgspec.field(default_factory=dict)
+    acks: dict[int, list[float]] = msgspec.field(default_factory=dict)
+
+
+def new_intercom_histogram() -> Histogram:
+    return Histogram(counts=[0] * (len(INTERCOM_ACK_BUCKETS) + 1))
+
+
+def new_day(
+    opened_ts: float, services: tuple[str, ...], lost_reasons: tuple[str, ...]
+) -> DayFigures:
+    return DayFigures(
+        opened_ts=opened_ts,
+        services={s: ServiceDay(lost=dict.fromkeys(lost_reasons, 0)) for s in services},
+    )
+
+
+def _ratings_ok(figures: TellerFigures) -> bool:
+    return tuple(figures.ratings) == RATINGS
+
+
+def repair(
+    tellers: dict[str, TellerFigures],
+    transfers: dict[str, dict[str, int]],
+    intercom: IntercomFigures,
+    today: DayFigures | None,
+    services: tuple[str, ...],
+    positions: tuple[int, ...],
+    lost_reasons: tuple[str, ...],
+) -> DayFigures | None:
+    """Make restored figures safe to use with this floor layout; returns the day to keep.
+
+    Parts that name services or posts no longer configured, or that lack a rating
+    or a reason, are dropped (a day that does not fit is forgotten): a snapshot
+    must neither crash the model nor be refused whole for them.
+    """
+    for teller in [t for t, figures in tellers.items() if not _ratings_ok(figures)]:
+        del tellers[teller]
+    for source in list(transfers):
+        if source not in services:
+            del transfers[source]
+            continue
+        for target in [t for t in transfers[source] if t not in services]:
+            del transfers[source][target]
+    known = {str(p) for p in positions} | {ALL_POSTS}
+    intercom.ack_seconds = {
+        source: {
+            target: h
+            if len(h.counts) == len(INTERCOM_ACK_BUCKETS) + 1
+            else new_intercom_histogram()
+            for target, h in targets.items()
+            if target in known
+        }
+        for source, targets in intercom.ack_seconds.items()
+        if source in positions
+    }
+    intercom.pending = {
+        source: {target: ts for target, ts in calls.items() if target in known}
+        for source, calls in intercom.pending.items()
+        if source in positions
+    }
+    intercom.acks = {p: sorted(acks) for p, acks in intercom.acks.items() if p in positions}
+    if today is None:
+        return None
+    fits = tuple(today.services) == services and all(
+        tuple(day.lost) == lost_reasons for day in today.services.values()
+    )
+    if not fits or tuple(today.ratings) != RATINGS:
+        return None
+    for teller in [t for t, figures in today.tellers.items() if not _ratings_ok(figures)]:
+        del today.tellers[teller]
+    return today
