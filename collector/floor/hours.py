@@ -30,7 +30,10 @@ def on_closed(
 ) -> str | None:
     reason = posts.on_closed(rules, branch, agent, e)
     today = branch.today
-    if today is not None and e.ts >= today.opened_ts:
-        if today.closed_ts is None or e.ts > today.closed_ts:
-            today.closed_ts = e.ts
+    if (
+        today is not None
+        and e.ts >= today.opened_ts
+        and (today.closed_ts is None or e.ts > today.closed_ts)
+    ):
+        today.closed_ts = e.ts
     return reason
