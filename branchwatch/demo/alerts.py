@@ -1,7 +1,7 @@
-"""What is wrong on a branch floor right now: the thresholds it has crossed, its notices.
+"""What is wrong on a branch floor right now: the thresholds it has crossed.
 
 Pure functions over one branch of the collector's JSON (a summary, or a detail
-with its tickets, services and notices). Every duration is measured in wall
+with its tickets and services). Every duration is measured in wall
 seconds by the collector and compared in simulated time (:class:`SimClock`),
 against the deployment's :class:`Thresholds`, so the demo shows a post empty
 "3m12s > 2m" at any speed.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from branchwatch.demo.clock import SimClock
 from branchwatch.demo.text import as_list, duration, limit, number, text
@@ -19,7 +19,6 @@ from branchwatch.sim.profile import POST_GREETER, POST_SELF_SERVICE
 from branchwatch.thresholds import Thresholds
 
 Severity = Literal["critical", "warning"]
-NO_NOTICES: Final = "(floor notices: none)"
 
 
 @dataclass(frozen=True)
@@ -166,38 +165,3 @@ def _equipment(
             if isinstance(fault, str):
                 found.append(Crossed(f"{name} {fault}", "warning"))
     return found
-
-
-def notice_texts(b: Mapping[str, Any], now: float | None, clock: SimClock) -> list[str]:
-    """One text per floor notice of the branch detail's ``notices`` (absent: none).
-
-    A notice names what it is about (``kind``, ``position``), since when
-    (``since``/``opened_ts``) and its chain of steps, each with the post told
-    (``position``/``to_position``), when (``sent_ts``) and any ``acked_ts``.
-    Unknown shapes are shown by their ``text``, or as they are.
-    """
-    texts = []
-    for notice in as_list(b.get("notices")):
-        if not isinstance(notice, Mapping):
-            texts.append(str(notice))
-            continue
-        about = notice.get("text") if isinstance(notice.get("text"), str) else None
-        if about is None:
-            kind = text(notice.get("kind")).replace("_", " ")
-            post = notice.get("position")
-            about = f"post {post} {kind.removeprefix('post ')}" if post is not None else kind
-        since = number(notice.get("since", notice.get("opened_ts")))
-        if since is not None and now is not None:
-            about += f" {duration(clock.span(now - since))}"
-        steps = [_step(s, clock) for s in as_list(notice.get("chain")) if isinstance(s, Mapping)]
-        texts.append(" — ".join([about, *steps]) if steps else about)
-    return texts
-
-
-def _step(step: Mapping[str, Any], clock: SimClock) -> str:
-    told = step.get("to_position", step.get("position"))
-    line = f"notice to post {text(told)}"
-    sent, acked = number(step.get("sent_ts")), number(step.get("acked_ts"))
-    if acked is not None and sent is not None:
-        return f"{line}, acked after {duration(clock.span(acked - sent))}"
-    return f"{line}, not acked"

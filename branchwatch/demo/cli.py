@@ -20,19 +20,24 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from branchwatch.broker import EmbeddedBroker, free_port
+from branchwatch.contract import metrics
 from branchwatch.demo.clock import SimClock
 from branchwatch.demo.processes import Child, DemoError, http_get, wait_ready
 from branchwatch.demo.view import render
 from branchwatch.sim.cli import add_traffic_options, bounded_number, hour_of_day, stop_on_signals
 from branchwatch.sim.generate import branch_ids
 from branchwatch.sim.profile import SCENARIOS
-from branchwatch.thresholds import DEFAULT_THRESHOLDS
+from branchwatch.thresholds import DEFAULT_THRESHOLDS, thresholds_from_tables
+from collector.notices.config import NoticesConfig
 
 READY_TIMEOUT: Final = 15.0
 REFRESH_TTY: Final = 1.0
@@ -49,7 +54,10 @@ how many staff are checked in (an empty required post 1 or 2 is marked EMPTY
 with how long); queues per service, total waiting, the longest and the average
 wait; counters open, paused, closed; tickets issued, served and lost;
 satisfaction and evaluation rate; devices up and active faults; the alerts
-(every threshold crossed, e.g. "post 1 empty 3m12s > 2m"); floor notices.
+(every threshold crossed, e.g. "cash oldest wait 21m04s > 20m warning"); the
+floor notices the collector is sending (post told, when, acknowledged after
+how long by which post) and how many so far. The demo's collector times its
+notices in simulated time (every notice timing divided by --speed).
 With the demo scenario the first branches are thin-staffed, busy and short of
 printer paper: within a minute at 30x all three show. See docs/demo.md.
 """
@@ -128,6 +136,7 @@ class _Demo:
         self.children: list[Child] = []
         self.deadline = None if args.duration is None else time.monotonic() + args.duration
         self.clock = SimClock(speed=args.speed, start_hour=args.start_hour)
+        self.thresholds = DEFAULT_THRESHOLDS
         self.banner: list[str] = []
 
     # -- start and stop -------------------------------------------------------------------------
@@ -139,6 +148,9 @@ class _Demo:
         )
         with sigint_blocked():
             broker.start()
+        config = self.workdir / "collector.toml"
+        config.write_text(collector_toml(self.args.speed))
+        self.thresholds = thresholds_from_tables(tomllib.loads(config.read_text()))
         collector = self._spawn(
             "collector",
             [
@@ -146,6 +158,7 @@ class _Demo:
                 *("--http", f"127.0.0.1:{self.port}"),
                 *("--state-dir", str(self.workdir / "state")),
                 *("--mqtt-protocol", broker.mqtt_protocol),
+                *("--config", str(config)),
             ],
         )
         wait_ready(collector, f"{self.base}/readyz", READY_TIMEOUT, self.stop.is_set)
@@ -242,7 +255,7 @@ class _Demo:
         # On a terminal the banner's URLs stay on screen; a log has them once, at the top.
         header = [title, *self.banner] if tty else [title]
         lines = render(
-            data, now=now, color=tty, header=header, clock=self.clock, thresholds=DEFAULT_THRESHOLDS
+            data, now=now, color=tty, header=header, clock=self.clock, thresholds=self.thresholds
         )
         if data is None:
             lines.insert(1, f"(the collector's API did not answer: HTTP {status or 'error'})")
@@ -258,19 +271,58 @@ class _Demo:
         self.out.flush()
 
     def _branches(self) -> tuple[int, dict[str, Any] | None]:
-        """The branch list, each branch replaced by its detail where that answers."""
+        """The branch list, each branch replaced by its detail where that answers, with
+        its notice totals from ``/metrics`` (``notice_totals``)."""
         status, data = _get_json(f"{self.base}/api/v1/branches")
         if not isinstance(data, dict) or not isinstance(data.get("branches"), list):
             return status, None
+        totals = notice_totals(self.base)
         detailed = []
         for summary in data["branches"]:
             region, branch = summary.get("region"), summary.get("branch")
             _, detail = _get_json(f"{self.base}/api/v1/branches/{region}/{branch}")
             if isinstance(detail, dict) and isinstance(detail.get("branch"), dict):
-                detailed.append(detail["branch"])
+                shown = detail["branch"]
             else:
-                detailed.append(summary)
+                shown = summary
+            detailed.append({**shown, "notice_totals": totals.get((region, branch), {})})
         return status, {**data, "branches": detailed}
+
+
+def collector_toml(speed: float) -> str:
+    """The demo collector's config: the floor notices' timings in simulated time.
+
+    The collector times notices in wall seconds (event times are wall-clock), so a
+    post empty for the default minute at ``speed``× has been empty ``60 / speed``
+    wall seconds: every notice timing is the default divided by the speed.
+    """
+    defaults = NoticesConfig()
+    timings = ("post_empty_seconds", "ack_timeout_seconds", "repeat_seconds")
+    lines = [f"{name} = {getattr(defaults, name) / speed!r}" for name in timings]
+    return "# written by branchwatch demo\n[notices]\n" + "\n".join(lines) + "\n"
+
+
+def notice_totals(base: str) -> dict[tuple[str, str], dict[str, int]]:
+    """(region, branch) -> outcome -> notices, over every kind, from the collector's
+    ``branchwatch_notices_total`` (empty when /metrics does not answer)."""
+    status, body = http_get(f"{base}/metrics")
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    if status != 200:
+        return totals
+    try:
+        families = list(text_string_to_metric_families(body.decode()))
+    except ValueError:
+        return totals
+    for family in families:
+        for sample in family.samples:
+            if sample.name != metrics.NOTICES.name:
+                continue
+            labels = sample.labels
+            key = (labels.get("region", ""), labels.get("branch", ""))
+            branch = totals.setdefault(key, {})
+            outcome = labels.get("outcome", "")
+            branch[outcome] = branch.get(outcome, 0) + int(sample.value)
+    return totals
 
 
 @contextmanager

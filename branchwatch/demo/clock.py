@@ -63,9 +63,17 @@ class SimClock:
         when = self.time_of_day(wall_now)
         if when is None:
             return None
-        day, seconds = when
-        minutes = int(seconds // 60)
-        return f"day {day} {minutes // 60:02d}:{minutes % 60:02d}"
+        return f"day {when[0]} {_hh_mm(when[1])}"
+
+    def time_text(self, wall: float) -> str | None:
+        """The simulated time of day at ``wall``, ``10:23``; None when the start is not known."""
+        when = self.time_of_day(wall)
+        return None if when is None else _hh_mm(when[1])
+
+
+def _hh_mm(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 REAL_TIME = SimClock()

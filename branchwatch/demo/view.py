@@ -3,18 +3,22 @@
 :func:`render` is pure (JSON in, lines out) so it is tested with sample data.
 Every field is optional: whatever is missing or malformed renders as "–". A
 branch *detail* (``GET /api/v1/branches/R/B``) adds per-service oldest waits,
-the average wait, the evaluation rate of finished requests and the floor
-notices to what a summary shows. Durations are simulated time (``clock``);
-colours and alerts follow ``thresholds``.
+the average wait, the evaluation rate of finished requests and the open floor
+notices to what a summary shows; the demo adds the notice totals from
+``/metrics``. Durations are simulated time (``clock``); colours and alerts
+follow ``thresholds``.
 
     br-0001  north  OPEN for 1h12m   edge-1 up · last event 2s ago
-      posts     1:EMPTY 2m13s !  2:1  3:1  4:3  5:2  6:1  7:1
+      posts     1:EMPTY 1m13s !  2:1  3:0  4:3  5:2  6:1  7:1
       queues    cash 4  non_cash 2  vip 0  corporate 1   waiting 7 · longest 6m02s · avg 4m10s
       counters  5 open · 1 paused · 1 closed   issued 130 · served 123 · lost 4
       ratings   satisfaction 91% (112 ratings, 3 unsatisfied) · evaluated 86%
       devices   11/11 up · faults: queue-1 paper_jam
-      alerts    post 1 empty 2m13s > 2m · queue-1 paper_jam
-      notices   (floor notices: none)
+      alerts    queue-1 paper_jam
+      notices   post 1 empty 1m13s — notice to post 4 (sent 11:12), acked after 9s by post 4
+                  ·  so far: 7 sent · 6 acked · 1 escalated · 0 unanswered · 4 resolved
+
+(the notices line is one line; it is wrapped here.)
 """
 
 from __future__ import annotations
@@ -23,16 +27,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from branchwatch.demo.alerts import (
-    NO_NOTICES,
     Crossed,
     average_wait,
     crossed,
     finished_evaluation_rate,
-    notice_texts,
     post_empty_limit,
     wait_severity,
 )
 from branchwatch.demo.clock import REAL_TIME, SimClock
+from branchwatch.demo.notices import NO_NOTICES, NONE_OPEN, episode_texts, totals_text
 from branchwatch.demo.text import (
     BOLD,
     BOLD_RED,
@@ -113,7 +116,7 @@ class _BranchView:
             ("ratings", self._ratings(b)),
             ("devices", self._devices(b)),
             ("alerts", self._alerts(crossed(b, self.now, self.clock, self.thresholds))),
-            ("notices", "  ·  ".join(notice_texts(b, self.now, self.clock)) or NO_NOTICES),
+            ("notices", self._notices(b)),
         ]
         head = f"{name}  {state}   {self._agents(b)}"
         return [head, *(f"  {label:<{LABEL_WIDTH}}{body}" for label, body in rows)]
@@ -259,6 +262,16 @@ class _BranchView:
         if faults:
             return f"{summary} · faults: " + paint(", ".join(faults), YELLOW, self.color)
         return f"{summary} · no faults"
+
+    def _notices(self, b: Mapping[str, Any]) -> str:
+        episodes = [
+            paint(e.text, BOLD_RED, self.color) if e.unanswered else e.text
+            for e in episode_texts(b, self.now, self.clock)
+        ]
+        totals = totals_text(b)
+        if totals is None:
+            return "  ·  ".join(episodes) or NO_NOTICES
+        return "  ·  ".join([*(episodes or [NONE_OPEN]), paint(totals, DIM, self.color)])
 
     def _alerts(self, found: list[Crossed]) -> str:
         if not found:

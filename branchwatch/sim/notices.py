@@ -11,8 +11,8 @@ it asks them to cover it; otherwise it is about the queues.
   the counter) and walks to the empty post, where they check in and stay until
   its holder is back. An acknowledgement means "on my way": a teller serving a
   customer does not leave them and does not acknowledge (the chain moves on to
-  the next post). Someone holding post 1 or 2 acknowledges but stays put,
-  except that post 2 answers for post 1 (the greeting post comes first).
+  the next post), nor does someone holding post 1 or 2 (they stay put), except
+  that post 2 answers for post 1 (the greeting post comes first).
 - Unsatisfied: the told post acknowledges; someone goes to the customer.
 - Queue long: the told post acknowledges and, sometimes, a flexible teller
   opens a closed counter for the longest queue.
@@ -80,7 +80,7 @@ class NoticeStaff(FloorStaff):
             return  # whoever was there has left: nobody hears it
         empty = self._empty_required() if kind == "post_empty" else None
         responder = None if empty is None else self._responder(position, empty)
-        if empty is not None and responder is None and position not in REQUIRED:
+        if empty is not None and responder is None:
             return  # nobody there can leave now: no "on my way"
         self._emit(IntercomAck, INTERCOM_DEVICE, position=position, notice=notice)
         if empty is not None and responder is not None:

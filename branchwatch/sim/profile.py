@@ -215,19 +215,24 @@ DEFAULT_PROFILE: Final = Profile()
 # The demo's branches, in turn: each shows one kind of trouble within minutes.
 THIN_STAFFED: Final = replace(
     DEFAULT_PROFILE,
-    story="thin-staffed, nobody at posts 3 and 7: post 1 left empty a minute in, for 30 min",
+    story="thin-staffed, nobody at posts 3 and 7: the lobby manager leaves post 1 a minute "
+    "in, for 30 min; the collector tells the next staffed post to cover it",
     lobby_staff={POST_GREETER: MANAGER, POST_SELF_SERVICE: DEPUTY},
     incidents=Incidents(greeter_away=(1 * MINUTE, 30 * MINUTE)),
 )
 BUSY: Final = replace(
     DEFAULT_PROFILE,
-    story="busy: a rush of cash customers at one cash counter, waits pass 20 min",
+    story="busy: a rush of cash customers at one cash counter; the collector asks for "
+    "another counter, none is free before 10:45: waits pass 20 min",
     peak_arrivals_per_hour=(50.0, 60.0),
     service_mix={"cash": 0.72, "non_cash": 0.22, "corporate": 0.06},
     counters={"high": (1, 1), "low": (2, 2)},
     flex_counters=("high",),
     flex_hours=(10.75, 15.0),
     patience_min=25 * MINUTE,  # a rush that stays: nobody gives up before the warning
+    # Told the cash queue is too long, nobody can open a second cash counter before the
+    # flexible teller's hours.
+    notices=NoticeResponse(open_counter_share=0.0),
     incidents=Incidents(rush=(2 * MINUTE, 10, "cash")),
 )
 PRINTER_OUT: Final = replace(

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from branchwatch.demo import alerts, view
+from branchwatch.demo import alerts, notices, view
 from branchwatch.demo.clock import SimClock
 from branchwatch.demo.view import render
 from branchwatch.sim.profile import HOUR, MINUTE
@@ -19,6 +20,7 @@ from branchwatch.thresholds import (
     GREETER_EMPTY_SECONDS_WITHOUT_NOTICES,
     Thresholds,
 )
+from collector.notices.view import EpisodeView, NoticeView
 
 NOW = 1_800_000_000.0
 # A deployment without floor notices: post 1 pages after 2 min (with notices: 10 min).
@@ -352,7 +354,7 @@ def test_every_threshold_comes_from_the_thresholds_given() -> None:
 
 def test_view_modules_write_no_threshold_of_their_own() -> None:
     defaults = {getattr(DEFAULT_THRESHOLDS, name) for name in Thresholds.__struct_fields__}
-    for module in (view, alerts):
+    for module in (view, alerts, notices):
         tree = ast.parse(Path(str(module.__file__)).read_text())
         literals = {
             node.value
@@ -385,21 +387,61 @@ def test_evaluated_counts_finished_requests_so_a_pending_one_does_not_flicker() 
     assert lines_of(nothing_finished)["ratings"].endswith("evaluated –")
 
 
+def episode(kind: str, since: float, *notices: NoticeView, **about: Any) -> dict[str, Any]:
+    """An open episode as the branch detail's ``notices`` carries it (the API's own struct)."""
+    fields: dict[str, Any] = dict.fromkeys(
+        ("due", "unanswered_ts", "acked_by", "position", "counter", "teller", "ticket",
+         "waited", "service")
+    )  # fmt: skip
+    fields.update({"stage": "backfill", **about})
+    view = EpisodeView(kind=kind, since=since, notices=list(notices), **fields)  # type: ignore[arg-type]
+    built: dict[str, Any] = msgspec.to_builtins(view)
+    return built
+
+
 def test_notices_area_shows_none_until_the_collector_sends_some() -> None:
     assert lines_of(summary())["notices"] == "(floor notices: none)", "field absent"
     assert lines_of(detail(notices=[]))["notices"] == "(floor notices: none)"
     assert lines_of(detail(notices="bad"))["notices"] == "(floor notices: none)"
-    notice = {
-        "kind": "post_empty",
-        "position": 1,
-        "since": NOW - 2,
-        "chain": [
-            {"position": 3, "sent_ts": NOW - 2, "acked_ts": NOW - 2 + 20 / 30},
-            {"to_position": 4, "sent_ts": NOW - 1},
-        ],
-    }
-    shown = lines_of(detail(notices=[notice, {"text": "open a cash counter"}]), clock=AT_30X)
+
+
+def test_notices_show_each_open_episode_with_its_chain_in_simulated_time() -> None:
+    told_3 = NoticeView("n1-1", 3, "edge-1", NOW - 2, NOW - 2 + 20 / 30, 3)
+    told_4 = NoticeView("n2-1", 4, "edge-1", NOW - 1, None, None)
+    post_1 = episode("post_empty", NOW - 2, told_3, told_4, position=1)
+    shown = lines_of(detail(notices=[post_1]), clock=AT_30X)
     assert shown["notices"] == (
-        "post 1 empty 1m00s — notice to post 3, acked after 20s — notice to post 4, not acked"
-        "  ·  open a cash counter"
+        "post 1 empty 1m00s — notice to post 3 (sent 10:59), acked after 20s by post 3"
+        " — notice to post 4 (sent 10:59), not acked"
     )
+    rating = episode(
+        "unsatisfied", NOW - 1, NoticeView("n3-1", 3, "edge-1", NOW - 1, None, None),
+        counter="c2", teller="teller-2", ticket="A012-d1", waited=40.0, stage="notified",
+    )  # fmt: skip
+    queue = episode(
+        "queue_long", NOW - 4, NoticeView("n4-1", 3, "edge-1", NOW - 4, NOW - 3.5, 3),
+        service="cash", stage="notified",
+    )  # fmt: skip
+    gone = episode("post_empty", NOW - 10, told_4, position=2, stage="unanswered")
+    shown = lines_of(detail(notices=[rating, queue, gone]), clock=AT_30X, color=True)
+    assert ANSI.sub("", shown["notices"]).split("  ·  ") == [
+        "unsatisfied customer at c2, ticket A012-d1 (waited 20m00s)"
+        " — notice to post 3 (sent 10:59), not acked",
+        "cash queue too long 2m00s — notice to post 3 (sent 10:58), acked after 15s by post 3",
+        "post 2 empty 5m00s — notice to post 4 (sent 10:59), not acked"
+        " — unanswered: on-call's turn",
+    ]
+    assert "\x1b[1;31mpost 2 empty" in shown["notices"], "an exhausted chain is bold red"
+    real_time = lines_of(detail(notices=[post_1]))["notices"]
+    assert real_time.startswith("post 1 empty 2s — notice to post 3, acked after 0s by post 3")
+
+
+def test_notice_totals_say_what_happened_between_two_looks() -> None:
+    totals = {"sent": 7, "acked": 6, "escalated": 1, "resolved": 4}
+    assert lines_of(detail(notice_totals=totals))["notices"] == (
+        "none open  ·  so far: 7 sent · 6 acked · 1 escalated · 0 unanswered · 4 resolved"
+    )
+    post_1 = episode("post_empty", NOW - 2, position=1)
+    shown = lines_of(detail(notices=[post_1], notice_totals=totals), clock=AT_30X)
+    assert shown["notices"].startswith("post 1 empty 1m00s  ·  so far: 7 sent")
+    assert lines_of(detail(notice_totals={}))["notices"] == "(floor notices: none)"
