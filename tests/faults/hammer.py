@@ -1,0 +1,127 @@
+"""Many HTTP clients at once against the collector's API, while Prometheus scrapes.
+
+``python -m tests.faults.hammer HOST PORT CLIENTS SECONDS`` opens CLIENTS
+keep-alive connections at once, each asking for the branch list, a branch's
+detail and /metrics in turn as fast as it is answered, for SECONDS; then it
+prints one JSON object: responses by status, connections the server cut or
+refused, requests made. It runs as its own process so that the scrape timed by
+:func:`http_hammer` competes with the clients for the collector, not with them
+for this process's interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from typing import Final
+
+from tests.faults.report import Outcome
+from tests.faults.rig import REGION, Rig
+from tests.faults.scenarios import Size, finish
+
+PATHS: Final = ("/api/v1/branches", f"/api/v1/branches/{REGION}/b0001", "/metrics")
+SCRAPE_EVERY: Final = 0.5
+
+
+async def _client(host: str, port: int, deadline: float, tally: Counter[str], n: int) -> None:
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            tally[f"refused ({type(exc).__name__})"] += 1
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            while time.monotonic() < deadline:
+                path = PATHS[n % len(PATHS)]
+                n += 1
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = head.split(b" ", 2)[1].decode()
+                length = next(
+                    (int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                     if line.lower().startswith(b"content-length:")),
+                    0,
+                )  # fmt: skip
+                await reader.readexactly(length)
+                tally[status] += 1
+                if b"connection: close" in head.lower():
+                    break
+        except (OSError, asyncio.IncompleteReadError, IndexError, ValueError) as exc:
+            tally[f"cut ({type(exc).__name__})"] += 1
+        finally:
+            writer.close()
+
+
+async def _hammer(host: str, port: int, clients: int, seconds: float) -> Counter[str]:
+    tally: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    await asyncio.gather(*(_client(host, port, deadline, tally, n) for n in range(clients)))
+    return tally
+
+
+def main(argv: list[str]) -> int:
+    host, port, clients, seconds = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
+    print(json.dumps(asyncio.run(_hammer(host, port, clients, seconds))), flush=True)
+    return 0
+
+
+def http_hammer(rig: Rig, size: Size) -> Outcome:
+    seconds = max(size.outage, 3.0)
+    outcome = Outcome(f"{size.clients:,} HTTP clients hammering the API")
+    rig.wait(size.steady)
+    port = rig.http.port
+    argv = [sys.executable, "-m", "tests.faults.hammer", "127.0.0.1", str(port),
+            str(size.clients), str(seconds)]  # fmt: skip
+    hammer = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    scrapes: list[tuple[int, float]] = []
+    done = threading.Event()
+
+    def scrape() -> None:  # Prometheus: /metrics every half second
+        while not done.wait(SCRAPE_EVERY):
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(rig.http.url + "/metrics", timeout=10) as response:
+                    response.read()
+                    status = response.status
+            except OSError:
+                status = 0
+            scrapes.append((status, time.monotonic() - started))
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
+    out, _ = hammer.communicate(timeout=seconds + 120)
+    done.set()
+    scraper.join(15)
+    tally: Counter[str] = Counter(json.loads(out))
+    answered = sum(n for status, n in tally.items() if status.isdigit())
+    times = sorted(t for _, t in scrapes)
+    outcome.figures["clients / seconds"] = f"{size.clients:,} / {seconds:.0f}"
+    outcome.figures["responses"] = ", ".join(f"{k} {v:,}" for k, v in sorted(tally.items()))
+    outcome.figures["requests answered per second"] = f"{answered / seconds:,.0f}"
+    if times:
+        outcome.figures["/metrics scrapes meanwhile"] = (
+            f"{len(times)}, median {statistics.median(times) * 1000:.0f} ms,"
+            f" max {times[-1] * 1000:.0f} ms"
+        )
+    outcome.check("/metrics answered every scrape", bool(scrapes) and all(
+        status == 200 for status, _ in scrapes), f"{[s for s, _ in scrapes]}")  # fmt: skip
+    outcome.check(
+        "no server error but 503 (busy)",
+        not any(k.startswith("5") and k != "503" for k in tally),
+        f"{dict(tally)}",
+    )
+    outcome.check("the collector is alive", rig.collector.alive)
+    finish(rig, size, outcome)
+    return outcome
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,424 @@
+"""The process faults: each breaks one part of a running rig, repairs it, and checks the totals.
+
+A scenario takes a started :class:`~tests.faults.rig.Rig` and a :class:`Size`
+and returns an :class:`~tests.faults.report.Outcome`; it leaves the rig running
+and whole (every process up, the devices plugged in), so the quick tests can
+run several on one rig. Recovery is timed from the repair (the restart, the
+space back, the cable in) until the collector counts everything the agents
+had recorded by then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.statefile import SNAPSHOT_NAME
+from tests.faults.report import Outcome
+from tests.faults.rig import AGENT, Rig, Settled
+from tests.support import sample, wait_until
+
+# What the agent may have read but not yet spooled when it dies, plus what the pty holds
+# (pyserial flushes a port's input when the restarted agent opens it): its stream reader's
+# buffer (2 x 64 KiB before it stops reading), the tty's flip buffers (64 KiB) and 4 KiB.
+WIRE_BYTES_AT_A_DEATH = 3 * 64 * 1024 + 4096
+SHORTEST_LINE = len(b"ISSUE Q000001 cash\r\n")
+
+
+@dataclass(frozen=True)
+class Size:
+    label: str
+    branches: int
+    steady: float  # seconds of load before the fault
+    outage: float  # seconds the broken part stays broken
+    after: float  # seconds of load after the repair, before the final count
+    burst: int  # tickets in the agent's burst
+    hostile: int  # hostile MQTT payloads
+    frames: int  # hostile serial frames per codec
+    clients: int  # concurrent HTTP clients
+    timeout: float  # for recovery and the final count
+
+
+QUICK = Size("quick", 1, 1.5, 1.0, 1.0, 3_000, 2_000, 2_000, 100, 30.0)
+FULL = Size("full", 3, 20.0, 10.0, 15.0, 20_000, 100_000, 100_000, 1_000, 120.0)
+
+
+def repaired(rig: Rig, size: Size, outcome: Outcome, since: float) -> None:
+    """Time the recovery from ``since`` (the repair) to the collector counting what the
+    agents had recorded at that moment."""
+    frozen = rig.recorded()
+    caught_up = rig.caught_up(frozen, size.timeout)
+    outcome.recovery = None if caught_up is None else caught_up + (time.monotonic() - since)
+    outcome.check("recovered", caught_up is not None, "the collector never caught up")
+
+
+def finish(rig: Rig, size: Size, outcome: Outcome, wire_loss_allowed: int = 0) -> Settled:
+    rig.wait(size.after)
+    settled = rig.settle(size.timeout)
+    rig.load.resume()
+    outcome.settle(settled, wire_loss_allowed)
+    return settled
+
+
+# -- the collector ------------------------------------------------------------------------------
+
+
+def collector_kill9(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("collector kill -9 mid-stream, restarted with its snapshot")
+    rig.wait(size.steady)
+    snapshot = rig.state_dir / SNAPSHOT_NAME
+    outcome.check("a snapshot existed", snapshot.exists())
+    rig.collector.kill9()
+    rig.wait(size.outage)  # the agents go on; the broker queues for the collector's session
+    since = time.monotonic()
+    frozen = rig.recorded()
+    rig.start_collector()
+    outcome.recovery = rig.caught_up(frozen, size.timeout)
+    if outcome.recovery is not None:
+        outcome.recovery = time.monotonic() - since
+    outcome.check("recovered", outcome.recovery is not None)
+    log = rig.collector.log()
+    outcome.saw(log, r"restored \d+ branches", "collector log")
+    outcome.saw(log, r"asked \d+ agents to replay", "collector log")
+    finish(rig, size, outcome)
+    return outcome
+
+
+def collector_kill9_without_snapshot(rig: Rig, size: Size) -> Outcome:
+    """Pending: a collector with no state for an agent must ask it to replay its day."""
+    outcome = Outcome("collector kill -9, restarted without its snapshot (lost disk)")
+    rig.wait(size.steady)
+    rig.collector.kill9()
+    for path in rig.state_dir.glob(SNAPSHOT_NAME + "*"):
+        path.unlink()
+    rig.wait(size.outage)
+    since = time.monotonic()
+    rig.start_collector()
+    repaired(rig, size, outcome, since)
+    outcome.saw(rig.collector.log(), "no snapshot in", "collector log")
+    finish(rig, size, outcome)
+    return outcome
+
+
+def state_dir_full(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("collector state dir full: snapshots fail, then a kill -9 and a restart")
+    rig.wait(size.steady)
+    snapshot = rig.state_dir / SNAPSHOT_NAME
+    wait_until(snapshot.exists, 10, "a first snapshot")
+    kept = snapshot.read_bytes()
+    rig.collector.limit_file_size(1)  # no write may grow a file: what a full disk does
+    wait_until(lambda: "cannot write snapshot" in rig.collector.log(), 10, "the failure logged")
+    outcome.saw(rig.collector.log(), "cannot write snapshot", "collector log (every interval)")
+    rig.wait(size.outage)
+    outcome.check("the old snapshot is kept as it was", snapshot.read_bytes() == kept)
+    metrics = rig.metrics()
+    outcome.gaps.append(
+        "no metric says snapshots fail (only the log): no alert can fire"
+        if not any("snapshot" in name for name, _ in metrics)
+        else "a snapshot metric exists: check it is documented"
+    )
+    # The worst moment to die: the disk still full, the last good snapshot old.
+    rig.collector.kill9()
+    rig.wait(size.outage)
+    since = time.monotonic()
+    rig.start_collector()  # fsize_limit still set: the new process sees a full disk too
+    repaired(rig, size, outcome, since)
+    rig.collector.limit_file_size(None)  # space is back
+    wait_until(lambda: snapshot.read_bytes() != kept, 15, "a snapshot written again")
+    outcome.check("snapshots resume when space returns", snapshot.read_bytes() != kept)
+    finish(rig, size, outcome)
+    return outcome
+
+
+def corrupt_snapshot(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("corrupt collector snapshot at start")
+    rig.wait(size.steady)
+    rig.collector.kill9()
+    snapshot = rig.state_dir / SNAPSHOT_NAME
+    data = bytearray(snapshot.read_bytes())
+    data[len(data) // 2 :] = b"\xff" * (len(data) - len(data) // 2)  # the second half garbage
+    snapshot.write_bytes(bytes(data))
+    rig.start_collector()
+    log = rig.collector.log()
+    outcome.check("the collector started", rig.collector.alive)
+    outcome.check("the snapshot was set aside", any(rig.state_dir.glob(SNAPSHOT_NAME + ".bad-*")))
+    outcome.check("the reason is logged", outcome.saw(log, "snapshot unusable", "collector log"))
+    # What came before the restart is gone (no rebuild yet); what comes after must be exact.
+    before = rig.settle(size.timeout)
+    rig.load.resume()
+    outcome.figures["counted events lost with the snapshot"] = f"{before.difference.lost:,}"
+    outcome.gaps.append(
+        f"{before.difference.lost:,} counted events of the day so far are gone (and posts"
+        " staffed before the restart unknown) until the collector can rebuild without a"
+        " snapshot (pending: rebuild-without-snapshot)"
+    )
+    rig.wait(size.after)
+    settled = rig.settle(size.timeout)
+    rig.load.resume()
+    outcome.settled = settled
+    more = settled.difference.lost - before.difference.lost
+    outcome.check(
+        "every event after the restart counted exactly once",
+        more == 0 and settled.difference.duplicated == 0,
+        f"{more} more lost, {settled.difference.duplicated} duplicated",
+    )
+    return outcome
+
+
+# -- the broker ---------------------------------------------------------------------------------
+
+
+def broker_kill9(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("Mosquitto kill -9 (persistence on), restarted")
+    rig.wait(size.steady)
+    rig.kill_broker()
+    outcome.check(
+        "the collector says it is disconnected",
+        wait_until(
+            lambda: "disconnected from" in rig.collector.log(), 10, "the collector to notice"
+        ),
+    )
+    outcome.saw(rig.collector.log(), "disconnected from", "collector log")
+    rig.wait(size.outage)  # agents spool; nothing reaches anyone
+    outcome.saw(rig.agents[0].proc.log(), "retrying in", "agent log")
+    since = time.monotonic()
+    rig.broker.start()
+    repaired(rig, size, outcome, since)
+    connected = sample(rig.metrics(), "branchwatch_collector_mqtt_connected")
+    outcome.check("the collector is connected again", connected == 1, f"{connected}")
+    finish(rig, size, outcome)
+    return outcome
+
+
+def broker_restart_without_persistence(rig: Rig, size: Size) -> Outcome:
+    """Pending: a collector reconnecting to a broker that lost its session must ask every
+    agent to replay; here the branches go quiet, so no later event reveals the gap."""
+    outcome = Outcome("Mosquitto restart without persistence (session lost), quiet branches")
+    rig.wait(size.steady)
+    rig.collector.kill9()
+    rig.wait(size.outage)  # queued for the collector's session by the broker
+    rig.load.pause()  # the branches go quiet from here on
+    rig.broker.stop()
+    rig.broker.start()  # started fresh: no sessions, no queues
+    since = time.monotonic()
+    rig.start_collector()
+    repaired(rig, size, outcome, since)
+    settled = rig.settle(size.timeout)
+    outcome.settle(settled)
+    rig.load.resume()
+    return outcome
+
+
+# -- the agent ----------------------------------------------------------------------------------
+
+
+def agent_kill9_burst(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("agent kill -9 during a burst")
+    agent = rig.agents[0]
+    rig.wait(size.steady)
+    before = agent.recorded().issued.total()
+    burst = asyncio.run_coroutine_threadsafe(agent.branch.burst(size.burst), rig.load.loop)
+    wait_until(lambda: agent.recorded().issued.total() >= before + 50, 30, "burst under way")
+    last_seq = spool_seqs(agent.spool)[1]
+    agent.proc.kill9()
+    in_burst = agent.recorded().issued.total() - before
+    outcome.check("the kill landed mid-burst", 0 < in_burst < size.burst, f"{in_burst} recorded")
+    outcome.figures["burst"] = f"{size.burst:,} tickets; {in_burst:,} recorded before the kill"
+    rig.wait(size.outage)  # the devices go on talking to nobody (the queue waits on its line)
+    since = time.monotonic()
+    agent.proc.start()
+    repaired(rig, size, outcome, since)
+    burst.result(size.timeout)
+    wait_until(lambda: spool_seqs(agent.spool)[1] > last_seq, 30, "an event after the restart")
+    first, last, held = spool_seqs(agent.spool)
+    outcome.check(
+        "the seq continues after the restart, no gap, none reused",
+        held == last - first + 1,
+        f"seqs {first}..{last}, {held} held",
+    )
+    missing = sample(rig.metrics(), "branchwatch_collector_events_missing_total")
+    outcome.check("no seq gap at the collector", missing == 0, f"{missing}")
+    outcome.saw(agent.proc.log(), r"agent north/\S+: \d devices", "agent log at restart")
+    finish(rig, size, outcome, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    return outcome
+
+
+def spool_disk_full(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("agent spool disk full, then space returns")
+    agent = rig.agents[0]
+    rig.wait(size.steady)
+    agent.proc.restart_on_failure = True  # as systemd's Restart=on-failure
+    full_at = max(agent.spool.stat().st_size, wal(agent.spool).stat().st_size)
+    agent.proc.limit_file_size(full_at)  # the files may be rewritten, never grown
+    wait_until(lambda: agent.proc.exit_codes, size.timeout, "the agent to hit the full disk")
+    rig.wait(size.outage)
+    exits = list(agent.proc.exit_codes)
+    outcome.figures["agent exits while the disk was full"] = f"{len(exits)} (codes {set(exits)})"
+    log = agent.proc.log()
+    outcome.saw(log, "spool write failed", "agent log")
+    outcome.saw(log, "cannot open spool", "agent log at each restart")
+    outcome.check("no traceback in the agent's log", "Traceback" not in log)
+    outcome.gaps.append(
+        "the agent does not keep running on a full spool disk: it exits 1, systemd restarts it"
+        " every 5 s and it fails again until space returns; meanwhile nobody reads its devices"
+        " and nothing counts what they sent (the rig's devices sent"
+        f" {unheard(rig)} events nobody heard)"
+    )
+    since = time.monotonic()
+    agent.proc.limit_file_size(None)
+    wait_until(rig.load.connected, size.timeout, "the agent back on its devices")
+    repaired(rig, size, outcome, since)
+    agent.proc.restart_on_failure = False
+    integrity = spool_integrity(agent.spool)
+    outcome.check("the spool is not corrupt", integrity == "ok", integrity)
+    finish(rig, size, outcome, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    return outcome
+
+
+def corrupt_spool(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("corrupt agent spool at start")
+    agent = rig.agents[0]
+    rig.wait(size.steady)
+    assert agent.proc.term() == 0
+    with agent.spool.open("r+b") as db:
+        db.write(b"\x00garbage, not SQLite" * 5)  # the header: "file is not a database"
+    agent.proc.restart_on_failure = True
+    agent.proc.start()
+    wait_until(lambda: len(agent.proc.exit_codes) >= 3, size.timeout, "the agent's restarts")
+    log = agent.proc.log()
+    outcome.check("it exits with a clear error", outcome.saw(log, "cannot open spool", "agent log"))
+    outcome.check("no traceback", "Traceback" not in log)
+    outcome.figures["restarts before an operator acted"] = str(len(agent.proc.exit_codes) - 1)
+    outcome.gaps.append(
+        "the agent does not set a corrupt spool aside: it fails at every restart until an"
+        " operator moves spool.db away (the runbook does not say so yet)"
+    )
+    # The operator moves it aside: a fresh spool starts its seq and session at 1 again.
+    agent.proc.restart_on_failure = False
+    agent.proc.wait_exit(10)
+    aside = agent.spool.with_name("spool.db.corrupt")
+    agent.spool.replace(aside)
+    for extra in (wal(agent.spool), agent.spool.with_name("spool.db-shm")):
+        extra.unlink(missing_ok=True)
+    since = time.monotonic()
+    agent.proc.start()
+    wait_until(rig.load.connected, size.timeout, "the agent back on its devices")
+    rig.wait(size.after)
+    settled = rig.settle(size.timeout)
+    rig.load.resume()
+    recovered = settled.difference.lost == 0
+    outcome.recovery = time.monotonic() - since if recovered else None
+    outcome.settle(settled, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    if not recovered:
+        outcome.gaps.append(
+            "after the fresh spool restarts seq at 1 the collector drops the agent's new"
+            f" events as duplicates of the old seqs: {settled.difference.lost:,} lost"
+        )
+    return outcome
+
+
+# -- the devices and the clock -----------------------------------------------------------------
+
+
+def serial_unplug(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("serial device unplugged and plugged back in")
+    branch = rig.agents[0].branch
+    rig.wait(size.steady)
+    rig.load.call(branch.unplug("queue"))
+    labels = {"region": branch.region, "branch": branch.branch, "agent": AGENT, "device": "queue"}
+
+    def link_down() -> float | None:
+        return sample(rig.metrics(), "branchwatch_device_fault", **labels, fault="link_down")
+
+    outcome.check(
+        "the collector shows the link down",
+        wait_until(lambda: link_down() == 1, 15, "device_fault link_down"),
+    )
+    outcome.seen.append('metric: branchwatch_device_fault{fault="link_down"} 1 (the fault event)')
+    outcome.saw(rig.agents[0].proc.log(), "device queue: link down", "agent log")
+    rig.wait(size.outage)
+    since = time.monotonic()
+    rig.load.call(branch.plug("queue"))
+    wait_until(lambda: link_down() == 0, size.timeout, "the link back up")
+    outcome.recovery = time.monotonic() - since
+    outcome.saw(rig.agents[0].proc.log(), "device queue: link up again", "agent log")
+    finish(rig, size, outcome)
+    return outcome
+
+
+def clock_back(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("branch PC clock stepped back an hour")
+    agent = rig.agents[0]
+    rig.wait(size.steady)
+    labels = {"region": agent.branch.region, "branch": agent.branch.branch, "agent": AGENT}
+
+    def last_seen() -> float:
+        return sample(rig.metrics(), "branchwatch_agent_last_seen_timestamp_seconds", **labels) or 0
+
+    seen_before = last_seen()
+    signal_agents(rig, signal.SIGUSR1)
+    rig.wait(max(size.outage, 6.0))  # past a status interval
+    seen_after = last_seen()
+    outcome.figures["agent last seen advanced after the step"] = (
+        f"{seen_after - seen_before:+.1f} s"
+    )
+    if seen_after <= seen_before:
+        outcome.gaps.append(
+            "branchwatch_agent_last_seen_timestamp_seconds stops for the hour the clock"
+            " went back (it is the newest event or status time): BranchwatchAgentOffline"
+            " would fire for a working agent after 3 + 5 min"
+        )
+    settled = finish(rig, size, outcome)
+    produced = sum(t.countable for t in rig.produced())
+    outcome.check(
+        "the agents recorded every event, older times and all",
+        settled.recorded == settled.heard,
+        f"{settled.recorded} of {produced}",
+    )
+    signal_agents(rig, signal.SIGUSR2)  # put right again: the rig goes on in real time
+    return outcome
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def signal_agents(rig: Rig, signum: int) -> None:
+    for agent in rig.agents:
+        pid = agent.proc.pid
+        assert pid is not None, f"{agent.proc.name} is not running"
+        os.kill(pid, signum)
+
+
+def wal(spool: Path) -> Path:
+    return spool.with_name(spool.name + "-wal")
+
+
+def unheard(rig: Rig) -> int:
+    return sum(t.countable for t in rig.produced(heard_only=False)) - sum(
+        t.countable for t in rig.produced()
+    )
+
+
+def spool_integrity(spool: Path) -> str:
+    db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
+
+
+def spool_seqs(spool: Path) -> tuple[int, int, int]:
+    """(first seq, last seq, events held) of an agent's spool."""
+    db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
+    try:
+        first, last, held = db.execute(
+            "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0), count(*) FROM events"
+        ).fetchone()
+    finally:
+        db.close()
+    return int(first), int(last), int(held)
