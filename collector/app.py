@@ -1,9 +1,11 @@
 """The running collector: wires store, ingest, MQTT, HTTP and snapshots.
 
 Threads: paho's network thread applies messages; the HTTP server's threads
-render; one maintenance thread snapshots, expires stale branches and asks
-agents for replays; with floor notices on, a notice thread publishes the
-notices that fell due. The main thread only waits for SIGTERM/SIGINT.
+render; one maintenance thread snapshots, expires stale branches, asks agents
+for replays (gaps, rebuilds: collector/gaps.py, collector/rebuild.py) and
+rebuilds the branches whose replays are in; with floor notices on, a notice
+thread publishes the notices that fell due. The main thread only waits for
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from collector.http import ApiState, CollectorHttpServer
 from collector.ingest import Ingestor
 from collector.mqtt import MqttSession
 from collector.notices.book import Outbound
+from collector.rebuild import MAX_HELD
+from collector.screen import LobbyScreen
 from collector.selfmetrics import SelfMetrics
 from collector.statefile import StateFile
 from collector.store import Store
@@ -36,15 +40,12 @@ log = logging.getLogger(__name__)
 MAINTENANCE_TICK: Final = 0.5
 STALE_CHECK_INTERVAL: Final = 60.0
 STALE_GRACE: Final = 3600.0
-REPLAY_ATTEMPTS: Final = 3
 # A notice leaves at most this long after its deadline (a tick costs one heap peek).
 NOTICE_TICK: Final = 0.25
 # Notices wait this long after MQTT becomes ready (start, restore, reconnect): the acks
 # and staffing the broker queued for us, and the replays asked for, are applied first,
 # so no step is taken on a floor that has already answered.
 NOTICE_HOLD: Final = 5.0
-
-AgentKey = tuple[str, str, str]
 
 
 class Collector:
@@ -64,14 +65,9 @@ class Collector:
         self.store = self._restore()
         if self.annotator is not None:
             self.store.record_incidents = True
-        # Agents to ask for a replay once subscribed: every agent of a restored snapshot.
-        self._replay_after_restore = self.store.replay_requests()
-        self._gaps: dict[AgentKey, float] = {}  # agent -> when to ask next
-        self._gap_attempts: dict[AgentKey, tuple[int, int]] = {}  # agent -> (from_seq, tries)
-        self._gap_lock = threading.Lock()
-        self.ingestor = Ingestor(
-            self.store, self.lock, self.metrics, config.mqtt.topic_prefix, on_gap=self._gap
-        )
+        # The first session asks every agent of a restored snapshot for what came after it.
+        self._first_session = True
+        self.ingestor = Ingestor(self.store, self.lock, self.metrics, config.mqtt.topic_prefix)
         self.mqtt = MqttSession(
             config.mqtt, self.ingestor.handle, on_ready=self._ready, on_lost=self._lost
         )
@@ -83,6 +79,7 @@ class Collector:
             self.mqtt.ready.is_set,
             clock,
             docs_url=config.http.docs_url,
+            screen=LobbyScreen.from_config(config),
         )
         self.http = CollectorHttpServer((host, port), api, config.http)
         self._stop = threading.Event()
@@ -147,18 +144,19 @@ class Collector:
     def _restore(self) -> Store:
         floor, thresholds = self.config.floor, self.config.thresholds
         notices = self.config.notices if self.config.notices.enabled else None
+        # Every agent the collector has no seq of is rebuilt from its replay.
         if self.state_file is None:
-            return Store(floor, thresholds=thresholds, notices=notices)
+            return Store(floor, thresholds=thresholds, notices=notices, rebuild=True)
         data = self.state_file.read()
         if data is None:
             log.info("no snapshot in %s: starting empty", self.state_file.dir)
-            return Store(floor, thresholds=thresholds, notices=notices)
+            return Store(floor, thresholds=thresholds, notices=notices, rebuild=True)
         try:
-            store = Store.restore(floor, data, thresholds=thresholds, notices=notices)
+            store = Store.restore(floor, data, thresholds=thresholds, notices=notices, rebuild=True)
         except CollectorError as exc:
             moved = self.state_file.quarantine()
             log.error("snapshot unusable (%s); moved to %s, starting empty", exc, moved)
-            return Store(floor, thresholds=thresholds, notices=notices)
+            return Store(floor, thresholds=thresholds, notices=notices, rebuild=True)
         log.info("restored %d branches from %s", store.branch_count, self.state_file.path)
         return store
 
@@ -173,22 +171,29 @@ class Collector:
 
     # MQTT events (network thread) ----------------------------------------------------
 
-    def _ready(self) -> None:
+    def _ready(self, session_present: bool) -> None:
+        """Subscribed. After a restore, every agent is asked for what came after the
+        snapshot; when the broker had no session of ours (a restart without persistence,
+        another broker), for what came after its last seq: nothing was queued for us."""
         self.metrics.connected.set(1)
         self._notices_from = time.monotonic() + NOTICE_HOLD
-        requests, self._replay_after_restore = self._replay_after_restore, []
+        first, self._first_session = self._first_session, False
+        with self.lock:
+            if not session_present:
+                requests = self.store.session_lost()
+            else:
+                # A rebuild's timers ran while we were away: its answer may still be queued.
+                self.store.reask_rebuilds()
+                requests = self.store.replay_requests() if first else []
         for region, branch, agent, from_seq in requests:
             self._ask_replay(region, branch, agent, from_seq)
         if requests:
-            log.info("asked %d agents to replay since the snapshot", len(requests))
+            why = "since the snapshot" if first else "as the broker had lost our session"
+            log.info("asked %d agents to replay %s", len(requests), why)
 
     def _lost(self) -> None:
         self.metrics.connected.set(0)
         self._notices_from = None
-
-    def _gap(self, region: str, branch: str, agent: str) -> None:
-        with self._gap_lock:
-            self._gaps.setdefault((region, branch, agent), 0.0)
 
     def _ask_replay(self, region: str, branch: str, agent: str, from_seq: int) -> None:
         topic = topic_for(region, branch, agent, "cmd", self.config.mqtt.topic_prefix)
@@ -205,7 +210,7 @@ class Collector:
         while not self._stop.wait(MAINTENANCE_TICK):
             try:
                 self._forward_incidents()
-                self._replay_gaps()
+                self._replays()
                 now = time.monotonic()
                 if now >= next_snapshot:
                     next_snapshot = now + interval
@@ -226,30 +231,29 @@ class Collector:
         if incidents or dropped:
             self.annotator.submit(incidents, dropped)
 
-    def _replay_gaps(self) -> None:
+    def _replays(self) -> None:
+        """Ask for the replays due (while connected); rebuild the branches whose are in."""
         if not self.mqtt.ready.is_set():
-            return
-        now = time.monotonic()
-        with self._gap_lock:
-            due = [key for key, when in self._gaps.items() if when <= now]
-        for key in due:
-            with self.lock:
-                from_seq = self.store.first_missing(*key)
-            with self._gap_lock:
-                if from_seq is None:
-                    self._gaps.pop(key, None)
-                    self._gap_attempts.pop(key, None)
-                    continue
-                last_from, tries = self._gap_attempts.get(key, (from_seq, 0))
-                tries = tries + 1 if last_from == from_seq else 1
-                if tries > REPLAY_ATTEMPTS:
-                    # The agent no longer holds those events (retention, spool bound).
-                    log.warning("agent %s/%s/%s cannot replay from seq %d", *key, from_seq)
-                    self._gaps.pop(key, None)
-                    continue
-                self._gap_attempts[key] = (from_seq, tries)
-                self._gaps[key] = now + self.config.mqtt.replay_min_interval_seconds
-            self._ask_replay(*key, from_seq)
+            return  # an ask waits for the connection, and so do the rebuilds' timers
+        with self.lock:
+            now = self.clock()
+            asks = self.store.replay_asks(now, self.config.mqtt.replay_min_interval_seconds)
+            rebuilt = self.store.settle_rebuilds(now)
+        for ask in asks:
+            self._ask_replay(*ask)
+        for done in rebuilt:
+            where = f"{done.region}/{done.branch}"
+            self.ingestor.count(done.events, topic_hint=where)
+            log.info(
+                "branch %s rebuilt from the replay of %s: %d events applied, %d of earlier days "
+                "left out, %d seqs missing between them%s",
+                where,
+                ", ".join(done.agents),
+                done.events.late,
+                done.before_day,
+                done.events.missing,
+                f", {done.let_go} oldest beyond the {MAX_HELD} held" if done.let_go else "",
+            )
 
     # notice thread ----------------------------------------------------------------------
 

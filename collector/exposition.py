@@ -15,6 +15,7 @@ from typing import Final
 from branchwatch.contract import metrics
 from branchwatch.contract.ids import RATINGS
 from branchwatch.contract.metrics import bucket_label
+from collector.floor.agents import rebuilding
 from collector.floor.branch import (
     COUNTER_STATES,
     LOST_REASONS,
@@ -288,6 +289,24 @@ def _bad_frames(labels: _Labels, b: BranchState, p: str) -> str:
     return _per_device(head, b, "reason", lambda device: device.bad_frames)
 
 
+def _rebuilding(labels: _Labels, b: BranchState, p: str) -> str:
+    return f"{metrics.BRANCH_REBUILDING.name}{{{p}}} {int(rebuilding(b))}\n"
+
+
+def _events_missing(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.AGENT_EVENTS_MISSING.name}{{{p}"
+    return "".join(
+        f'{head},agent="{_escape(a)}"}} {len(b.agents[a].missing)}\n' for a in sorted(b.agents)
+    )
+
+
+def _events_lost(labels: _Labels, b: BranchState, p: str) -> str:
+    head = f"{metrics.AGENT_EVENTS_LOST.name}{{{p}"
+    return "".join(
+        f'{head},agent="{_escape(a)}"}} {b.agents[a].events_lost}\n' for a in sorted(b.agents)
+    )
+
+
 def _notices_total(labels: _Labels, n: NoticeMetrics, p: str) -> str:
     head, kind = f"{metrics.NOTICES.name}{{{p}", labels.kind
     return "".join(
@@ -339,6 +358,9 @@ RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
     metrics.DEVICE_UP: _device_up,
     metrics.DEVICE_FAULT: _device_fault,
     metrics.AGENT_BAD_FRAMES: _bad_frames,
+    metrics.BRANCH_REBUILDING: _rebuilding,
+    metrics.AGENT_EVENTS_MISSING: _events_missing,
+    metrics.AGENT_EVENTS_LOST: _events_lost,
 }
 # Rendered only when the collector sends floor notices.
 NOTICE_RENDERERS: Final[Mapping[metrics.MetricFamily, NoticeRender]] = {

@@ -24,9 +24,6 @@ log = logging.getLogger(__name__)
 
 REJECT_LOG_INTERVAL: Final = 60.0
 
-# Called (outside the store lock) when an agent's seq shows a gap: region, branch, agent.
-GapListener = Callable[[str, str, str], None]
-
 
 class Ingestor:
     def __init__(
@@ -35,14 +32,12 @@ class Ingestor:
         lock: threading.Lock,
         metrics: SelfMetrics,
         topic_prefix: str,
-        on_gap: GapListener | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.lock = lock
         self.metrics = metrics
         self.prefix = topic_prefix
-        self.on_gap = on_gap
         self.clock = clock
         self._rejects = ThrottledLog(log, REJECT_LOG_INTERVAL)
         # Bumped on every change, so the snapshotter can skip idle periods.
@@ -67,14 +62,16 @@ class Ingestor:
         with self.lock:
             result = self.store.apply_events(region, branch, agent, events, now)
             self.changes += 1
-        self._count(result, topic_hint=f"{region}/{branch}/{agent}")
+        self.count(result, topic_hint=f"{region}/{branch}/{agent}")
+        if result.applied or result.late or result.rejected or result.held:
+            self.metrics.accepted.inc()
+        else:
+            self.metrics.duplicate.inc()
         if result.applied:
             # Lag of live events only: a replayed or late one is old on purpose.
             observe = self.metrics.lag.observe
             for event in events[-result.applied :]:
                 observe(max(0.0, now - event.ts))
-        if result.missing and self.on_gap is not None:
-            self.on_gap(region, branch, agent)
 
     def _status(self, region: str, branch: str, agent: str, payload: Payload, now: float) -> None:
         if not payload:
@@ -90,7 +87,8 @@ class Ingestor:
         for reason, count in refused.items():
             self._refuse(reason, count, f"{region}/{branch}/{agent}: status (in part) refused")
 
-    def _count(self, result: ApplyResult, topic_hint: str) -> None:
+    def count(self, result: ApplyResult, topic_hint: str) -> None:
+        """Count what became of events in the self-metrics (a message's, or a rebuild's)."""
         if result.missing:
             self.metrics.missing.inc(result.missing)
         for reason, count in result.rejected.items():
@@ -99,10 +97,6 @@ class Ingestor:
             )
         for reason, count in result.refused.items():
             self._refuse(reason, count, f"{topic_hint}: {count} label(s) left out (series cap)")
-        if result.applied or result.late or result.rejected:
-            self.metrics.accepted.inc()
-        else:
-            self.metrics.duplicate.inc()
 
     def _refuse(self, reason: str, count: int, detail: str) -> None:
         self.metrics.rejected.labels(reason).inc(count)

@@ -48,9 +48,11 @@ class MqttSession:
         self,
         config: MqttConfig,
         on_message: MessageHandler,
-        on_ready: Callable[[], None] | None = None,
+        on_ready: Callable[[bool], None] | None = None,
         on_lost: Callable[[], None] | None = None,
     ) -> None:
+        """``on_ready(session_present)``: subscribed; False when the broker had no session
+        of ours, so nothing was queued for us while we were away."""
         self.config = config
         self.brokers = BrokerRotation(config.brokers)
         self._handler = on_message
@@ -63,6 +65,7 @@ class MqttSession:
         self._thread: threading.Thread | None = None
         self._failures = ThrottledLog(log)
         self._pending_subscribe: int | None = None
+        self._session_present = False
         self.client = self._build_client()
 
     @property
@@ -193,6 +196,7 @@ class MqttSession:
         log.info(
             "connected to %s (session present: %s)", self.brokers.describe(), flags.session_present
         )
+        self._session_present = bool(flags.session_present)
         if self._v5:
             _, mid = client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         else:  # 3.1.1 has no subscribe options, only a QoS
@@ -217,7 +221,7 @@ class MqttSession:
         self.ready.set()
         self._was_ready = True
         if self._on_ready is not None:
-            self._on_ready()
+            self._on_ready(self._session_present)
 
     def _disconnected(
         self,

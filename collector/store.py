@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Final
 
 import msgspec
@@ -27,6 +28,8 @@ from collector.notices.book import Outbound
 from collector.notices.config import NoticesConfig
 from collector.notices.engine import NoticeEngine
 from collector.notices.view import EpisodeView, notices_view
+from collector.rebuild import Rebuild, day_start
+from collector.replays import ReplayAsk, Replays
 from collector.views import BranchDetail, BranchSummary, detail, summarize
 
 
@@ -38,9 +41,24 @@ class ApplyResult(msgspec.Struct):
     duplicate: int = 0
     missing: int = 0  # new seq gaps counted by this call
     rejected: dict[str, int] = msgspec.field(default_factory=dict)  # reason -> events refused
+    held: int = 0  # held until the agent's rebuild (collector/rebuild.py)
+    lost: int = 0  # missing seqs this message showed the agent no longer holds
     # reason -> labels left out of applied events for a series cap (e.g. a teller beyond
     # floor.max_tellers): the event counts, the label does not.
     refused: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+class RebuildResult(msgspec.Struct):
+    """A branch rebuilt from its agents' replays: what became of the events held."""
+
+    region: str
+    branch: str
+    agents: list[str]
+    # The events applied (all as late: nothing of them is news), refused, and the seqs
+    # missing between them (now ordinary gaps).
+    events: ApplyResult
+    before_day: int  # day-scoped events from before the day's opening, left out
+    let_go: int  # beyond what a rebuild holds per agent
 
 
 MAX_INCIDENTS: Final = 1000
@@ -54,7 +72,11 @@ class Store:
         *,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         notices: NoticesConfig | None = None,
+        rebuild: bool = False,
     ) -> None:
+        """``rebuild``: an agent the store has no seq of is rebuilt from its replay
+        (collector/rebuild.py; the collector turns it on), else its first event is
+        taken as it comes."""
         # No [notices] config given: notices are off (the collector always gives one).
         notices = notices or NOTICES_OFF
         self._rules = FloorRules(config, thresholds, notices=notices.enabled)
@@ -65,6 +87,8 @@ class Store:
         self._due_heap: list[tuple[float, BranchKey]] = []
         self._due_at: dict[BranchKey, float] = {}
         self._exposition = Exposition(self._rules, notices=notices.enabled)
+        self._rebuild = rebuild
+        self._replays = Replays()
         # Required posts emptied/filled, for the runtime to drain (Grafana annotations).
         # Off unless asked for; bounded: the oldest are dropped (and counted) first.
         self.record_incidents = False
@@ -135,12 +159,45 @@ class Store:
                 result.rejected["too_many_agents"] = len(events)
                 return result
             a = b.agents[agent] = new_agent(agent, events[0].ts)
+            if self._rebuild:
+                self._replays.start_rebuild(b, a)
+        if a.rebuilding:
+            result.held, result.duplicate = self._replays.hold(b, a, events, received)
+            seen = max(a.last_seen, *(event.ts for event in events))
+            agents.heard_events(a, a.last_seq, seen, news=result.held > 0)
+            self._exposition.mark_dirty((region, branch))
+            return result
+        result.lost = self._replays.answered(b, a, events, received)
+        self._apply_in_order(b, a, events, received, result)
+        if result.missing:
+            self._replays.gap(b, a)
+        if result.duplicate < len(events) or result.lost:
+            self._changed(b)
+        return result
+
+    def _apply_in_order(
+        self,
+        b: BranchState,
+        a: AgentState,
+        events: Sequence[Event],
+        received: float,
+        result: ApplyResult,
+        *,
+        history: bool = False,
+        counts: Callable[[Event], bool] | None = None,
+    ) -> int:
+        """Apply ``events`` (in increasing seq order) of agent ``a``, counting into ``result``.
+
+        ``history``: a rebuild's events (late: nothing of them is news);
+        ``counts``: whether a rebuild applies an event that consumes its seq.
+        Returns how many events ``counts`` left out.
+        """
         rules = self._rules
         handlers = self._handlers
         rejected = result.rejected
         missing = a.missing
         last = a.last_seq
-        applied = late = duplicate = gaps = 0
+        applied = late = duplicate = gaps = left_out = 0
         seen = a.last_seen
         newest = b.last_event_ts
         for event in events:
@@ -149,12 +206,15 @@ class Store:
                 if last is not None and seq != last + 1:
                     gaps += agents.record_gap(a, last, seq)
                 last = seq
-                is_late = False
+                is_late = history
             elif seq in missing:
                 del missing[seq]
                 is_late = True
             else:
                 duplicate += 1
+                continue
+            if counts is not None and not counts(event):
+                left_out += 1
                 continue
             ts = event.ts
             seen = max(seen, ts)
@@ -171,18 +231,16 @@ class Store:
                 applied += 1
             if newest is None or ts > newest:
                 newest = ts
-        agents.heard_events(a, last, seen, news=duplicate < len(events))
+        agents.heard_events(a, last, seen, news=not history and duplicate < len(events))
         b.last_event_ts = newest
-        result.refused, b.refused = b.refused, {}  # labels left out for a series cap
-        result.applied, result.late, result.duplicate, result.missing = (
-            applied,
-            late,
-            duplicate,
-            gaps,
-        )
-        if duplicate < len(events):
-            self._changed(b)
-        return result
+        for reason, count in b.refused.items():
+            result.refused[reason] = result.refused.get(reason, 0) + count
+        b.refused.clear()
+        result.applied += applied
+        result.late += late
+        result.duplicate += duplicate
+        result.missing += gaps
+        return left_out
 
     def _changed(self, b: BranchState) -> None:
         key = (b.region, b.branch)
@@ -214,8 +272,14 @@ class Store:
             if not agents.apply_status(self._rules, b, a, status, received, refused):
                 return False
             b.agents[agent] = a
-        elif not agents.apply_status(self._rules, b, a, status, received, refused):
-            return False
+            if self._rebuild:
+                self._replays.start_rebuild(b, a)
+        else:
+            was_up = a.up
+            if not agents.apply_status(self._rules, b, a, status, received, refused):
+                return False
+            if a.up and not was_up:
+                self._replays.back_online(b, a)
         self._exposition.mark_dirty((region, branch))
         return True
 
@@ -254,8 +318,8 @@ class Store:
         out: list[Outbound] = []
         for key in keys:
             state = self._branches.get(key)
-            if state is None:
-                continue
+            if state is None or agents.rebuilding(state):
+                continue  # a rebuilt branch is scheduled again: no notice about the past
             out.extend(self._notices.due(state, now))
             self._schedule(key, state.notices.next_due)
             self._exposition.mark_dirty(key)
@@ -292,16 +356,70 @@ class Store:
         under the runtime's lock and change nothing; None for an unknown branch."""
         return self._branches.get((region, branch))
 
+    # replays ---------------------------------------------------------------------------
+
     def replay_requests(self) -> list[tuple[str, str, str, int]]:
         """``(region, branch, agent, from_seq)`` for every known agent, from its last seq + 1.
 
-        An agent known only from its status (no event applied yet) is asked from 0.
+        An agent known only from its status (no event applied yet) is asked from 0; one
+        being rebuilt is asked by :meth:`replay_asks`.
         """
         return [
             (region, branch, name, 0 if agent.last_seq is None else agent.last_seq + 1)
             for (region, branch), state in sorted(self._branches.items())
             for name, agent in sorted(state.agents.items())
+            if not agent.rebuilding
         ]
+
+    def replay_asks(self, now: float, first_wait: float) -> list[ReplayAsk]:
+        """The replays to ask for at ``now``: rebuilds not asked yet (from 0), and gaps due
+        (from the first missing seq; asked again after ``first_wait``, then twice as
+        long each time, while the agent is not offline)."""
+        return self._replays.asks(now, first_wait, self._branches)
+
+    def session_lost(self) -> list[tuple[str, str, str, int]]:
+        """The broker lost our session (restart without persistence, another broker):
+        what it queued for us is gone. Returns :meth:`replay_requests`; rebuilds and
+        gaps are asked again at the next :meth:`replay_asks`."""
+        self._replays.session_lost()
+        return self.replay_requests()
+
+    def reask_rebuilds(self) -> None:
+        """Ask every agent being rebuilt again (back from a lost connection)."""
+        self._replays.reask_rebuilds()
+
+    def settle_rebuilds(self, now: float) -> list[RebuildResult]:
+        """Rebuild the branches whose agents' answers are in (collector/rebuild.py)."""
+        return [
+            self._rebuilt(b, rebuilds, now)
+            for b, rebuilds in self._replays.ready_branches(now, self._branches)
+        ]
+
+    def _rebuilt(self, b: BranchState, rebuilds: dict[str, Rebuild], now: float) -> RebuildResult:
+        held = {name: rebuild.in_order() for name, rebuild in sorted(rebuilds.items())}
+        start = day_start(b.opened_ts, held)
+        result = ApplyResult()
+        before_day = 0
+        for name, events in held.items():
+            a = b.agents.get(name)
+            if a is None:
+                continue
+            a.rebuilding = False
+            counts = None if start is None else partial(start.counts, name)
+            before_day += self._apply_in_order(
+                b, a, events, now, result, history=True, counts=counts
+            )
+            if a.missing:
+                self._replays.gap(b, a)
+        self._changed(b)
+        return RebuildResult(
+            region=b.region,
+            branch=b.branch,
+            agents=list(held),
+            events=result,
+            before_day=before_day,
+            let_go=sum(rebuild.let_go for rebuild in rebuilds.values()),
+        )
 
     def first_missing(self, region: str, branch: str, agent: str) -> int | None:
         """The oldest seq still missing for one agent (where a gap replay starts), if any."""
@@ -320,6 +438,7 @@ class Store:
             del self._branches[key]
             self._exposition.forget(key)
             self._due_at.pop(key, None)
+            self._replays.forget(key)
         return stale
 
     def snapshot(self) -> bytes:
@@ -333,12 +452,23 @@ class Store:
         *,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         notices: NoticesConfig | None = None,
+        rebuild: bool = False,
     ) -> Store:
-        """A store continuing from :meth:`snapshot`; :class:`SnapshotError` when unusable."""
-        store = cls(config, thresholds=thresholds, notices=notices)
+        """A store continuing from :meth:`snapshot`; :class:`SnapshotError` when unusable.
+
+        With ``rebuild``, an agent with no seq yet (known from its status, or caught
+        mid-rebuild: the events held are not in a snapshot) is rebuilt again.
+        """
+        store = cls(config, thresholds=thresholds, notices=notices, rebuild=rebuild)
         for state in snapshot_format.decode(store._rules, data):
             key = (state.region, state.branch)
             store._branches[key] = state
+            for agent in state.agents.values():
+                agent.rebuilding = False
+                if rebuild and agent.last_seq is None:
+                    store._replays.start_rebuild(state, agent)
+                if agent.missing:
+                    store._replays.gap(state, agent)
             store._exposition.mark_dirty(key)
             store._schedule(key, state.notices.next_due)
         return store

@@ -15,6 +15,7 @@ from collector.dayviews import (
     satisfaction,
     tellers_view,
 )
+from collector.floor.agents import rebuilding
 from collector.floor.branch import COUNTER_STATES, BranchState, CounterState
 from collector.floor.config import FloorRules
 from collector.notices.view import EpisodeView, notices_view
@@ -38,6 +39,10 @@ class AgentView(msgspec.Struct):
     spool_depth: int
     last_seen: float
     last_seq: int | None
+    # Its events are held until its replay is in (the collector had no seq of it).
+    rebuilding: bool = False
+    events_missing: int = 0  # seqs skipped by a gap, not received yet (asked for again)
+    events_lost: int = 0  # missing seqs given up: the agent no longer holds them
 
 
 class DeviceView(msgspec.Struct):
@@ -75,6 +80,9 @@ class BranchSummary(msgspec.Struct, kw_only=True):
     # The current business day's figures (collector/dayviews.py); None until the
     # collector has seen the branch open. The *_total fields above are running totals.
     today: DayView | None = None
+    # An agent of the branch is being rebuilt from its replay: the figures are not
+    # complete yet (its events are applied once the replay is in).
+    rebuilding: bool = False
 
 
 class TicketView(msgspec.Struct):
@@ -178,6 +186,7 @@ def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
         agents=_agents(b),
         devices=_devices(b),
         today=day_view(b.today),
+        rebuilding=rebuilding(b),
     )
 
 
@@ -191,6 +200,9 @@ def _agents(b: BranchState) -> list[AgentView]:
             spool_depth=agent.spool_depth,
             last_seen=agent.last_seen,
             last_seq=agent.last_seq,
+            rebuilding=agent.rebuilding,
+            events_missing=len(agent.missing),
+            events_lost=agent.events_lost,
         )
         for name, agent in sorted(b.agents.items())
     ]

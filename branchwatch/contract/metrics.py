@@ -232,6 +232,26 @@ INTERCOM_ACK_SECONDS: Final = MetricFamily(
     '(to_position="all": an all-call, answered by any post).',
     labels=("from_position", "to_position"),
 )
+BRANCH_REBUILDING: Final = MetricFamily(
+    name="branchwatch_branch_rebuilding",
+    type="gauge",
+    help="1 while the branch is rebuilt from its agents' replays (the collector had no seq "
+    "of an agent): its figures are not complete yet; 0 otherwise.",
+)
+AGENT_EVENTS_MISSING: Final = MetricFamily(
+    name="branchwatch_agent_events_missing",
+    type="gauge",
+    help="Seqs of the agent skipped by a gap and not received yet: asked for again, until "
+    "they arrive or the agent shows it no longer holds them.",
+    labels=("agent",),
+)
+AGENT_EVENTS_LOST: Final = MetricFamily(
+    name="branchwatch_agent_events_lost_total",
+    type="counter",
+    help="Missing seqs of the agent given up for good: its replay skipped them (past its "
+    "retention, or dropped from a full spool), or beyond what the collector remembers.",
+    labels=("agent",),
+)
 NOTICES: Final = MetricFamily(
     name="branchwatch_notices_total",
     type="counter",
@@ -336,6 +356,9 @@ FLOOR: Final = (
     DEVICE_UP,
     DEVICE_FAULT,
     AGENT_BAD_FRAMES,
+    BRANCH_REBUILDING,
+    AGENT_EVENTS_MISSING,
+    AGENT_EVENTS_LOST,
     NOTICES,
     NOTICE_OPEN,
     NOTICE_UNANSWERED,

@@ -9,19 +9,33 @@ from branchwatch.contract.messages import Status
 from collector.floor.branch import AgentState, BranchState, DeviceState, FaultState
 from collector.floor.config import FloorRules
 
-MAX_MISSING_PER_AGENT: Final = 10_000  # seqs remembered as missing; the oldest are forgotten
+# Seqs remembered as missing per agent; beyond, the oldest are given up (counted lost).
+MAX_MISSING_PER_AGENT: Final = 10_000
 
 
 def record_gap(agent: AgentState, last: int, seq: int) -> int:
-    """Remember the seqs skipped between ``last`` and ``seq``; return how many were skipped."""
+    """Remember the seqs skipped between ``last`` and ``seq``; return how many were skipped.
+
+    Every seq counted here ends filled (a late event), still missing, or lost: the
+    ones beyond :data:`MAX_MISSING_PER_AGENT` are lost at once.
+    """
     missing = agent.missing
-    for skipped in range(max(last + 1, seq - MAX_MISSING_PER_AGENT), seq):
+    first = max(last + 1, seq - MAX_MISSING_PER_AGENT)
+    for skipped in range(first, seq):
         missing[skipped] = None
+    lost = first - last - 1
     excess = len(missing) - MAX_MISSING_PER_AGENT
     if excess > 0:
         for oldest in list(missing)[:excess]:
             del missing[oldest]
+        lost += excess
+    agent.events_lost += lost
     return seq - last - 1
+
+
+def rebuilding(branch: BranchState) -> bool:
+    """Whether an agent of the branch is being rebuilt from its replay (collector/rebuild.py)."""
+    return any(agent.rebuilding for agent in branch.agents.values())
 
 
 def apply_status(

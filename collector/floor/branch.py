@@ -139,6 +139,11 @@ class AgentState(msgspec.Struct, gc=False):
     spool_oldest_ts: float | None = None
     spool_dropped: int = 0
     last_seq: int | None = None
+    # Its events are held until its replay came (collector/rebuild.py): the collector
+    # had no seq of it. A snapshot taken meanwhile restarts the rebuild when restored.
+    rebuilding: bool = False
+    # Missing seqs the agent no longer holds (its replay skipped them): counted, forgotten.
+    events_lost: int = 0
 
 
 class BranchState(msgspec.Struct, gc=False):

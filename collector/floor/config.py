@@ -54,15 +54,15 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Label cardinality: a branch never renders more than max_series series, so one
     # Prometheus holds a whole region. validate() proves it: the fixed series of the
     # services and posts, the worst case of every cap below and (notices on) the 42
-    # of the floor notice families must fit. The defaults need 346: a deployment that
+    # of the floor notice families must fit. The defaults need 355: a deployment that
     # moves one wait threshold off the buckets (+1 per service) still fits; moving all
-    # three (+12) needs max_series 358. The trade-off: a Prometheus holds a few million
-    # active series, so at 350 per branch one holds a region of ~2,000 branches with
+    # three (+12) needs max_series 367. The trade-off: a Prometheus holds a few million
+    # active series, so at 360 per branch one holds a region of ~2,000 branches with
     # room for history and churn; every series added per branch costs a few dozen
     # branches per Prometheus. Raise a cap only with max_series, knowing that.
-    max_series: int = 350
+    max_series: int = 360
     max_counters: int = 12  # per branch; 5 series each
-    max_agents: int = 4  # per branch; 4 series each
+    max_agents: int = 4  # per branch; 6 series each
     max_devices: int = 24  # per branch, all agents together; 1 series each
     max_faults: int = 12  # distinct (device, fault) pairs per branch; 1 series each
     # Distinct (agent, device, reason) of bad frames per branch; 1 series each.
@@ -96,8 +96,9 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         service = len(self.service_buckets) + 3
         # waiting, oldest, issued, served, lost x3, both histograms
         per_service = 1 + 1 + 1 + 1 + 3 + wait + service
-        # open and opened-at; counters per state (3); staffed and changed-at per post
-        return 2 + len(self.services) * per_service + 3 + 2 * len(self.posts)
+        # open, opened-at and rebuilding; counters per state (3); staffed and changed-at
+        # per post
+        return 3 + len(self.services) * per_service + 3 + 2 * len(self.posts)
 
     def worst_case_series(
         self, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, notices: bool = False
@@ -106,7 +107,7 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return (
             self.fixed_series(thresholds)
             + 5 * self.max_counters
-            + 4 * self.max_agents
+            + 6 * self.max_agents
             + self.max_devices
             + self.max_faults
             + self.max_bad_frame_series
@@ -149,7 +150,7 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"floor: a branch could render {worst_case} series "
                 f"(services and posts {self.fixed_series(thresholds)}, + 5 x max_counters, "
-                "+ 4 x max_agents, + max_devices, + max_faults, + max_bad_frame_series, "
+                "+ 6 x max_agents, + max_devices, + max_faults, + max_bad_frame_series, "
                 f"+ {TELLER_SERIES} x max_tellers, + max_transfer_pairs, "
                 f"+ {INTERCOM_PAIR_SERIES} x max_intercom_pairs{with_notices}) but "
                 f"floor.max_series is {self.max_series}: lower the caps, or raise max_series "

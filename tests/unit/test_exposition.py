@@ -164,6 +164,15 @@ branchwatch_device_fault{region="north",branch="b1",agent="a1",device="q1",fault
 # HELP branchwatch_agent_bad_frames_total Frames from the device that the agent could not read, by reason, since the agent started (from its status).
 # TYPE branchwatch_agent_bad_frames_total counter
 branchwatch_agent_bad_frames_total{region="north",branch="b1",agent="a1",device="q1",reason="bad_args"} 2
+# HELP branchwatch_branch_rebuilding 1 while the branch is rebuilt from its agents' replays (the collector had no seq of an agent): its figures are not complete yet; 0 otherwise.
+# TYPE branchwatch_branch_rebuilding gauge
+branchwatch_branch_rebuilding{region="north",branch="b1"} 0
+# HELP branchwatch_agent_events_missing Seqs of the agent skipped by a gap and not received yet: asked for again, until they arrive or the agent shows it no longer holds them.
+# TYPE branchwatch_agent_events_missing gauge
+branchwatch_agent_events_missing{region="north",branch="b1",agent="a1"} 0
+# HELP branchwatch_agent_events_lost_total Missing seqs of the agent given up for good: its replay skipped them (past its retention, or dropped from a full spool), or beyond what the collector remembers.
+# TYPE branchwatch_agent_events_lost_total counter
+branchwatch_agent_events_lost_total{region="north",branch="b1",agent="a1"} 0
 # HELP branchwatch_notices_total Floor notices by kind (post_empty, unsatisfied, queue_long) and outcome: sent (notify commands), acked, escalated (a step unacknowledged in time), unanswered (chain exhausted), resolved (the cause ended).
 # TYPE branchwatch_notices_total counter
 # HELP branchwatch_notice_open Floor notice episodes the branch has been told of and that have not ended.

@@ -122,6 +122,8 @@ def test_every_event_lands_in_one_bucket() -> None:
         "duplicate": 1,
         "missing": 1,
         "rejected": {"unknown_position": 1},
+        "held": 0,
+        "lost": 0,
         "refused": {},
     }
 
