@@ -29,6 +29,7 @@ WHOLE_SECONDS: Final = (
     "wait_warning_seconds",
     "wait_critical_seconds",
     "device_offline_seconds",
+    "average_wait_target_seconds",
 )
 
 
@@ -82,6 +83,13 @@ class AlertConfig:
     satisfaction_for_seconds: int = 600
     evaluation_rate_min_requests: int = 10
     evaluation_for_seconds: int = 600
+
+    # -- the business day (threshold: average_wait_target_seconds, the bank's figure) ---------
+    # Day figures are increase() over day_window, reported while that window still reaches
+    # back to the day's opening (branchwatch_branch_opened_timestamp_seconds); the hour's
+    # over service_level_window.
+    average_wait_min_tickets: int = 10  # fewer called tickets today: no verdict
+    average_wait_for_seconds: int = 900
 
     # -- fleet and devices (thresholds: device_offline_seconds, the agent's and devices' for:)
     # An agent that says nothing for this long counts as offline too (status every 60 s).

@@ -11,49 +11,28 @@ from __future__ import annotations
 
 from typing import Final
 
+from alerts import day
 from alerts.config import AlertConfig
-from alerts.promql import BRANCH, branch_open, duration, metric, number, per, share
-from alerts.yamltext import Yaml
+from alerts.promql import (
+    BRANCH,
+    branch_open,
+    duration,
+    metric,
+    number,
+    per,
+    ratio_beyond,
+    share,
+)
+from alerts.rule import WHERE, Rule, alert
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import bucket_label
 from collector.notices.state import NoticeKind
 
-Rule = dict[str, Yaml]
-WHERE: Final = "{{ $labels.region }}/{{ $labels.branch }}"
 CONCERNS: Final = ("floor", "service", "fleet", "collector")
 # The only notice chain that pages: a required post left empty. An unsatisfied customer
 # not followed up has left by the time on-call could act (counted, on the boards); a long
 # queue pages by itself (BranchwatchCustomerWaitTooLong). See docs/runbook.md.
 PAGED_NOTICE_KIND: Final[NoticeKind] = "post_empty"
-
-
-def _alert(
-    cfg: AlertConfig,
-    name: str,
-    expr: str,
-    for_seconds: float,
-    severity: str,
-    concern: str,
-    summary: str,
-    description: str,
-    branch_link: bool = True,
-    labels: dict[str, Yaml] | None = None,
-) -> Rule:
-    labels = {**(labels or {}), "severity": severity, "concern": concern, **cfg.extra_labels}
-    annotations: dict[str, Yaml] = {"summary": summary, "description": description}
-    annotations["runbook_url"] = cfg.runbook(name.lower())
-    if branch_link:
-        annotations["branch_url"] = (
-            f"{cfg.collector_api_url}/api/v1/branches/{{{{ $labels.region }}}}"
-            "/{{ $labels.branch }}"
-        )
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": duration(for_seconds),
-        "labels": labels,
-        "annotations": annotations,
-    }
 
 
 def _post_empty(
@@ -68,7 +47,7 @@ def _post_empty(
         f"  and on({BRANCH}, position) {staffed} == 0\n) > {number(seconds)}\n"
         f"{branch_open(cfg)}\n",
     )
-    return _alert(
+    return alert(
         cfg,
         name,
         expr,
@@ -103,7 +82,7 @@ def _notices_unanswered(cfg: AlertConfig) -> list[Rule]:
         "the floor notices (the backfill posts in turn, then the escalation posts or an "
         "all-call) went unacknowledged"
     )
-    critical = _alert(
+    critical = alert(
         cfg,
         name,
         per(by, f"{since}\nand {greeter_empty}\n{branch_open(cfg)}\n"),
@@ -117,7 +96,7 @@ def _notices_unanswered(cfg: AlertConfig) -> list[Rule]:
         "Call the branch; the branch view's notices show who was told when.",
         labels={"position": str(cfg.greeter_post)},
     )
-    warning = _alert(
+    warning = alert(
         cfg,
         name,
         per(by, f"{since}\nunless {greeter_empty}\n{branch_open(cfg)}\n"),
@@ -138,7 +117,7 @@ def floor(cfg: AlertConfig) -> Rule:
     limits = cfg.thresholds
     oldest = metric(cfg, metrics.QUEUE_OLDEST_ISSUED.name)
     waits = [
-        _alert(
+        alert(
             cfg,
             "BranchwatchCustomerWaitTooLong",
             per(
@@ -186,11 +165,7 @@ def floor(cfg: AlertConfig) -> Rule:
 
 
 def _ratio_below(num: str, den: str, by: str, target: float, minimum: int, cfg: AlertConfig) -> str:
-    return (
-        f"(\n  sum by ({by}) ({num})\n/\n  sum by ({by}) ({den})\n) < {share(target)}\n"
-        f"and on({by}) sum by ({by}) ({den}) >= {minimum}\n"
-        f"{branch_open(cfg)}\n"
-    )
+    return ratio_beyond(num, den, by, f"< {share(target)}", minimum, cfg)
 
 
 def service(cfg: AlertConfig) -> Rule:
@@ -208,7 +183,7 @@ def service(cfg: AlertConfig) -> Rule:
     return {
         "name": "branchwatch-service",
         "rules": [
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchServiceLevelLow",
                 _ratio_below(
@@ -229,7 +204,7 @@ def service(cfg: AlertConfig) -> Rule:
                 f"{target} (target {targets.service_level_target:.0%}, at least "
                 f"{cfg.service_level_min_tickets} tickets). Open more counters for the service.",
             ),
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchSatisfactionLow",
                 _ratio_below(
@@ -250,7 +225,7 @@ def service(cfg: AlertConfig) -> Rule:
                 f"{cfg.satisfaction_min_ratings} ratings). Check the unsatisfied ratings per "
                 "counter and teller in the branch view.",
             ),
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchEvaluationRateLow",
                 _ratio_below(
@@ -296,7 +271,7 @@ def fleet(cfg: AlertConfig) -> Rule:
     return {
         "name": "branchwatch-fleet",
         "rules": [
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchAgentOffline",
                 offline,
@@ -310,7 +285,7 @@ def fleet(cfg: AlertConfig) -> Rule:
                 "branch is open: the floor of this branch is not watched, and its floor alerts "
                 "are held back. Last heard {{ $value | humanizeDuration }} ago.",
             ),
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchDeviceDown",
                 device_down,
@@ -322,7 +297,7 @@ def fleet(cfg: AlertConfig) -> Rule:
                 "{{ $labels.kind }} device {{ $labels.device }} down while the branch is open "
                 f"(for over {duration(offline_for)}). Check the cable/port.",
             ),
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchDeviceFault",
                 per(f"{agent}, device, fault", f"{fault} == 1\n{branch_open(cfg)}\n"),
@@ -334,7 +309,7 @@ def fleet(cfg: AlertConfig) -> Rule:
                 f"{WHERE} reports the fault {{{{ $labels.fault }}}} while the branch is open. "
                 "Ask the branch to fix it (paper, jam) or send a technician.",
             ),
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchAgentSpoolBacklog",
                 per(
@@ -363,7 +338,7 @@ def collector(cfg: AlertConfig) -> Rule:
     return {
         "name": "branchwatch-collector",
         "rules": [
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchCollectorDown",
                 f"{up} == 0\nor\nabsent({up})\n",
@@ -377,7 +352,7 @@ def collector(cfg: AlertConfig) -> Rule:
                 "no floor alert can fire.",
                 branch_link=False,
             ),
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchCollectorMqttDisconnected",
                 f"{connected} == 0\n",
@@ -390,7 +365,7 @@ def collector(cfg: AlertConfig) -> Rule:
                 "frozen at their last values. Check the broker and the collector's log.",
                 branch_link=False,
             ),
-            _alert(
+            alert(
                 cfg,
                 "BranchwatchCollectorRejectingEvents",
                 f"sum by (job, instance, reason) (rate({rejected}[{window}])) "
@@ -474,4 +449,5 @@ FILES: Final = {
     "fleet.rules.yml": fleet,
     "collector.rules.yml": collector,
     "region.rules.yml": region,
+    "day.rules.yml": day.rules,
 }

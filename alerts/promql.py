@@ -55,3 +55,13 @@ def per(labels: str, expr: str) -> str:
     """
     body = "\n".join(f"  {line}" if line else line for line in expr.rstrip("\n").split("\n"))
     return f"max by ({labels}) (\n{body}\n)\n"
+
+
+def ratio_beyond(num: str, den: str, by: str, test: str, minimum: int, cfg: AlertConfig) -> str:
+    """``sum(num) / sum(den)`` by ``by`` passing ``test`` (``< 0.8``), with at least
+    ``minimum`` in ``den``, while the branch is open."""
+    return (
+        f"(\n  sum by ({by}) ({num})\n/\n  sum by ({by}) ({den})\n) {test}\n"
+        f"and on({by}) sum by ({by}) ({den}) >= {minimum}\n"
+        f"{branch_open(cfg)}\n"
+    )
