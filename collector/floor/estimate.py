@@ -41,6 +41,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -138,17 +139,13 @@ class Patience:
     def __init__(self, gave_up: list[float], stayed: list[float]) -> None:
         self._times: list[float] = []  # waits at which someone gave up, ascending
         self._survival: list[float] = []  # share still there just after each
-        at_risk = len(gave_up) + len(stayed)
-        ends = sorted([(wait, 1) for wait in gave_up] + [(wait, 0) for wait in stayed])
+        waits = sorted(gave_up + stayed)
         survival = 1.0
-        for wait, group in itertools.groupby(ends, key=_first):
-            members = [left for _, left in group]
-            left = sum(members)
-            if left:
-                survival *= 1.0 - left / at_risk
-                self._times.append(wait)
-                self._survival.append(survival)
-            at_risk -= len(members)
+        for wait, left in sorted(Counter(gave_up).items()):
+            at_risk = len(waits) - bisect.bisect_left(waits, wait)  # waited this long at least
+            survival *= 1.0 - left / at_risk
+            self._times.append(wait)
+            self._survival.append(survival)
 
     @classmethod
     def of(cls, branch: BranchState, now: float, model: EstimateModel) -> Patience:
@@ -168,7 +165,7 @@ class Patience:
             elif ticket.done_ts is not None:
                 stayed.append(ticket.done_ts - since)
         if len(gave_up) < model.min_walkouts:
-            gave_up = []
+            return cls([], [])
         return cls(gave_up, stayed)
 
     def survival(self, wait: float) -> float:
@@ -180,10 +177,6 @@ class Patience:
         """The chance that a customer who has waited ``waited`` is still there at ``until``."""
         before = self.survival(waited)
         return 1.0 if before <= 0.0 else self.survival(until) / before
-
-
-def _first(pair: tuple[float, int]) -> float:
-    return pair[0]
 
 
 class _Slot:
