@@ -69,7 +69,7 @@ def chart_svg(chart: Chart, chart_id: str) -> str:
 
 def _draw(chart: Chart) -> str:
     rows = max(1, len(chart.bars))
-    figure = Figure(figsize=(WIDTH_INCHES, 0.9 + BAR_HEIGHT_INCHES * rows))
+    figure = Figure(figsize=(WIDTH_INCHES, 1.5 + BAR_HEIGHT_INCHES * rows))
     axes = figure.subplots()
     labels = [bar.label for bar in chart.bars]
     values = [bar.value or 0.0 for bar in chart.bars]

@@ -65,6 +65,11 @@ def percent(share: float | None) -> str:
     return NONE if share is None else f"{share * 100:.1f} %"
 
 
+def sampled(value: float) -> str:
+    """Sampled minutes: a decimal while small (a short spell is still seen)."""
+    return f"{value:.1f} min" if value < 10 else f"{value:.0f} min"
+
+
 def count(value: float | None) -> str:
     return NONE if value is None else f"{value:,.0f}"
 
@@ -120,9 +125,9 @@ def _figure_cells(f: BranchFigures) -> tuple[list[str], list[str]]:
         *(text for text, _ in checked),
         percent(f.ratings_per_served),
         count(c.walkouts),
-        f"{c.post1_empty_minutes:.0f} min",
+        sampled(c.post1_empty_minutes),
         count(c.notices_unanswered),
-        f"{c.device_down_minutes:.0f} min ({c.devices_down})",
+        f"{sampled(c.device_down_minutes)} ({c.devices_down})",
         count(c.issued),
     ]
     classes = ["num", *(cls for _, cls in checked)]
@@ -160,12 +165,8 @@ def _targets(report: Report) -> str:
             f"≥ {percent(th.service_level_target)}",
             "our addition (not in the bank's plan)",
         ),
-        ("Satisfaction (branches and tellers)", f"≥ {percent(th.satisfaction_target)}", "the bank"),
-        (
-            "Evaluation rate: ratings ÷ requests",
-            f"≥ {percent(th.evaluation_rate_target)}",
-            "the bank",
-        ),
+        ("Satisfaction (branches and tellers)", f"≥ {percent(th.satisfaction_target)}", bank),
+        ("Evaluation rate: ratings ÷ requests", f"≥ {percent(th.evaluation_rate_target)}", bank),
     ]
     body = [f"<tr>{_cells(row, ['name', '', 'name'])}</tr>" for row in rows]
     return _table(("Figure", "Target", "Whose"), body)
@@ -203,6 +204,7 @@ def _charts(report: Report) -> str:
             f"Post {GREETER_POST} empty while open, sampled (the worst branches)",
             bars(lambda f: f.counts.post1_empty_minutes, 1),
             "min",
+            digits=1,
         ),
     ]
     if report.tellers:

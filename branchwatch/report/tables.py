@@ -72,6 +72,14 @@ def _share(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _minutes(value: float) -> float:
+    return round(value, 2)
+
+
 def _count(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
@@ -87,17 +95,17 @@ def branch_row(f: BranchFigures) -> Row:
         "issued": _count(c.issued),
         "served": _count(c.served),
         "walkouts": _count(c.walkouts),
-        "average_wait_seconds": _count(f.average_wait_seconds),
+        "average_wait_seconds": _seconds(f.average_wait_seconds),
         "service_level": _share(f.service_level),
         "satisfaction": _share(f.satisfaction),
         "ratings": _count(c.ratings),
         "ratings_per_request": _share(f.ratings_per_request),
         "ratings_per_served": _share(f.ratings_per_served),
-        "open_minutes": _count(c.open_minutes),
-        "post1_empty_minutes": _count(c.post1_empty_minutes),
+        "open_minutes": _minutes(c.open_minutes),
+        "post1_empty_minutes": _minutes(c.post1_empty_minutes),
         "post1_empty_share": _share(f.post1_empty_share),
         "notices_unanswered": _count(c.notices_unanswered),
-        "device_down_minutes": _count(c.device_down_minutes),
+        "device_down_minutes": _minutes(c.device_down_minutes),
         "devices_down": c.devices_down,
     }
     for target, check in f.checks.items():
