@@ -166,6 +166,10 @@ FLAG_CASES: Final = [
          {"script.txt": "# a pad\nrate one 4\n"}),
     Case("emulators", "--tcp", ("queue-line", "--tcp", "any"), "--tcp"),
     Case("emulators", "unknown protocol", ("modbus", "--tcp", "0"), "modbus"),
+    Case("report", "--date", ("report", "--prometheus", "http://127.0.0.1:9", "--period", "day",
+                              "--date", "2025-02-30"), "2025-02-30"),
+    Case("report", "--timezone", ("report", "--prometheus", "http://127.0.0.1:9", "--period",
+                                  "week", "--timezone", "Mars/Olympus"), "Mars/Olympus"),
 ]  # fmt: skip
 
 CASES: Final = [*_config_cases(), *FLAG_CASES]
