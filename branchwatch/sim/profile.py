@@ -223,7 +223,7 @@ THIN_STAFFED: Final = replace(
 BUSY: Final = replace(
     DEFAULT_PROFILE,
     story="busy: a rush of cash customers at one cash counter; the collector asks for "
-    "another counter, none is free before 10:45: waits pass 20 min",
+    "another counter, the flexible teller starts only after 10:30: waits pass 20 min",
     peak_arrivals_per_hour=(50.0, 60.0),
     service_mix={"cash": 0.72, "non_cash": 0.22, "corporate": 0.06},
     counters={"high": (1, 1), "low": (2, 2)},
@@ -231,7 +231,7 @@ BUSY: Final = replace(
     flex_hours=(10.75, 15.0),
     patience_min=25 * MINUTE,  # a rush that stays: nobody gives up before the warning
     # Told the cash queue is too long, nobody can open a second cash counter before the
-    # flexible teller's hours.
+    # flexible teller's hours (from 10:30-11:00).
     notices=NoticeResponse(open_counter_share=0.0),
     incidents=Incidents(rush=(2 * MINUTE, 10, "cash")),
 )
