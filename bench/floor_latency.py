@@ -26,8 +26,14 @@ from typing import NamedTuple
 
 from bench.floor_loop import SENT_AFTER_TARGET, percentile
 from branchwatch.broker import EmbeddedBroker
-from tests.integration.test_agent_fakes import BRANCH, REGION, agent_toml
-from tests.integration.test_floor_notices_e2e import Devices
+from tests.integration.test_agent_fakes import agent_toml
+from tests.integration.test_floor_notices_e2e import (
+    Devices,
+    branch,
+    devices_up,
+    staffed,
+    wait_notices_on,
+)
 from tests.support import CollectorProcess, LoggedProcess, wait_until
 
 POST_EMPTY = 2.0
@@ -36,7 +42,6 @@ COLLECTOR_TOML = f"""
 post_empty_seconds = {POST_EMPTY}
 ack_timeout_seconds = 60.0
 """
-BRANCH_PATH = f"/branches/{REGION}/{BRANCH}"
 NOTICE_WAIT = POST_EMPTY + 10.0  # a notice later than this is a failure, not a figure
 
 
@@ -93,38 +98,29 @@ def measure_latency(runs: int) -> list[Run]:
             agent.start()
             _open_branch(collector, devices)
             return [_one_run(collector, devices, n) for n in range(runs)]
+        except AssertionError as exc:  # a wait timed out: the logs say why
+            logs = f"agent log:\n{agent.log()}\ncollector log:\n{collector.log()}"
+            raise AssertionError(f"{exc}\n{logs}") from None
         finally:
             agent.kill()
             collector.kill()
             devices.close()
 
 
-def _branch(collector: CollectorProcess) -> dict[str, object]:
-    detail: dict[str, object] = collector.api(BRANCH_PATH)["branch"]
-    return detail
-
-
-def _post_1(collector: CollectorProcess) -> dict[str, object]:
-    positions = _branch(collector)["positions"]
-    assert isinstance(positions, list)
-    post: dict[str, object] = next(p for p in positions if p["position"] == 1)
-    return post
+def _post_1_since(collector: CollectorProcess) -> float:
+    """When post 1 was last vacated or staffed, as the collector holds it (event time)."""
+    since = next(p["since"] for p in branch(collector)["positions"] if p["position"] == 1)
+    assert isinstance(since, float)
+    return since
 
 
 def _open_branch(collector: CollectorProcess, devices: Devices) -> None:
-    def both_up() -> bool:
-        if collector.get("/api/v1" + BRANCH_PATH)[0] != 200:
-            return False
-        listed = _branch(collector)["devices"]
-        assert isinstance(listed, list)
-        return {d["device"] for d in listed if d["up"]} == {"queue-1", "intercom-1"}
-
-    wait_until(both_up, 30, "the agent's devices up in the collector")
+    both = {"queue-1", "intercom-1"}
+    wait_until(lambda: devices_up(collector) == both, 30, "both devices up in the collector")
     devices.play(devices.queue, "OPEN")
     devices.play(devices.intercom, "IN 1 s.li", "IN 2 s.zhao", "IN 3 s.wu", "IN 4 s.he")
-    wait_until(lambda: _post_1(collector)["staffed"] == 1, 10, "post 1 staffed")
-    wait_until(lambda: "floor notices: sending" in collector.log_path.read_text(), 20,
-               "the collector sending notices")  # fmt: skip
+    wait_until(lambda: staffed(collector) == {1, 2, 3, 4}, 10, "posts 1 to 4 staffed")
+    wait_notices_on(collector)
 
 
 def _one_run(collector: CollectorProcess, devices: Intercom, seen: int) -> Run:
@@ -133,10 +129,9 @@ def _one_run(collector: CollectorProcess, devices: Intercom, seen: int) -> Run:
     line, arrived = devices.next_note(seen, NOTICE_WAIT)
     verb, notice, position, _ = line.split(" ", 3)
     assert (verb, position) == ("NOTE", "3"), line
-    since = _post_1(collector)["since"]
-    assert isinstance(since, float)
+    since = _post_1_since(collector)
     devices.play(devices.intercom, f"ACK 3 {notice}", "IN 1 s.li")
-    wait_until(lambda: _branch(collector)["notices"] == [], 10, "the episode resolved")
+    wait_until(lambda: branch(collector)["notices"] == [], 10, "the episode resolved")
     return Run(arrived - (since + POST_EMPTY), arrived - (written + POST_EMPTY))
 
 
