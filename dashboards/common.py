@@ -33,6 +33,13 @@ ORANGE: Final = "orange"
 RED: Final = "red"
 
 
+# Shown wherever the service level is: the bank's plan measures the average wait.
+SERVICE_LEVEL_IS_OURS: Final = (
+    "Share of the called tickets that waited at most the wait target. Our addition: the "
+    "bank's own figure is the average wait per business day (the average-wait tiles)."
+)
+
+
 def datasource_variable() -> builders.DatasourceVariable:
     return builders.DatasourceVariable(DATASOURCE_VARIABLE).type("prometheus").label("Prometheus")
 

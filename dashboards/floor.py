@@ -1,5 +1,6 @@
 """Branch floor: one branch, live — posts, queues, counters, waits against target, ratings,
-and the floor notices the collector sent the branch (open, acknowledged, unanswered).
+the floor notices the collector sent the branch (open, acknowledged, unanswered), and the
+bank's own figures: average wait today and in the last hour, tellers, transfers, hand-offs.
 
 The collector annotates this board (``[grafana]`` in its config) when a
 required post is emptied or filled again; the annotations show on every
@@ -24,6 +25,7 @@ from dashboards.common import (
     GREEN,
     ORANGE,
     RED,
+    SERVICE_LEVEL_IS_OURS,
     TAGS,
     YELLOW,
     at,
@@ -40,6 +42,15 @@ from dashboards.common import (
     wait_buckets,
     wait_target_le,
     wait_thresholds,
+)
+from dashboards.figures import (
+    DAY,
+    average_wait,
+    average_wait_by_service,
+    average_wait_colours,
+    intercom_handoffs,
+    tellers_today,
+    transfers,
 )
 
 UID: Final = "branchwatch-floor"
@@ -246,13 +257,15 @@ def build(limits: Thresholds) -> builders.Dashboard:
             "s",
             wait_thresholds(limits),
         ),
+        big_stat("Average wait today", average_wait(B, DAY), "s", average_wait_colours(limits)),
+        big_stat("Average wait (1 h)", average_wait(B, "1h"), "s", average_wait_colours(limits)),
         big_stat(
             f"Called within {minutes(limits.wait_target_seconds)}",
             f'sum(increase({metrics.WAIT_SECONDS.bucket}{{le="{wait_target_le(limits)}",{B}}}'
             f"[$__range])) / sum({called})",
             "percentunit",
             at_least(limits.service_level_target),
-        ),
+        ).description(SERVICE_LEVEL_IS_OURS),
         big_stat(
             "Satisfaction",
             f'sum(increase({metrics.EVALUATIONS.name}{{rating=~"very_satisfied|satisfied",{B}}}'
@@ -286,7 +299,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .annotation(incidents_annotation())
     )
     for column, panel in enumerate(top):
-        board = board.with_panel(panel.grid_pos(at(4 * column, 0, 4, 4)))
+        board = board.with_panel(panel.grid_pos(at(3 * column, 0, 3, 4)))
     return (
         board.with_panel(posts_timeline().grid_pos(at(0, 4, 24, 7)))
         .with_panel(
@@ -348,4 +361,8 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(notice_outcomes().grid_pos(at(10, 27, 14, 6)))
         .with_panel(notices_by_kind().grid_pos(at(0, 33, 12, 8)))
         .with_panel(ack_latency().grid_pos(at(12, 33, 12, 8)))
+        .with_panel(average_wait_by_service(B, limits).grid_pos(at(0, 41, 8, 8)))
+        .with_panel(tellers_today(B, limits).grid_pos(at(8, 41, 10, 8)))
+        .with_panel(transfers(B).grid_pos(at(18, 41, 6, 8)))
+        .with_panel(intercom_handoffs(B).grid_pos(at(0, 49, 12, 7)))
     )

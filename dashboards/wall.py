@@ -1,10 +1,12 @@
 """Operations centre wall: the whole region on one 1080p screen, read from across a room.
 
-Top row: six big tiles, each coloured at its target. Middle: region tiles,
-the branches whose floor notices went unanswered (on-call's turn) and the
-notices sent per hour. Bottom: the branches that need someone now (post 1
-empty, longest waits), the regions below target, devices down and the alerts
-firing. 24 rows of grid, nothing below the fold.
+Top row: six big tiles, each coloured at its target, among them the bank's
+own figure, the average wait today (and in the last hour). Middle: region
+tiles, the evaluation rate, devices down, the branches whose floor notices
+went unanswered (on-call's turn) and the notices sent per hour. Bottom: the
+branches that need someone now (post 1 empty, longest waits, longest average
+wait today), the regions below target, devices down and the alerts firing.
+24 rows of grid, nothing below the fold.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from branchwatch.thresholds import Thresholds
 from dashboards.common import (
     GREEN,
     RED,
+    SERVICE_LEVEL_IS_OURS,
     TAGS,
     YELLOW,
     at,
@@ -35,6 +38,7 @@ from dashboards.common import (
     wait_target_le,
     wait_thresholds,
 )
+from dashboards.figures import DAY, average_wait, average_wait_colours, worst_average_waits
 
 UID: Final = "branchwatch-wall"
 R: Final = 'region=~"$region"'
@@ -105,7 +109,9 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .uid(UID)
         .description(
             "Region overview for the operations-centre wall: every tile is coloured at its "
-            f"target (wait {waits} min, satisfaction {percent(limits.satisfaction_target)}, "
+            f"target (wait {waits} min, the bank's average wait "
+            f"{minutes(limits.average_wait_target_seconds)} per day, satisfaction "
+            f"{percent(limits.satisfaction_target)}, "
             f"evaluation rate {percent(limits.evaluation_rate_target)})."
         )
         .tags([*TAGS, "wall"])
@@ -126,14 +132,32 @@ def build(limits: Thresholds) -> builders.Dashboard:
         big_stat(
             "Longest wait now", f"max({OLDEST_WAIT}) or vector(0)", "s", wait_thresholds(limits)
         ),
+        big_stat("Average wait today", average_wait(R, DAY), "s", average_wait_colours(limits)),
+        big_stat("Average wait (1 h)", average_wait(R, "1h"), "s", average_wait_colours(limits)),
         big_stat(
             called_within,
             service_level(limits),
             "percentunit",
             at_least(limits.service_level_target),
-        ),
+        ).description(SERVICE_LEVEL_IS_OURS),
         big_stat(
             "Satisfaction", satisfaction(), "percentunit", at_least(limits.satisfaction_target)
+        ),
+    ]
+    middle = [
+        tiles(
+            "Customers waiting, by region",
+            f"sum by (region) ({metrics.QUEUE_WAITING.name}{{{R}}})",
+            "{{region}}",
+            "none",
+            steps(GREEN),
+        ),
+        tiles(
+            "Branches open, by region",
+            f"sum by (region) ({metrics.BRANCH_OPEN.name}{{{R}}})",
+            "{{region}}",
+            "none",
+            steps(GREEN),
         ),
         big_stat(
             "Evaluation rate",
@@ -144,45 +168,22 @@ def build(limits: Thresholds) -> builders.Dashboard:
         big_stat(
             "Devices down or faulty", f"count({DEVICES_DOWN}) or vector(0)", "none", none_is_good()
         ),
+        big_stat(
+            "Branches with an unanswered notice chain",
+            f"count({UNANSWERED_CHAINS}) or vector(0)",
+            "none",
+            none_is_good(),
+        ),
+        big_stat(
+            "Floor notices sent (1 h)",
+            f"{NOTICES_PER_HOUR} or vector(0)",
+            "none",
+            steps(GREEN),
+        ),
     ]
-    for column, panel in enumerate(top):
-        board = board.with_panel(panel.grid_pos(at(4 * column, 0, 4, 5)))
-    board = (
-        board.with_panel(
-            tiles(
-                "Customers waiting, by region",
-                f"sum by (region) ({metrics.QUEUE_WAITING.name}{{{R}}})",
-                "{{region}}",
-                "none",
-                steps(GREEN),
-            ).grid_pos(at(0, 5, 8, 5))
-        )
-        .with_panel(
-            tiles(
-                "Branches open, by region",
-                f"sum by (region) ({metrics.BRANCH_OPEN.name}{{{R}}})",
-                "{{region}}",
-                "none",
-                steps(GREEN),
-            ).grid_pos(at(8, 5, 8, 5))
-        )
-        .with_panel(
-            big_stat(
-                "Branches with an unanswered notice chain",
-                f"count({UNANSWERED_CHAINS}) or vector(0)",
-                "none",
-                none_is_good(),
-            ).grid_pos(at(16, 5, 4, 5))
-        )
-        .with_panel(
-            big_stat(
-                "Floor notices sent (1 h)",
-                f"{NOTICES_PER_HOUR} or vector(0)",
-                "none",
-                steps(GREEN),
-            ).grid_pos(at(20, 5, 4, 5))
-        )
-    )
+    for row, panels in enumerate((top, middle)):
+        for column, panel in enumerate(panels):
+            board = board.with_panel(panel.grid_pos(at(4 * column, 5 * row, 4, 5)))
     board = (
         board.with_panel(
             bars(
@@ -191,7 +192,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
                 "{{region}} / {{branch}}",
                 "s",
                 steps(YELLOW, (limits.greeter_empty_seconds, RED)),
-            ).grid_pos(at(0, 10, 8, 8))
+            ).grid_pos(at(0, 10, 6, 8))
         )
         .with_panel(
             bars(
@@ -200,8 +201,9 @@ def build(limits: Thresholds) -> builders.Dashboard:
                 "{{region}} / {{branch}}",
                 "s",
                 wait_thresholds(limits),
-            ).grid_pos(at(8, 10, 8, 8))
+            ).grid_pos(at(6, 10, 6, 8))
         )
+        .with_panel(worst_average_waits(R, limits).grid_pos(at(12, 10, 6, 8)))
         .with_panel(
             bars(
                 f"{called_within}, by region",
@@ -211,7 +213,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
                 at_least(limits.service_level_target),
             )
             .max(1)
-            .grid_pos(at(16, 10, 8, 8))
+            .grid_pos(at(18, 10, 6, 8))
         )
         .with_panel(
             bars(

@@ -100,7 +100,25 @@ def opening(staff_post_1: bool) -> list[tuple[float, type[ev.Event], dict[str, A
     ]
     if staff_post_1:
         script.append((-3580, ev.PositionStaffed, {"position": 1, "staff": "s1"}))
-    return script
+    return script + transfer_and_handoff(-3500, "P1")
+
+
+def transfer_and_handoff(
+    at: float, ticket: str
+) -> list[tuple[float, type[ev.Event], dict[str, Any]]]:
+    """A cash ticket referred to non_cash and served there; post 1 calls post 7 (answered
+    after 10 s, or 40 s later in the day). In both phases, so increase() sees each series
+    grow: the transfer and hand-off series only appear with their first event."""
+    answered = 10 if at < -3000 else 40
+    return [
+        (at, ev.TicketIssued, {"ticket": ticket, "service": "cash"}),
+        (at + 10, ev.TicketTransferred, {"ticket": ticket, "service": "non_cash"}),
+        (at + 100, ev.TicketCalled, {"ticket": ticket, "counter": "c2"}),  # waited 90 s
+        (at + 110, ev.ServiceStarted, {"ticket": ticket, "counter": "c2"}),
+        (at + 200, ev.ServiceEnded, {"ticket": ticket, "counter": "c2"}),
+        (at + 300, ev.IntercomCall, {"from_position": 1, "to_position": 7, "reason": "vip"}),
+        (at + 300 + answered, ev.IntercomAck, {"position": 7}),
+    ]
 
 
 def a_busy_hour(branch: str) -> list[tuple[float, type[ev.Event], dict[str, Any]]]:
@@ -121,6 +139,7 @@ def a_busy_hour(branch: str) -> list[tuple[float, type[ev.Event], dict[str, Any]
         (-20, ev.EvaluationRequested, {"counter": "c1"}),
         (-1300, ev.TicketIssued, {"ticket": f"{branch}-A2", "service": "cash"}),  # waiting
         (-60, ev.TicketIssued, {"ticket": f"{branch}-V1", "service": "vip", "vip": True}),
+        *transfer_and_handoff(-900, f"{branch}-P2"),
     ]
 
 
@@ -256,7 +275,7 @@ def has_a_number(rows: list[dict[str, Any]]) -> bool:
 def test_every_panel_query_returns_series(stack: PrometheusProcess) -> None:
     failures = []
     queries = board_queries()
-    assert len(queries) >= 35
+    assert len(queries) >= 45
     for uid, title, expr in queries:
         rows = stack.query(expr)
         if not rows or not has_a_number(rows):
@@ -299,6 +318,35 @@ def test_the_boards_see_notices_sent_acked_and_unanswered(stack: PrometheusProce
     assert 0 < float(latency[0]["value"][1]) <= ACK_TIMEOUT  # acked before it timed out
     [unanswered] = stack.query(queries["branchwatch-floor", "Notice chain unanswered for"])
     assert float(unanswered["value"][1]) > 0
+
+
+def test_the_boards_see_the_days_figures_tellers_transfers_and_handoffs(
+    stack: PrometheusProcess,
+) -> None:
+    floor = {title: expr for uid, title, expr in board_queries() if uid == "branchwatch-floor"}
+    tellers = [
+        expr for uid, title, expr in board_queries() if title == "Tellers today"
+    ]  # satisfaction, ratings, transactions, ratings per transaction
+    satisfaction = {r["metric"]["teller"]: float(r["value"][1]) for r in stack.query(tellers[0])}
+    # t2 (c2) got one unsatisfied rating; t1 (c1) a very satisfied one, then an unsatisfied
+    # one (the follow-up test): both counted from the counter's teller.
+    assert satisfaction["t2"] == 0.0
+    assert 0.0 < satisfaction["t1"] < 1.0
+    served = {r["metric"]["teller"]: float(r["value"][1]) for r in stack.query(tellers[2])}
+    assert served["t1"] >= 1 and served["t2"] >= 1  # B1 and P2 at c2 (t2), A1 at c1 (t1)
+    [moved] = stack.query(floor["Transfers (time range)"])
+    assert (moved["metric"]["from_service"], moved["metric"]["to_service"]) == (
+        "cash",
+        "non_cash",
+    )
+    assert float(moved["value"][1]) >= 1
+    [handoff] = stack.query(floor["Intercom call → acknowledgement (time range)"])
+    assert (handoff["metric"]["from_position"], handoff["metric"]["to_position"]) == ("1", "7")
+    assert abs(float(handoff["value"][1]) - 40) < 1  # the hand-off seen in phase 2
+    by_service = stack.query(floor["Average wait by service: today, last hour"])
+    assert {r["metric"]["service"] for r in by_service} >= {"cash", "non_cash"}
+    [today] = stack.query(floor["Average wait today"])
+    assert 0 < float(today["value"][1]) < 1300  # waits of 5 min, 21 min 40 s and 90 s
 
 
 def test_template_variable_queries_list_regions_and_branches(stack: PrometheusProcess) -> None:
