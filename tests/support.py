@@ -83,6 +83,12 @@ def sample(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
 
+def rebuilt(samples: Samples) -> bool:
+    """No branch is being rebuilt from its agents' replays: a collector with no seq of an
+    agent holds its events until the agent's replay is in (collector/rebuild.py)."""
+    return not any(v for k, v in samples.items() if k[0] == "branchwatch_branch_rebuilding")
+
+
 class LoggedProcess:
     """One of our commands as a real subprocess, its output in ``log_path``."""
 

@@ -14,7 +14,15 @@ import pytest
 from branchwatch.broker import EmbeddedBroker
 from branchwatch.contract import encode, topic_for
 from tests.integration import scenario
-from tests.support import CollectorProcess, FakeAgent, Samples, mqtt_client, sample, wait_until
+from tests.support import (
+    CollectorProcess,
+    FakeAgent,
+    Samples,
+    mqtt_client,
+    rebuilt,
+    sample,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -90,10 +98,11 @@ def test_ten_thousand_hostile_messages(
         lambda: (
             (s := collector.metrics())
             and sample(s, "branchwatch_collector_messages_total", result="accepted") == 10
+            and rebuilt(s)
             and s
         ),
         10,
-        "the valid prefix",
+        "the valid prefix, applied",
     )
     agent.close()
 

@@ -13,7 +13,7 @@ from branchwatch.contract import Status, encode, topic_for
 from branchwatch.contract.messages import DeviceStatus, SpoolStatus
 from tests.integration import scenario
 from tests.integration.scenario import AGENT, BRANCH, REGION, T0
-from tests.support import CollectorProcess, FakeAgent, Samples, sample, wait_until
+from tests.support import CollectorProcess, FakeAgent, Samples, rebuilt, sample, wait_until
 
 pytestmark = pytest.mark.integration
 _ids = itertools.count()
@@ -37,11 +37,17 @@ def accepted(samples: Samples) -> float:
     return sample(samples, "branchwatch_collector_messages_total", result="accepted") or 0.0
 
 
-def wait_accepted(collector: CollectorProcess, count: int) -> Samples:
+def wait_accepted(collector: CollectorProcess, count: int, *, applied: bool = True) -> Samples:
+    """``count`` messages accepted and (``applied``) no longer held for a rebuild."""
     samples: Samples = wait_until(
-        lambda: (s := collector.metrics()) and accepted(s) >= count and s,
+        lambda: (
+            (s := collector.metrics())
+            and accepted(s) >= count
+            and (rebuilt(s) or not applied)
+            and s
+        ),
         10,
-        f"{count} accepted messages",
+        f"{count} accepted messages" + (", applied" if applied else ""),
     )
     return samples
 
@@ -96,7 +102,7 @@ def test_status_session_rule_and_agent_metrics(
     agent.publish_raw(status_topic, encode(online), retain=True)
     # The will of an older session arrives late: it must not mark the agent down.
     agent.publish_raw(status_topic, encode(Status(v=1, state="offline", session=2)))
-    samples = wait_accepted(collector, 2)
+    samples = wait_accepted(collector, 2, applied=False)  # statuses apply at once
     labels = scenario.L(agent=AGENT)
     assert sample(samples, "branchwatch_agent_up", **labels) == 1
     assert sample(samples, "branchwatch_agent_spool_depth", **labels) == 2
@@ -105,7 +111,7 @@ def test_status_session_rule_and_agent_metrics(
     assert sample(samples, "branchwatch_device_up", **device) == 1
 
     agent.publish_raw(status_topic, encode(Status(v=1, state="offline", session=3)))
-    samples = wait_accepted(collector, 3)
+    samples = wait_accepted(collector, 3, applied=False)
     assert sample(samples, "branchwatch_agent_up", **labels) == 0
     assert sample(samples, "branchwatch_device_up", **device) == 0
 
@@ -113,11 +119,14 @@ def test_status_session_rule_and_agent_metrics(
 def test_duplicates_are_dropped_and_counted(collector: CollectorProcess, agent: FakeAgent) -> None:
     agent.publish(scenario.events(1, 10))
     before = wait_accepted(collector, 10)
+    # The agent's answer to the rebuild's replay was all duplicates already.
+    duplicates = sample(before, "branchwatch_collector_messages_total", result="duplicate") or 0
     agent.publish(scenario.events(7, 9))  # issued A001, B001, A002 again
     samples = wait_until(
         lambda: (
             (s := collector.metrics())
-            and sample(s, "branchwatch_collector_messages_total", result="duplicate") == 3
+            and sample(s, "branchwatch_collector_messages_total", result="duplicate")
+            == duplicates + 3
             and s
         ),
         10,
@@ -145,7 +154,7 @@ def test_gap_is_counted_and_filled_by_replay(collector: CollectorProcess, agent:
         15,
         "the replay to fill the gap",
     )
-    assert agent.replays and agent.replays[0] == 8
+    assert agent.replays == [0, 8]  # the rebuild's, then the gap's
     assert sample(samples, "branchwatch_collector_events_missing_total") == 2
     waits = sample(samples, "branchwatch_wait_seconds_count", **scenario.L(service="cash"))
     assert waits == 1
