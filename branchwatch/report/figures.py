@@ -200,7 +200,7 @@ class TellerCounts:
     teller: str
     ratings: float = 0.0
     good_ratings: float = 0.0
-    served: float = 0.0  # transactions the teller ended
+    served: float = 0.0  # transactions the teller served
 
 
 @dataclass

@@ -9,8 +9,8 @@ Every figure is one instant query evaluated at the end of the report's window:
 * minutes (the branch open, post 1 empty, devices down) are sampled with a subquery
   ``[window:step]``: each sample where the condition holds stands for one step, so
   a spell is exact to within a step at each end, and one shorter than a step may be
-  missed or counted as a whole step. Gauges go stale 5 min after their last scrape,
-  so a collector that was down leaves no samples (no minutes) for that time.
+  missed or counted as a whole step. While Prometheus cannot scrape a collector its
+  series are stale: that time has no samples (no minutes) unless the HA partner's has.
 """
 
 from __future__ import annotations
