@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
 
 
 def http_hammer(rig: Rig, size: Size) -> Outcome:
-    seconds = max(size.outage, 3.0)
+    seconds = max(size.outage, 1.5)
     outcome = Outcome(f"{size.clients:,} HTTP clients hammering the API")
     rig.wait(size.steady)
     port = rig.http.port

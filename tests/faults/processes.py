@@ -21,7 +21,7 @@ from typing import IO, Final
 
 REPO: Final = Path(__file__).resolve().parents[2]
 # The shipped units restart after 5 s (RestartSec=5); the rig waits less to keep runs short.
-RESTART_SEC: Final = 1.0
+RESTART_SEC: Final = 0.5
 EXIT_CONFIG: Final = 2  # systemd's RestartPreventExitStatus=2: a config error is not retried
 
 

@@ -30,8 +30,12 @@ AGENT: Final = "agent-1"
 # kill -9 loses what arrived since the last save; 1 s makes "with persistence" mean
 # the sessions and queues survive, up to the last second.
 AUTOSAVE_SECONDS: Final = 1
-# How long the agents get to record what the devices last sent before the figures are taken.
-WIRE_SECONDS: Final = 3.0
+# The agents' status interval (production: 60 s): the rig reads device links and bad frames.
+STATUS_SECONDS: Final = 2.0
+# How long the agents get to record what the devices last sent before the figures are taken,
+# and how long the recorded count must stand still to count the rest as lost on the wire.
+WIRE_SECONDS: Final = 30.0
+WIRE_QUIET: Final = 1.0
 
 
 @dataclass
@@ -56,10 +60,15 @@ class AgentRig:
         argv = [sys.executable, "-m", "tests.faults.agent_main", "--log-level", "info",
                 "agent", "run", "--config", str(self.config)]  # fmt: skip
         self.proc = Proc(f"agent {branch.branch}", argv, workdir / "agent.log")
+        # Copies of spools this agent had before (one an operator set aside): their events
+        # came first.
+        self.earlier: list[Path] = []
 
     def recorded(self) -> Truth:
         truth = Truth(self.branch.region, self.branch.branch)
-        return truth.extend(spooled_events(self.spool))
+        for spool in [*self.earlier, self.spool]:
+            truth.extend(spooled_events(spool))
+        return truth
 
     def produced(self, heard_only: bool = True) -> Truth:
         truth = Truth(self.branch.region, self.branch.branch)
@@ -79,7 +88,7 @@ def agent_config(branch: BranchLoad, broker_url: str, spool: Path) -> str:
     )
     return (
         f'region = "{branch.region}"\nbranch = "{branch.branch}"\nagent = "{AGENT}"\n'
-        f'[mqtt]\nbroker = "{broker_url}"\nstatus_interval_seconds = 5.0\n'
+        f'[mqtt]\nbroker = "{broker_url}"\nstatus_interval_seconds = {STATUS_SECONDS}\n'
         f'[spool]\npath = "{spool}"\n{devices}'
     )
 
@@ -116,6 +125,8 @@ class Rig:
         self.agents = [AgentRig(workdir / f"branch-{i + 1}", b, self.broker.url)
                        for i, b in enumerate(branches)]  # fmt: skip
         self.load = Load(branches, settings.rates)
+        # Where the last scenario left the figures: the next one reports what it adds.
+        self.baseline: Settled | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -128,6 +139,24 @@ class Rig:
         wait_until(self.load.connected, 30, "every agent to open its devices")
         self.load.run()
         return self
+
+    def repair(self) -> None:
+        """Every process up, every disk roomy, every device plugged in, the load running:
+        what a scenario that failed half-way may have left otherwise."""
+        self.load.resume()
+        if self.broker.pid is None:
+            self.broker.start()
+        self.collector.limit_file_size(None)
+        if not self.collector.alive:
+            self.start_collector()
+        for agent in self.agents:
+            agent.proc.restart_on_failure = False
+            agent.proc.limit_file_size(None)
+            agent.proc.start()
+            for name, device in agent.branch.devices.items():
+                if device.emulator is None:
+                    self.load.call(agent.branch.plug(name))
+        wait_until(self.load.connected, 30, "every agent to open its devices")
 
     def close(self) -> None:
         for agent in self.agents:
@@ -176,6 +205,11 @@ class Rig:
         """Let the load run (the rig's one deliberate pause: load, not a race)."""
         time.sleep(seconds)
 
+    def timed_wait(self, seconds: float) -> float:
+        started = time.monotonic()
+        self.wait(seconds)
+        return time.monotonic() - started
+
     # -- measuring ------------------------------------------------------------------------------
 
     def caught_up(self, frozen: list[Truth], timeout: float) -> float | None:
@@ -193,34 +227,49 @@ class Rig:
             return None
         return time.monotonic() - started
 
-    def settle(self, timeout: float = 60.0) -> Settled:
+    def settle(self, timeout: float = 60.0, stable: float | None = None) -> Settled:
         """Quiet the devices, let the agents record what is on the wire, then wait until every
-        spool is sent and the collector shows exactly what the agents recorded. The load stays
-        paused (:meth:`Load.resume` goes on)."""
+        spool is sent and the collector shows exactly what the agents recorded (or, with
+        ``stable``, until its difference has not changed for that long: a known loss).
+        The figures are those since the last settle; the load stays paused
+        (:meth:`Load.resume` goes on)."""
         self.load.pause()
 
+        recorded: list[tuple[int, float]] = []
+
         def heard_all() -> bool:
-            produced = sum(t.countable for t in self.produced())
-            return produced == sum(t.countable for t in self.recorded())
+            """Every countable event heard is recorded, or the count stopped moving (lost)."""
+            now = sum(t.countable for t in self.recorded())
+            if sum(t.countable for t in self.produced()) == now:
+                return True
+            if not recorded or recorded[-1][0] != now:
+                recorded.append((now, time.monotonic()))
+            return time.monotonic() - recorded[-1][1] >= WIRE_QUIET
 
-        with contextlib.suppress(AssertionError):  # lost on the wire: the figures say so
-            wait_until(heard_all, WIRE_SECONDS, "the agents to record what the devices sent")
+        wait_until(heard_all, WIRE_SECONDS, "the agents to record what the devices sent")
         last: list[Difference] = []
+        since = [time.monotonic()]
 
-        def exact() -> bool:
+        def done() -> bool:
             if any(unsent(agent.spool) for agent in self.agents):
                 return False
-            last[:] = [self.difference()]
-            return last[0].exact
+            diff = self.difference()
+            if not last or diff != last[0]:
+                last[:] = [diff]
+                since[0] = time.monotonic()
+            added = diff if self.baseline is None else diff.since(self.baseline.difference)
+            return added.exact or (stable is not None and time.monotonic() - since[0] >= stable)
 
         with contextlib.suppress(AssertionError):  # inexact: the difference says how
-            wait_until(exact, timeout, "the collector to show what the agents recorded")
-        return Settled(
+            wait_until(done, timeout, "the collector to show what the agents recorded")
+        now = Settled(
             difference=last[0] if last else self.difference(),
             produced=sum(t.countable for t in self.produced(heard_only=False)),
             heard=sum(t.countable for t in self.produced()),
             recorded=sum(t.countable for t in self.recorded()),
         )
+        base, self.baseline = self.baseline, now
+        return now if base is None else now.since(base)
 
 
 @dataclass(frozen=True)
@@ -231,6 +280,15 @@ class Settled:
     produced: int  # sent by the devices
     heard: int  # sent while an agent had the port open
     recorded: int  # in the agents' spools
+
+    def since(self, base: Settled) -> Settled:
+        """The figures of what happened after ``base`` (the previous scenario's end)."""
+        return Settled(
+            difference=self.difference.since(base.difference),
+            produced=self.produced - base.produced,
+            heard=self.heard - base.heard,
+            recorded=self.recorded - base.recorded,
+        )
 
     @property
     def lost_on_the_wire(self) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from collector.statefile import SNAPSHOT_NAME
 from tests.faults.report import Outcome
-from tests.faults.rig import AGENT, Rig, Settled
+from tests.faults.rig import AGENT, STATUS_SECONDS, Rig, Settled
 from tests.support import sample, wait_until
 
 # What the agent may have read but not yet spooled when it dies, plus what the pty holds
@@ -28,6 +28,8 @@ from tests.support import sample, wait_until
 # buffer (2 x 64 KiB before it stops reading), the tty's flip buffers (64 KiB) and 4 KiB.
 WIRE_BYTES_AT_A_DEATH = 3 * 64 * 1024 + 4096
 SHORTEST_LINE = len(b"ISSUE Q000001 cash\r\n")
+# A difference unchanged this long, every spool sent, is final (a loss nothing will repair).
+STABLE = 3.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Size:
     timeout: float  # for recovery and the final count
 
 
-QUICK = Size("quick", 1, 1.5, 1.0, 1.0, 3_000, 2_000, 2_000, 100, 30.0)
+QUICK = Size("quick", 1, 0.3, 0.5, 0.3, 3_000, 2_000, 2_000, 100, 30.0)
 FULL = Size("full", 3, 20.0, 10.0, 15.0, 20_000, 100_000, 100_000, 1_000, 120.0)
 
 
@@ -72,7 +74,7 @@ def collector_kill9(rig: Rig, size: Size) -> Outcome:
     outcome = Outcome("collector kill -9 mid-stream, restarted with its snapshot")
     rig.wait(size.steady)
     snapshot = rig.state_dir / SNAPSHOT_NAME
-    outcome.check("a snapshot existed", snapshot.exists())
+    wait_until(snapshot.exists, 10, "a first snapshot")
     rig.collector.kill9()
     rig.wait(size.outage)  # the agents go on; the broker queues for the collector's session
     since = time.monotonic()
@@ -148,17 +150,18 @@ def corrupt_snapshot(rig: Rig, size: Size) -> Outcome:
     outcome.check("the collector started", rig.collector.alive)
     outcome.check("the snapshot was set aside", any(rig.state_dir.glob(SNAPSHOT_NAME + ".bad-*")))
     outcome.check("the reason is logged", outcome.saw(log, "snapshot unusable", "collector log"))
-    # What came before the restart is gone (no rebuild yet); what comes after must be exact.
-    before = rig.settle(size.timeout)
+    # Without a rebuild what came before the restart is gone; what comes after must be exact.
+    before = rig.settle(size.timeout, stable=STABLE)
     rig.load.resume()
     outcome.figures["counted events lost with the snapshot"] = f"{before.difference.lost:,}"
-    outcome.gaps.append(
-        f"{before.difference.lost:,} counted events of the day so far are gone (and posts"
-        " staffed before the restart unknown) until the collector can rebuild without a"
-        " snapshot (pending: rebuild-without-snapshot)"
-    )
+    if not before.difference.exact:
+        outcome.gaps.append(
+            f"{before.difference.lost:,} counted events of the day so far are gone (and"
+            f" {len(before.difference.wrong_posts)} posts wrong) until the collector can"
+            " rebuild without a snapshot (pending: rebuild-without-snapshot)"
+        )
     rig.wait(size.after)
-    settled = rig.settle(size.timeout)
+    settled = rig.settle(size.timeout, stable=STABLE)
     rig.load.resume()
     outcome.settled = settled
     more = settled.difference.lost - before.difference.lost
@@ -225,6 +228,7 @@ def agent_kill9_burst(rig: Rig, size: Size) -> Outcome:
     burst = asyncio.run_coroutine_threadsafe(agent.branch.burst(size.burst), rig.load.loop)
     wait_until(lambda: agent.recorded().issued.total() >= before + 50, 30, "burst under way")
     last_seq = spool_seqs(agent.spool)[1]
+    missing_before = _missing(rig)
     agent.proc.kill9()
     in_burst = agent.recorded().issued.total() - before
     outcome.check("the kill landed mid-burst", 0 < in_burst < size.burst, f"{in_burst} recorded")
@@ -241,8 +245,8 @@ def agent_kill9_burst(rig: Rig, size: Size) -> Outcome:
         held == last - first + 1,
         f"seqs {first}..{last}, {held} held",
     )
-    missing = sample(rig.metrics(), "branchwatch_collector_events_missing_total")
-    outcome.check("no seq gap at the collector", missing == 0, f"{missing}")
+    missing = _missing(rig) - missing_before
+    outcome.check("no seq gap at the collector", missing == 0, f"{missing} missing")
     outcome.saw(agent.proc.log(), r"agent north/\S+: \d devices", "agent log at restart")
     finish(rig, size, outcome, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
     return outcome
@@ -285,40 +289,59 @@ def corrupt_spool(rig: Rig, size: Size) -> Outcome:
     agent = rig.agents[0]
     rig.wait(size.steady)
     assert agent.proc.term() == 0
+    good = agent.spool.read_bytes()
     with agent.spool.open("r+b") as db:
         db.write(b"\x00garbage, not SQLite" * 5)  # the header: "file is not a database"
     agent.proc.restart_on_failure = True
+    first = len(agent.proc.exit_codes)
     agent.proc.start()
-    wait_until(lambda: len(agent.proc.exit_codes) >= 3, size.timeout, "the agent's restarts")
+    wait_until(lambda: len(agent.proc.exit_codes) >= first + 2, size.timeout, "the restarts")
+    agent.proc.restart_on_failure = False
+    agent.proc.wait_exit(10)
     log = agent.proc.log()
     outcome.check("it exits with a clear error", outcome.saw(log, "cannot open spool", "agent log"))
     outcome.check("no traceback", "Traceback" not in log)
-    outcome.figures["restarts before an operator acted"] = str(len(agent.proc.exit_codes) - 1)
+    codes = agent.proc.exit_codes[first:]
+    outcome.check("it exits 1 each time (systemd retries)", set(codes) == {1}, f"{codes}")
+    outcome.check("the spool is left for inspection", agent.spool.read_bytes() != good)
     outcome.gaps.append(
-        "the agent does not set a corrupt spool aside: it fails at every restart until an"
-        " operator moves spool.db away (the runbook does not say so yet)"
+        "the agent does not set a corrupt spool aside: it fails at every restart (every 5 s"
+        " under systemd) until an operator moves spool.db away; meanwhile its devices are"
+        " unread. What a fresh spool then does: fault spool-replaced"
     )
-    # The operator moves it aside: a fresh spool starts its seq and session at 1 again.
-    agent.proc.restart_on_failure = False
-    agent.proc.wait_exit(10)
-    aside = agent.spool.with_name("spool.db.corrupt")
+    # Undo the damage (the rig goes on); an operator's fresh spool is fault spool-replaced.
+    agent.spool.write_bytes(good)
+    agent.proc.start()
+    wait_until(rig.load.connected, size.timeout, "the agent back on its devices")
+    # A port opened by the restarted agent flushes what was already in it.
+    finish(rig, size, outcome, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    return outcome
+
+
+def spool_replaced(rig: Rig, size: Size) -> Outcome:
+    """Known bug: a fresh spool starts its seq at 1, below what the collector has seen."""
+    outcome = Outcome("agent spool replaced by a fresh one (corrupt one moved aside, new disk)")
+    agent = rig.agents[0]
+    rig.wait(size.steady)
+    assert agent.proc.term() == 0
+    aside = agent.spool.with_name(f"spool.db.aside-{len(agent.earlier)}")
     agent.spool.replace(aside)
+    agent.earlier.append(aside)  # its events came first
     for extra in (wal(agent.spool), agent.spool.with_name("spool.db-shm")):
         extra.unlink(missing_ok=True)
+    old_last = spool_seqs(aside)[1]
     since = time.monotonic()
     agent.proc.start()
     wait_until(rig.load.connected, size.timeout, "the agent back on its devices")
     rig.wait(size.after)
-    settled = rig.settle(size.timeout)
+    settled = rig.settle(size.timeout, stable=STABLE)
     rig.load.resume()
-    recovered = settled.difference.lost == 0
-    outcome.recovery = time.monotonic() - since if recovered else None
+    outcome.figures["seq of the old spool / the new one"] = (
+        f"{old_last} / {spool_seqs(agent.spool)[1]}"
+    )
+    if settled.difference.exact:
+        outcome.recovery = time.monotonic() - since
     outcome.settle(settled, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
-    if not recovered:
-        outcome.gaps.append(
-            "after the fresh spool restarts seq at 1 the collector drops the agent's new"
-            f" events as duplicates of the old seqs: {settled.difference.lost:,} lost"
-        )
     return outcome
 
 
@@ -362,12 +385,12 @@ def clock_back(rig: Rig, size: Size) -> Outcome:
 
     seen_before = last_seen()
     signal_agents(rig, signal.SIGUSR1)
-    rig.wait(max(size.outage, 6.0))  # past a status interval
-    seen_after = last_seen()
+    waited = rig.timed_wait(max(size.outage, 2 * STATUS_SECONDS))  # past a status or two
+    advanced = last_seen() - seen_before
     outcome.figures["agent last seen advanced after the step"] = (
-        f"{seen_after - seen_before:+.1f} s"
+        f"{advanced:+.1f} s in {waited:.1f} s"
     )
-    if seen_after <= seen_before:
+    if advanced < waited / 2:
         outcome.gaps.append(
             "branchwatch_agent_last_seen_timestamp_seconds stops for the hour the clock"
             " went back (it is the newest event or status time): BranchwatchAgentOffline"
@@ -385,6 +408,10 @@ def clock_back(rig: Rig, size: Size) -> Outcome:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _missing(rig: Rig) -> float:
+    return sample(rig.metrics(), "branchwatch_collector_events_missing_total") or 0.0
 
 
 def signal_agents(rig: Rig, signum: int) -> None:

@@ -144,6 +144,16 @@ class Difference:
     def exact(self) -> bool:
         return self.lost == 0 and self.duplicated == 0 and not self.wrong_posts
 
+    def since(self, base: Difference) -> Difference:
+        """What changed after ``base`` (posts are state: as they are now)."""
+        return Difference(
+            expected=self.expected - base.expected,
+            counted=self.counted - base.counted,
+            lost=self.lost - base.lost,
+            duplicated=self.duplicated - base.duplicated,
+            wrong_posts=self.wrong_posts,
+        )
+
 
 def compare(truths: Iterable[Truth], got: Samples) -> Difference:
     """How the collector's samples differ from what each branch's truth predicts."""
