@@ -86,6 +86,25 @@ def client_for(
     )
 
 
+def fail_connect_on_close(client: aiomqtt.Client) -> None:
+    """End the connect attempt when the broker closes the socket before its CONNACK.
+
+    aiomqtt ignores such a close and waits out its whole timeout. A NATS node does
+    it while the cluster elects a new leader for its session store: better to try
+    the next broker at once than to sit out 15 s.
+    """
+    paho = client._client
+    forward = paho.on_disconnect
+
+    def on_disconnect(c: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        connecting = client._connected  # aiomqtt's future for the CONNACK
+        if not connecting.done():
+            connecting.set_exception(aiomqtt.MqttError(f"closed before CONNACK ({rc})"))
+        forward(c, userdata, flags, rc, props)  # type: ignore[misc, call-arg]
+
+    paho.on_disconnect = on_disconnect
+
+
 class Publisher:
     def __init__(self, config: AgentConfig, core: AgentCore, stop: asyncio.Event) -> None:
         self.config = config
@@ -128,6 +147,7 @@ class Publisher:
                 self.brokers.address,
             )
             self._watch_pubacks(client)
+            fail_connect_on_close(client)
             try:
                 async with client:
                     log.info("connected to %s as session %d", broker, session)
