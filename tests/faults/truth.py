@@ -53,6 +53,8 @@ class Truth:
         if kind == "ticket.issued":
             self.issued[event["service"]] += 1
             self._services[event["ticket"]] = event["service"]
+        elif kind == "ticket.transferred" and event["ticket"] in self._services:
+            self._services[event["ticket"]] = event["service"]  # served under its new service
         elif kind == "service.started" and event["ticket"] in self._services:
             self.served[self._services[event["ticket"]]] += 1
         elif kind == "evaluation.requested":
