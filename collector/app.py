@@ -249,7 +249,7 @@ class Collector:
                 "left out, %d seqs missing between them%s",
                 where,
                 ", ".join(done.agents),
-                done.events.late,
+                done.events.applied + done.events.late,
                 done.before_day,
                 done.events.missing,
                 f", {done.let_go} oldest beyond the {MAX_HELD} held" if done.let_go else "",

@@ -20,6 +20,11 @@ whatever the order (open/closed, posts, counters, devices), so it is applied
 from the whole retention: a greeter who checked in before the opening is on
 the post. With no opening in the retention, nothing is cut.
 
+What is news. Events applied from a rebuild are late (they start no floor notice
+about the past), except those that were at most :data:`NEWS` seconds old (event
+time) when they arrived: the floor is happening now, whether they came live
+during the rebuild or in the answer.
+
 When the answer is in. The wire has no end-of-replay mark, so an agent's
 rebuild is ready when one of these holds:
 
@@ -49,6 +54,7 @@ from branchwatch.contract import events as ev
 SETTLE: Final = 3.0
 NO_ANSWER: Final = 10.0
 LONGEST: Final = 60.0
+NEWS: Final = 60.0
 # Events held per agent: a busy branch sends a few thousand a day. Beyond, the
 # lowest seqs are let go (the oldest of the retention, before the day's start).
 MAX_HELD: Final = 20_000
@@ -73,10 +79,11 @@ DAY_SCOPED: Final[frozenset[type[ev.Event]]] = frozenset(
 class Rebuild:
     """One agent's rebuild in progress: the events held and when the ask went out."""
 
-    __slots__ = ("asked_at", "complete", "events", "heard_at", "let_go", "top_at_ask")
+    __slots__ = ("asked_at", "complete", "events", "heard_at", "let_go", "news", "top_at_ask")
 
     def __init__(self) -> None:
         self.events: dict[int, ev.Event] = {}  # seq -> event
+        self.news: set[int] = set()  # seqs that were news when they arrived (see NEWS)
         self.asked_at: float | None = None  # None: to be asked (again)
         self.top_at_ask: int | None = None  # the newest seq held when the ask went out
         self.heard_at: float | None = None  # receive time of the newest event since the ask
@@ -97,12 +104,15 @@ class Rebuild:
             else:
                 kept[seq] = event
                 held += 1
+                if received - event.ts <= NEWS:
+                    self.news.add(seq)
         if self.asked_at is not None:
             self.heard_at = received
         if len(kept) > MAX_HELD:
             excess = sorted(kept)[: len(kept) - MAX_HELD * 9 // 10]
             for seq in excess:
                 del kept[seq]
+                self.news.discard(seq)
             self.let_go += len(excess)
         return held, duplicate
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from functools import partial
 from typing import Any, Final
 
@@ -184,11 +185,12 @@ class Store:
         result: ApplyResult,
         *,
         history: bool = False,
+        news: AbstractSet[int] = frozenset(),
         counts: Callable[[Event], bool] | None = None,
     ) -> int:
         """Apply ``events`` (in increasing seq order) of agent ``a``, counting into ``result``.
 
-        ``history``: a rebuild's events (late: nothing of them is news);
+        ``history``: a rebuild's events, late but for the seqs in ``news``;
         ``counts``: whether a rebuild applies an event that consumes its seq.
         Returns how many events ``counts`` left out.
         """
@@ -206,7 +208,7 @@ class Store:
                 if last is not None and seq != last + 1:
                     gaps += agents.record_gap(a, last, seq)
                 last = seq
-                is_late = history
+                is_late = history and seq not in news
             elif seq in missing:
                 del missing[seq]
                 is_late = True
@@ -406,8 +408,9 @@ class Store:
                 continue
             a.rebuilding = False
             counts = None if start is None else partial(start.counts, name)
+            news = rebuilds[name].news
             before_day += self._apply_in_order(
-                b, a, events, now, result, history=True, counts=counts
+                b, a, events, now, result, history=True, news=news, counts=counts
             )
             if a.missing:
                 self._replays.gap(b, a)

@@ -142,7 +142,8 @@ def test_an_agent_that_never_answers_is_let_through_after_the_longest_wait() -> 
         if 2 * n < LONGEST:
             assert store.settle_rebuilds(TODAY + 2 * n) == []
     (rebuilt,) = store.settle_rebuilds(TODAY + 2 * 39)
-    assert rebuilt.events.late == 40 and summary(store).agents[0].last_seq == 539
+    assert rebuilt.events.applied == 40  # each was news when it came
+    assert summary(store).agents[0].last_seq == 539
 
 
 def test_holes_in_the_answer_become_gaps_and_are_asked_for() -> None:
@@ -191,6 +192,25 @@ def test_no_notice_about_the_past_while_a_branch_is_rebuilt() -> None:
     assert store.due_notices(TODAY + 1) == []
     store.settle_rebuilds(TODAY + 0.5 + SETTLE)
     assert store.due_notices(TODAY + 10) == []  # history starts no notice episode
+    assert store.notices_of("r1", "b1") == []
+
+
+def test_what_happens_on_the_floor_during_a_rebuild_is_news() -> None:
+    store = Store(FloorConfig(), notices=NoticesConfig(), rebuild=True)
+    store.apply_status("r1", "b1", "q", online(), TODAY)
+    store.replay_asks(TODAY, WAIT)
+    now = [
+        E(ev.BranchOpened, 0, TODAY - 3600),  # history
+        E(ev.PositionStaffed, 1, TODAY + 1, position=1, staff="anna"),  # news
+        E(ev.PositionVacated, 2, TODAY + 2, position=1, staff="anna"),
+    ]
+    for event in now:
+        store.apply_events("r1", "b1", "q", [event], TODAY + 2.5)
+    (rebuilt,) = store.settle_rebuilds(TODAY + 2.5 + SETTLE)
+    assert (rebuilt.events.late, rebuilt.events.applied) == (1, 2)
+    episodes = store.notices_of("r1", "b1")
+    assert episodes is not None
+    assert [(e.kind, e.position) for e in episodes] == [("post_empty", 1)]
 
 
 def test_a_snapshot_taken_mid_rebuild_rebuilds_again() -> None:
