@@ -276,6 +276,11 @@ def _definitions(report: Report) -> str:
             "ratings ÷ ratings requested on the evaluator pads (the bank's "
             "figure); ratings ÷ served counts ratings per ticket served.",
         ),
+        (
+            "Tellers",
+            "satisfaction and ratings per teller (the pad's teller, else whoever "
+            "served the rated ticket), and ratings ÷ the transactions the teller served.",
+        ),
         ("Walkouts", "customers who left before being called."),
         (
             f"Post {GREETER_POST} empty",

@@ -35,9 +35,6 @@ from branchwatch.thresholds import Thresholds
 BRANCH: Final = ", ".join(metrics.BRANCH_LABELS)
 GOOD_RATINGS: Final = RATINGS[:2]  # very_satisfied, satisfied: what satisfaction counts
 GREETER_POST: Final = 1  # the greeting desk at the door: "never leave it empty"
-# The per-teller families (the collector exports them with per-teller ratings).
-TELLER_EVALUATIONS: Final = "branchwatch_teller_evaluations_total"
-TELLER_SERVED: Final = "branchwatch_teller_served_total"
 DEFAULT_TIMEOUT: Final = 60.0
 
 
@@ -143,10 +140,13 @@ class Queries:
         inside = ", ".join(m for m in (self.regions, *matchers) if m)
         return f"{name}{{{inside}}}" if inside else name
 
+    def rise(self, name: str, *matchers: str) -> str:
+        """A counter's rise over the window (per series: every HA copy apart)."""
+        return f"increase({self.select(name, *matchers)}[{duration(self.window)}])"
+
     def counted(self, name: str, by: str, *matchers: str) -> str:
         """A counter's rise over the window per branch, one copy of each ``by`` series."""
-        rise = f"increase({self.select(name, *matchers)}[{duration(self.window)}])"
-        return f"sum by ({BRANCH}) (max by ({BRANCH}, {by}) ({rise}))"
+        return f"sum by ({BRANCH}) (max by ({BRANCH}, {by}) ({self.rise(name, *matchers)}))"
 
     def branches(self) -> str:
         """Every branch with a sample in the window (1: it was open at some scrape)."""
@@ -178,16 +178,14 @@ class Queries:
         return f"count by ({BRANCH}) (max_over_time({self._sampled(self._device_down())}) == 1)"
 
     def ratings(self) -> str:
-        rise = f"increase({self.select(metrics.EVALUATIONS.name)}[{duration(self.window)}])"
+        rise = self.rise(metrics.EVALUATIONS.name)
         return f"sum by ({BRANCH}, rating) (max by ({BRANCH}, counter, rating) ({rise}))"
 
     def teller_ratings(self) -> str:
-        rise = f"increase({self.select(TELLER_EVALUATIONS)}[{duration(self.window)}])"
-        return f"max by ({BRANCH}, teller, rating) ({rise})"
+        return f"max by ({BRANCH}, teller, rating) ({self.rise(metrics.TELLER_EVALUATIONS.name)})"
 
     def teller_served(self) -> str:
-        rise = f"increase({self.select(TELLER_SERVED)}[{duration(self.window)}])"
-        return f"max by ({BRANCH}, teller) ({rise})"
+        return f"max by ({BRANCH}, teller) ({self.rise(metrics.TELLER_SERVED.name)})"
 
 
 def branch_counts(
