@@ -19,6 +19,7 @@ from collector.floor.agents import rebuilding
 from collector.floor.branch import (
     COUNTER_STATES,
     LOST_REASONS,
+    AgentState,
     BranchState,
     DeviceState,
     Histogram,
@@ -211,25 +212,26 @@ def _intercom_ack(labels: _Labels, b: BranchState, p: str) -> str:
     )
 
 
-def _agent_up(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.AGENT_UP.name}{{{p}"
+def _per_agent(
+    family: metrics.MetricFamily, b: BranchState, p: str, value: Callable[[AgentState], object]
+) -> str:
+    """One line per agent of the branch, its ``value``."""
+    head = f"{family.name}{{{p}"
     return "".join(
-        f'{head},agent="{_escape(a)}"}} {int(b.agents[a].up)}\n' for a in sorted(b.agents)
+        f'{head},agent="{_escape(a)}"}} {value(b.agents[a])}\n' for a in sorted(b.agents)
     )
+
+
+def _agent_up(labels: _Labels, b: BranchState, p: str) -> str:
+    return _per_agent(metrics.AGENT_UP, b, p, lambda agent: int(agent.up))
 
 
 def _spool_depth(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.AGENT_SPOOL_DEPTH.name}{{{p}"
-    return "".join(
-        f'{head},agent="{_escape(a)}"}} {b.agents[a].spool_depth}\n' for a in sorted(b.agents)
-    )
+    return _per_agent(metrics.AGENT_SPOOL_DEPTH, b, p, lambda agent: agent.spool_depth)
 
 
 def _last_seen(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.AGENT_LAST_SEEN.name}{{{p}"
-    return "".join(
-        f'{head},agent="{_escape(a)}"}} {_num(b.agents[a].last_seen)}\n' for a in sorted(b.agents)
-    )
+    return _per_agent(metrics.AGENT_LAST_SEEN, b, p, lambda agent: _num(agent.last_seen))
 
 
 def _agent_info(labels: _Labels, b: BranchState, p: str) -> str:
@@ -294,17 +296,11 @@ def _rebuilding(labels: _Labels, b: BranchState, p: str) -> str:
 
 
 def _events_missing(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.AGENT_EVENTS_MISSING.name}{{{p}"
-    return "".join(
-        f'{head},agent="{_escape(a)}"}} {len(b.agents[a].missing)}\n' for a in sorted(b.agents)
-    )
+    return _per_agent(metrics.AGENT_EVENTS_MISSING, b, p, lambda agent: len(agent.missing))
 
 
 def _events_lost(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.AGENT_EVENTS_LOST.name}{{{p}"
-    return "".join(
-        f'{head},agent="{_escape(a)}"}} {b.agents[a].events_lost}\n' for a in sorted(b.agents)
-    )
+    return _per_agent(metrics.AGENT_EVENTS_LOST, b, p, lambda agent: agent.events_lost)
 
 
 def _notices_total(labels: _Labels, n: NoticeMetrics, p: str) -> str:
