@@ -49,10 +49,19 @@ NOTICE_HOLD: Final = 5.0
 
 
 class Collector:
-    def __init__(self, config: CollectorConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        clock: Callable[[], float] = time.time,
+        *,
+        rebuild: bool = True,
+    ) -> None:
+        """``rebuild``: an agent the collector has no seq of is rebuilt from its replay
+        (collector/rebuild.py); off only to measure the steady state (bench.ingest)."""
         config.validate()
         self.config = config
         self.clock = clock
+        self.rebuild = rebuild
         self.lock = threading.Lock()
         self.metrics = SelfMetrics()
         self.annotator: Annotator | None = None
@@ -144,19 +153,21 @@ class Collector:
     def _restore(self) -> Store:
         floor, thresholds = self.config.floor, self.config.thresholds
         notices = self.config.notices if self.config.notices.enabled else None
-        # Every agent the collector has no seq of is rebuilt from its replay.
+        rebuild = self.rebuild
         if self.state_file is None:
-            return Store(floor, thresholds=thresholds, notices=notices, rebuild=True)
+            return Store(floor, thresholds=thresholds, notices=notices, rebuild=rebuild)
         data = self.state_file.read()
         if data is None:
             log.info("no snapshot in %s: starting empty", self.state_file.dir)
-            return Store(floor, thresholds=thresholds, notices=notices, rebuild=True)
+            return Store(floor, thresholds=thresholds, notices=notices, rebuild=rebuild)
         try:
-            store = Store.restore(floor, data, thresholds=thresholds, notices=notices, rebuild=True)
+            store = Store.restore(
+                floor, data, thresholds=thresholds, notices=notices, rebuild=rebuild
+            )
         except CollectorError as exc:
             moved = self.state_file.quarantine()
             log.error("snapshot unusable (%s); moved to %s, starting empty", exc, moved)
-            return Store(floor, thresholds=thresholds, notices=notices, rebuild=True)
+            return Store(floor, thresholds=thresholds, notices=notices, rebuild=rebuild)
         log.info("restored %d branches from %s", store.branch_count, self.state_file.path)
         return store
 
