@@ -28,7 +28,7 @@ from branchwatch.report.period import (
 from branchwatch.report.query import (
     DEFAULT_TIMEOUT,
     Prometheus,
-    Queries,
+    Window,
     branch_counts,
     region_matcher,
     teller_counts,
@@ -176,9 +176,9 @@ def make_report(
         raise ConfigError(f"the {period.kind} {period.label} has not started yet")
     at = period.until(now)
     step = step or DEFAULT_STEPS[period.kind]
-    queries = Queries(window=at - start, step=step, regions=region_matcher(regions))
-    branches = branch_counts(prom, queries, at, thresholds)
-    tellers = teller_counts(prom, queries, at)
+    window = Window(prom, start, at, step, region_matcher(regions))
+    branches = branch_counts(window, thresholds)
+    tellers = teller_counts(window)
     return build_report(
         branches,
         tellers,

@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import operator
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from branchwatch.contract import metrics
 from branchwatch.contract.ids import RATINGS, is_site_id
@@ -36,6 +37,9 @@ BRANCH: Final = ", ".join(metrics.BRANCH_LABELS)
 GOOD_RATINGS: Final = RATINGS[:2]  # very_satisfied, satisfied: what satisfaction counts
 GREETER_POST: Final = 1  # the greeting desk at the door: "never leave it empty"
 DEFAULT_TIMEOUT: Final = 60.0
+CHUNK: Final = 86400.0  # a long window is asked for a day at a time
+ONE_QUERY: Final = 2 * CHUNK  # up to this (a 25 h day too): one instant query
+MIN_CHUNK: Final = 0.001  # what is left after whole chunks, if at least this (seconds)
 
 
 class PrometheusError(BranchwatchError):
@@ -67,21 +71,41 @@ class Prometheus:
 
     def query(self, promql: str, at: float) -> list[Sample]:
         """The instant vector of ``promql`` at ``at`` (Unix seconds); NaN samples dropped."""
-        form = urllib.parse.urlencode({"query": promql, "time": f"{at:.3f}"}).encode()
+        result = self._ask("query", "vector", query=promql, time=f"{at:.3f}")
+        return [Sample(dict(row["metric"]), float(row["value"][1])) for row in result]
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Sample]:
+        """Every point of ``promql`` evaluated at ``start``, ``start + step``… up to ``end``."""
+        result = self._ask(
+            "query_range", "matrix", query=promql, start=f"{start:.3f}", end=f"{end:.3f}",
+            step=f"{step:.3f}",
+        )  # fmt: skip
+        return [
+            Sample(dict(row["metric"]), float(value))
+            for row in result
+            for _, value in row["values"]
+        ]
+
+    def _ask(self, endpoint: str, result_type: str, **form: str) -> list[dict[str, Any]]:
+        """The ``result`` of one API call; NaN and infinite values dropped."""
         # The scheme was checked by prometheus_url(): http or https only.
         request = urllib.request.Request(  # noqa: S310
-            self.url + "/api/v1/query", data=form, method="POST"
+            f"{self.url}/api/v1/{endpoint}",
+            data=urllib.parse.urlencode(form).encode(),
+            method="POST",
         )
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
         body = self._fetch(request)
-        if body.get("status") != "success" or body["data"]["resultType"] != "vector":
+        if body.get("status") != "success" or body["data"]["resultType"] != result_type:
             raise PrometheusError(f"Prometheus at {self.url} answered {str(body)[:300]}")
-        samples = []
+        rows: list[dict[str, Any]] = []
         for row in body["data"]["result"]:
-            value = float(row["value"][1])
-            if math.isfinite(value):
-                samples.append(Sample(dict(row["metric"]), value))
-        return samples
+            if "values" in row:
+                row["values"] = [v for v in row["values"] if math.isfinite(float(v[1]))]
+                rows.append(row)
+            elif math.isfinite(float(row["value"][1])):
+                rows.append(row)
+        return rows
 
     def _fetch(self, request: urllib.request.Request) -> dict[str, Any]:
         try:
@@ -175,7 +199,9 @@ class Queries:
         return f"sum by ({BRANCH}) (sum_over_time({self._sampled(self._device_down())}))"
 
     def devices_down(self) -> str:
-        return f"count by ({BRANCH}) (max_over_time({self._sampled(self._device_down())}) == 1)"
+        """One series per device found down while open (counted per branch by the caller:
+        a device down in several chunks of the window is one device)."""
+        return f"max_over_time({self._sampled(self._device_down())}) == 1"
 
     def ratings(self) -> str:
         rise = self.rise(metrics.EVALUATIONS.name)
@@ -188,69 +214,125 @@ class Queries:
         return f"max by ({BRANCH}, teller) ({self.rise(metrics.TELLER_SERVED.name)})"
 
 
-def branch_counts(
-    prom: Prometheus, queries: Queries, at: float, thresholds: Thresholds
-) -> list[BranchCounts]:
+Build = Callable[[Queries], str]
+
+
+class Queryable(Protocol):
+    def query(self, promql: str, at: float) -> list[Sample]: ...
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Sample]: ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """The report's window ``(start, end]``, asked for a day at a time when it is long.
+
+    One ``increase(x[92d])`` over a region loads every sample of three months at once and
+    exceeds Prometheus' ``query.max-samples``: a longer window is asked as one range query
+    of day-long chunks (``step`` = a day) plus an instant query for what is left, and the
+    chunks are combined per series (added, or the largest kept).
+    """
+
+    prom: Queryable
+    start: float
+    end: float
+    step: float  # sampling step of the minute figures
+    regions: str = ""  # a region matcher, or ""
+
+    def ask(
+        self, build: Build, combine: Callable[[float, float], float] = operator.add
+    ) -> list[Sample]:
+        total = self.end - self.start
+        if total <= ONE_QUERY:
+            return self.prom.query(build(self._queries(total)), self.end)
+        whole = int(total // CHUNK)
+        parts = self.prom.query_range(
+            build(self._queries(CHUNK)), self.start + CHUNK, self.start + whole * CHUNK, CHUNK
+        )
+        rest = total - whole * CHUNK
+        if rest >= MIN_CHUNK:
+            parts += self.prom.query(build(self._queries(rest)), self.end)
+        combined: dict[tuple[tuple[str, str], ...], Sample] = {}
+        for part in parts:
+            key = tuple(sorted(part.labels.items()))
+            prior = combined.get(key)
+            value = part.value if prior is None else combine(prior.value, part.value)
+            combined[key] = Sample(part.labels, value)
+        return list(combined.values())
+
+    def _queries(self, length: float) -> Queries:
+        return Queries(window=length, step=self.step, regions=self.regions)
+
+
+def _branch_of(sample: Sample) -> tuple[str, str]:
+    return sample.labels.get("region", ""), sample.labels.get("branch", "")
+
+
+def _counted(family: str, by: str, *matchers: str) -> Build:
+    def build(queries: Queries) -> str:
+        return queries.counted(family, by, *matchers)
+
+    return build
+
+
+def branch_counts(window: Window, thresholds: Thresholds) -> list[BranchCounts]:
     """Each branch seen in the window, with its counts (sorted by region, branch)."""
-    found: dict[tuple[str, str], BranchCounts] = {}
+    found = {
+        _branch_of(sample): BranchCounts(*_branch_of(sample))
+        for sample in window.ask(Queries.branches, max)
+    }
 
-    def each(promql: str) -> Iterable[tuple[BranchCounts, Sample]]:
-        for sample in prom.query(promql, at):
-            key = (sample.labels.get("region", ""), sample.labels.get("branch", ""))
-            if key in found:
-                yield found[key], sample
+    def each(build: Build) -> Iterable[tuple[BranchCounts, Sample]]:
+        for sample in window.ask(build):
+            if (counts := found.get(_branch_of(sample))) is not None:
+                yield counts, sample
 
-    for sample in prom.query(queries.branches(), at):
-        key = (sample.labels.get("region", ""), sample.labels.get("branch", ""))
-        found[key] = BranchCounts(region=key[0], branch=key[1])
-    per_step = queries.step / 60.0
     target = f'le="{bucket_label(thresholds.wait_target_seconds)}"'
-    sums = {
-        "issued": queries.counted(metrics.TICKETS_ISSUED.name, "service"),
-        "served": queries.counted(metrics.TICKETS_SERVED.name, "service"),
-        "walkouts": queries.counted(metrics.TICKETS_LOST.name, "service", 'reason="walkout"'),
-        "waits": queries.counted(metrics.WAIT_SECONDS.count, "service"),
-        "wait_seconds": queries.counted(metrics.WAIT_SECONDS.sum, "service"),
-        "within_target": queries.counted(metrics.WAIT_SECONDS.bucket, "service", target),
-        "requested": queries.counted(metrics.EVALUATIONS_REQUESTED.name, "counter"),
-        "notices_unanswered": queries.counted(metrics.NOTICES.name, "kind", 'outcome="unanswered"'),
+    sums: dict[str, tuple[str, str, tuple[str, ...]]] = {
+        "issued": (metrics.TICKETS_ISSUED.name, "service", ()),
+        "served": (metrics.TICKETS_SERVED.name, "service", ()),
+        "walkouts": (metrics.TICKETS_LOST.name, "service", ('reason="walkout"',)),
+        "waits": (metrics.WAIT_SECONDS.count, "service", ()),
+        "wait_seconds": (metrics.WAIT_SECONDS.sum, "service", ()),
+        "within_target": (metrics.WAIT_SECONDS.bucket, "service", (target,)),
+        "requested": (metrics.EVALUATIONS_REQUESTED.name, "counter", ()),
+        "notices_unanswered": (metrics.NOTICES.name, "kind", ('outcome="unanswered"',)),
     }
-    for name, promql in sums.items():
-        for counts, sample in each(promql):
+    for name, (family, by, matchers) in sums.items():
+        for counts, sample in each(_counted(family, by, *matchers)):
             setattr(counts, name, sample.value)
-    sampled = {
-        "open_minutes": queries.open_samples(),
-        "post1_empty_minutes": queries.post1_empty_samples(),
-        "device_down_minutes": queries.device_down_samples(),
+    sampled: dict[str, Build] = {
+        "open_minutes": Queries.open_samples,
+        "post1_empty_minutes": Queries.post1_empty_samples,
+        "device_down_minutes": Queries.device_down_samples,
     }
-    for name, promql in sampled.items():
-        for counts, sample in each(promql):
-            setattr(counts, name, sample.value * per_step)
-    for counts, sample in each(queries.devices_down()):
-        counts.devices_down = round(sample.value)
-    for counts, sample in each(queries.ratings()):
+    for name, build in sampled.items():
+        for counts, sample in each(build):
+            setattr(counts, name, sample.value * window.step / 60.0)
+    for sample in window.ask(Queries.devices_down, max):
+        if (down := found.get(_branch_of(sample))) is not None:
+            down.devices_down += 1
+    for counts, sample in each(Queries.ratings):
         counts.ratings += sample.value
         if sample.labels.get("rating") in GOOD_RATINGS:
             counts.good_ratings += sample.value
     return [found[key] for key in sorted(found)]
 
 
-def teller_counts(prom: Prometheus, queries: Queries, at: float) -> list[TellerCounts]:
+def teller_counts(window: Window) -> list[TellerCounts]:
     """Each teller rated or serving in the window (none while the collector exports no
     per-teller families)."""
     found: dict[tuple[str, str, str], TellerCounts] = {}
 
     def teller(sample: Sample) -> TellerCounts:
-        labels = sample.labels
-        key = (labels.get("region", ""), labels.get("branch", ""), labels.get("teller", ""))
+        key = (*_branch_of(sample), sample.labels.get("teller", ""))
         return found.setdefault(key, TellerCounts(*key))
 
-    for sample in prom.query(queries.teller_ratings(), at):
+    for sample in window.ask(Queries.teller_ratings):
         counts = teller(sample)
         counts.ratings += sample.value
         if sample.labels.get("rating") in GOOD_RATINGS:
             counts.good_ratings += sample.value
-    for sample in prom.query(queries.teller_served(), at):
+    for sample in window.ask(Queries.teller_served):
         teller(sample).served += sample.value
     # A teller's series outlive their shifts: one who did nothing in the window is left out.
     return [found[key] for key in sorted(found) if found[key].ratings or found[key].served]

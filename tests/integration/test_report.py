@@ -300,6 +300,23 @@ def test_tellers_match_the_collector_and_rank_by_satisfaction(day: Day) -> None:
     assert tellers["note"] is None
 
 
+def test_the_quarter_so_far_counts_the_day_once(day: Day) -> None:
+    """A quarter is asked a day at a time (range query) plus the rest: the same counts."""
+    by_day = {r["branch"]: r for r in day.report()["branches"]}
+    result = run_cli(
+        "report", "--prometheus", day.prom.url, "--period", "quarter", "--timezone", day.zone,
+        "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    quarter = json.loads(result.stdout)
+    assert quarter["period"]["kind"] == "quarter"
+    assert {r["branch"] for r in quarter["branches"]} == set(by_day)
+    for row in quarter["branches"]:
+        for figure in ("issued", "served", "ratings", "walkouts"):
+            assert near(row[figure], by_day[row["branch"]][figure]), (figure, row)
+        assert row["satisfaction"] == pytest.approx(by_day[row["branch"]]["satisfaction"], abs=0.01)
+
+
 def test_one_region_only(day: Day) -> None:
     report = day.report("--region", "south")
     assert {r["region"] for r in report["branches"]} == {"south"}

@@ -16,6 +16,8 @@ from branchwatch.report.query import (
     Prometheus,
     PrometheusError,
     Queries,
+    Sample,
+    Window,
     duration,
     prometheus_url,
     region_matcher,
@@ -177,3 +179,41 @@ def test_usage_errors_exit_2(
         main(["report", "--prometheus", "http://127.0.0.1:9", *args])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+class Recorder:
+    """Answers every query with one sample per branch: 1 per call (or per range point)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, tuple[float, ...]]] = []
+
+    def query(self, promql: str, at: float) -> list[Sample]:
+        self.calls.append(("query", promql, (at,)))
+        return [Sample({"region": "north", "branch": "b1"}, 1.0)]
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Sample]:
+        self.calls.append(("range", promql, (start, end, step)))
+        points = int((end - start) // step) + 1
+        return [Sample({"region": "north", "branch": "b1"}, 1.0 + i) for i in range(points)]
+
+
+def test_a_short_window_is_one_instant_query() -> None:
+    prom = Recorder()
+    window = Window(prom, start=0.0, end=25 * 3600.0, step=60)  # a 25 h day
+    assert [s.value for s in window.ask(Queries.open_samples)] == [1.0]
+    assert prom.calls == [("query", Queries(25 * 3600.0, 60).open_samples(), (25 * 3600.0,))]
+
+
+def test_a_long_window_is_asked_a_day_at_a_time_and_combined_per_series() -> None:
+    prom = Recorder()
+    day = 86400.0
+    window = Window(prom, start=1000.0, end=1000.0 + 7 * day - 3600, step=300)  # spring week
+    [total] = window.ask(lambda q: q.counted("x_total", "service"))
+    [(kind, promql, (start, end, step)), (last, rest, (at,))] = prom.calls
+    assert (kind, start, end, step) == ("range", 1000.0 + day, 1000.0 + 6 * day, day)
+    assert "increase(x_total[86400s])" in promql
+    assert (last, at) == ("query", 1000.0 + 7 * day - 3600)
+    assert "increase(x_total[82800s])" in rest  # the 23 h left
+    assert total.value == (1 + 2 + 3 + 4 + 5 + 6) + 1  # six whole days, then the rest
+    [largest] = Window(Recorder(), 0.0, 3 * day, 60).ask(Queries.branches, max)
+    assert largest.value == 3  # range points 1, 2, 3 (the rest is empty): the largest kept
