@@ -8,7 +8,6 @@ counted once, whatever node died on the way.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,16 +16,16 @@ import pytest
 
 from branchwatch.contract import topic_for
 from branchwatch.contract.topics import TopicKind
-from tests.integration.test_agent_fakes import (
-    AGENT,
-    BRANCH,
-    REGION,
-    AgentProcess,
-    agent_toml,
-    burst_device,
+from tests.integration.test_agent_fakes import AGENT, BRANCH, REGION, burst_device
+from tests.integration.test_broker_failover import (
+    agent_then_collector,
+    gaps_and_duplicates,
+    issued,
+    settle,
+    stall_after,
 )
 from tests.natscluster import NatsCluster, mqtt_session
-from tests.support import CollectorProcess, sample, wait_until
+from tests.support import sample, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -45,75 +44,31 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
         nats.close()
 
 
-def start_collector(cluster: NatsCluster, tmp_path: Path, urls: list[str]) -> CollectorProcess:
-    state = tmp_path / "collector"
-    state.mkdir()
-    config = tmp_path / "collector.toml"
-    config.write_text(
-        f'[mqtt]\nusername = "collector"\npassword_file = "{cluster.passwords["collector"]}"\n'
-        "reconnect_min_seconds = 0.2\nreconnect_max_seconds = 1.0\n"
-        "replay_min_interval_seconds = 1.0\n"
-        "[state]\nsnapshot_interval_seconds = 3600.0\n"
-    )
-    # CollectorProcess gives the first --broker; the others follow it.
-    brokers = [flag for url in urls[1:] for flag in ("--broker", url)]
-    extra = ["--config", str(config), "--mqtt-protocol", "3.1.1", *brokers]
-    return CollectorProcess(urls[0], state, "collector-1", extra=extra).start(30)
+def logins(cluster: NatsCluster) -> tuple[str, str]:
+    """The [mqtt] lines of the agent and of the collector: NATS speaks MQTT 3.1.1 only.
 
-
-def start_agent(cluster: NatsCluster, tmp_path: Path, urls: list[str], device: str) -> AgentProcess:
-    workdir = tmp_path / "agent"
-    workdir.mkdir()
+    The agent waits 5 s for a PUBACK, not 15: a node whose message store lost its
+    leader never answers a publish (it gives up storing after 4 s, silently), and the
+    agent had better take its events to the next node.
+    """
     user = f"{REGION}/{BRANCH}/{AGENT}"
-    mqtt = f'protocol = "3.1.1"\nusername = "{user}"\npassword_file = "{cluster.passwords[user]}"\n'
-    config = agent_toml(urls[0], str(workdir / "spool.db"), device, mqtt)
-    listed = ", ".join(f'"{url}"' for url in urls)
-    config = config.replace(f'broker = "{urls[0]}"', f"broker = [{listed}]")
-    return AgentProcess(workdir, config).start()
-
-
-def agent_then_collector(
-    cluster: NatsCluster, tmp_path: Path, device: str, agent_urls: list[str], urls: list[str]
-) -> tuple[AgentProcess, CollectorProcess]:
-    """The agent first, some events sent, then the collector: its first replay request
-    (for an agent it has no seq of) finds events to answer with, as in production."""
-    agent = start_agent(cluster, tmp_path, agent_urls, device)
-    try:
-        wait_until(lambda: agent.spooled()[0] >= 30 and not agent.spooled()[1], 15, "a head start")
-        return agent, start_collector(cluster, tmp_path, urls)
-    except BaseException:
-        print(agent.log())
-        agent.kill()
-        raise
-
-
-def issued(collector: CollectorProcess) -> float:
-    value = sample(
-        collector.metrics(), "branchwatch_tickets_issued_total",
-        region=REGION, branch=BRANCH, service="cash",
-    )  # fmt: skip
-    return value or 0.0
-
-
-def settle(collector: CollectorProcess, agent: AgentProcess, expected: int, timeout: float) -> None:
-    """Until the device produced ``expected`` events, all acknowledged and counted."""
-
-    def done() -> bool:
-        count, unsent, _ = agent.spooled()
-        return count == expected and unsent == 0 and issued(collector) == count
-
-    try:
-        wait_until(done, timeout, "collector to count every spooled event")
-    except AssertionError:
-        print(agent.log(), collector.log())
-        raise
+    agent = (
+        f'protocol = "3.1.1"\nusername = "{user}"\npassword_file = "{cluster.passwords[user]}"\n'
+        "publish_timeout_seconds = 5.0\n"
+    )
+    collector = (
+        f'protocol = "3.1.1"\nusername = "collector"\n'
+        f'password_file = "{cluster.passwords["collector"]}"\n'
+    )
+    return agent, collector
 
 
 def test_agent_and_collector_through_the_cluster(cluster: NatsCluster, tmp_path: Path) -> None:
     urls = cluster.urls
     # The agent on mq3, the collector on mq2.
+    device = burst_device(300, rate=100)
     agent, collector = agent_then_collector(
-        cluster, tmp_path, burst_device(300, rate=100), urls[2:3], urls[1:2]
+        tmp_path, device, urls[2:3], urls[1:2], *logins(cluster)
     )
 
     def up() -> float | None:
@@ -210,26 +165,17 @@ def test_a_node_goes_away_mid_stream(
     """
     urls = cluster.urls  # both start on mq1, the first of the list
     device = burst_device(1000, rate=100)
-    agent, collector = agent_then_collector(cluster, tmp_path, device, urls, urls)
+    agent, collector = agent_then_collector(tmp_path, device, urls, urls, *logins(cluster))
     try:
         wait_until(lambda: issued(collector) >= 200, 15, "events flowing")
         led = cluster.leaderships(victim)
-        before = issued(collector)
-        gone = time.monotonic()
-        if how == "crash":
-            cluster.kill(victim)
-        else:
-            cluster.stop(victim)
-        wait_until(lambda: issued(collector) > before + 5, 25, "events flowing again")
-        stall = time.monotonic() - gone
+        stall = stall_after(
+            collector, lambda: cluster.kill(victim) if how == "crash" else cluster.stop(victim)
+        )
         settle(collector, agent, 1000, 30)
-        metrics = collector.metrics()
-        missing = sample(metrics, "branchwatch_collector_events_missing_total")
-        duplicates = sample(metrics, "branchwatch_collector_messages_total", result="duplicate")
         print(
             f"\nNATS {cluster.nodes[victim].name} {how}: the collector's stall {stall:.2f} s "
-            f"(it led: {', '.join(led) or 'nothing'}); gaps seen {missing:g}, "
-            f"duplicates dropped {duplicates:g}"
+            f"(it led: {', '.join(led) or 'nothing'}); {gaps_and_duplicates(collector)}"
         )
         assert issued(collector) == 1000  # 0 lost, 0 double-counted
         if how == "stop":
