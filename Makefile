@@ -8,8 +8,8 @@ STAMP  := $(VENV)/.installed
 
 # Debian packages the suite and the demo use: tests talk to a real broker, Prometheus and
 # Alertmanager, never to mocks. Installed only when root.
-DEBS := mosquitto prometheus prometheus-alertmanager chromium
-BINS := mosquitto prometheus promtool prometheus-alertmanager amtool chromium
+DEBS := mosquitto nats-server prometheus prometheus-alertmanager chromium
+BINS := mosquitto nats-server prometheus promtool prometheus-alertmanager amtool chromium
 
 deps:
 	@missing=""; for b in $(BINS); do command -v $$b >/dev/null 2>&1 || [ -x /usr/sbin/$$b ] || missing="$$missing $$b"; done; \

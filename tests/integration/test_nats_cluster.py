@@ -8,6 +8,8 @@ counted once, whatever node died on the way.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +26,8 @@ from tests.integration.test_broker_failover import (
     settle,
     stall_after,
 )
-from tests.natscluster import NatsCluster, mqtt_session
-from tests.support import sample, wait_until
+from tests.natscluster import KIT, NATS_PATHS, NatsCluster, mqtt_session
+from tests.support import require_binary, sample, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +63,27 @@ def logins(cluster: NatsCluster) -> tuple[str, str]:
         f'password_file = "{cluster.passwords["collector"]}"\n'
     )
     return agent, collector
+
+
+def test_the_shipped_node_file_gives_a_valid_config(tmp_path: Path) -> None:
+    """node.env.example, read as systemd reads an EnvironmentFile, fills branchwatch.conf."""
+    binary = require_binary("nats-server", *NATS_PATHS)
+    env = {}
+    for line in (KIT / "node.env.example").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value.strip('"')
+    assert sorted(env) == sorted(
+        re.findall(r"\$(BW_NATS_\w+)", (KIT / "branchwatch.conf").read_text())
+    )
+    # Where this machine can check it: its own loopback and a temporary store.
+    env |= {"BW_NATS_CLUSTER_LISTEN": "127.0.0.1:6222", "BW_NATS_STORE": str(tmp_path)}
+    checked = subprocess.run(
+        [binary, "-t", "-c", str(KIT / "branchwatch.conf")],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert "is valid" in checked.stderr + checked.stdout
 
 
 def test_agent_and_collector_through_the_cluster(cluster: NatsCluster, tmp_path: Path) -> None:
