@@ -73,10 +73,13 @@ class IntercomFigures(msgspec.Struct, gc=False):
 
     ``to`` keys are a position as text, or :data:`ALL_POSTS`. ``pending`` holds the
     first unanswered call of each pair; ``acks`` the newest acks of each post
-    (bounded), so a call replayed after its ack still finds it.
+    (bounded), so a call replayed after its ack still finds it; ``called`` the newest
+    call of each exported pair.
     """
 
     ack_seconds: dict[int, dict[str, Histogram]] = msgspec.field(default_factory=dict)
+    # Event time of each exported pair's newest call: who may give its place to a new pair.
+    called: dict[int, dict[str, float]] = msgspec.field(default_factory=dict)
     pending: dict[int, dict[str, float]] = msgspec.field(default_factory=dict)
     acks: dict[int, list[float]] = msgspec.field(default_factory=dict)
 
@@ -136,6 +139,11 @@ def repair(
     intercom.pending = {
         source: {target: ts for target, ts in calls.items() if target in known}
         for source, calls in intercom.pending.items()
+        if source in positions
+    }
+    intercom.called = {
+        source: {target: ts for target, ts in calls.items() if target in known}
+        for source, calls in intercom.called.items()
         if source in positions
     }
     intercom.acks = {p: sorted(acks) for p, acks in intercom.acks.items() if p in positions}

@@ -16,8 +16,11 @@ Order: each post keeps its newest :data:`MAX_ACKS_PER_POST` acks, so a call
 replayed after its ack (a gap filled late) still finds the ack it had. An ack
 replayed after a later one already closed the call changes nothing.
 
-Pairs become label values: at most ``max_intercom_pairs`` per branch; a call of
-another pair is refused for the label (``too_many_intercom_pairs``) and counted.
+Pairs become label values: at most ``max_intercom_pairs`` per branch. When they are
+all taken, a new pair takes the place of the one called least recently, provided it
+was not called since the day's opening (its series ends, as a teller's does);
+otherwise the call is refused for the label (``too_many_intercom_pairs``) and counted.
+So each day the first pairs called keep their series.
 """
 
 from __future__ import annotations
@@ -47,19 +50,46 @@ def _pairs(figures: IntercomFigures) -> int:
     return sum(len(targets) for targets in figures.ack_seconds.values())
 
 
+def _idle_pair(branch: BranchState) -> tuple[int, str] | None:
+    """The pair called least recently, if it was not called since the day's opening."""
+    opened, figures = branch.opened_ts, branch.intercom
+    if opened is None:
+        return None
+    calls = [
+        (figures.called.get(source, {}).get(target, 0.0), source, target)
+        for source, targets in figures.ack_seconds.items()
+        for target in targets
+    ]
+    last, source, target = min(calls, default=(opened, 0, ""))
+    return None if last >= opened else (source, target)
+
+
+def _forget(figures: IntercomFigures, source: int, target: str) -> None:
+    for table in (figures.ack_seconds, figures.called, figures.pending):
+        targets = table.get(source)
+        if targets is not None:
+            targets.pop(target, None)
+            if not targets:
+                del table[source]
+
+
 def _histogram(
-    rules: FloorRules, branch: BranchState, source: int, target: str
+    rules: FloorRules, branch: BranchState, source: int, target: str, ts: float
 ) -> Histogram | None:
     """The pair's histogram (made if there is room); None: refused, and counted."""
     figures = branch.intercom
     targets = figures.ack_seconds.get(source)
     histogram = None if targets is None else targets.get(target)
-    if histogram is not None:
-        return histogram
-    if _pairs(figures) >= rules.max_intercom_pairs:
-        count(branch.refused, TOO_MANY_PAIRS)
-        return None
-    histogram = figures.ack_seconds.setdefault(source, {})[target] = new_intercom_histogram()
+    if histogram is None:
+        if _pairs(figures) >= rules.max_intercom_pairs:
+            idle = _idle_pair(branch)
+            if idle is None:
+                count(branch.refused, TOO_MANY_PAIRS)
+                return None
+            _forget(figures, *idle)
+        histogram = figures.ack_seconds.setdefault(source, {})[target] = new_intercom_histogram()
+    called = figures.called.setdefault(source, {})
+    called[target] = max(called.get(target, ts), ts)
     return histogram
 
 
@@ -84,7 +114,7 @@ def on_call(rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomCa
     ):
         return "unknown_position"
     target = ALL_POSTS if e.to_position is None else str(e.to_position)
-    histogram = _histogram(rules, branch, e.from_position, target)
+    histogram = _histogram(rules, branch, e.from_position, target, e.ts)
     if histogram is None:
         return None  # the call happened; only its pair's label has no room
     figures = branch.intercom

@@ -269,4 +269,3 @@ def on_vacated(
             mark.off = key
     _reported(branch, post, agent, key)
     return None
-

@@ -219,7 +219,7 @@ def test_device_cap_counts_every_agent_of_the_branch() -> None:
 @pytest.mark.parametrize("notices", [False, True])
 def test_default_caps_keep_a_branch_within_the_series_budget(notices: bool) -> None:
     config = FloorConfig()
-    assert config.worst_case_series(notices=True) <= config.max_series == 360
+    assert config.worst_case_series(notices=True) <= config.max_series == 370
     store = Store(config, notices=NoticesConfig(enabled=notices))
     noisy = {f"r{n}": n + 1 for n in range(8)}  # 8 reasons a device: 4 x 6 x 8 > the cap
     devices = {f"d{i}": DeviceStatus(kind="pad", link="up", bad_frames=noisy) for i in range(6)}

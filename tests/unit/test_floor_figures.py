@@ -205,6 +205,22 @@ def test_intercom_pairs_beyond_the_cap_are_refused_and_counted() -> None:
     }
 
 
+def test_an_intercom_pair_not_called_today_gives_its_place_to_a_new_one() -> None:
+    feed = Feed(Store(msgspec.structs.replace(CONFIG, max_intercom_pairs=1), thresholds=LIMITS))
+    feed(ev.BranchOpened, 1000)
+    feed(ev.IntercomCall, 1100, from_position=5, to_position=2, reason="assist")
+    feed(ev.IntercomAck, 1110, position=2)
+    feed(ev.BranchClosed, 2000)
+    feed(ev.BranchOpened, 90_000)
+    assert feed(ev.IntercomCall, 90_100, from_position=1, to_position=7, reason="vip").refused == {}
+    feed(ev.IntercomAck, 90_120, position=7)
+    assert series(feed.store, "branchwatch_intercom_ack_seconds_count") == {
+        'from_position="1",to_position="7"': 1
+    }
+    result = feed(ev.IntercomCall, 90_200, from_position=5, to_position=2, reason="assist")
+    assert result.refused == {"too_many_intercom_pairs": 1}  # 1 -> 7 was called today
+
+
 # -- the business day ------------------------------------------------------------------------
 
 
