@@ -28,14 +28,17 @@ during the rebuild or in the answer.
 When the answer is in. The wire has no end-of-replay mark, so an agent's
 rebuild is ready when one of these holds:
 
-- after the ask, a duplicate of the newest event held when the ask went out (or of
-  a newer one) came: the answer, in seq order, has passed it, so everything the
-  agent holds below it is in (an agent that was sending live events);
-- the answer came and then nothing for :data:`SETTLE` seconds (an agent that is
-  quiet now: its answer is all it sends);
-- nothing came for :data:`NO_ANSWER` seconds after the ask while the agent is
-  not known offline: it holds nothing;
-- :data:`LONGEST` seconds passed since the ask (an agent that never answers).
+- after the ask, a duplicate came of the newest event held when the ask went out,
+  or of a newer one: an event the agent sent live, which its answer (in seq order,
+  up to the last event sent) repeats, so everything it holds below it is in (an
+  agent sending live events);
+- the answer came and then no old event (older than :data:`NEWS`) for
+  :data:`SETTLE` seconds: live events go on, but the answer is over (an agent
+  whose answer is all old, and that sends nothing or a trickle now);
+- no old event came for :data:`NO_ANSWER` seconds after the ask while the agent
+  is not known offline: it holds nothing old;
+- :data:`LONGEST` seconds passed since the ask (an agent that never stops
+  sending old events).
 
 An agent whose status says offline waits, however long: the broker queues the
 ask for it, and it is asked again when it is back. A branch is rebuilt when all
@@ -85,8 +88,8 @@ class Rebuild:
         self.events: dict[int, ev.Event] = {}  # seq -> event
         self.news: set[int] = set()  # seqs that were news when they arrived (see NEWS)
         self.asked_at: float | None = None  # None: to be asked (again)
-        self.top_at_ask: int | None = None  # the newest seq held when the ask went out
-        self.heard_at: float | None = None  # receive time of the newest event since the ask
+        self.top_at_ask = -1  # the newest seq held when the ask went out (-1: none)
+        self.heard_at: float | None = None  # receive time of the newest old event since the ask
         self.complete = False  # the answer passed top_at_ask
         self.let_go = 0  # events beyond MAX_HELD
 
@@ -94,20 +97,21 @@ class Rebuild:
         """Keep ``events``; (held, duplicates)."""
         held = duplicate = 0
         kept = self.events
+        asked = self.asked_at is not None
         top = self.top_at_ask
         for event in events:
             seq = event.seq
             if seq in kept:
                 duplicate += 1
-                if top is not None and seq >= top:
+                if asked and seq >= top:
                     self.complete = True
-            else:
-                kept[seq] = event
-                held += 1
-                if received - event.ts <= NEWS:
-                    self.news.add(seq)
-        if self.asked_at is not None:
-            self.heard_at = received
+                continue
+            kept[seq] = event
+            held += 1
+            if received - event.ts <= NEWS:
+                self.news.add(seq)
+            elif asked:
+                self.heard_at = received
         if len(kept) > MAX_HELD:
             excess = sorted(kept)[: len(kept) - MAX_HELD * 9 // 10]
             for seq in excess:
@@ -118,7 +122,7 @@ class Rebuild:
 
     def asked(self, now: float) -> None:
         self.asked_at = now
-        self.top_at_ask = max(self.events, default=None)
+        self.top_at_ask = max(self.events, default=-1)
         self.heard_at = None
         self.complete = False
 

@@ -131,26 +131,39 @@ def test_an_offline_agent_waits_and_is_asked_again_when_back() -> None:
     assert summary(store).rebuilding
 
 
-def test_an_agent_that_never_answers_is_let_through_after_the_longest_wait() -> None:
+def test_live_events_do_not_keep_a_rebuild_waiting_for_an_answer() -> None:
+    """An agent that sends live events all along but holds nothing old to answer with."""
     store = Store(FloorConfig(), rebuild=True)
     store.apply_events("r1", "b1", "q", [E(ev.BranchOpened, 500, TODAY)], TODAY)
     store.replay_asks(TODAY, WAIT)
-    for n in range(1, 40):  # live events every 2 s, never a replay
-        store.apply_events(
-            "r1", "b1", "q", [E(ev.BranchOpened, 500 + n, TODAY + 2 * n)], TODAY + 2 * n
-        )
+    for n in range(1, 10):  # live events every 2 s, never an old one
+        now = TODAY + 2 * n
+        store.apply_events("r1", "b1", "q", [E(ev.BranchOpened, 500 + n, now)], now)
+        if now < TODAY + NO_ANSWER:
+            assert store.settle_rebuilds(now) == []
+    (rebuilt,) = store.settle_rebuilds(TODAY + 18)
+    assert rebuilt.events.applied == 10  # each was news when it came
+    assert summary(store).agents[0].last_seq == 509
+
+
+def test_an_answer_that_never_ends_is_let_through_after_the_longest_wait() -> None:
+    store = Store(FloorConfig(), rebuild=True)
+    store.apply_status("r1", "b1", "q", online(), TODAY)
+    store.replay_asks(TODAY, WAIT)
+    for n in range(40):  # old events every 2 s: a long answer, or a stuck one
+        old = E(ev.BranchOpened, n, YESTERDAY + n)
+        store.apply_events("r1", "b1", "q", [old], TODAY + 2 * n)
         if 2 * n < LONGEST:
             assert store.settle_rebuilds(TODAY + 2 * n) == []
     (rebuilt,) = store.settle_rebuilds(TODAY + 2 * 39)
-    assert rebuilt.events.applied == 40  # each was news when it came
-    assert summary(store).agents[0].last_seq == 539
+    assert rebuilt.events.late == 40
 
 
 def test_holes_in_the_answer_become_gaps_and_are_asked_for() -> None:
     store = Store(FloorConfig(), rebuild=True)
     store.apply_status("r1", "b1", "q", online(), TODAY)
     store.replay_asks(TODAY, WAIT)
-    day = business_day(0, TODAY, 2, close=False)  # seqs 0..9
+    day = business_day(0, YESTERDAY, 2, close=False)  # seqs 0..9
     store.apply_events("r1", "b1", "q", day[:4] + day[6:], TODAY + 1)  # 4 and 5 not held
     (rebuilt,) = store.settle_rebuilds(TODAY + 1 + SETTLE)
     assert rebuilt.events.missing == 2
