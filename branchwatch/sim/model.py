@@ -51,8 +51,8 @@ from branchwatch.sim.base import (
     SimCounter,
     SimTicket,
 )
-from branchwatch.sim.notices import NoticeStaff
 from branchwatch.sim.profile import (
+    DAY,
     DEFAULT_PROFILE,
     HOUR,
     MINUTE,
@@ -60,16 +60,16 @@ from branchwatch.sim.profile import (
     POST_SELF_SERVICE,
     POST_WEALTH,
     RATING_NAMES,
-    RATINGS_BY_WAIT,
     SERVICE_POST,
     TICKET_LETTER,
     Profile,
 )
+from branchwatch.sim.realism import RealisticFloor
 
 __all__ = ["AGENT", "DEFAULT_TS_ORIGIN", "BranchSim"]
 
 
-class BranchSim(NoticeStaff):
+class BranchSim(RealisticFloor):
     """One branch, one agent: a seeded day after day of floor events."""
 
     def __init__(
@@ -101,6 +101,7 @@ class BranchSim(NoticeStaff):
         for kind in profile.flex_counters:
             self._add_counter(kind, flex=True)
         self._peak_per_second = rng.uniform(*profile.peak_arrivals_per_hour) / HOUR
+        self._peak_today = self._peak_per_second
         self._curve_max = max(m for _, m in profile.arrival_curve)
         mix = profile.service_mix
         self._services = tuple(mix)
@@ -124,6 +125,11 @@ class BranchSim(NoticeStaff):
 
     def _next_day(self) -> None:
         p = self.profile
+        self._dates_passed += 1
+        if p.real_nights:  # the next opening is on the next date
+            self._origin += DAY
+            self._at(self._origin + p.open_hour * HOUR, self._open_branch)
+            return
         self._origin = self.now + p.night - p.open_hour * HOUR
         self._at(self.now + p.night, self._open_branch)
 
@@ -136,16 +142,18 @@ class BranchSim(NoticeStaff):
         for post, who in p.lobby_staff.items():
             self._staff(post, who)
         hour = (self.now - self._origin) / HOUR
+        self._peak_today = self._peak_per_second * self._day_factor()
         for counter in self._counters:
             counter.closing = False
             counter.pause = None
             if not counter.flex:
                 self._open_counter(counter)
-            elif hour < p.flex_hours[1]:
+            elif p.queue_counters is None and hour < p.flex_hours[1]:
                 start = p.flex_hours[0] + self._rng.uniform(-0.25, 0.25)
                 self._at_hour(max(start, hour), self._open_flex, counter)
                 self._at_hour(p.flex_hours[1] + self._rng.uniform(0, 0.5), self._close, counter)
         self._emit(BranchOpened, QUEUE_DEVICE)
+        self._start_queue_checks()
         self._plan_day(hour)
         if self._day == 1:
             self._plan_incidents()
@@ -238,7 +246,7 @@ class BranchSim(NoticeStaff):
         close = self._origin + p.close_hour * HOUR
         t = self.now
         while True:
-            t += rng.expovariate(self._peak_per_second * self._curve_max)
+            t += rng.expovariate(self._peak_today * self._curve_max)
             if t >= close:
                 return
             if rng.random() * self._curve_max < self._rate((t - self._origin) / HOUR):
@@ -258,7 +266,9 @@ class BranchSim(NoticeStaff):
         self._schedule_arrival()
         if self._printer_down():
             return  # no ticket printed: the customer is helped at the door
-        self._issue(self._rng.choices(self._services, self._mix_weights)[0])
+        service = self._rng.choices(self._services, self._mix_weights)[0]
+        if not self._uses_machine(service):
+            self._issue(service)
 
     def _waiting_by_service(self) -> dict[str, int]:
         waiting = dict.fromkeys(self._queues, 0)
@@ -398,7 +408,7 @@ class BranchSim(NoticeStaff):
             self._later(p.evaluation_window, self._expire_evaluation, counter, ticket)
 
     def _submit_evaluation(self, counter: SimCounter, ticket: SimTicket) -> None:
-        weights = next(w for limit, w in RATINGS_BY_WAIT if ticket.waited <= limit)
+        weights = self._rating_weights(counter.teller, ticket.waited)
         rating: Rating = self._rng.choices(RATING_NAMES, weights)[0]
         if rating == "unsatisfied":
             self._unsatisfied.append((self.now, ticket.id))
@@ -431,6 +441,7 @@ class BranchSim(NoticeStaff):
     def _open_counter(self, counter: SimCounter) -> None:
         if counter.state == OPEN or self._closing:
             return
+        self._take_teller(counter)
         counter.state = OPEN
         counter.paused_for = None
         self._emit(

@@ -17,12 +17,13 @@ demo shows what the product is for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Any, Final
 
 from branchwatch.contract.ids import CounterKind, Rating
 
 MINUTE: Final = 60.0
 HOUR: Final = 3600.0
+DAY: Final = 24 * HOUR
 
 # Posts of the service standard (the lobby positions).
 POST_GREETER: Final = 1
@@ -112,6 +113,70 @@ class NoticeResponse:
 
 
 @dataclass(frozen=True)
+class Calendar:
+    """How the date moves a branch's arrivals: weekday factors, busier month starts.
+
+    ``weekday`` multiplies the day's arrival rate, Monday first; the first
+    ``month_start_days`` business days (Monday to Friday) of a month are
+    ``month_start`` times busier again (salaries, pensions, bills).
+    """
+
+    weekday: tuple[float, float, float, float, float, float, float] = (
+        1.2,
+        1.05,
+        1.0,
+        1.0,
+        1.1,
+        0.8,
+        0.7,
+    )
+    month_start_days: int = 3
+    month_start: float = 1.25
+
+
+@dataclass(frozen=True)
+class SelfService:
+    """Cash customers who use the self-service machines instead of taking a ticket.
+
+    The share is ``base`` plus ``per_waiting`` for every cash customer waiting
+    per open cash counter when they arrive, at most ``most``.
+    """
+
+    base: float = 0.08
+    per_waiting: float = 0.05
+    most: float = 0.5
+
+
+@dataclass(frozen=True)
+class QueueCounters:
+    """Flexible counters opened for a queue, not on a schedule.
+
+    Every ``check_minutes`` a flexible teller looks at the queue their
+    counter serves: above ``open_above`` customers waiting per open counter
+    of that kind they walk over (``walk_minutes``) and open it; once nobody
+    is waiting for it, they close it again.
+    """
+
+    open_above: float = 4.0
+    check_minutes: float = 2.0
+    walk_minutes: tuple[float, float] = (1.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Tellers:
+    """Tellers who rotate between counters, each with their own way with customers.
+
+    ``relief`` tellers more than counters: a counter reopened after a pause,
+    or opened, takes whichever teller is free. ``tendency`` bounds a
+    teller's factor on the neutral and unsatisfied ratings (below 1: better
+    rated than the branch's usual, above: worse), drawn once per teller.
+    """
+
+    relief: int = 2
+    tendency: tuple[float, float] = (0.3, 2.4)
+
+
+@dataclass(frozen=True)
 class Profile:
     # What this branch shows, for a person watching it (the demo's banner).
     story: str = "a normal day"
@@ -192,6 +257,15 @@ class Profile:
     paper_jams_per_day: float = 1.0
 
     incidents: Incidents = field(default_factory=Incidents)
+
+    # Realism, off by default (a profile without them draws exactly as before): the date's
+    # effect on arrivals, self-service machines, flexible counters opened for queues, tellers
+    # rotating between counters, and a night that lasts until the next day's opening.
+    calendar: Calendar | None = None
+    self_service: SelfService | None = None
+    queue_counters: QueueCounters | None = None
+    tellers: Tellers | None = None
+    real_nights: bool = False
 
     def __post_init__(self) -> None:
         missing = {POST_GREETER, POST_SELF_SERVICE} - set(self.lobby_staff)
@@ -286,11 +360,72 @@ THIN_STAFFING: Final = (
     TWO_LOBBY_MANAGERS,
 )
 
+
+# The realistic scenario: the date, self-service, queue-driven flexible counters and
+# rotating tellers in every branch; two in five branches busy enough that waits pass the
+# 15-minute target at the lunch peak and on month-start days, the rest ordinary or small.
+def _realistic(base: Profile, story: str, open_above: float, **changes: Any) -> Profile:
+    return replace(
+        base,
+        story=story,
+        calendar=Calendar(),
+        self_service=SelfService(),
+        queue_counters=QueueCounters(open_above=open_above),
+        tellers=Tellers(),
+        **changes,
+    )
+
+
+REALISTIC_ORDINARY: Final = _realistic(
+    DEFAULT_PROFILE,
+    "an ordinary branch: self-service machines, a flexible teller for queues",
+    open_above=4.0,
+)
+REALISTIC_BUSY: Final = _realistic(
+    DEFAULT_PROFILE,
+    "a busy city branch: waits pass 15 min at the lunch peak and at month start",
+    open_above=6.0,
+    arrival_curve=(
+        (9.0, 0.45),
+        (10.0, 0.80),
+        (11.0, 0.95),
+        (11.75, 1.00),
+        (12.25, 1.00),
+        (13.25, 0.95),
+        (14.0, 0.65),
+        (15.0, 0.55),
+        (16.0, 0.65),
+        (16.5, 0.85),
+        (17.0, 0.95),
+    ),
+    peak_arrivals_per_hour=(58.0, 68.0),
+    service_mix={"cash": 0.64, "non_cash": 0.26, "vip": 0.04, "corporate": 0.06},
+    flex_counters=("high",),
+    # Customers of a busy branch expect to wait: fewer walk out before the 20-min warning.
+    patience_min=20 * MINUTE,
+    patience_mean_extra=40 * MINUTE,
+    lobby_staff={POST_GREETER: MANAGER, POST_SELF_SERVICE: FLOOR_STAND_IN, POST_WEALTH: ADVISER},
+)
+REALISTIC_SMALL: Final = _realistic(
+    NO_LOBBY_MANAGER,
+    "a small branch without a lobby manager: one flexible cash counter for queues",
+    open_above=4.0,
+    flex_counters=("high",),
+)
+REALISTIC: Final = (
+    REALISTIC_BUSY,
+    REALISTIC_ORDINARY,
+    REALISTIC_BUSY,
+    REALISTIC_SMALL,
+    REALISTIC_ORDINARY,
+)
+
 # Scenario name -> the profiles its branches take in turn (br-0001 the first, …).
 SCENARIOS: Final[dict[str, tuple[Profile, ...]]] = {
     "normal": (DEFAULT_PROFILE,),
     "thin": THIN_STAFFING,
     "demo": (THIN_STAFFED, BUSY, PRINTER_OUT),
+    "realistic": REALISTIC,
 }
 DEFAULT_SCENARIO: Final = "normal"
 
