@@ -192,6 +192,9 @@ class SimBase:
     def _open_counter(self, counter: SimCounter) -> None:
         raise NotImplementedError
 
+    def _close(self, counter: SimCounter) -> None:
+        raise NotImplementedError
+
     def _waiting_by_service(self) -> dict[str, int]:
         """Tickets waiting now, per service."""
         raise NotImplementedError

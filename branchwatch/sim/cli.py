@@ -31,12 +31,15 @@ Each branch is one edge agent (edge-1) publishing to
 bw/v1/{region}/{branch}/edge-1/events (QoS 1), with a retained status on
 …/status and commands (replay, notify) on …/cmd. A simulated day runs 09:00-17:00
 (then a short night and the next day); at --speed 10 a day takes 49 minutes.
-Event timestamps are wall-clock time: simulated durations are divided by --speed.
+With --day-hours the night lasts until the next date's opening (a day is 24
+simulated hours). Event timestamps are wall-clock time: simulated durations are
+divided by --speed. The scenarios are described in docs/simulator.md.
 
 examples:
   branchwatch simulate --broker mqtt://127.0.0.1:1883 --branches 3 --speed 10
   branchwatch simulate --branches 200 --speed 60 --start-hour 11.5 --duration 600
   branchwatch simulate --seed 7 --seq-base 1   # the same events as last time
+  branchwatch simulate --scenario realistic --branches 30 --day-hours 09:00-17:00 --speed 60
 """
 
 N = TypeVar("N", int, float)
@@ -70,6 +73,30 @@ def hour_of_day(text: str) -> float:
     if value >= 24.0:
         raise argparse.ArgumentTypeError("the start hour must be below 24")
     return value
+
+
+def _hour(text: str) -> float:
+    hours, _, minutes = text.strip().partition(":")
+    try:
+        value = int(hours) + (int(minutes) / 60 if minutes else 0.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an hour (e.g. 9 or 09:30)") from None
+    if minutes and not 0 <= int(minutes) < 60:
+        raise argparse.ArgumentTypeError(f"{text!r}: minutes must be within 0..59")
+    return value
+
+
+def day_hours(text: str) -> tuple[float, float]:
+    """``09:00-17:00`` (or ``9-17``): the opening and closing hours of a real-length day."""
+    opening, sep, closing = text.partition("-")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected OPEN-CLOSE, e.g. 09:00-17:00")
+    hours = _hour(opening), _hour(closing)
+    if not 0.0 <= hours[0] < hours[1] < 24.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the opening must come before the closing, within one day"
+        )
+    return hours
 
 
 def _broker(text: str) -> BrokerAddress:
@@ -126,6 +153,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="simulated time of day to start at, e.g. 11.5 for 11:30 (default: 9, opening)",
     )
     parser.add_argument(
+        "--day-hours",
+        type=day_hours,
+        metavar="OPEN-CLOSE",
+        help="a real-length business day, e.g. 09:00-17:00: branches open and close at these "
+        "hours and the night lasts until the next date's opening, so each simulated day "
+        "falls on its own date (default: the scenario's 09:00-17:00 with a 5-minute night)",
+    )
+    parser.add_argument(
         "--duration",
         type=_positive_float("the duration", 10 * 365 * 86400.0),
         metavar="SECONDS",
@@ -172,7 +207,10 @@ def add_traffic_options(
         help="normal: every branch has an ordinary day; thin: lobbies staffed as the bank "
         "reports (fewer lobby managers, 18%% of branches with none); demo: the branches take "
         "turns at trouble within minutes (post 1 left empty, a cash rush, the printer out of "
-        f"paper) (default: {default_scenario})",
+        "paper); realistic: busy, ordinary and small branches whose waits pass 15 min at "
+        "peaks (lunch, Mondays, the first business days of a month), self-service machines, "
+        "flexible counters opened for queues, tellers rotating between counters with their "
+        f"own ratings (default: {default_scenario})",
     )
 
 
@@ -192,6 +230,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         mqtt_protocol=args.mqtt_protocol,
         seq_base=args.seq_base,
         scenario=args.scenario,
+        day_hours=args.day_hours,
         ca_file=args.ca_file,
     )
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Final
 
 from branchwatch.contract.events import Event
 from branchwatch.contract.ids import is_site_id
 from branchwatch.sim.model import DEFAULT_TS_ORIGIN, BranchSim
-from branchwatch.sim.profile import DEFAULT_SCENARIO, HOUR, scenario_profiles
+from branchwatch.sim.profile import DEFAULT_SCENARIO, HOUR, Profile, scenario_profiles
 
 DEFAULT_REGIONS: Final = ("north", "south", "east", "west", "central")
 
@@ -33,9 +34,17 @@ def make_branches(
     speed: float = 1.0,
     seq_base: int = 1,
     scenario: str = DEFAULT_SCENARIO,
+    day_hours: tuple[float, float] | None = None,
 ) -> list[BranchSim]:
-    """The simulated branches, each with its profile in ``scenario`` (``normal``, ``demo``)."""
+    """The simulated branches, each with its profile in ``scenario`` (``normal``, ``demo``…).
+
+    ``day_hours`` (opening, closing) gives every branch a real-length day: those hours,
+    and a night until the next date's opening. None keeps each profile's own day.
+    """
     ids = branch_ids(count, regions)
+    profiles = scenario_profiles(scenario, len(ids))
+    if day_hours is not None:
+        profiles = [with_day_hours(profile, day_hours) for profile in profiles]
     return [
         BranchSim(
             region,
@@ -47,10 +56,16 @@ def make_branches(
             seq_base=seq_base,
             profile=profile,
         )
-        for (region, branch), profile in zip(
-            ids, scenario_profiles(scenario, len(ids)), strict=True
-        )
+        for (region, branch), profile in zip(ids, profiles, strict=True)
     ]
+
+
+def with_day_hours(profile: Profile, day_hours: tuple[float, float]) -> Profile:
+    """``profile`` open from ``day_hours[0]`` to ``day_hours[1]``, each day on its own date."""
+    opening, closing = day_hours
+    if not 0.0 <= opening < closing < 24.0:
+        raise ValueError(f"day hours {opening:g}-{closing:g}: expected 0 <= opening < closing < 24")
+    return replace(profile, open_hour=opening, close_hour=closing, real_nights=True)
 
 
 def generate_batches(
@@ -64,6 +79,7 @@ def generate_batches(
     speed: float = 1.0,
     step: float = 60.0,
     scenario: str = DEFAULT_SCENARIO,
+    day_hours: tuple[float, float] | None = None,
 ) -> Iterator[tuple[str, str, str, list[Event]]]:
     """Each branch's events ``step`` simulated seconds at a time, for ``sim_seconds``.
 
@@ -79,6 +95,7 @@ def generate_batches(
         ts_origin=ts_origin,
         speed=speed,
         scenario=scenario,
+        day_hours=day_hours,
     )
     start = start_hour * HOUR
     end = start + sim_seconds
@@ -101,6 +118,7 @@ def generate(
     ts_origin: float = DEFAULT_TS_ORIGIN,
     speed: float = 1.0,
     scenario: str = DEFAULT_SCENARIO,
+    day_hours: tuple[float, float] | None = None,
 ) -> Iterator[tuple[str, str, str, Event]]:
     """``(region, branch, agent, event)`` for N branches over ``sim_seconds``: see
     :func:`generate_batches`."""
@@ -113,6 +131,7 @@ def generate(
         ts_origin=ts_origin,
         speed=speed,
         scenario=scenario,
+        day_hours=day_hours,
     ):
         for event in events:
             yield region, branch, agent, event

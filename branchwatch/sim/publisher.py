@@ -102,6 +102,8 @@ class SimSettings:
     mqtt_protocol: str = "5"
     seq_base: int = 1
     scenario: str = DEFAULT_SCENARIO
+    # (opening, closing) hours of a real-length day; None keeps the scenario's day.
+    day_hours: tuple[float, float] | None = None
     ca_file: str | None = None
     prefix: str = DEFAULT_PREFIX
     tick: float = 0.1
@@ -156,6 +158,7 @@ class SimPublisher:
             speed=settings.speed,
             seq_base=settings.seq_base,
             scenario=settings.scenario,
+            day_hours=settings.day_hours,
         ):
             self.agents[(sim.region, sim.branch)] = SimAgent(
                 sim,
