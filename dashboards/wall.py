@@ -109,10 +109,9 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .uid(UID)
         .description(
             "Region overview for the operations-centre wall: every tile is coloured at its "
-            f"target (wait {waits} min, the bank's average wait "
-            f"{minutes(limits.average_wait_target_seconds)} per day, satisfaction "
-            f"{percent(limits.satisfaction_target)}, "
-            f"evaluation rate {percent(limits.evaluation_rate_target)})."
+            f"target (wait {waits} min, satisfaction {percent(limits.satisfaction_target)}, "
+            f"evaluation rate {percent(limits.evaluation_rate_target)}, the bank's average "
+            f"wait {minutes(limits.average_wait_target_seconds)} per day)."
         )
         .tags([*TAGS, "wall"])
         .refresh("30s")
