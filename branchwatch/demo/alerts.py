@@ -62,14 +62,13 @@ def oldest_waits(b: Mapping[str, Any], now: float | None) -> dict[str, float]:
 
 
 def average_wait(b: Mapping[str, Any]) -> float | None:
-    """Wall seconds waited on average by today's called tickets (detail only; None: none yet)."""
-    total, called = 0.0, 0
-    for service in as_list(b.get("services")):
-        if isinstance(service, Mapping):
-            wait_sum, wait_count = number(service.get("wait_sum")), service.get("wait_count")
-            if wait_sum is not None and isinstance(wait_count, int) and wait_count > 0:
-                total, called = total + wait_sum, called + wait_count
-    return total / called if called else None
+    """Wall seconds waited on average by today's called tickets (None: none yet).
+
+    The collector's ``today`` block resets at the branch's opening: the bank's figure is
+    per business day, and the running totals carry over from one day to the next.
+    """
+    today = b.get("today")
+    return number(today.get("avg_wait")) if isinstance(today, Mapping) else None
 
 
 def finished_evaluation_rate(b: Mapping[str, Any]) -> float | None:

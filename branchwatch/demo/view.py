@@ -11,7 +11,7 @@ follow ``thresholds``.
     br-0001  north  OPEN for 1h12m   edge-1 up · last event 2s ago
       posts     1:EMPTY 1m13s !  2:1  3:0  4:3  5:2  6:1  7:1
       queues    cash 4  non_cash 2  vip 0  corporate 1   waiting 7 · longest 6m02s · avg 4m10s
-      counters  5 open · 1 paused · 1 closed   issued 130 · served 123 · lost 4
+      counters  5 open · 1 paused · 1 closed   today: issued 130 · served 123 · lost 4
       ratings   satisfaction 91% (112 ratings, 3 unsatisfied) · evaluated 86%
       devices   11/11 up · faults: queue-1 paper_jam
       alerts    queue-1 paper_jam
@@ -283,8 +283,13 @@ def _counters(b: Mapping[str, Any]) -> str:
     counters = b.get("counters")
     counters = counters if isinstance(counters, Mapping) else {}
     states = " · ".join(f"{count_text(counters.get(s))} {s}" for s in ("open", "paused", "closed"))
-    totals = " · ".join(
-        f"{label} {count_text(b.get(key))}"
-        for label, key in (("issued", "issued_total"), ("served", "served_total"))
+    # The business day's figures (reset at opening), not the running totals that carry
+    # over from one day to the next; "–" before the first opening is seen.
+    today = b.get("today")
+    today = today if isinstance(today, Mapping) else {}
+    lost = today.get("lost")
+    lost_total = (
+        sum(n for n in lost.values() if isinstance(n, int)) if isinstance(lost, Mapping) else None
     )
-    return f"{states}   {totals} · lost {count_text(b.get('lost_total'))}"
+    totals = " · ".join(f"{label} {count_text(today.get(label))}" for label in ("issued", "served"))
+    return f"{states}   today: {totals} · lost {count_text(lost_total)}"

@@ -66,9 +66,16 @@ def summary(branch: str = "br-0001", region: str = "north", **changes: Any) -> d
         ],
         "empty_required": [],
         "counters": {"open": 5, "paused": 1, "closed": 1},
-        "issued_total": 130,
-        "served_total": 123,
-        "lost_total": 4,
+        # Running totals carry over across days; the view shows the business day's.
+        "issued_total": 1130,
+        "served_total": 1123,
+        "lost_total": 40,
+        "today": {
+            "issued": 130,
+            "served": 123,
+            "lost": {"no_show": 1, "walkout": 3, "closed": 0},
+            "avg_wait": 10.0,
+        },
         "ratings": {"very_satisfied": 80, "satisfied": 22, "neutral": 7, "unsatisfied": 3},
         "satisfaction": 102 / 112,
         "evaluation_rate": 0.86,
@@ -125,7 +132,7 @@ def test_an_open_branch_reads_at_a_glance() -> None:
     assert queues.split()[1:9] == ["cash", "4", "non_cash", "2", "vip", "0", "corporate", "1"]
     assert "waiting 7 · longest 6m02s" in queues
     assert "5 open · 1 paused · 1 closed" in counters
-    assert "issued 130 · served 123 · lost 4" in counters
+    assert "today: issued 130 · served 123 · lost 4" in counters
     assert "satisfaction 91% (112 ratings, 3 unsatisfied) · evaluated 86%" in ratings
     assert "2/2 up · no faults" in devices
 
@@ -367,7 +374,7 @@ def test_view_modules_write_no_threshold_of_their_own() -> None:
 
 
 def test_average_wait_shows_a_dash_until_a_ticket_is_called() -> None:
-    none_called = detail(services=[{"service": "cash", "wait_count": 0, "wait_sum": 0.0}])
+    none_called = detail(today={"issued": 1, "served": 0, "lost": {}, "avg_wait": None})
     assert lines_of(none_called)["queues"].endswith("· avg –")
     assert lines_of(detail(), clock=AT_30X)["queues"].endswith("· avg 5m00s")
     assert "avg" not in lines_of(summary())["queues"], "a summary has no average to show"
