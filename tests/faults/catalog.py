@@ -8,7 +8,7 @@ from typing import Final
 
 from tests.faults import hammer, hostile, scenarios
 from tests.faults.report import Outcome
-from tests.faults.rig import Rig, RigSettings
+from tests.faults.rig import Rig
 from tests.faults.scenarios import Size
 
 Run = Callable[[Rig, Size], Outcome]
@@ -18,27 +18,15 @@ Run = Callable[[Rig, Size], Outcome]
 class Fault:
     name: str
     run: Run
-    # Not yet proven: the reason (the feature it waits for). It runs in `make faults` and is
-    # reported, but is left out of `make test` and fails no run.
-    pending: str = ""
     # A product bug this fault shows (reported, not ours to fix here): left out of `make
     # test`, so the suite stays usable; `make faults` runs it and fails until it is fixed.
     bug: str = ""
-    persistence: bool = True  # Mosquitto's
     started: bool = True  # False: the fault needs the rig's directory, not its processes
-
-    def settings(self, size: Size) -> RigSettings:
-        return RigSettings(branches=size.branches, persistence=self.persistence)
 
 
 def _serial(rig: Rig, size: Size) -> Outcome:
     return hostile.hostile_serial(rig.workdir, size)
 
-
-REBUILD: Final = "pending: rebuild-without-snapshot (a collector with no state asks for the day)"
-RECONNECT: Final = (
-    "pending: replay-on-reconnect (a collector whose broker lost its session asks every agent)"
-)
 
 SEQ_RESET: Final = (
     "bug: a fresh spool starts seq and session at 1; the collector drops the agent's events"
@@ -52,14 +40,9 @@ POSTS_BY_TIME: Final = (
 
 FAULTS: Final = (
     Fault("collector-kill9", scenarios.collector_kill9),
-    Fault("collector-kill9-no-snapshot", scenarios.collector_kill9_without_snapshot, REBUILD),
+    Fault("collector-kill9-no-snapshot", scenarios.collector_kill9_without_snapshot),
     Fault("broker-kill9", scenarios.broker_kill9),
-    Fault(
-        "broker-restart-no-persistence",
-        scenarios.broker_restart_without_persistence,
-        RECONNECT,
-        persistence=False,
-    ),
+    Fault("broker-restart-no-persistence", scenarios.broker_restart_without_persistence),
     Fault("agent-kill9-burst", scenarios.agent_kill9_burst),
     Fault("spool-disk-full", scenarios.spool_disk_full),
     Fault("state-dir-full", scenarios.state_dir_full),

@@ -33,6 +33,7 @@ from tests.support import FakeAgent, Samples, mqtt_client, sample, wait_until
 SEED: Final = 20261130
 CODECS: Final = ("queue-line", "intercom-line", "evaluator-frame")
 WRITE_CHUNK: Final = 64 * 1024
+PUBLISH_WINDOW: Final = 1_000
 BAD_FRAMES: Final = "branchwatch_agent_bad_frames_total"
 
 
@@ -50,9 +51,11 @@ def hostile_mqtt(rig: Rig, size: Size) -> Outcome:
     before = rig.metrics()
     client = mqtt_client(rig.broker.port, "faults-hostile")
     try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload, _ in messages]
-        for info in infos:
-            info.wait_for_publish(size.timeout)
+        for start in range(0, len(messages), PUBLISH_WINDOW):  # within paho's queue
+            window = messages[start : start + PUBLISH_WINDOW]
+            infos = [client.publish(topic, payload, qos=1) for topic, payload, _ in window]
+            for info in infos:
+                info.wait_for_publish(size.timeout)
     finally:
         client.disconnect()
         client.loop_stop()

@@ -44,7 +44,6 @@ class RigSettings:
     rates: Rates = field(default_factory=Rates)
     # The collector's snapshots (production default 15 s): often, so a kill lands after one.
     snapshot_seconds: float = 1.0
-    persistence: bool = True
     seed: int = 1
 
 
@@ -101,10 +100,7 @@ class Rig:
         broker_dir = workdir / "broker"
         broker_dir.mkdir(exist_ok=True)
         self.broker = EmbeddedBroker(
-            "mosquitto",
-            workdir=broker_dir,
-            persistent=settings.persistence,
-            extra_config=[f"autosave_interval {AUTOSAVE_SECONDS}"] if settings.persistence else [],
+            "mosquitto", workdir=broker_dir, extra_config=[f"autosave_interval {AUTOSAVE_SECONDS}"]
         )
         self.state_dir = workdir / "collector-state"
         self.state_dir.mkdir(exist_ok=True)

@@ -103,33 +103,31 @@ class Truth:
         return out
 
 
-def spooled_events(spool: Path) -> list[dict[str, Any]]:
-    """Every event an agent's spool holds, in seq order (read-only, beside the agent)."""
+def spool_rows(spool: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """A read-only query on an agent's spool, beside the running agent; [] while it has none."""
     if not spool.exists():
         return []
     db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
+        return db.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):  # created, not yet initialised
             return []
         raise
     finally:
         db.close()
+
+
+def spooled_events(spool: Path) -> list[dict[str, Any]]:
+    """Every event an agent's spool holds, in seq order."""
+    rows = spool_rows(spool, "SELECT payload FROM events ORDER BY seq")
     return [json.loads(payload) for (payload,) in rows]
 
 
 def unsent(spool: Path) -> int:
     """Events the agent has not yet had acknowledged by the broker."""
-    if not spool.exists():
-        return 0
-    db = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
-    try:
-        return int(db.execute("SELECT count(*) FROM events WHERE sent = 0").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        db.close()
+    rows = spool_rows(spool, "SELECT count(*) FROM events WHERE sent = 0")
+    return int(rows[0][0]) if rows else 0
 
 
 @dataclass
