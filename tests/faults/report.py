@@ -51,7 +51,10 @@ class Outcome:
         """Note the last log line matching ``pattern`` (a regex) as what an operator sees."""
         matches = re.findall(f"^.*{pattern}.*$", log, re.MULTILINE)
         if matches:
-            self.seen.append(f"{label}: `{matches[-1].split(' ', 2)[-1][:160]}`")
+            line = matches[-1]
+            if line[:1].isdigit():  # "2026-11-30 12:00:00,000 LEVEL logger: ...": drop the time
+                line = line.split(" ", 2)[-1]
+            self.seen.append(f"{label}: `{line[:160]}`")
         return bool(matches)
 
     @property
