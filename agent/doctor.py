@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -183,8 +183,9 @@ def check_broker(config: AgentConfig) -> list[Check]:
     for number, address in enumerate(addresses, 1):
         found = _Probe(config, password, context).run(address.host, address.port, address.tls)
         if len(addresses) > 1:  # "broker 2 publish": which node of the list said so
-            named = (c.name.replace("broker", f"broker {number}", 1) for c in found)
-            found = [Check(name, c.ok, c.detail) for name, c in zip(named, found, strict=True)]
+            found = [
+                replace(c, name=c.name.replace("broker", f"broker {number}", 1)) for c in found
+            ]
         checks.extend(found)
     return checks
 

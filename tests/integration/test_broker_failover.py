@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from branchwatch.broker import EmbeddedBroker
+from branchwatch.broker import EmbeddedBroker, free_port
+from tests.integration.test_agent_doctor import row
 from tests.integration.test_agent_fakes import (
     BRANCH,
     REGION,
@@ -132,3 +133,22 @@ def test_two_independent_mosquittos_the_first_dies(tmp_path: Path) -> None:
         finally:
             agent.kill()
             collector.kill()
+
+
+def test_the_doctor_checks_every_broker_of_the_list(tmp_path: Path) -> None:
+    """``--broker`` twice replaces the file's broker; a dead second broker fails the run."""
+    require_binary("mosquitto", "/usr/sbin/mosquitto")
+    with EmbeddedBroker("mosquitto", persistent=False) as alive:
+        dead = f"mqtt://127.0.0.1:{free_port()}"
+        workdir = tmp_path / "doctor"
+        workdir.mkdir()
+        config = agent_toml("mqtt://127.0.0.1:1", str(workdir / "spool.db"), burst_device(3))
+        flags = ("--device-seconds", "0.5", "--broker", alive.url, "--broker", dead)
+        doctor = AgentProcess(workdir, config).start("doctor", *flags)
+        assert doctor.proc is not None
+        assert doctor.proc.wait(30) == 1
+        output = doctor.log()
+    assert "PASS" in row(output, "broker 1") and alive.url in row(output, "broker 1")
+    assert "PASS" in row(output, "broker 1 publish")
+    assert "FAIL" in row(output, "broker 2") and "cannot connect" in row(output, "broker 2")
+    assert "failed: broker 2" in output
