@@ -9,6 +9,7 @@ counted). The helpers here serve the NATS cluster tests too.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from branchwatch.broker import EmbeddedBroker, free_port
+from branchwatch.config import parse_broker_url
+from branchwatch.sim.publisher import SimPublisher, SimSettings
 from tests.integration.test_agent_doctor import row
 from tests.integration.test_agent_fakes import (
     BRANCH,
@@ -152,3 +155,29 @@ def test_the_doctor_checks_every_broker_of_the_list(tmp_path: Path) -> None:
     assert "PASS" in row(output, "broker 1 publish")
     assert "FAIL" in row(output, "broker 2") and "cannot connect" in row(output, "broker 2")
     assert "failed: broker 2" in output
+
+
+def test_the_simulator_moves_to_the_next_broker(tmp_path: Path) -> None:
+    """Started with a dead first broker it takes the second; losing that one, the third."""
+    require_binary("mosquitto", "/usr/sbin/mosquitto")
+    dead = parse_broker_url(f"mqtt://127.0.0.1:{free_port()}")
+    with (
+        EmbeddedBroker("mosquitto", persistent=False) as second,
+        EmbeddedBroker("mosquitto", persistent=False) as third,
+    ):
+        later = (parse_broker_url(second.url), parse_broker_url(third.url))
+        settings = SimSettings(broker=dead, fallback_brokers=later, speed=600.0, tick=0.05)
+        publisher = SimPublisher(settings)
+        stop = threading.Event()
+        runner = threading.Thread(target=publisher.run, args=(stop,))
+        runner.start()
+        try:
+            wait_until(publisher.connected.is_set, 10, "connected to the second broker")
+            assert publisher.brokers.url == second.url
+            second.stop()
+            wait_until(lambda: publisher.stats.connects == 2, 15, "connected again")
+            assert publisher.brokers.url == third.url and publisher.connected.is_set()
+        finally:
+            stop.set()
+            runner.join(10)
+        assert not runner.is_alive()
