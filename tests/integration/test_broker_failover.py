@@ -20,13 +20,8 @@ from branchwatch.broker import EmbeddedBroker, free_port
 from branchwatch.config import parse_broker_url
 from branchwatch.sim.publisher import SimPublisher, SimSettings
 from tests.integration.test_agent_doctor import row
-from tests.integration.test_agent_fakes import (
-    BRANCH,
-    REGION,
-    AgentProcess,
-    agent_toml,
-    burst_device,
-)
+from tests.integration.test_agent_e2e import issued, settle
+from tests.integration.test_agent_fakes import AgentProcess, agent_toml, burst_device
 from tests.support import CollectorProcess, require_binary, sample, wait_until
 
 pytestmark = pytest.mark.integration
@@ -77,14 +72,6 @@ def agent_then_collector(
         raise
 
 
-def issued(collector: CollectorProcess) -> float:
-    value = sample(
-        collector.metrics(), "branchwatch_tickets_issued_total",
-        region=REGION, branch=BRANCH, service="cash",
-    )  # fmt: skip
-    return value or 0.0
-
-
 def stall_after(collector: CollectorProcess, break_broker: Callable[[], None]) -> float:
     """Seconds from ``break_broker()`` until the collector counts new events again."""
     before = issued(collector)
@@ -92,20 +79,6 @@ def stall_after(collector: CollectorProcess, break_broker: Callable[[], None]) -
     break_broker()
     wait_until(lambda: issued(collector) > before + 5, 25, "events flowing again")
     return time.monotonic() - start
-
-
-def settle(collector: CollectorProcess, agent: AgentProcess, expected: int, timeout: float) -> None:
-    """Until the device produced ``expected`` events, all acknowledged and counted."""
-
-    def done() -> bool:
-        count, unsent, _ = agent.spooled()
-        return count == expected and unsent == 0 and issued(collector) == count
-
-    try:
-        wait_until(done, timeout, "collector to count every spooled event")
-    except AssertionError:
-        print(agent.log(), collector.log())
-        raise
 
 
 def gaps_and_duplicates(collector: CollectorProcess) -> str:

@@ -18,12 +18,11 @@ import pytest
 
 from branchwatch.contract import topic_for
 from branchwatch.contract.topics import TopicKind
+from tests.integration.test_agent_e2e import issued, settle
 from tests.integration.test_agent_fakes import AGENT, BRANCH, REGION, burst_device
 from tests.integration.test_broker_failover import (
     agent_then_collector,
     gaps_and_duplicates,
-    issued,
-    settle,
     stall_after,
 )
 from tests.natscluster import KIT, NATS_PATHS, NatsCluster, mqtt_session
