@@ -8,9 +8,12 @@ branch's :class:`~collector.notices.state.NoticeBook`, so it survives snapshots.
 
 Rules that hold whatever the event order:
 
-- Only live events start an episode or a notice; a late event can end one
-  (a late ``position.staffed`` that the floor applied resolves its post) but
-  never starts one, so a replay never sends a notice about the past.
+- A required post's episode follows the floor state, which is the same whatever
+  order events arrive in: a post that is empty now while the branch is open has an
+  episode, even when a replay (a rebuild, a gap filled) is what showed it empty; a
+  post staffed by now has none. So a replay never sends a notice about the past,
+  and a post found empty by a rebuild is not left untold until its next event.
+  Follow-ups of unsatisfied ratings come from live events only.
 - A closed branch is told nothing: closing ends every episode (post and queue
   episodes count as resolved; a pending follow-up ends without an outcome).
 - Times: ``now`` and event ``ts`` are both Unix seconds (agents keep NTP time).
@@ -124,11 +127,11 @@ class NoticeEngine:
                 # A new day (the floor model empties the queues): yesterday's episodes end.
                 self._close(book, event.ts)
                 book.queue_sent.clear()
-                for position in self.policy.required:
-                    self._watch_post(branch, position, live=True)
+            for position in self.policy.required:
+                self._watch_post(branch, position)
         elif isinstance(event, ev.PositionStaffed | ev.PositionVacated):
             if event.position in branch.posts:
-                self._watch_post(branch, event.position, live=live)
+                self._watch_post(branch, event.position)
         elif isinstance(event, ev.EvaluationSubmitted):
             if (
                 live
@@ -141,8 +144,14 @@ class NoticeEngine:
         schedule(book)
         return ignored
 
-    def _watch_post(self, branch: BranchState, position: int, *, live: bool) -> None:
-        """Start or resolve the episode of a required post after its state changed."""
+    def _watch_post(self, branch: BranchState, position: int) -> None:
+        """Start or resolve the episode of a required post after its state changed.
+
+        The floor state is order-independent, so it is the truth whichever way the event
+        came: a post that is empty now while the branch is open has an episode, even when
+        a replay (a rebuild, a gap filled) is what showed it empty. What a replay cannot
+        do is notify about the past: a post staffed again by now has no episode.
+        """
         if position not in self.policy.rules.required_posts:
             return
         book = branch.notices
@@ -151,7 +160,7 @@ class NoticeEngine:
         if post.staff:
             if episode is not None:
                 _resolve(book, episode, post.changed_ts)
-        elif episode is None and live:
+        elif episode is None:
             open_episode(book, chain.start(self.policy, position, post.changed_ts))
 
     def _close(self, book: NoticeBook, ts: float) -> None:

@@ -400,16 +400,30 @@ def test_late_events_never_resurrect_an_episode() -> None:
     assert floor.store.notices_of("r1", "b1") == []
 
 
-def test_a_late_vacate_starts_no_episode_but_a_late_staffed_ends_one() -> None:
+def test_a_late_vacate_that_leaves_the_post_empty_now_starts_an_episode() -> None:
+    # The floor state is order-independent: post 1 IS empty now, however that came to be
+    # known, so the branch is told (from the vacate's time on: no second chance at the
+    # threshold), and a vacate overtaken by a newer check-in tells nobody.
     floor = Floor()
     floor.opened(*LOBBY, (3, "dir", "a1"))
     floor.now = START + 10
     missing = floor.event(ev.PositionVacated, position=1)
     floor(ev.TicketIssued, ticket="A1", service="cash")  # seq after `missing`
     floor.now = START + 20
-    floor.send(missing)  # late: post 1 is empty, but that is news from the past
+    floor.send(missing)  # late: fills the gap, and post 1 is empty now
+    assert ("a1", 3) in told(floor.until(START + 200))
+    # The same vacate, late after a newer check-in: nothing to tell.
+    floor = Floor()
+    floor.opened(*LOBBY, (3, "dir", "a1"))
+    floor.now = START + 10
+    missing = floor.event(ev.PositionVacated, position=1)
+    floor(ev.PositionStaffed, position=1, staff="lm2")
+    floor.now = START + 20
+    floor.send(missing)
     assert floor.until(START + 200) == []
-    # A live vacate starts one; a late staffed (newer than it) ends it.
+
+
+def test_a_late_staffed_ends_an_episode() -> None:
     floor = floor_with_post_1_empty()
     late_staffed = floor.event(ev.PositionStaffed, position=1, staff="lm", ts=START + 75)
     floor(ev.TicketIssued, ticket="A1", service="cash")

@@ -196,16 +196,24 @@ def test_the_day_starts_at_the_opening_whichever_agent_sent_it() -> None:
     assert [c.requested for c in detail.evaluations] == [1]
 
 
-def test_no_notice_about_the_past_while_a_branch_is_rebuilt() -> None:
+def test_a_rebuild_tells_the_floor_only_of_what_is_wrong_now() -> None:
     store = Store(FloorConfig(), notices=NoticesConfig(), rebuild=True)
     store.apply_status("r1", "b1", "q", online(), TODAY)
     store.replay_asks(TODAY, WAIT)
-    past = [E(ev.BranchOpened, 0, TODAY - 3600)]  # post 1 empty since an hour ago
+    past = [
+        E(ev.BranchOpened, 0, TODAY - 3600),  # posts 1 and 2 empty since an hour ago
+        E(ev.PositionStaffed, 1, TODAY - 3000, position=2, staff="bo"),
+        E(ev.PositionVacated, 2, TODAY - 2000, position=2, staff="bo"),
+        E(ev.PositionStaffed, 3, TODAY - 1000, position=2, staff="bo"),  # post 2 held now
+    ]
     store.apply_events("r1", "b1", "q", past, TODAY + 0.5)
-    assert store.due_notices(TODAY + 1) == []
+    assert store.due_notices(TODAY + 1) == []  # nothing while the history is held
     store.settle_rebuilds(TODAY + 0.5 + SETTLE)
-    assert store.due_notices(TODAY + 10) == []  # history starts no notice episode
-    assert store.notices_of("r1", "b1") == []
+    # Post 1 is empty now: an episode, whatever way that came to be known. Post 2's
+    # empty spell is over: history, not an episode.
+    episodes = store.notices_of("r1", "b1")
+    assert episodes is not None
+    assert [(e.kind, e.position) for e in episodes] == [("post_empty", 1)]
 
 
 def test_what_happens_on_the_floor_during_a_rebuild_is_news() -> None:
@@ -223,7 +231,8 @@ def test_what_happens_on_the_floor_during_a_rebuild_is_news() -> None:
     assert (rebuilt.events.late, rebuilt.events.applied) == (1, 2)
     episodes = store.notices_of("r1", "b1")
     assert episodes is not None
-    assert [(e.kind, e.position) for e in episodes] == [("post_empty", 1)]
+    # Post 1 from the news; post 2, never staffed since the opening, is empty now too.
+    assert sorted((e.kind, e.position) for e in episodes) == [("post_empty", 1), ("post_empty", 2)]
 
 
 def test_a_snapshot_taken_mid_rebuild_rebuilds_again() -> None:
