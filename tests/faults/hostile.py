@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -41,7 +40,13 @@ def hostile_mqtt(rig: Rig, size: Size) -> Outcome:
     outcome = Outcome(f"{size.hostile:,} hostile MQTT payloads")
     known = FakeAgent(rig.broker.port, scenario.REGION, scenario.BRANCH, scenario.AGENT)
     known.publish(scenario.events(1, 10))  # what the duplicates among them repeat
-    wait_until(lambda: _agent_seq(rig) == 10, 15, "the known agent's first events")
+    wait_until(
+        lambda: (
+            rig.agent_view(scenario.BRANCH, scenario.REGION, scenario.AGENT).get("last_seq") == 10
+        ),
+        15,
+        "the known agent's first events",
+    )
     known.close()
     messages: list[tuple[str, bytes, str]] = []
     while len(messages) < size.hostile:
@@ -74,14 +79,6 @@ def hostile_mqtt(rig: Rig, size: Size) -> Outcome:
     outcome.saw(rig.collector.log(), r"rejected \(", "collector log (one per reason a minute)")
     finish(rig, size, outcome)
     return outcome
-
-
-def _agent_seq(rig: Rig) -> int | None:
-    status, body = rig.http.get(f"/api/v1/branches/{scenario.REGION}/{scenario.BRANCH}")
-    if status != 200:
-        return None
-    agents = json.loads(body)["branch"]["agents"]
-    return next((a["last_seq"] for a in agents if a["agent"] == scenario.AGENT), None)
 
 
 def _outcomes(before: Samples, after: Samples, reasons: Counter[str]) -> Counter[str]:

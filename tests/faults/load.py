@@ -15,10 +15,11 @@ is the rig's handle on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -137,39 +138,39 @@ class BranchLoad:
 
     # -- steady load ----------------------------------------------------------------------
 
-    async def run(self, rates: Rates, running: asyncio.Event) -> None:
+    async def run(self, rates: Rates, gate: Gate) -> None:
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._queue(rates.tickets, running))
-            group.create_task(self._pads(rates.evaluations, running))
-            group.create_task(self._intercom(rates.staff_moves, running))
+            group.create_task(self._queue(rates.tickets, gate))
+            group.create_task(self._pads(rates.evaluations, gate))
+            group.create_task(self._intercom(rates.staff_moves, gate))
 
-    async def _queue(self, rate: float, running: asyncio.Event) -> None:
+    async def _queue(self, rate: float, gate: Gate) -> None:
         queue = self.devices["queue"]
         while True:
             for line, meaning in self.ticket_lines():
-                await running.wait()
-                await queue.send(line, [meaning])
+                async with gate.item():
+                    await queue.send(line, [meaning])
                 await asyncio.sleep(1 / (4 * rate))
 
-    async def _pads(self, rate: float, running: asyncio.Event) -> None:
+    async def _pads(self, rate: float, gate: Gate) -> None:
         pads = self.devices["pads"]
         for number in itertools.count(1):
-            await running.wait()
-            requested = {"type": "evaluation.requested", "counter": PAD_COUNTER}
-            await pads.send(f"request 1 P{number:06d}", [requested])
-            await asyncio.sleep(min(0.2, 0.5 / rate))
-            key = next(self._ratings)
-            rated = {"type": "evaluation.submitted", "counter": PAD_COUNTER,
-                     "rating": RATING_KEYS[key - 1]}  # fmt: skip
-            await pads.send(f"rate 1 {key}", [rated])
+            async with gate.item():  # a request and its rating: one item
+                requested = {"type": "evaluation.requested", "counter": PAD_COUNTER}
+                await pads.send(f"request 1 P{number:06d}", [requested])
+                await asyncio.sleep(min(0.2, 0.5 / rate))
+                key = next(self._ratings)
+                rated = {"type": "evaluation.submitted", "counter": PAD_COUNTER,
+                         "rating": RATING_KEYS[key - 1]}  # fmt: skip
+                await pads.send(f"rate 1 {key}", [rated])
             await asyncio.sleep(max(0.0, 1 / rate - 0.2))
 
-    async def _intercom(self, rate: float, running: asyncio.Event) -> None:
+    async def _intercom(self, rate: float, gate: Gate) -> None:
         intercom = self.devices["intercom"]
         while True:
-            await running.wait()
-            line, meaning = self.staff_move()
-            await intercom.send(line, [meaning])
+            async with gate.item():
+                line, meaning = self.staff_move()
+                await intercom.send(line, [meaning])
             await asyncio.sleep(1 / rate)
 
     async def burst(self, count: int) -> None:
@@ -180,6 +181,36 @@ class BranchLoad:
             await queue.send(line, [meaning])
 
 
+class Gate:
+    """Lets the devices send while open; closing it waits until none is mid-item."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._busy = 0
+
+    @contextlib.asynccontextmanager
+    async def item(self) -> AsyncIterator[None]:
+        await self._open.wait()
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def close(self) -> None:
+        self._open.clear()
+        await self._idle.wait()
+
+    def open(self) -> None:
+        self._open.set()
+
+
 class Load:
     """The emulated devices of every branch, on an event loop thread of their own."""
 
@@ -188,7 +219,7 @@ class Load:
         self.rates = rates
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="load", daemon=True)
-        self._running: asyncio.Event | None = None
+        self._gate: Gate | None = None
 
     def start(self) -> None:
         """Plug every device in (the agents may open them from now on)."""
@@ -205,25 +236,26 @@ class Load:
 
     def run(self) -> None:
         """Open each branch's day, then the steady load until :meth:`pause`."""
+        self._gate = gate = Gate()
 
         async def steady() -> None:
-            self._running = asyncio.Event()
-            self._running.set()
             for branch in self.branches:
                 await branch.open_day()
             async with asyncio.TaskGroup() as group:
                 for branch in self.branches:
-                    group.create_task(branch.run(self.rates, self._running))
+                    group.create_task(branch.run(self.rates, gate))
 
         asyncio.run_coroutine_threadsafe(steady(), self.loop)
 
     def pause(self) -> None:
-        if self._running is not None:
-            self.loop.call_soon_threadsafe(self._running.clear)
+        """Until :meth:`resume`: returns once no device is mid-item (a request and its rating
+        are one)."""
+        if self._gate is not None:
+            self.call(self._gate.close())
 
     def resume(self) -> None:
-        if self._running is not None:
-            self.loop.call_soon_threadsafe(self._running.set)
+        if self._gate is not None:
+            self.loop.call_soon_threadsafe(self._gate.open)
 
     def close(self) -> None:
         async def stop() -> None:

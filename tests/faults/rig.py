@@ -10,13 +10,14 @@ collector must then show exactly what the agents recorded.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from branchwatch.broker import EmbeddedBroker
 from tests.faults.load import DEVICES, PAD_COUNTER, BranchLoad, Load, Rates
@@ -187,6 +188,14 @@ class Rig:
 
     def metrics(self) -> Samples:
         return self.http.metrics()
+
+    def agent_view(self, branch: str, region: str = REGION, agent: str = AGENT) -> dict[str, Any]:
+        """The API's view of one agent ({} while the collector does not know it)."""
+        status, body = self.http.get(f"/api/v1/branches/{region}/{branch}")
+        if status != 200:
+            return {}
+        agents = json.loads(body)["branch"]["agents"]
+        return next((a for a in agents if a["agent"] == agent), {})
 
     def recorded(self) -> list[Truth]:
         return [agent.recorded() for agent in self.agents]

@@ -333,6 +333,10 @@ def spool_replaced(rig: Rig, size: Size) -> Outcome:
     outcome.figures["seq of the old spool / the new one"] = (
         f"{old_last} / {spool_seqs(agent.spool)[1]}"
     )
+    shown = rig.agent_view(agent.branch.branch)
+    outcome.figures["the API's view of the agent"] = (
+        f"up {shown.get('up')}, session {shown.get('session')}, last seq {shown.get('last_seq')}"
+    )
     if settled.difference.exact:
         outcome.recovery = time.monotonic() - since
     outcome.settle(settled, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
