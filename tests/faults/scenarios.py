@@ -1,4 +1,6 @@
-"""The process faults: each breaks one part of a running rig, repairs it, and checks the totals.
+"""The faults of processes, disks, files, cables and clocks, and the sizes of a run.
+
+Each breaks one part of a running rig, repairs it, and checks the totals.
 
 A scenario takes a started :class:`~tests.faults.rig.Rig` and a :class:`Size`
 and returns an :class:`~tests.faults.report.Outcome`; it leaves the rig running
@@ -16,6 +18,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from collector.statefile import SNAPSHOT_NAME
 from tests.faults.report import Outcome
@@ -26,11 +29,11 @@ from tests.support import sample, wait_until
 # What the agent may have read but not yet spooled when it dies, plus what the pty holds
 # (pyserial flushes a port's input when the restarted agent opens it): its stream reader's
 # buffer (2 x 64 KiB before it stops reading), the tty's flip buffers (64 KiB) and 4 KiB.
-WIRE_BYTES_AT_A_DEATH = 3 * 64 * 1024 + 4096
-SHORTEST_LINE = len(b"ISSUE Q000001 cash\r\n")
-MOSQUITTO_DB = "mosquitto.db"  # its persistence file, in persistence_location
+WIRE_BYTES_AT_A_DEATH: Final = 3 * 64 * 1024 + 4096
+SHORTEST_LINE: Final = len(b"ISSUE Q000001 cash\r\n")
+MOSQUITTO_DB: Final = "mosquitto.db"  # its persistence file, in persistence_location
 # A difference unchanged this long, every spool sent, is final (a loss nothing will repair).
-STABLE = 3.0
+STABLE: Final = 3.0
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class Size:
     timeout: float  # for recovery and the final count
 
 
-QUICK = Size("quick", 1, 0.3, 0.5, 0.3, 3_000, 2_000, 2_000, 100, 30.0)
-FULL = Size("full", 3, 20.0, 10.0, 15.0, 20_000, 100_000, 100_000, 1_000, 120.0)
+QUICK: Final = Size("quick", 1, 0.3, 0.5, 0.3, 3_000, 2_000, 2_000, 100, 30.0)
+FULL: Final = Size("full", 3, 20.0, 10.0, 15.0, 20_000, 100_000, 100_000, 1_000, 120.0)
 
 
 def repaired(rig: Rig, size: Size, outcome: Outcome, since: float) -> None:
@@ -56,7 +59,7 @@ def repaired(rig: Rig, size: Size, outcome: Outcome, since: float) -> None:
     agents had recorded at that moment."""
     frozen = rig.recorded()
     caught_up = rig.caught_up(frozen, size.timeout)
-    outcome.recovery = None if caught_up is None else caught_up + (time.monotonic() - since)
+    outcome.recovery = None if caught_up is None else time.monotonic() - since
     outcome.check("recovered", caught_up is not None, "the collector never caught up")
 
 
