@@ -16,6 +16,7 @@ import msgspec
 from branchwatch.config import BrokerAddress, parse_broker_url
 from branchwatch.contract.topics import DEFAULT_PREFIX
 from branchwatch.errors import ConfigError
+from branchwatch.tlsfiles import check_pem_pair, read_tls_files
 
 MqttProtocol = Literal["5", "3.1.1"]
 
@@ -129,30 +130,17 @@ def tls_context(
         name = (names or {}).get(key, f"mqtt.{key}")
         return ConfigError(f"{name} {path}: {problem}")
 
-    contents: dict[str, bytes] = {}
-    for key, path in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file)):
-        if path:
-            try:
-                with open(path, "rb") as file:
-                    contents[key] = file.read()
-            except OSError as exc:
-                reason = exc.strerror or str(exc)
-                raise fail(key, path, f"cannot read the {_TLS_FILE_ROLES[key]}: {reason}") from exc
+    paths = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+    contents = read_tls_files(paths, _TLS_FILE_ROLES, fail)
     try:
         context = ssl.create_default_context(cafile=ca_file or None)
     except ssl.SSLError as exc:
         raise fail("ca_file", ca_file, f"no usable CA certificate in it ({exc.reason})") from exc
     if not cert_file:
         return context
-    if b"-----BEGIN CERTIFICATE-----" not in contents["cert_file"]:
-        raise fail("cert_file", cert_file, "no PEM certificate in it")
     key_text = contents.get("key_file", contents["cert_file"])
     key_source = ("key_file", key_file) if key_file else ("cert_file", cert_file)
-    if b"PRIVATE KEY-----" not in key_text:
-        raise fail(*key_source, "no PEM private key in it")
-    if b"ENCRYPTED" in key_text:
-        # OpenSSL would prompt for a passphrase on the terminal: a service has none.
-        raise fail(*key_source, "the private key is encrypted; give an unencrypted one")
+    check_pem_pair(contents["cert_file"], ("cert_file", cert_file), key_text, key_source, fail)
     try:
         context.load_cert_chain(cert_file, key_file or None)
     except ssl.SSLError as exc:

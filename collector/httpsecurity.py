@@ -24,6 +24,7 @@ from typing import Final
 import bcrypt
 
 from branchwatch.errors import ConfigError
+from branchwatch.tlsfiles import check_pem_pair, read_tls_files
 
 REALM: Final = "branchwatch"
 CHALLENGE: Final = f'Basic realm="{REALM}"'
@@ -65,23 +66,14 @@ def server_tls_context(cert_file: str, key_file: str, client_ca_file: str) -> ss
     paths = {"tls_cert_file": cert_file, "tls_key_file": key_file}
     if client_ca_file:
         paths["tls_client_ca_file"] = client_ca_file
-    contents: dict[str, bytes] = {}
-    for key, path in paths.items():
-        try:
-            with open(path, "rb") as file:
-                contents[key] = file.read()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise fail(key, path, f"cannot read the {_TLS_FILE_ROLES[key]}: {reason}") from exc
-    if b"-----BEGIN CERTIFICATE-----" not in contents["tls_cert_file"]:
-        raise fail("tls_cert_file", cert_file, "no PEM certificate in it")
-    if b"PRIVATE KEY-----" not in contents["tls_key_file"]:
-        raise fail("tls_key_file", key_file, "no PEM private key in it")
-    if b"ENCRYPTED" in contents["tls_key_file"]:
-        # OpenSSL would prompt for a passphrase on the terminal: a service has none.
-        raise fail(
-            "tls_key_file", key_file, "the private key is encrypted; give an unencrypted one"
-        )
+    contents = read_tls_files(paths, _TLS_FILE_ROLES, fail)
+    check_pem_pair(
+        contents["tls_cert_file"],
+        ("tls_cert_file", cert_file),
+        contents["tls_key_file"],
+        ("tls_key_file", key_file),
+        fail,
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
