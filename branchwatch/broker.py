@@ -23,10 +23,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Literal
+from typing import Final, Literal, Self
 
 from branchwatch.errors import BranchwatchError
+from branchwatch.lifecycle import StartedInWith
 
 BrokerKind = Literal["mosquitto", "amqtt"]
 MOSQUITTO_PATHS: Final = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -99,7 +99,7 @@ def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> Non
         proc.wait(timeout)
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(StartedInWith):
     """A broker subprocess on ``host:port`` (a free port by default).
 
     ``persistent=True`` keeps sessions and queued QoS 1 messages across
@@ -160,7 +160,7 @@ class EmbeddedBroker:
     def log_path(self) -> Path:
         return self.workdir / f"{self.kind}.log"
 
-    def start(self) -> EmbeddedBroker:
+    def start(self) -> Self:
         if self._proc is not None and self._proc.poll() is None:
             return self
         argv = self._mosquitto_argv() if self.kind == "mosquitto" else self._amqtt_argv()
@@ -194,17 +194,6 @@ class EmbeddedBroker:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _mosquitto_argv(self) -> list[str]:
         binary = find_mosquitto()

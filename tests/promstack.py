@@ -28,10 +28,10 @@ import urllib.request
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self
 
 from branchwatch.broker import free_port, terminate
+from branchwatch.lifecycle import StartedInWith
 from tests.support import require_binary, wait_until
 
 PROMETHEUS_PATHS: Final = ("/usr/bin/prometheus",)
@@ -59,7 +59,7 @@ def _yaml_list(items: Sequence[str]) -> str:
     return "[" + ", ".join(json.dumps(item) for item in items) + "]"
 
 
-class _ServerProcess:
+class _ServerProcess(StartedInWith):
     """A server subprocess with a ``/-/ready`` endpoint, a log file and a clean stop."""
 
     name = "server"
@@ -123,17 +123,6 @@ class _ServerProcess:
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.proc = self.proc, None
         terminate(proc, timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class PrometheusProcess(_ServerProcess):
@@ -284,7 +273,7 @@ class AlertmanagerProcess(_ServerProcess):
                 raise PromstackError(f"alertmanager POST /api/v2/alerts: {response.status}")
 
 
-class WebhookReceiver:
+class WebhookReceiver(StartedInWith):
     """An HTTP server that records Alertmanager webhook notifications (``.notifications``).
 
     Each notification is the JSON body (``receiver``, ``status``, ``groupLabels``,
@@ -331,17 +320,6 @@ class WebhookReceiver:
             for a in n["alerts"]
             if all(a["labels"].get(k) == v for k, v in labels.items())
         ]
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def example_alertmanager_config(
