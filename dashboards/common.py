@@ -40,18 +40,42 @@ SERVICE_LEVEL_IS_OURS: Final = (
 )
 
 
+def new_board(
+    title: str, uid: str, description: str, *, tag: str, refresh: str, since: str
+) -> builders.Dashboard:
+    """A branchwatch board: tagged, read-only, browser time, the data source variable first."""
+    return (
+        builders.Dashboard(f"branchwatch · {title}")
+        .uid(uid)
+        .description(description)
+        .tags([*TAGS, tag])
+        .refresh(refresh)
+        .time(since, "now")
+        .timezone("browser")
+        .readonly()
+        .with_variable(datasource_variable())
+    )
+
+
 def datasource_variable() -> builders.DatasourceVariable:
     return builders.DatasourceVariable(DATASOURCE_VARIABLE).type("prometheus").label("Prometheus")
 
 
-def region_variable(multi: bool) -> builders.QueryVariable:
-    variable = (
-        builders.QueryVariable("region")
-        .label("Region")
+def label_variable(name: str, label: str, values_query: str) -> builders.QueryVariable:
+    """A variable picking one of the values ``values_query`` (``label_values(...)``) lists."""
+    return (
+        builders.QueryVariable(name)
+        .label(label)
         .datasource(DATASOURCE)
-        .query(f"label_values({metrics.BRANCH_OPEN.name}, region)")
+        .query(values_query)
         .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def region_variable(multi: bool) -> builders.QueryVariable:
+    variable = label_variable(
+        "region", "Region", f"label_values({metrics.BRANCH_OPEN.name}, region)"
     )
     if multi:
         variable = variable.multi(True).include_all(True).all_value(".*")

@@ -18,13 +18,12 @@ from dashboards.common import (
     GREEN,
     ORANGE,
     RED,
-    TAGS,
     YELLOW,
     at,
     bars,
     big_stat,
-    datasource_variable,
     listing,
+    new_board,
     none_is_good,
     query,
     region_variable,
@@ -41,21 +40,17 @@ LATE_SECONDS: Final = 120
 
 
 def build(limits: Thresholds) -> builders.Dashboard:
-    board = (
-        builders.Dashboard("branchwatch · Fleet health")
-        .uid(UID)
-        .description(
+    board = new_board(
+        "Fleet health",
+        UID,
+        (
             "Agents, devices and the collector. Agent versions are not exported as metrics: "
             "see the collector's /api/v1/branches (agents[].version)."
-        )
-        .tags([*TAGS, "fleet"])
-        .refresh("30s")
-        .time("now-6h", "now")
-        .timezone("browser")
-        .readonly()
-        .with_variable(datasource_variable())
-        .with_variable(region_variable(multi=True))
-    )
+        ),
+        tag="fleet",
+        refresh="30s",
+        since="now-6h",
+    ).with_variable(region_variable(multi=True))
     top = [
         big_stat("Agents up", f"sum({metrics.AGENT_UP.name}{{{R}}})", "none", steps(GREEN)),
         big_stat(

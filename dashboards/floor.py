@@ -26,14 +26,14 @@ from dashboards.common import (
     ORANGE,
     RED,
     SERVICE_LEVEL_IS_OURS,
-    TAGS,
     YELLOW,
     at,
     at_least,
     bars,
     big_stat,
-    datasource_variable,
+    label_variable,
     minutes,
+    new_board,
     query,
     region_variable,
     steps,
@@ -69,13 +69,8 @@ OUTCOME_COLOURS: Final = {
 
 
 def branch_variable() -> builders.QueryVariable:
-    return (
-        builders.QueryVariable("branch")
-        .label("Branch")
-        .datasource(DATASOURCE)
-        .query(f'label_values({metrics.BRANCH_OPEN.name}{{region="$region"}}, branch)')
-        .refresh(dashboard.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dashboard.VariableSort.ALPHABETICAL_ASC)
+    return label_variable(
+        "branch", "Branch", f'label_values({metrics.BRANCH_OPEN.name}{{region="$region"}}, branch)'
     )
 
 
@@ -281,19 +276,18 @@ def build(limits: Thresholds) -> builders.Dashboard:
         ),
     ]
     board = (
-        builders.Dashboard("branchwatch · Branch floor")
-        .uid(UID)
-        .description(
-            "One branch live: posts, queues, counters, waits against the "
-            f"{minutes(limits.wait_target_seconds)} target, ratings. Red marks: the "
-            "collector's floor incidents (required post emptied/filled)."
+        new_board(
+            "Branch floor",
+            UID,
+            (
+                "One branch live: posts, queues, counters, waits against the "
+                f"{minutes(limits.wait_target_seconds)} target, ratings. Red marks: the "
+                "collector's floor incidents (required post emptied/filled)."
+            ),
+            tag="floor",
+            refresh="10s",
+            since="now-3h",
         )
-        .tags([*TAGS, "floor"])
-        .refresh("10s")
-        .time("now-3h", "now")
-        .timezone("browser")
-        .readonly()
-        .with_variable(datasource_variable())
         .with_variable(region_variable(multi=False))
         .with_variable(branch_variable())
         .annotation(incidents_annotation())

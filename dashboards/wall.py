@@ -21,15 +21,14 @@ from dashboards.common import (
     GREEN,
     RED,
     SERVICE_LEVEL_IS_OURS,
-    TAGS,
     YELLOW,
     at,
     at_least,
     bars,
     big_stat,
-    datasource_variable,
     listing,
     minutes,
+    new_board,
     none_is_good,
     percent,
     region_variable,
@@ -104,23 +103,19 @@ def build(limits: Thresholds) -> builders.Dashboard:
         )
     )
     called_within = f"Called within {minutes(limits.wait_target_seconds)} (1 h)"
-    board = (
-        builders.Dashboard("branchwatch · Operations centre wall")
-        .uid(UID)
-        .description(
+    board = new_board(
+        "Operations centre wall",
+        UID,
+        (
             "Region overview for the operations-centre wall: every tile is coloured at its "
             f"target (wait {waits} min, satisfaction {percent(limits.satisfaction_target)}, "
             f"evaluation rate {percent(limits.evaluation_rate_target)}, the bank's average "
             f"wait {minutes(limits.average_wait_target_seconds)} per day)."
-        )
-        .tags([*TAGS, "wall"])
-        .refresh("30s")
-        .time("now-12h", "now")
-        .timezone("browser")
-        .readonly()
-        .with_variable(datasource_variable())
-        .with_variable(region_variable(multi=True))
-    )
+        ),
+        tag="wall",
+        refresh="30s",
+        since="now-12h",
+    ).with_variable(region_variable(multi=True))
     top = [
         big_stat(
             "Branches with post 1 empty",
