@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Required, TypedDict
 
 from branchwatch.contract.events import Event
 from branchwatch.contract.ids import CounterKind
@@ -80,6 +80,17 @@ class SimCounter:
         self.paused_for: str | None = None
 
 
+class SimOptions(TypedDict, total=False):
+    """:class:`SimBase`'s keyword options, for the layers that only pass them on."""
+
+    seed: Required[int | str]
+    start_hour: float
+    ts_origin: float
+    speed: float
+    seq_base: int
+    profile: Profile
+
+
 class SimBase:
     """Identity, simulated clock, agenda and event output of one simulated agent."""
 
@@ -101,6 +112,7 @@ class SimBase:
         self.profile = profile
         self._seed = f"{seed}/{branch}"
         self._rng = random.Random(self._seed)
+        self.start_hour = start_hour
         self._t0 = start_hour * HOUR
         self._ts0 = ts_origin
         self._speed = speed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 from branchwatch.contract.events import Event
 from branchwatch.contract.ids import is_site_id
@@ -108,30 +108,23 @@ def generate_batches(
                 yield sim.region, sim.branch, sim.agent, events
 
 
+class GenerateOptions(TypedDict, total=False):
+    """The keyword options of :func:`generate_batches`, for :func:`generate`."""
+
+    regions: Sequence[str]
+    start_hour: float
+    ts_origin: float
+    speed: float
+    step: float
+    scenario: str
+    day_hours: tuple[float, float] | None
+
+
 def generate(
-    branches: int,
-    seed: int | str,
-    sim_seconds: float,
-    *,
-    regions: Sequence[str] = DEFAULT_REGIONS,
-    start_hour: float = 9.0,
-    ts_origin: float = DEFAULT_TS_ORIGIN,
-    speed: float = 1.0,
-    scenario: str = DEFAULT_SCENARIO,
-    day_hours: tuple[float, float] | None = None,
+    branches: int, seed: int | str, sim_seconds: float, **options: Unpack[GenerateOptions]
 ) -> Iterator[tuple[str, str, str, Event]]:
     """``(region, branch, agent, event)`` for N branches over ``sim_seconds``: see
     :func:`generate_batches`."""
-    for region, branch, agent, events in generate_batches(
-        branches,
-        seed,
-        sim_seconds,
-        regions=regions,
-        start_hour=start_hour,
-        ts_origin=ts_origin,
-        speed=speed,
-        scenario=scenario,
-        day_hours=day_hours,
-    ):
+    for region, branch, agent, events in generate_batches(branches, seed, sim_seconds, **options):
         for event in events:
             yield region, branch, agent, event

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from typing import Unpack
 
 from branchwatch.contract.events import (
     BranchClosed,
@@ -49,11 +50,11 @@ from branchwatch.sim.base import (
     QUEUE_DEVICE,
     WAITING,
     SimCounter,
+    SimOptions,
     SimTicket,
 )
 from branchwatch.sim.profile import (
     DAY,
-    DEFAULT_PROFILE,
     HOUR,
     MINUTE,
     POST_GREETER,
@@ -62,7 +63,6 @@ from branchwatch.sim.profile import (
     RATING_NAMES,
     SERVICE_POST,
     TICKET_LETTER,
-    Profile,
 )
 from branchwatch.sim.realism import RealisticFloor
 
@@ -72,29 +72,11 @@ __all__ = ["AGENT", "DEFAULT_TS_ORIGIN", "BranchSim"]
 class BranchSim(RealisticFloor):
     """One branch, one agent: a seeded day after day of floor events."""
 
-    def __init__(
-        self,
-        region: str,
-        branch: str,
-        *,
-        seed: int | str,
-        start_hour: float = 9.0,
-        ts_origin: float = DEFAULT_TS_ORIGIN,
-        speed: float = 1.0,
-        seq_base: int = 1,
-        profile: Profile = DEFAULT_PROFILE,
-    ) -> None:
-        super().__init__(
-            region,
-            branch,
-            seed=seed,
-            start_hour=start_hour,
-            ts_origin=ts_origin,
-            speed=speed,
-            seq_base=seq_base,
-            profile=profile,
-        )
+    def __init__(self, region: str, branch: str, **options: Unpack[SimOptions]) -> None:
+        super().__init__(region, branch, **options)
         rng = self._rng
+        profile = self.profile
+        start_hour = self.start_hour
         for kind, (low, high) in profile.counters.items():
             for _ in range(rng.randint(low, high)):
                 self._add_counter(kind, flex=False)
