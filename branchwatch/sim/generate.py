@@ -68,18 +68,25 @@ def with_day_hours(profile: Profile, day_hours: tuple[float, float]) -> Profile:
     return replace(profile, open_hour=opening, close_hour=closing, real_nights=True)
 
 
+class BranchOptions(TypedDict, total=False):
+    """The keyword options of :func:`make_branches`, for the layers that pass them on."""
+
+    regions: Sequence[str]
+    start_hour: float
+    ts_origin: float
+    speed: float
+    seq_base: int
+    scenario: str
+    day_hours: tuple[float, float] | None
+
+
 def generate_batches(
     branches: int,
     seed: int | str,
     sim_seconds: float,
     *,
-    regions: Sequence[str] = DEFAULT_REGIONS,
-    start_hour: float = 9.0,
-    ts_origin: float = DEFAULT_TS_ORIGIN,
-    speed: float = 1.0,
     step: float = 60.0,
-    scenario: str = DEFAULT_SCENARIO,
-    day_hours: tuple[float, float] | None = None,
+    **options: Unpack[BranchOptions],
 ) -> Iterator[tuple[str, str, str, list[Event]]]:
     """Each branch's events ``step`` simulated seconds at a time, for ``sim_seconds``.
 
@@ -87,17 +94,10 @@ def generate_batches(
     stream is in time order to within one ``step``. Event ``ts`` starts at
     ``ts_origin`` and runs ``speed`` times faster than simulated time.
     """
-    sims = make_branches(
-        branches,
-        seed,
-        regions=regions,
-        start_hour=start_hour,
-        ts_origin=ts_origin,
-        speed=speed,
-        scenario=scenario,
-        day_hours=day_hours,
-    )
-    start = start_hour * HOUR
+    sims = make_branches(branches, seed, **options)
+    if not sims:
+        return
+    start = sims[0].start_hour * HOUR
     end = start + sim_seconds
     t = start
     while t < end:
@@ -108,16 +108,10 @@ def generate_batches(
                 yield sim.region, sim.branch, sim.agent, events
 
 
-class GenerateOptions(TypedDict, total=False):
+class GenerateOptions(BranchOptions, total=False):
     """The keyword options of :func:`generate_batches`, for :func:`generate`."""
 
-    regions: Sequence[str]
-    start_hour: float
-    ts_origin: float
-    speed: float
     step: float
-    scenario: str
-    day_hours: tuple[float, float] | None
 
 
 def generate(
