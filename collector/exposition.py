@@ -10,7 +10,7 @@ only the branches marked dirty since the previous scrape.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Final, TypeVar
 
 from branchwatch.contract import metrics
 from branchwatch.contract.ids import RATINGS
@@ -23,6 +23,7 @@ from collector.floor.branch import (
     BranchState,
     DeviceState,
     Histogram,
+    ServiceState,
 )
 from collector.floor.config import FloorRules
 from collector.floor.figures import INTERCOM_ACK_BUCKETS
@@ -30,6 +31,7 @@ from collector.notices.state import ACK_BUCKETS, KINDS
 from collector.notices.view import NoticeMetrics, notice_metrics
 
 BranchKey = tuple[str, str]
+_Row = TypeVar("_Row")  # a counter or a teller: one row of a labelled family
 
 
 def _escape(value: str) -> str:
@@ -75,9 +77,19 @@ def _branch_opened(labels: _Labels, b: BranchState, p: str) -> str:
     return "" if opened is None else f"{metrics.BRANCH_OPENED.name}{{{p}}} {_num(opened)}\n"
 
 
+def _per_service(
+    family: metrics.MetricFamily,
+    labels: _Labels,
+    b: BranchState,
+    p: str,
+    value: Callable[[ServiceState], object],
+) -> str:
+    head, svc = f"{family.name}{{{p}", labels.service
+    return "".join(f"{head}{svc[s]}}} {value(st)}\n" for s, st in b.services.items())
+
+
 def _queue_waiting(labels: _Labels, b: BranchState, p: str) -> str:
-    head, svc = f"{metrics.QUEUE_WAITING.name}{{{p}", labels.service
-    return "".join(f"{head}{svc[s]}}} {len(st.queue)}\n" for s, st in b.services.items())
+    return _per_service(metrics.QUEUE_WAITING, labels, b, p, lambda st: len(st.queue))
 
 
 def _queue_oldest(labels: _Labels, b: BranchState, p: str) -> str:
@@ -90,13 +102,11 @@ def _queue_oldest(labels: _Labels, b: BranchState, p: str) -> str:
 
 
 def _issued(labels: _Labels, b: BranchState, p: str) -> str:
-    head, svc = f"{metrics.TICKETS_ISSUED.name}{{{p}", labels.service
-    return "".join(f"{head}{svc[s]}}} {st.issued}\n" for s, st in b.services.items())
+    return _per_service(metrics.TICKETS_ISSUED, labels, b, p, lambda st: st.issued)
 
 
 def _served(labels: _Labels, b: BranchState, p: str) -> str:
-    head, svc = f"{metrics.TICKETS_SERVED.name}{{{p}", labels.service
-    return "".join(f"{head}{svc[s]}}} {st.served}\n" for s, st in b.services.items())
+    return _per_service(metrics.TICKETS_SERVED, labels, b, p, lambda st: st.served)
 
 
 def _lost(labels: _Labels, b: BranchState, p: str) -> str:
@@ -165,36 +175,48 @@ def _post_changed(labels: _Labels, b: BranchState, p: str) -> str:
     return "".join(f"{head}{pos[n]}}} {_num(post.changed_ts)}\n" for n, post in b.posts.items())
 
 
-def _evaluations_requested(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.EVALUATIONS_REQUESTED.name}{{{p}"
+def _per_name(
+    family: metrics.MetricFamily,
+    p: str,
+    label: str,
+    rows: Mapping[str, _Row],
+    value: Callable[[_Row], object],
+) -> str:
+    """One line per row (a counter, teller or agent, sorted by name), its ``value``."""
+    head = f"{family.name}{{{p}"
+    return "".join(f'{head},{label}="{_escape(n)}"}} {value(rows[n])}\n' for n in sorted(rows))
+
+
+def _per_name_rating(
+    family: metrics.MetricFamily,
+    p: str,
+    label: str,
+    rows: Mapping[str, _Row],
+    ratings: Callable[[_Row], Mapping[str, int]],
+) -> str:
+    """One line per row and rating."""
+    head = f"{family.name}{{{p}"
     return "".join(
-        f'{head},counter="{_escape(c)}"}} {b.counters[c].requested}\n' for c in sorted(b.counters)
+        f'{head},{label}="{_escape(n)}",rating="{rating}"}} {ratings(rows[n])[rating]}\n'
+        for n in sorted(rows)
+        for rating in RATINGS
     )
+
+
+def _evaluations_requested(labels: _Labels, b: BranchState, p: str) -> str:
+    return _per_name(metrics.EVALUATIONS_REQUESTED, p, "counter", b.counters, lambda c: c.requested)
 
 
 def _evaluations(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.EVALUATIONS.name}{{{p}"
-    return "".join(
-        f'{head},counter="{_escape(c)}",rating="{rating}"}} {b.counters[c].ratings[rating]}\n'
-        for c in sorted(b.counters)
-        for rating in RATINGS
-    )
+    return _per_name_rating(metrics.EVALUATIONS, p, "counter", b.counters, lambda c: c.ratings)
 
 
 def _teller_evaluations(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.TELLER_EVALUATIONS.name}{{{p}"
-    return "".join(
-        f'{head},teller="{_escape(t)}",rating="{rating}"}} {b.tellers[t].ratings[rating]}\n'
-        for t in sorted(b.tellers)
-        for rating in RATINGS
-    )
+    return _per_name_rating(metrics.TELLER_EVALUATIONS, p, "teller", b.tellers, lambda t: t.ratings)
 
 
 def _teller_served(labels: _Labels, b: BranchState, p: str) -> str:
-    head = f"{metrics.TELLER_SERVED.name}{{{p}"
-    return "".join(
-        f'{head},teller="{_escape(t)}"}} {b.tellers[t].served}\n' for t in sorted(b.tellers)
-    )
+    return _per_name(metrics.TELLER_SERVED, p, "teller", b.tellers, lambda t: t.served)
 
 
 def _intercom_ack(labels: _Labels, b: BranchState, p: str) -> str:
@@ -215,11 +237,7 @@ def _intercom_ack(labels: _Labels, b: BranchState, p: str) -> str:
 def _per_agent(
     family: metrics.MetricFamily, b: BranchState, p: str, value: Callable[[AgentState], object]
 ) -> str:
-    """One line per agent of the branch, its ``value``."""
-    head = f"{family.name}{{{p}"
-    return "".join(
-        f'{head},agent="{_escape(a)}"}} {value(b.agents[a])}\n' for a in sorted(b.agents)
-    )
+    return _per_name(family, p, "agent", b.agents, value)
 
 
 def _agent_up(labels: _Labels, b: BranchState, p: str) -> str:
