@@ -192,22 +192,28 @@ def _fault(
 def on_fault(
     rules: FloorRules, branch: BranchState, agent: AgentState, e: DeviceFault
 ) -> str | None:
-    state = _fault(rules, branch, agent, e.device, e.fault)
-    if isinstance(state, str):
-        return state
-    if e.ts >= state.since:
-        state.active = True
-        state.since = e.ts
-    return None
+    return _set_fault(rules, branch, agent, e, active=True)
 
 
 def on_recovered(
     rules: FloorRules, branch: BranchState, agent: AgentState, e: DeviceRecovered
 ) -> str | None:
+    return _set_fault(rules, branch, agent, e, active=False)
+
+
+def _set_fault(
+    rules: FloorRules,
+    branch: BranchState,
+    agent: AgentState,
+    e: DeviceFault | DeviceRecovered,
+    *,
+    active: bool,
+) -> str | None:
+    """The fault's state from ``e`` unless a later event already set it; a rejection reason."""
     state = _fault(rules, branch, agent, e.device, e.fault)
     if isinstance(state, str):
         return state
     if e.ts >= state.since:
-        state.active = False
+        state.active = active
         state.since = e.ts
     return None
