@@ -34,6 +34,27 @@ def test_sample_config_is_valid_and_complete() -> None:
     assert loaded == CollectorConfig()  # the sample documents the defaults
 
 
+def ticket_reaches(collector: CollectorProcess, broker_port: int, what: str) -> None:
+    """A fake agent publishes the script's first ticket; the collector counts it within 10 s."""
+    agent = FakeAgent(broker_port, scenario.REGION, scenario.BRANCH, scenario.AGENT)
+    try:
+        agent.publish(scenario.events(1, 8))
+        wait_until(
+            lambda: (
+                sample(
+                    collector.metrics(),
+                    "branchwatch_tickets_issued_total",
+                    **scenario.L(service="cash"),
+                )
+                == 1
+            ),
+            10,
+            what,
+        )
+    finally:
+        agent.close()
+
+
 @pytest.fixture
 def forgetful_broker(mosquitto: EmbeddedBroker) -> Iterator[EmbeddedBroker]:
     """A Mosquitto without persistence: a restart forgets every session."""
@@ -50,23 +71,7 @@ def test_reconnects_and_resubscribes_after_a_broker_restart(
         mosquitto.restart()
         wait_until(lambda: collector.get("/readyz")[0] == 503, 10, "the loss to be noticed")
         wait_until(lambda: collector.get("/readyz")[0] == 200, 20, "resubscribed")
-        agent = FakeAgent(mosquitto.port, scenario.REGION, scenario.BRANCH, scenario.AGENT)
-        try:
-            agent.publish(scenario.events(1, 8))
-            wait_until(
-                lambda: (
-                    sample(
-                        collector.metrics(),
-                        "branchwatch_tickets_issued_total",
-                        **scenario.L(service="cash"),
-                    )
-                    == 1
-                ),
-                10,
-                "ingest after the restart",
-            )
-        finally:
-            agent.close()
+        ticket_reaches(collector, mosquitto.port, "ingest after the restart")
         assert sample(collector.metrics(), "branchwatch_collector_mqtt_connected") == 1
     finally:
         collector.kill()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from branchwatch.broker import MOSQUITTO_PATHS, EmbeddedBroker, free_port
-from tests.integration import scenario
-from tests.support import CollectorProcess, FakeAgent, require_binary, sample, wait_until
+from tests.integration.test_collector_cli import ticket_reaches
+from tests.support import CollectorProcess, require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -58,23 +58,9 @@ def test_collector_over_tls(tls_broker: tuple[EmbeddedBroker, int, Path], tmp_pa
     collector = CollectorProcess(
         f"mqtts://127.0.0.1:{tls_port}", state, "tls", extra=["--config", str(config)]
     ).start()
-    agent = FakeAgent(broker.port, scenario.REGION, scenario.BRANCH, scenario.AGENT)
     try:
-        agent.publish(scenario.events(1, 8))
-        wait_until(
-            lambda: (
-                sample(
-                    collector.metrics(),
-                    "branchwatch_tickets_issued_total",
-                    **scenario.L(service="cash"),
-                )
-                == 1
-            ),
-            10,
-            "events over the TLS session",
-        )
+        ticket_reaches(collector, broker.port, "events over the TLS session")
     finally:
-        agent.close()
         collector.kill()
 
 
