@@ -117,7 +117,9 @@ def floor(mosquitto: EmbeddedBroker, tmp_path: Path) -> Iterator[Floor]:
         wait_until(lambda: devices_up(collector) == {"queue-1", "intercom-1"}, 20,
                    f"both devices up in the collector; agent log:\n{agent.log()}")  # fmt: skip
         devices.play(devices.queue, "OPEN")
-        wait_until(lambda: branch(collector)["open"], 10, "the branch open")
+        # A fresh collector holds the agent's events until its replay answer is in (up to
+        # 10 s when the agent has nothing to replay yet): hence the longer wait.
+        wait_until(lambda: branch(collector)["open"], 30, "the branch open")
         devices.play(devices.intercom, "IN 1 s.li", "IN 2 s.zhao", "IN 3 s.wu", "IN 4 s.he")
         wait_until(lambda: staffed(collector) == {1, 2, 3, 4}, 10, "posts 1 to 4 staffed")
         wait_notices_on(collector)
