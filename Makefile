@@ -29,8 +29,9 @@ $(STAMP): pyproject.toml
 demo: deps $(STAMP)
 	$(VENV)/bin/branchwatch demo
 
+# Four workers on two cores: the integration tests mostly wait on real brokers and servers.
 test: deps $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 4 --dist loadfile
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
