@@ -15,6 +15,7 @@ from branchwatch.broker import EmbeddedBroker
 from branchwatch.config import load_toml
 from collector.config import CollectorConfig
 from tests.integration import scenario
+from tests.integration.test_collector_restart import issued_cash
 from tests.support import CollectorProcess, FakeAgent, run_cli, sample, wait_until
 
 pytestmark = pytest.mark.integration
@@ -39,18 +40,7 @@ def ticket_reaches(collector: CollectorProcess, broker_port: int, what: str) -> 
     agent = FakeAgent(broker_port, scenario.REGION, scenario.BRANCH, scenario.AGENT)
     try:
         agent.publish(scenario.events(1, 8))
-        wait_until(
-            lambda: (
-                sample(
-                    collector.metrics(),
-                    "branchwatch_tickets_issued_total",
-                    **scenario.L(service="cash"),
-                )
-                == 1
-            ),
-            10,
-            what,
-        )
+        wait_until(lambda: issued_cash(collector) == 1, 10, what)
     finally:
         agent.close()
 

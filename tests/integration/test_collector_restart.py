@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -44,6 +45,17 @@ def settled(collector: CollectorProcess, reference: CollectorProcess) -> Samples
     return result
 
 
+HALF: Final = 20  # script events published before the subject restarts
+
+
+def publish_first_half(
+    reference: CollectorProcess, subject: CollectorProcess, agent: FakeAgent
+) -> None:
+    """The script's first HALF events, until both collectors show them alike."""
+    agent.publish(scenario.events(1, HALF))
+    settled(subject, reference)
+
+
 @pytest.fixture
 def agent(mosquitto: EmbeddedBroker) -> Iterator[FakeAgent]:
     fake = FakeAgent(mosquitto.port, scenario.REGION, scenario.BRANCH, scenario.AGENT)
@@ -76,12 +88,10 @@ def test_sigterm_restart_restores_identical_state(
     pair: tuple[CollectorProcess, CollectorProcess], agent: FakeAgent
 ) -> None:
     reference, subject = pair
-    half = 20
-    agent.publish(scenario.events(1, half))
-    settled(subject, reference)
+    publish_first_half(reference, subject, agent)
 
     assert subject.stop(timeout=5.0) == 0  # clean exit within 5 s, snapshot written
-    agent.publish(scenario.events(half + 1, 27))  # queued by the broker for our session
+    agent.publish(scenario.events(HALF + 1, 27))  # queued by the broker for our session
     subject.start()
     agent.publish(scenario.events(28))
     final = settled(subject, reference)
@@ -94,19 +104,17 @@ def test_kill_9_after_snapshot_is_healed_by_replay(
     pair: tuple[CollectorProcess, CollectorProcess], agent: FakeAgent
 ) -> None:
     reference, subject = pair
-    half = 20
-    agent.publish(scenario.events(1, half))
-    settled(subject, reference)
+    publish_first_half(reference, subject, agent)
     assert subject.stop() == 0  # the snapshot now holds seq 1..20
     subject.start()
 
-    agent.publish(scenario.events(half + 1))
+    agent.publish(scenario.events(HALF + 1))
     settled(subject, reference)
     subject.kill()  # SIGKILL: seq 21.. were acknowledged but never snapshotted
 
     subject.start()
     final = settled(subject, reference)
-    assert half + 1 in agent.replays  # the restored collector asked for exactly the rest
+    assert HALF + 1 in agent.replays  # the restored collector asked for exactly the rest
     assert sample(final, "branchwatch_branch_open", **scenario.L()) == 0
 
 
