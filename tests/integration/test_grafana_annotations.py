@@ -18,7 +18,7 @@ import pytest
 from branchwatch.broker import EmbeddedBroker, free_port
 from branchwatch.contract import events as ev
 from tests.support import CollectorProcess, FakeAgent, sample, wait_until
-from tests.unit.test_grafana_push import TOKEN, FakeGrafana
+from tests.unit.test_grafana_push import TOKEN, FakeGrafana, assert_post_1_emptied
 
 pytestmark = pytest.mark.integration
 
@@ -89,16 +89,7 @@ def test_post_emptied_and_filled_become_annotations(
         "Post 1 (greeting and ticket desk) emptied at north/br-0001",
         "Post 1 (greeting and ticket desk) filled at north/br-0001 after 2 min 10 s empty",
     ]
-    emptied = grafana.annotations[1]
-    assert emptied["dashboardUID"] == "branchwatch-floor"
-    assert emptied["tags"] == [
-        "branchwatch",
-        "region:north",
-        "branch:br-0001",
-        "post:1",
-        "post-emptied",
-    ]
-    assert emptied["time"] == int((T0 + 300) * 1000)
+    assert_post_1_emptied(grafana.annotations[1], int((T0 + 300) * 1000))
     refilled = grafana.annotations[2]
     assert (refilled["time"], refilled["timeEnd"]) == (
         int((T0 + 300) * 1000),

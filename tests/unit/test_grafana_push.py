@@ -400,15 +400,8 @@ def test_annotations_carry_tags_text_and_the_empty_period(
     finally:
         annotator.stop()
     emptied, filled = grafana.annotations
-    assert emptied["dashboardUID"] == "branchwatch-floor"
-    assert emptied["tags"] == [
-        "branchwatch",
-        "region:north",
-        "branch:br-0001",
-        "post:1",
-        "post-emptied",
-    ]
-    assert emptied["time"] == 1_700_000_000_000 and emptied["timeEnd"] is None
+    assert_post_1_emptied(emptied, 1_700_000_000_000)
+    assert emptied["timeEnd"] is None
     assert emptied["text"] == "Post 1 (greeting and ticket desk) emptied at north/br-0001"
     assert "post-filled" in filled["tags"]
     assert (filled["time"], filled["timeEnd"]) == (1_700_000_000_000, 1_700_000_200_500)
@@ -440,3 +433,16 @@ def test_a_full_queue_drops_and_counts(grafana: FakeGrafana, tmp_path: Path) -> 
     incident = PostIncident("north", "br-0001", 2, "emptied", 1.0, 1.0)
     annotator.submit([incident] * 5, dropped_before=1)
     assert annotator.dropped._value.get() == 4  # 3 beyond the queue + 1 lost upstream
+
+
+def assert_post_1_emptied(annotation: dict[str, Any], time_ms: int) -> None:
+    """``annotation`` marks post 1 of north/br-0001 emptied at ``time_ms``, on the floor board."""
+    assert annotation["dashboardUID"] == "branchwatch-floor"
+    assert annotation["tags"] == [
+        "branchwatch",
+        "region:north",
+        "branch:br-0001",
+        "post:1",
+        "post-emptied",
+    ]
+    assert annotation["time"] == time_ms
