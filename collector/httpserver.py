@@ -174,6 +174,10 @@ class ConnectionServer:
                 continue
             try:
                 sock.setblocking(False)
+                # Headers and body leave in separate writes: with Nagle's algorithm the
+                # second waits for the client's delayed ACK (~40 ms) on every kept-alive
+                # request, and Prometheus scrapes keep their connections alive.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self._tls is not None:
                     sock = self._tls.wrap_socket(
                         sock, server_side=True, do_handshake_on_connect=False
