@@ -81,28 +81,28 @@ def rating_rules(cfg: AlertConfig) -> list[Rule]:
 
     ratings = inc(metrics.EVALUATIONS.name)
     teller_ratings = inc(metrics.TELLER_EVALUATIONS.name)
-    return [
-        _record(
-            "branch:branchwatch_satisfaction:ratio_day",
-            _ratio(inc(metrics.EVALUATIONS.name, GOOD), ratings, BRANCH) + join,
+    good = inc(metrics.EVALUATIONS.name, GOOD)
+    teller_good = inc(metrics.TELLER_EVALUATIONS.name, GOOD)
+    requested = inc(metrics.EVALUATIONS_REQUESTED.name)
+    served = inc(metrics.TELLER_SERVED.name)
+    transactions = inc(metrics.SERVICE_SECONDS.count)
+    # record -> (numerator, denominator, per): each a ratio over the day, joined to its start.
+    ratios = {
+        "branch:branchwatch_satisfaction:ratio_day": (good, ratings, BRANCH),
+        "branch:branchwatch_evaluation_rate:ratio_day": (ratings, requested, BRANCH),
+        "branch:branchwatch_evaluations_per_transaction:ratio_day": (ratings, transactions, BRANCH),
+        "branch_teller:branchwatch_teller_satisfaction:ratio_day": (
+            teller_good,
+            teller_ratings,
+            TELLER,
         ),
-        _record(
-            "branch:branchwatch_evaluation_rate:ratio_day",
-            _ratio(ratings, inc(metrics.EVALUATIONS_REQUESTED.name), BRANCH) + join,
+        "branch_teller:branchwatch_teller_evaluations_per_transaction:ratio_day": (
+            teller_ratings,
+            served,
+            TELLER,
         ),
-        _record(
-            "branch:branchwatch_evaluations_per_transaction:ratio_day",
-            _ratio(ratings, inc(metrics.SERVICE_SECONDS.count), BRANCH) + join,
-        ),
-        _record(
-            "branch_teller:branchwatch_teller_satisfaction:ratio_day",
-            _ratio(inc(metrics.TELLER_EVALUATIONS.name, GOOD), teller_ratings, TELLER) + join,
-        ),
-        _record(
-            "branch_teller:branchwatch_teller_evaluations_per_transaction:ratio_day",
-            _ratio(teller_ratings, inc(metrics.TELLER_SERVED.name), TELLER) + join,
-        ),
-    ]
+    }
+    return [_record(name, _ratio(num, den, per) + join) for name, (num, den, per) in ratios.items()]
 
 
 def average_wait_alert(cfg: AlertConfig) -> Rule:
