@@ -31,20 +31,17 @@ pytestmark = pytest.mark.integration
 SLOW_SNAPSHOTS = "[state]\nsnapshot_interval_seconds = 3600.0\n"
 
 
+def _of_branch(collector: CollectorProcess, name: str, **labels: str) -> float:
+    """The collector's sample ``name`` of the test branch (0 while absent)."""
+    return sample(collector.metrics(), name, region=REGION, branch=BRANCH, **labels) or 0.0
+
+
 def issued(collector: CollectorProcess) -> float:
-    value = sample(
-        collector.metrics(), "branchwatch_tickets_issued_total",
-        region=REGION, branch=BRANCH, service="cash",
-    )  # fmt: skip
-    return value or 0.0
+    return _of_branch(collector, "branchwatch_tickets_issued_total", service="cash")
 
 
 def requested(collector: CollectorProcess) -> float:
-    value = sample(
-        collector.metrics(), "branchwatch_evaluations_requested_total",
-        region=REGION, branch=BRANCH, counter="c1",
-    )  # fmt: skip
-    return value or 0.0
+    return _of_branch(collector, "branchwatch_evaluations_requested_total", counter="c1")
 
 
 def retained_status(broker: EmbeddedBroker) -> Status | None:
