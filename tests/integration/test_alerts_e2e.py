@@ -118,6 +118,12 @@ class Branch:
     def send(self, event: type[ev.Event], **fields: Any) -> None:
         self.agent.publish([event(v=1, seq=next(self.seq), ts=time.time(), device="d1", **fields)])
 
+    def open_staffed(self) -> None:
+        """Open the branch with anna at post 1 and ben at post 2."""
+        self.send(ev.BranchOpened)
+        self.send(ev.PositionStaffed, position=1, staff="anna")
+        self.send(ev.PositionStaffed, position=2, staff="ben")
+
     def close(self) -> None:
         self.agent.close()
 
@@ -153,9 +159,7 @@ def notified(stack: Stack, status: str, **labels: str) -> tuple[dict[str, Any], 
 def test_greeter_post_left_empty_pages_and_resolves_when_staffed(
     stack: Stack, branch: Branch
 ) -> None:
-    branch.send(ev.BranchOpened)
-    branch.send(ev.PositionStaffed, position=1, staff="anna")
-    branch.send(ev.PositionStaffed, position=2, staff="ben")
+    branch.open_staffed()
     wait_until(
         lambda: stack.prometheus.query(
             f'branchwatch_position_staffed{{branch="{branch.branch}", position="1"}} == 1'
@@ -196,9 +200,7 @@ def test_greeter_post_left_empty_pages_and_resolves_when_staffed(
 def test_customer_waiting_too_long_warns_and_resolves_when_called(
     stack: Stack, branch: Branch
 ) -> None:
-    branch.send(ev.BranchOpened)
-    branch.send(ev.PositionStaffed, position=1, staff="anna")
-    branch.send(ev.PositionStaffed, position=2, staff="ben")
+    branch.open_staffed()
     branch.send(ev.CounterOpened, counter="c1", kind="high", teller="t1")
     issued = time.time()
     branch.send(ev.TicketIssued, ticket="A001", service="cash")
