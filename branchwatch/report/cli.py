@@ -136,27 +136,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         + ", ".join(f"{kind} {step:g}" for kind, step in DEFAULT_STEPS.items())
         + ")",
     )
-    parser.add_argument(
-        "--min-ratings",
-        type=_positive(int),
-        default=DEFAULT_MIN_RATINGS,
-        metavar="N",
-        help=f"ratings a teller needs to be ranked (default: {DEFAULT_MIN_RATINGS})",
-    )
-    parser.add_argument(
-        "--worst",
-        type=_positive(int),
-        default=DEFAULT_WORST,
-        metavar="N",
-        help=f"branches in the worst-first table and charts (default: {DEFAULT_WORST})",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_positive(float),
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"for each Prometheus query (default: {DEFAULT_TIMEOUT:g})",
-    )
+    for flag, kind, default, metavar, what in (
+        ("--min-ratings", int, DEFAULT_MIN_RATINGS, "N", "ratings a teller needs to be ranked"),
+        ("--worst", int, DEFAULT_WORST, "N", "branches in the worst-first table and charts"),
+        ("--timeout", float, DEFAULT_TIMEOUT, "SECONDS", "for each Prometheus query"),
+    ):
+        parser.add_argument(
+            flag,
+            type=_positive(kind),
+            default=default,
+            metavar=metavar,
+            help=f"{what} (default: {default:g})",
+        )
 
 
 def make_report(
