@@ -44,6 +44,12 @@ def requested(collector: CollectorProcess) -> float:
     return _of_branch(collector, "branchwatch_evaluations_requested_total", counter="c1")
 
 
+def start_agent(workdir: Path, broker_url: str, device: str, mqtt_extra: str = "") -> AgentProcess:
+    """An agent with one device, its spool in ``workdir``, started."""
+    config = agent_toml(broker_url, str(workdir / "spool.db"), device, mqtt_extra)
+    return AgentProcess(workdir, config).start()
+
+
 def retained_status(broker: EmbeddedBroker) -> Status | None:
     """What a collector starting now would read on the agent's status topic."""
     got: list[bytes | bytearray] = []
@@ -109,8 +115,7 @@ def workdir(tmp_path: Path) -> Path:
 def test_events_status_and_clean_shutdown(
     mosquitto: EmbeddedBroker, collector: CollectorProcess, workdir: Path
 ) -> None:
-    config = agent_toml(mosquitto.url, str(workdir / "spool.db"), burst_device(300, bad_every=100))
-    agent = AgentProcess(workdir, config).start()
+    agent = start_agent(workdir, mosquitto.url, burst_device(300, bad_every=100))
     try:
         assert settle(collector, agent, 300) == 300
         wait_until(lambda: agent_metric(collector, "branchwatch_agent_up") == 1, 10, "agent up")
@@ -135,8 +140,7 @@ def test_events_status_and_clean_shutdown(
 
 def test_mqtt_3_1_1(mosquitto: EmbeddedBroker, collector: CollectorProcess, workdir: Path) -> None:
     mqtt = 'protocol = "3.1.1"\n'
-    config = agent_toml(mosquitto.url, str(workdir / "spool.db"), burst_device(20), mqtt)
-    agent = AgentProcess(workdir, config).start()
+    agent = start_agent(workdir, mosquitto.url, burst_device(20), mqtt)
     try:
         assert settle(collector, agent, 20) == 20
         wait_until(lambda: agent_metric(collector, "branchwatch_agent_up") == 1, 10, "agent up")
@@ -148,8 +152,7 @@ def test_mqtt_3_1_1(mosquitto: EmbeddedBroker, collector: CollectorProcess, work
 def test_broker_outage_loses_and_double_counts_nothing(
     mosquitto: EmbeddedBroker, collector: CollectorProcess, workdir: Path
 ) -> None:
-    config = agent_toml(mosquitto.url, str(workdir / "spool.db"), burst_device(800, rate=200))
-    agent = AgentProcess(workdir, config).start()
+    agent = start_agent(workdir, mosquitto.url, burst_device(800, rate=200))
     try:
         wait_until(lambda: issued(collector) >= 100, 10, "events flowing")
         mosquitto.stop()
@@ -193,8 +196,7 @@ def test_kill_9_during_a_burst_then_restart(
 def test_replay_after_a_collector_crash(
     mosquitto: EmbeddedBroker, collector: CollectorProcess, workdir: Path
 ) -> None:
-    config = agent_toml(mosquitto.url, str(workdir / "spool.db"), burst_device(40))
-    agent = AgentProcess(workdir, config).start()
+    agent = start_agent(workdir, mosquitto.url, burst_device(40))
     try:
         assert settle(collector, agent, 40) == 40
         assert collector.stop() == 0  # snapshot at 40
@@ -219,8 +221,7 @@ def test_replay_command_and_notify_reach_the_agent(
 ) -> None:
     notices = workdir / "notices.jsonl"
     device = burst_device(10, notify_file=str(notices))
-    config = agent_toml(mosquitto.url, str(workdir / "spool.db"), device)
-    agent = AgentProcess(workdir, config).start()
+    agent = start_agent(workdir, mosquitto.url, device)
     received: list[bytes | bytearray] = []
     client = mqtt_client(mosquitto.port)
     try:
@@ -266,8 +267,7 @@ def test_config_errors_exit_2_without_a_traceback(workdir: Path) -> None:
 
 def test_sigterm_while_the_broker_is_away_exits_promptly(workdir: Path) -> None:
     port = free_port()  # nobody listens: the agent is in its reconnect loop
-    config = agent_toml(f"mqtt://127.0.0.1:{port}", str(workdir / "spool.db"), burst_device(5))
-    agent = AgentProcess(workdir, config).start()
+    agent = start_agent(workdir, f"mqtt://127.0.0.1:{port}", burst_device(5))
     try:
         wait_until(lambda: agent.spooled()[0] == 5, 10, "events spooled offline")
         wait_until(lambda: "Connection refused" in agent.log(), 10, "reconnect loop")
