@@ -12,25 +12,14 @@ from branchwatch.contract.messages import Status
 from collector.floor.config import FloorConfig, PostConfig
 from collector.floor.posts import MAX_STAFF_PER_POST
 from collector.snapshot import MAGIC
-from collector.store import ApplyResult, Store
-from collector.views import BranchDetail, PositionView
+from collector.store import Store
+from collector.views import PositionView
+from tests.floorfeed import FloorFeed
 
 
-class Feed:
+class Feed(FloorFeed):
     def __init__(self, config: FloorConfig | None = None) -> None:
-        self.store = Store(config or FloorConfig())
-        self.seq = 0
-
-    def __call__(self, cls: type[ev.Event], ts: float, **fields: Any) -> ApplyResult:
-        self.seq += 1
-        event = cls(v=1, seq=self.seq, ts=float(ts), device="d1", **fields)
-        return self.store.apply_events("r1", "b1", "a1", [event], received=9000.0)
-
-    @property
-    def detail(self) -> BranchDetail:
-        detail = self.store.branch_detail("r1", "b1", now=9000.0)
-        assert detail is not None
-        return detail
+        super().__init__(Store(config or FloorConfig()))
 
     def post(self, position: int) -> PositionView:
         return next(p for p in self.detail.positions if p.position == position)

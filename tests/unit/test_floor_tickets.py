@@ -10,8 +10,9 @@ from branchwatch.contract import events as ev
 from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from collector.floor import tickets
 from collector.floor.config import FloorConfig
-from collector.store import ApplyResult, Store
-from collector.views import BranchDetail, ServiceStats
+from collector.store import Store
+from collector.views import ServiceStats
+from tests.floorfeed import FloorFeed
 
 CONFIG = FloorConfig(wait_buckets=(60.0, 600.0), service_buckets=(30.0, 300.0))
 LIMITS = DEFAULT_THRESHOLDS.replace(
@@ -19,27 +20,9 @@ LIMITS = DEFAULT_THRESHOLDS.replace(
 )
 
 
-class Feed:
-    """One agent of one branch; every event gets the next seq unless one is given."""
-
+class Feed(FloorFeed):
     def __init__(self, store: Store | None = None) -> None:
-        self.store = store or Store(CONFIG, thresholds=LIMITS)
-        self.seq = 0
-
-    def __call__(
-        self, cls: type[ev.Event], ts: float, seq: int | None = None, **fields: Any
-    ) -> ApplyResult:
-        if seq is None:
-            self.seq += 1
-            seq = self.seq
-        event = cls(v=1, seq=seq, ts=float(ts), device="q1", **fields)
-        return self.store.apply_events("r1", "b1", "a1", [event], received=5000.0)
-
-    @property
-    def detail(self) -> BranchDetail:
-        detail = self.store.branch_detail("r1", "b1", now=5000.0)
-        assert detail is not None
-        return detail
+        super().__init__(store or Store(CONFIG, thresholds=LIMITS), device="q1", received=5000.0)
 
     def service(self, name: str) -> ServiceStats:
         return next(s for s in self.detail.services if s.service == name)

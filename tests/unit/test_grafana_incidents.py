@@ -12,21 +12,24 @@ from collector.config import CollectorConfig, GrafanaConfig
 from collector.floor.config import FloorConfig
 from collector.floor.posts import PostIncident
 from collector.grafana import duration_text, tags_for, text_for
-from collector.store import MAX_INCIDENTS, Store
+from collector.store import MAX_INCIDENTS, ApplyResult, Store
 from dashboards import floor
+from tests.floorfeed import FloorFeed
 
 
-class Feed:
+class Feed(FloorFeed):
+    """Every event accepted (asserted)."""
+
     def __init__(self, record: bool = True, config: FloorConfig | None = None) -> None:
-        self.store = Store(config or FloorConfig())
+        super().__init__(Store(config or FloorConfig()), region="north", branch="br-1")
         self.store.record_incidents = record
-        self.seq = 0
 
-    def __call__(self, cls: type[ev.Event], ts: float, **fields: Any) -> None:
-        self.seq += 1
-        event = cls(v=1, seq=self.seq, ts=float(ts), device="d1", **fields)
-        result = self.store.apply_events("north", "br-1", "a1", [event], received=9000.0)
+    def __call__(
+        self, cls: type[ev.Event], ts: float, seq: int | None = None, **fields: Any
+    ) -> ApplyResult:
+        result = super().__call__(cls, ts, seq, **fields)
         assert not result.rejected, result
+        return result
 
 
 def test_emptied_and_filled_again_while_open() -> None:
