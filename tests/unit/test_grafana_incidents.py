@@ -32,9 +32,15 @@ class Feed(FloorFeed):
         return result
 
 
-def test_emptied_and_filled_again_while_open() -> None:
+def opened_feed() -> Feed:
+    """A feed whose branch opened at ts 1000."""
     feed = Feed()
     feed(ev.BranchOpened, 1000)
+    return feed
+
+
+def test_emptied_and_filled_again_while_open() -> None:
+    feed = opened_feed()
     feed(ev.PositionStaffed, 1010, position=1, staff="s1")
     feed(ev.PositionVacated, 1100, position=1, staff="s1")
     feed(ev.PositionStaffed, 1400, position=1, staff="s2")
@@ -47,8 +53,7 @@ def test_emptied_and_filled_again_while_open() -> None:
 
 
 def test_a_second_staff_member_or_a_partial_vacate_is_no_incident() -> None:
-    feed = Feed()
-    feed(ev.BranchOpened, 1000)
+    feed = opened_feed()
     feed(ev.PositionStaffed, 1010, position=2, staff="s1")
     feed(ev.PositionStaffed, 1020, position=2, staff="s2")
     feed(ev.PositionVacated, 1030, position=2, staff="s1")
@@ -68,8 +73,7 @@ def test_closed_branches_and_other_posts_make_no_incidents() -> None:
 
 
 def test_an_older_event_that_changes_nothing_is_no_incident() -> None:
-    feed = Feed()
-    feed(ev.BranchOpened, 1000)
+    feed = opened_feed()
     feed(ev.PositionStaffed, 1100, position=1, staff="s1")
     feed.store.drain_incidents()
     feed(ev.PositionVacated, 1050, position=1)  # older than the last change: ignored
@@ -85,8 +89,7 @@ def test_nothing_is_noted_unless_asked_for() -> None:
 
 
 def test_the_incident_list_is_bounded_and_counts_what_it_drops() -> None:
-    feed = Feed()
-    feed(ev.BranchOpened, 1000)
+    feed = opened_feed()
     for i in range(MAX_INCIDENTS + 10):
         cls = ev.PositionStaffed if i % 2 == 0 else ev.PositionVacated
         feed(cls, 1001 + i, position=1, staff="s1")
