@@ -33,21 +33,8 @@ class _SocketWriter:
 class _PtyPort(serial.Serial):  # type: ignore[misc]
     """A pty has no modem lines (TIOCMGET fails); a terminal server reports them: say idle."""
 
-    @property
-    def cts(self) -> bool:
-        return True
-
-    @property
-    def dsr(self) -> bool:
-        return True
-
-    @property
-    def ri(self) -> bool:
-        return False
-
-    @property
-    def cd(self) -> bool:
-        return True
+    cts = dsr = cd = property(lambda _: True)  # clear to send, data set ready, carrier
+    ri = property(lambda _: False)  # no ring
 
     def _update_rts_state(self) -> None:
         pass  # nor can it set RTS / DTR, which the client asks for while opening
