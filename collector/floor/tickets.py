@@ -134,6 +134,18 @@ def _find(branch: BranchState, ticket_id: str) -> tuple[Ticket | None, bool]:
     return branch.finished.get(ticket_id), False
 
 
+def _find_or_new(
+    branch: BranchState, ticket_id: str, ts: float, state: TicketState
+) -> tuple[Ticket | None, bool]:
+    """The ticket and whether it is live; one first heard of now starts in ``state`` (with
+    no transfer and no loss yet). No ticket: the cap on live tickets is reached."""
+    ticket, live = _find(branch, ticket_id)
+    if ticket is None:
+        ticket = _new(branch, ticket_id, ts, state)
+        live = ticket is not None and ticket.state != "done"
+    return ticket, live
+
+
 def on_issued(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketIssued) -> str | None:
     stats = branch.services.get(e.service)
     if stats is None:
@@ -173,13 +185,10 @@ def on_issued(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketIs
 
 
 def on_called(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketCalled) -> str | None:
-    ticket, live = _find(branch, e.ticket)
+    ticket, live = _find_or_new(branch, e.ticket, e.ts, "called")
     if ticket is None:
-        ticket = _new(branch, e.ticket, e.ts, "called")
-        if ticket is None:
-            return "too_many_tickets"
-        live = ticket.state != "done"
-    elif _before_segment(ticket, e.ts):
+        return "too_many_tickets"
+    if _before_segment(ticket, e.ts):
         return None  # the call that led to the transfer, arriving late: already past
     if live:
         if ticket.state in ("waiting", "called"):
@@ -310,15 +319,12 @@ def clear_tickets(branch: BranchState) -> None:
 def on_started(
     rules: FloorRules, branch: BranchState, _: AgentState, e: ServiceStarted
 ) -> str | None:
-    ticket, live = _find(branch, e.ticket)
+    ticket, live = _find_or_new(branch, e.ticket, e.ts, "serving")
     if ticket is None:
-        ticket = _new(branch, e.ticket, e.ts, "serving")
-        if ticket is None:
-            return "too_many_tickets"
-        live = ticket.state != "done"
-    elif _before_segment(ticket, e.ts):
+        return "too_many_tickets"
+    if _before_segment(ticket, e.ts):
         return None
-    elif not live and ticket.lost is not None:
+    if not live and ticket.lost is not None:
         return None  # lost already: a start cannot follow
     # Whose transaction it is: the event's teller, else whoever the counter opened with.
     counter = branch.counters.get(e.counter)
