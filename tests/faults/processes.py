@@ -110,6 +110,17 @@ class Proc:
 
     # -- faults -----------------------------------------------------------------------------
 
+    def freeze(self) -> None:
+        """SIGSTOP: it holds its connections but answers nothing (a hung process, a VM paused)."""
+        pid = self.pid
+        assert pid is not None, f"{self.name} is not running"
+        os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        pid = self.pid
+        assert pid is not None, f"{self.name} is not running"
+        os.kill(pid, signal.SIGCONT)
+
     def limit_file_size(self, limit: int | None) -> None:
         """Set (or lift, None) the running process's file-size limit, and for later starts."""
         self.fsize_limit = limit
