@@ -51,7 +51,7 @@ bench: deps $(STAMP)
 bench-agent: deps $(STAMP)
 	$(PY) -m bench.agent_bench
 
-# Every fault at full size against real processes (docs/reliability.md); a few minutes.
+# Every fault at full size against real processes (docs/reliability.md); ~15 minutes.
 # Their quick variants run in `make test`. FAULTS_OUT=FILE also writes the report there.
 faults: deps $(STAMP)
 	$(PY) -m tests.faults $(if $(FAULTS_OUT),--out $(FAULTS_OUT))
