@@ -22,7 +22,7 @@ from typing import Final
 
 from collector.statefile import SNAPSHOT_NAME
 from tests.faults.report import Outcome
-from tests.faults.rig import AGENT, STATUS_SECONDS, Rig, Settled
+from tests.faults.rig import AGENT, STATUS_SECONDS, AgentRig, Rig, Settled
 from tests.faults.truth import spool_rows
 from tests.support import sample, wait_until
 
@@ -31,6 +31,7 @@ from tests.support import sample, wait_until
 # buffer (2 x 64 KiB before it stops reading), the tty's flip buffers (64 KiB) and 4 KiB.
 WIRE_BYTES_AT_A_DEATH: Final = 3 * 64 * 1024 + 4096
 SHORTEST_LINE: Final = len(b"ISSUE Q000001 cash\r\n")
+LINES_AT_A_DEATH: Final = WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE
 MOSQUITTO_DB: Final = "mosquitto.db"  # its persistence file, in persistence_location
 # A difference unchanged this long, every spool sent, is final (a loss nothing will repair).
 STABLE: Final = 3.0
@@ -76,11 +77,17 @@ def finish(
 # -- the collector ------------------------------------------------------------------------------
 
 
-def collector_kill9(rig: Rig, size: Size) -> Outcome:
-    outcome = Outcome("collector kill -9 mid-stream, restarted with its snapshot")
+def loaded_and_snapshotted(rig: Rig, size: Size) -> Path:
+    """The load's steady time, and a snapshot written: its path."""
     rig.wait(size.steady)
     snapshot = rig.state_dir / SNAPSHOT_NAME
     wait_until(snapshot.exists, 10, "a first snapshot")
+    return snapshot
+
+
+def collector_kill9(rig: Rig, size: Size) -> Outcome:
+    outcome = Outcome("collector kill -9 mid-stream, restarted with its snapshot")
+    loaded_and_snapshotted(rig, size)
     rig.collector.kill9()
     rig.wait(size.outage)  # the agents go on; the broker queues for the collector's session
     since = time.monotonic()
@@ -113,9 +120,7 @@ def collector_kill9_without_snapshot(rig: Rig, size: Size) -> Outcome:
 
 def state_dir_full(rig: Rig, size: Size) -> Outcome:
     outcome = Outcome("collector state dir full: snapshots fail, then a kill -9 and a restart")
-    rig.wait(size.steady)
-    snapshot = rig.state_dir / SNAPSHOT_NAME
-    wait_until(snapshot.exists, 10, "a first snapshot")
+    snapshot = loaded_and_snapshotted(rig, size)
     kept = snapshot.read_bytes()
     rig.collector.limit_file_size(1)  # no write may grow a file: what a full disk does
     wait_until(lambda: "cannot write snapshot" in rig.collector.log(), 10, "the failure logged")
@@ -147,9 +152,7 @@ def state_dir_full(rig: Rig, size: Size) -> Outcome:
 def corrupt_snapshot(rig: Rig, size: Size) -> Outcome:
     """Set aside, logged, and the floor rebuilt from the agents' replays."""
     outcome = Outcome("corrupt collector snapshot at start")
-    rig.wait(size.steady)
-    snapshot = rig.state_dir / SNAPSHOT_NAME
-    wait_until(snapshot.exists, 10, "a first snapshot")
+    snapshot = loaded_and_snapshotted(rig, size)
     rig.collector.kill9()
     data = bytearray(snapshot.read_bytes())
     data[len(data) // 2 :] = b"\xff" * (len(data) - len(data) // 2)  # the second half garbage
@@ -249,7 +252,7 @@ def agent_kill9_burst(rig: Rig, size: Size) -> Outcome:
     missing = _missing(rig) - missing_before
     outcome.check("no seq gap at the collector", missing == 0, f"{missing} missing")
     outcome.saw(agent.proc.log(), r"agent north/\S+: \d devices", "agent log at restart")
-    finish(rig, size, outcome, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    finish(rig, size, outcome, wire_loss_allowed=LINES_AT_A_DEATH)
     return outcome
 
 
@@ -282,15 +285,26 @@ def spool_disk_full(rig: Rig, size: Size) -> Outcome:
     agent.proc.restart_on_failure = False
     integrity = spool_integrity(agent.spool)
     outcome.check("the spool is not corrupt", integrity == "ok", integrity)
-    finish(rig, size, outcome, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    finish(rig, size, outcome, wire_loss_allowed=LINES_AT_A_DEATH)
     return outcome
+
+
+def stopped_agent(rig: Rig, size: Size) -> AgentRig:
+    """The first branch's agent, stopped cleanly after the load's steady time."""
+    agent = rig.agents[0]
+    rig.wait(size.steady)
+    assert agent.proc.term() == 0
+    return agent
+
+
+def started(rig: Rig, agent: AgentRig, size: Size) -> None:
+    agent.proc.start()
+    wait_until(rig.load.connected, size.timeout, "the agent back on its devices")
 
 
 def corrupt_spool(rig: Rig, size: Size) -> Outcome:
     outcome = Outcome("corrupt agent spool at start")
-    agent = rig.agents[0]
-    rig.wait(size.steady)
-    assert agent.proc.term() == 0
+    agent = stopped_agent(rig, size)
     good = agent.spool.read_bytes()
     with agent.spool.open("r+b") as db:
         db.write(b"\x00garbage, not SQLite" * 5)  # the header: "file is not a database"
@@ -313,19 +327,16 @@ def corrupt_spool(rig: Rig, size: Size) -> Outcome:
     )
     # Undo the damage (the rig goes on); an operator's fresh spool is fault spool-replaced.
     agent.spool.write_bytes(good)
-    agent.proc.start()
-    wait_until(rig.load.connected, size.timeout, "the agent back on its devices")
+    started(rig, agent, size)
     # A port opened by the restarted agent flushes what was already in it.
-    finish(rig, size, outcome, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    finish(rig, size, outcome, wire_loss_allowed=LINES_AT_A_DEATH)
     return outcome
 
 
 def spool_replaced(rig: Rig, size: Size) -> Outcome:
     """Known bug: a fresh spool starts its seq at 1, below what the collector has seen."""
     outcome = Outcome("agent spool replaced by a fresh one (corrupt one moved aside, new disk)")
-    agent = rig.agents[0]
-    rig.wait(size.steady)
-    assert agent.proc.term() == 0
+    agent = stopped_agent(rig, size)
     aside = agent.spool.with_name(f"spool.db.aside-{len(agent.earlier)}")
     agent.spool.replace(aside)
     agent.earlier.append(aside)  # its events came first
@@ -333,8 +344,7 @@ def spool_replaced(rig: Rig, size: Size) -> Outcome:
         extra.unlink(missing_ok=True)
     old_last = spool_seqs(aside)[1]
     since = time.monotonic()
-    agent.proc.start()
-    wait_until(rig.load.connected, size.timeout, "the agent back on its devices")
+    started(rig, agent, size)
     rig.wait(size.after)
     settled = rig.settle(size.timeout, stable=STABLE)
     rig.load.resume()
@@ -347,7 +357,7 @@ def spool_replaced(rig: Rig, size: Size) -> Outcome:
     )
     if settled.difference.exact:
         outcome.recovery = time.monotonic() - since
-    outcome.settle(settled, wire_loss_allowed=WIRE_BYTES_AT_A_DEATH // SHORTEST_LINE)
+    outcome.settle(settled, wire_loss_allowed=LINES_AT_A_DEATH)
     return outcome
 
 
