@@ -8,6 +8,7 @@ over the limits get 414/431; past ``max_connections`` a scrape still gets in.
 from __future__ import annotations
 
 import resource
+import select
 import socket
 import statistics
 import threading
@@ -165,6 +166,13 @@ def test_clients_that_read_nothing_cannot_hold_the_workers() -> None:
             sock.sendall(SCRAPE)
             stuck.append(sock)
         try:
+            # Every stuck request taken up by a worker (its answer has begun) before the
+            # next one asks: a request still queued would be answered in full later.
+            wait_until(
+                lambda: len(select.select(stuck, [], [], 0)[0]) == len(stuck),
+                10,
+                "every worker sending a scrape",
+            )
             start = time.monotonic()
             assert get(server, "/healthz")[0] == 200
             assert time.monotonic() - start < 6.0
