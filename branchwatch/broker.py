@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,12 +39,35 @@ class BrokerError(BranchwatchError):
     """The embedded broker could not be found or started."""
 
 
+# Ports handed out for listeners we start: below the kernel's ephemeral range, so no
+# outgoing connection (which takes its port from that range) can grab one between the
+# choice and the bind. Between them another chooser can, rarely: a random pick keeps
+# that unlikely when several test workers choose at once.
+LISTEN_PORTS: Final = range(20_000, 32_000)
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
+    """A TCP port nobody listens on right now, outside the ephemeral range if possible."""
+    candidates = range(LISTEN_PORTS.start, min(LISTEN_PORTS.stop, _ephemeral_low()))
+    for port in random.sample(candidates, min(64, len(candidates))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        sock.bind((host, 0))  # every pick taken: let the kernel choose
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def find_mosquitto() -> str | None:
