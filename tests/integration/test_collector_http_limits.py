@@ -176,6 +176,8 @@ def test_clients_that_read_nothing_cannot_hold_the_workers() -> None:
             start = time.monotonic()
             assert get(server, "/healthz")[0] == 200
             assert time.monotonic() - start < 6.0
+            # The stuck answers end by the write timeout, not by being read: only then read.
+            wait_until(lambda: server.open_connections == 0, 10, "the stuck answers cut off")
             for sock in stuck:  # each was cut off: less than the whole answer, then the end
                 sock.settimeout(10)
                 try:

@@ -190,11 +190,11 @@ def test_post_1_empty_backfill_escalation_ack_and_resolution(floor: Floor) -> No
 
     # Post 4 acknowledges: the chain stops.
     devices.play(devices.intercom, f"ACK 4 {second.id}")
-    wait_until(lambda: chain(collector) == [(3, None), (4, 4)], 5, "the ack in the API")
+    wait_until(lambda: chain(collector) == [(3, None), (4, 4)], 15, "the ack in the API")
     assert branch(collector)["notices"][0]["stage"] == "acked"
 
     devices.play(devices.intercom, "IN 1 s.li")
-    wait_until(lambda: branch(collector)["notices"] == [], 5, "the episode resolved")
+    wait_until(lambda: branch(collector)["notices"] == [], 15, "the episode resolved")
     assert notice_totals(collector) == {
         "sent": 2, "acked": 1, "escalated": 1, "unanswered": 0, "resolved": 1,
     }  # fmt: skip
@@ -242,5 +242,5 @@ def test_a_collector_restart_mid_episode_sends_no_duplicate(floor: Floor) -> Non
     totals = notice_totals(collector)
     assert (totals["sent"], totals["escalated"]) == (2, 1)
     devices.play(devices.intercom, "IN 1 s.li")
-    wait_until(lambda: notice_totals(collector)["resolved"] == 1, 5, "the episode resolved")
+    wait_until(lambda: notice_totals(collector)["resolved"] == 1, 15, "the episode resolved")
     assert [n.position for n in devices.notes()] == [3, 4]
