@@ -293,7 +293,11 @@ def test_tellers_match_the_collector_and_rank_by_satisfaction(day: Day) -> None:
         assert near(row["ratings"], sum(teller["ratings"].values())), (row, teller)
         assert near(row["served"], teller["served"]), (row, teller)
         if teller["satisfaction"] is not None:
-            assert row["satisfaction"] == pytest.approx(teller["satisfaction"], abs=0.01)
+            # increase() may miss or extrapolate a rating at the window's edges (the counts
+            # above allow a few): with a teller's ~20 ratings one is 0.05 of the ratio.
+            rated = sum(teller["ratings"].values())
+            slack = max(0.01, 2 / rated)
+            assert row["satisfaction"] == pytest.approx(teller["satisfaction"], abs=slack)
     satisfaction = [t["satisfaction"] for t in tellers["ranked"]]
     assert satisfaction == sorted(satisfaction, reverse=True)
     assert tellers["service_star"] == tellers["ranked"][0]
