@@ -108,9 +108,11 @@ def test_the_screen_shows_each_queue_and_follows_the_floor_without_reload(
         hint = page.locator("#hint").bounding_box()
         assert hint is not None and hint["y"] + hint["height"] <= 1080
         # Numbers in large type: at least 5 % of the viewport's height.
-        size = page.eval_on_selector(
-            'tr[data-service="cash"] td.waiting .num',
-            "e => parseFloat(getComputedStyle(e).fontSize)",
+        # Queried and measured in one step of the page's own thread: a poll that redraws
+        # the rows in between would leave a detached element (no computed size).
+        size = page.evaluate(
+            """() => parseFloat(getComputedStyle(
+                document.querySelector('tr[data-service="cash"] td.waiting .num')).fontSize)"""
         )
         assert size >= 0.05 * 1080
 
