@@ -159,12 +159,12 @@ class Store:
             if len(b.agents) >= self._rules.max_agents:
                 result.rejected["too_many_agents"] = len(events)
                 return result
-            a = b.agents[agent] = new_agent(agent, events[0].ts)
+            a = b.agents[agent] = new_agent(agent, received)
             if self._rebuild:
                 self._replays.start_rebuild(b, a)
         if a.rebuilding:
             result.held, result.duplicate = self._replays.hold(b, a, events, received)
-            seen = max(a.last_seen, *(event.ts for event in events))
+            seen = max(a.last_seen, received) if result.held else a.last_seen
             agents.heard_events(a, a.last_seq, seen, news=result.held > 0)
             self._exposition.mark_dirty((region, branch))
             return result
@@ -200,7 +200,6 @@ class Store:
         missing = a.missing
         last = a.last_seq
         applied = late = duplicate = gaps = left_out = 0
-        seen = a.last_seen
         newest = b.last_event_ts
         for event in events:
             seq = event.seq
@@ -219,7 +218,6 @@ class Store:
                 left_out += 1
                 continue
             ts = event.ts
-            seen = max(seen, ts)
             handler = handlers.get(type(event)) or handler_for(type(event))
             reason = handler(rules, b, a, event)
             if reason is not None:
@@ -233,7 +231,11 @@ class Store:
                 applied += 1
             if newest is None or ts > newest:
                 newest = ts
-        agents.heard_events(a, last, seen, news=not history and duplicate < len(events))
+        # Seen when received, not at the event's time: an agent whose clock is wrong is still
+        # heard from (and a replay of old events shows it is alive now).
+        spoke = duplicate < len(events)
+        seen = max(a.last_seen, received) if spoke else a.last_seen
+        agents.heard_events(a, last, seen, news=not history and spoke)
         b.last_event_ts = newest
         for reason, count in b.refused.items():
             result.refused[reason] = result.refused.get(reason, 0) + count

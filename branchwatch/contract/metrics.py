@@ -203,7 +203,7 @@ AGENT_SPOOL_DEPTH: Final = MetricFamily(
 AGENT_LAST_SEEN: Final = MetricFamily(
     name="branchwatch_agent_last_seen_timestamp_seconds",
     type="gauge",
-    help="Time (Unix seconds) of the latest event or status from the agent.",
+    help="When (Unix seconds, the collector's clock) the collector last received a message of the agent.",
     labels=("agent",),
 )
 DEVICE_UP: Final = MetricFamily(

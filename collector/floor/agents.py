@@ -76,7 +76,7 @@ def apply_status(
     agent.up = online
     if status.ts is not None:
         agent.status_ts = status.ts
-    agent.last_seen = max(agent.last_seen, received if status.ts is None else status.ts)
+    agent.last_seen = max(agent.last_seen, received)
     if status.version is not None:
         agent.version = status.version
     if status.spool is not None:

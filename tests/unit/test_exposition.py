@@ -149,9 +149,9 @@ branchwatch_agent_up{region="north",branch="b1",agent="a1"} 1
 # HELP branchwatch_agent_spool_depth Events in the agent's spool not yet acknowledged by the broker.
 # TYPE branchwatch_agent_spool_depth gauge
 branchwatch_agent_spool_depth{region="north",branch="b1",agent="a1"} 0
-# HELP branchwatch_agent_last_seen_timestamp_seconds Time (Unix seconds) of the latest event or status from the agent.
+# HELP branchwatch_agent_last_seen_timestamp_seconds When (Unix seconds, the collector's clock) the collector last received a message of the agent.
 # TYPE branchwatch_agent_last_seen_timestamp_seconds gauge
-branchwatch_agent_last_seen_timestamp_seconds{region="north",branch="b1",agent="a1"} 1260.0
+branchwatch_agent_last_seen_timestamp_seconds{region="north",branch="b1",agent="a1"} 1300.0
 # HELP branchwatch_agent_info 1 per agent, labelled with the software version its latest status reported.
 # TYPE branchwatch_agent_info gauge
 branchwatch_agent_info{region="north",branch="b1",agent="a1",version="1.2.3"} 1

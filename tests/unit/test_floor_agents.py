@@ -76,7 +76,7 @@ def test_online_status_sets_agent_and_devices() -> None:
             session=3,
             version="1.2.0",
             spool_depth=7,
-            last_seen=100.0,
+            last_seen=101.0,  # received, not the status's own time (100.0)
             last_seq=None,
         )
     ]
@@ -385,3 +385,15 @@ def test_refused_statuses_are_counted_by_reason() -> None:
     store.apply_status("r1", "b1", "a1", online(1), received=100.0, refused=refused)
     assert not store.apply_status("r1", "b1", "a2", online(1), 100.0, refused)
     assert refused == {"too_many_devices": 1, "too_many_agents": 1}
+
+
+def test_last_seen_is_when_received_so_a_clock_set_back_does_not_silence_an_agent() -> None:
+    store = Store(FloorConfig())
+    fault(store, 1, 5000.0, "paper_low")
+    # The branch PC's clock goes back an hour: events keep coming, stamped earlier.
+    event = ev.DeviceRecovered(v=1, seq=2, ts=1400.0, device="queue-1", fault="paper_low")
+    store.apply_events("r1", "b1", "a1", [event], received=5060.0)
+    assert [view.last_seen for view in agents(store)] == [5060.0]
+    # A message of duplicates only is not news: the agent is not seen by it.
+    store.apply_events("r1", "b1", "a1", [event], received=5120.0)
+    assert [view.last_seen for view in agents(store)] == [5060.0]
