@@ -39,6 +39,8 @@ class SpoolStatus(msgspec.Struct, frozen=True, gc=False):
     oldest_ts: Timestamp | None = None
     # Events the spool dropped (oldest first) because it reached its size bound.
     dropped: Count = 0
+    # Events the agent could not store (its disk full or failing): refused, no seq taken.
+    refused: Count = 0
 
 
 class Status(msgspec.Struct, kw_only=True, frozen=True, gc=False):
