@@ -18,6 +18,11 @@ agent is asked again at once; the same skip in the next answer makes the skipped
 seqs lost: counted (``AgentState.events_lost``) and dropped from the missing set.
 Twice, because a broker can redeliver a message once more after a reconnect, and
 that alone must not write anything off.
+
+A new spool of the agent (its seq jumped past ``NEW_SPOOL_JUMP``, see
+:func:`collector.floor.agents.new_spool`) leaves only the new spool's seqs
+missing; what the asks knew of the old spool's answers means nothing for the
+new one, so they start over: asked at once, from the new spool's first missing seq.
 """
 
 from __future__ import annotations
@@ -35,16 +40,36 @@ LONGEST_WAIT: Final = 600.0
 class GapAsks:
     """One agent's replay asks for its missing seqs."""
 
-    __slots__ = ("asked_at", "asked_from", "backoff", "due", "hint", "last_old", "wanted_from")
+    __slots__ = (
+        "asked_at",
+        "asked_from",
+        "backoff",
+        "due",
+        "hint",
+        "last_old",
+        "spool",
+        "wanted_from",
+    )
 
-    def __init__(self, first_wait: float) -> None:
+    def __init__(self, first_wait: float, spool: int = 0) -> None:
         self.backoff = Backoff(first_wait, max(first_wait, LONGEST_WAIT))
+        self.spool = spool  # the agent's spools_started these asks are about
+        self._start()
+
+    def _start(self) -> None:
+        self.backoff.reset()
         self.due = 0.0  # when to ask next for the same first missing seq
         self.asked_at = float("-inf")
         self.wanted_from: int | None = None  # from_seq of the previous ask
         self.asked_from: int | None = None  # an ask whose answer has not started yet
         self.last_old: int | None = None  # seq of the latest event that was not new
         self.hint: int | None = None  # the first seq a previous answer skipped
+
+    def follow(self, agent: AgentState) -> None:
+        """Start over if the agent began a new spool since: its answers are the new spool's."""
+        if agent.spools_started != self.spool:
+            self.spool = agent.spools_started
+            self._start()
 
     def due_at(self, first_missing: int, now: float) -> bool:
         """Whether to ask now: the delay passed, or (progress) the first missing seq moved

@@ -91,6 +91,7 @@ class Replays:
         asks = self._gaps.get((b.region, b.branch, a.name))
         if asks is None:
             return 0
+        asks.follow(a)
         answer = asks.answer_starts(events, a.last_seq)
         if answer is None:
             return 0
@@ -121,7 +122,8 @@ class Replays:
                 continue  # an offline agent's broker session holds the previous ask
             asks = self._gaps[key]
             if asks is None:
-                asks = self._gaps[key] = GapAsks(first_wait)
+                asks = self._gaps[key] = GapAsks(first_wait, a.spools_started)
+            asks.follow(a)
             first = next(iter(a.missing))
             if asks.due_at(first, now):
                 asks.ask(first, now)

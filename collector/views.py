@@ -43,6 +43,11 @@ class AgentView(msgspec.Struct):
     rebuilding: bool = False
     events_missing: int = 0  # seqs skipped by a gap, not received yet (asked for again)
     events_lost: int = 0  # missing seqs given up: the agent no longer holds them
+    # New spools the agent began (its old one lost: corrupt, a new disk) and the newest's
+    # first seq; the old spool's missing seqs are then lost.
+    spools_started: int = 0
+    spool_first_seq: int | None = None
+    events_refused: int = 0  # events its spool could not store (disk full), its status says
 
 
 class DeviceView(msgspec.Struct):
@@ -203,6 +208,9 @@ def _agents(b: BranchState) -> list[AgentView]:
             rebuilding=agent.rebuilding,
             events_missing=len(agent.missing),
             events_lost=agent.events_lost,
+            spools_started=agent.spools_started,
+            spool_first_seq=agent.spool_first_seq,
+            events_refused=agent.events_refused,
         )
         for name, agent in sorted(b.agents.items())
     ]

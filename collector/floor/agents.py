@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 from branchwatch.contract.events import DeviceFault, DeviceRecovered
 from branchwatch.contract.messages import Status
+from branchwatch.contract.seqs import is_new_spool, spool_start
 from collector.floor.branch import AgentState, BranchState, DeviceState, FaultState
 from collector.floor.config import FloorRules
 
@@ -13,24 +14,74 @@ from collector.floor.config import FloorRules
 MAX_MISSING_PER_AGENT: Final = 10_000
 
 
-def record_gap(agent: AgentState, last: int, seq: int) -> int:
+class NewSpool(NamedTuple):
+    """An agent began a new spool: what its log line says."""
+
+    agent: str
+    last_seq: int  # the old spool's newest seq the collector had
+    seq: int  # the new spool's seq that showed it
+    first_seq: int  # the new spool's first seq
+    lost: int  # the old spool's missing seqs, now lost
+
+
+def record_gap(
+    agent: AgentState, last: int, seq: int, new_spools: list[NewSpool] | None = None
+) -> int:
     """Remember the seqs skipped between ``last`` and ``seq``; return how many were skipped.
 
     Every seq counted here ends filled (a late event), still missing, or lost: the
-    ones beyond :data:`MAX_MISSING_PER_AGENT` are lost at once.
+    ones beyond :data:`MAX_MISSING_PER_AGENT` are lost at once. A jump to a new spool
+    (:func:`~branchwatch.contract.seqs.is_new_spool`) is no gap of ~10^15 seqs: the
+    old spool's missing seqs went with it (lost now), only the new spool's seqs
+    before ``seq`` are skipped, and the switch is appended to ``new_spools`` (for the
+    caller's log line; the pure model logs nothing).
     """
+    if not is_new_spool(last, seq):
+        return _skip(agent, last + 1, seq)
+    lost = len(agent.missing)
+    skipped = new_spool(agent, seq)
+    if new_spools is not None:
+        new_spools.append(NewSpool(agent.name, last, seq, spool_start(seq), lost))
+    return skipped
+
+
+def new_spool(agent: AgentState, seq: int) -> int:
+    """``seq`` comes from a new spool of ``agent``: its old missing seqs are lost for good.
+
+    Returns how many seqs of the new spool were skipped before ``seq`` (from
+    :func:`~branchwatch.contract.seqs.spool_start`, at most
+    :data:`MAX_MISSING_PER_AGENT` remembered); they are missing as any gap's.
+    """
+    agent.events_lost += len(agent.missing)
+    agent.missing.clear()
+    agent.spools_started += 1
+    first = agent.spool_first_seq = spool_start(seq)
+    return _skip(agent, first, seq)
+
+
+def describe_new_spool(where: str, switch: NewSpool) -> str:
+    """The log line of a new spool (``where``: region/branch)."""
+    return (
+        f"agent {where}/{switch.agent} began a new spool (its old one was lost): seq "
+        f"{switch.seq} after {switch.last_seq}, the new spool starting at {switch.first_seq}; "
+        f"{switch.lost} seqs still missing from the old spool are lost"
+    )
+
+
+def _skip(agent: AgentState, first_skipped: int, seq: int) -> int:
+    """Mark ``first_skipped`` up to ``seq`` (excluded) missing, within the bound; the count."""
     missing = agent.missing
-    first = max(last + 1, seq - MAX_MISSING_PER_AGENT)
+    first = max(first_skipped, seq - MAX_MISSING_PER_AGENT)
     for skipped in range(first, seq):
         missing[skipped] = None
-    lost = first - last - 1
+    lost = first - first_skipped
     excess = len(missing) - MAX_MISSING_PER_AGENT
     if excess > 0:
         for oldest in list(missing)[:excess]:
             del missing[oldest]
         lost += excess
     agent.events_lost += lost
-    return seq - last - 1
+    return seq - first_skipped
 
 
 def rebuilding(branch: BranchState) -> bool:
@@ -83,6 +134,7 @@ def apply_status(
         agent.spool_depth = status.spool.depth
         agent.spool_oldest_ts = status.spool.oldest_ts
         agent.spool_dropped = status.spool.dropped
+        agent.events_refused = status.spool.refused
     if online:
         _replace_devices(agent, status)
         room = rules.max_bad_frame_series - sum(_bad_frame_series(other) for other in others)

@@ -144,6 +144,12 @@ class AgentState(msgspec.Struct, gc=False):
     rebuilding: bool = False
     # Missing seqs the agent no longer holds (its replay skipped them): counted, forgotten.
     events_lost: int = 0
+    # New spools seen (a jump in seq past contract.seqs.NEW_SPOOL_JUMP: the agent lost its
+    # spool and began a fresh one), and the first seq of the newest.
+    spools_started: int = 0
+    spool_first_seq: int | None = None
+    # Events the agent could not store (its spool's disk full), from its latest status.
+    events_refused: int = 0
 
 
 class BranchState(msgspec.Struct, gc=False):
