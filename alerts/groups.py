@@ -23,6 +23,7 @@ from alerts.promql import (
     ratio_beyond,
     share,
 )
+from alerts.region import region
 from alerts.rule import WHERE, Rule, alert
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import bucket_label
@@ -383,63 +384,6 @@ def collector(cfg: AlertConfig) -> Rule:
             ),
         ],
     }
-
-
-def region(cfg: AlertConfig) -> Rule:
-    """Region aggregates for the operations-centre wall (stable names: the boards use them)."""
-    hour = duration(cfg.service_level_window)
-    day = duration(cfg.day_window)
-    le = f'le="{bucket_label(cfg.thresholds.wait_target_seconds)}"'
-    good = 'rating=~"very_satisfied|satisfied"'
-
-    def ratio(num: str, den: str) -> str:
-        return f"sum by (region) ({num})\n/\n(sum by (region) ({den}) > 0)\n"
-
-    post = f'position="{cfg.greeter_post}"'
-    group: Rule = {"name": "branchwatch-region"}
-    if cfg.recording_interval_seconds is not None:
-        group["interval"] = duration(cfg.recording_interval_seconds)
-    group["rules"] = [
-        {
-            "record": "region:branchwatch_service_level:ratio",
-            "expr": ratio(
-                f"increase({metric(cfg, metrics.WAIT_SECONDS.bucket, le)}[{hour}])",
-                f"increase({metric(cfg, metrics.WAIT_SECONDS.count)}[{hour}])",
-            ),
-        },
-        {
-            "record": "region:branchwatch_satisfaction:ratio",
-            "expr": ratio(
-                f"increase({metric(cfg, metrics.EVALUATIONS.name, good)}[{day}])",
-                f"increase({metric(cfg, metrics.EVALUATIONS.name)}[{day}])",
-            ),
-        },
-        {
-            "record": "region:branchwatch_queue_waiting:sum",
-            "expr": (
-                "sum by (region) (max by (region, branch, service) "
-                f"({metric(cfg, metrics.QUEUE_WAITING.name)}))\n"
-            ),
-        },
-        {
-            "record": "region:branchwatch_branches_open:sum",
-            "expr": (
-                "sum by (region) (max by (region, branch) "
-                f"({metric(cfg, metrics.BRANCH_OPEN.name)}))\n"
-            ),
-        },
-        {
-            "record": "region:branchwatch_branches_greeter_post_empty:sum",
-            "expr": (
-                "sum by (region) (\n"
-                f"  max by ({BRANCH}) ({metric(cfg, metrics.POSITION_STAFFED.name, post)}"
-                " == bool 0)\n"
-                f"  * on({BRANCH}) max by ({BRANCH}) ({metric(cfg, metrics.BRANCH_OPEN.name)})"
-                "\n)\n"
-            ),
-        },
-    ]
-    return group
 
 
 # One rule file per concern (the file name is the key), in the order they are documented.
