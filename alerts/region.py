@@ -30,9 +30,26 @@ from branchwatch.contract import metrics
 from branchwatch.contract.metrics import bucket_label
 
 SERVICE: Final = f"{BRANCH}, service"
+# The recorded names (the wall board reads them, dashboards/wall.py).
 # Recorded first: the count rules add a 0 for every region that has branches, so a
 # region with nothing wrong shows 0 rather than no tile at all.
 BRANCHES_OPEN: Final = "region:branchwatch_branches_open:sum"
+QUEUE_WAITING: Final = "region:branchwatch_queue_waiting:sum"
+GREETER_POST_EMPTY: Final = "region:branchwatch_branches_greeter_post_empty:sum"
+OLDEST_WAIT: Final = "region:branchwatch_queue_oldest_wait_seconds:max"
+CALLED_1H: Final = "region:branchwatch_wait_seconds_count:increase_1h"
+WITHIN_TARGET_1H: Final = "region:branchwatch_wait_seconds_within_target:increase_1h"
+WAITED_1H: Final = "region:branchwatch_wait_seconds_sum:increase_1h"
+CALLED_TODAY: Final = "region:branchwatch_wait_seconds_count:increase_day"
+WAITED_TODAY: Final = "region:branchwatch_wait_seconds_sum:increase_day"
+RATINGS_12H: Final = "region:branchwatch_evaluations:increase_12h"
+SATISFIED_12H: Final = "region:branchwatch_evaluations_satisfied:increase_12h"
+REQUESTS_12H: Final = "region:branchwatch_evaluations_requested:increase_12h"
+SERVICE_LEVEL: Final = "region:branchwatch_service_level:ratio"
+SATISFACTION: Final = "region:branchwatch_satisfaction:ratio"
+DEVICES_DOWN: Final = "region:branchwatch_devices_down_or_faulty:count"
+NOTICE_UNANSWERED: Final = "region:branchwatch_branches_notice_unanswered:count"
+NOTICES_SENT_1H: Final = "region:branchwatch_notices_sent:increase_1h"
 
 
 def _one_copy(by: str, expr: str, join: str = "") -> str:
@@ -69,10 +86,8 @@ def rules(cfg: AlertConfig) -> list[Rule]:
     sent = inc(metrics.NOTICES.name, hour, 'outcome="sent"')
     record = {
         BRANCHES_OPEN: _one_copy(BRANCH, metric(cfg, metrics.BRANCH_OPEN.name)),
-        "region:branchwatch_queue_waiting:sum": _one_copy(
-            SERVICE, metric(cfg, metrics.QUEUE_WAITING.name)
-        ),
-        "region:branchwatch_branches_greeter_post_empty:sum": (
+        QUEUE_WAITING: _one_copy(SERVICE, metric(cfg, metrics.QUEUE_WAITING.name)),
+        GREETER_POST_EMPTY: (
             "sum by (region) (\n"
             f"  max by ({BRANCH}) ({metric(cfg, metrics.POSITION_STAFFED.name, greeter)}"
             " == bool 0)\n"
@@ -80,50 +95,30 @@ def rules(cfg: AlertConfig) -> list[Rule]:
             ")\n"
         ),
         # The longest wait of a ticket still waiting (no copy issue: a max of a max).
-        "region:branchwatch_queue_oldest_wait_seconds:max": _or_zero(
+        OLDEST_WAIT: _or_zero(
             f"max by (region) (time() - {metric(cfg, metrics.QUEUE_OLDEST_ISSUED.name)})"
         ),
-        "region:branchwatch_wait_seconds_count:increase_1h": _one_copy(
-            SERVICE, inc(wait.count, hour)
-        ),
-        "region:branchwatch_wait_seconds_within_target:increase_1h": _one_copy(
-            SERVICE, inc(wait.bucket, hour, within)
-        ),
-        "region:branchwatch_wait_seconds_sum:increase_1h": _one_copy(SERVICE, inc(wait.sum, hour)),
-        "region:branchwatch_wait_seconds_count:increase_day": _one_copy(
-            SERVICE, inc(wait.count, twelve), today
-        ),
-        "region:branchwatch_wait_seconds_sum:increase_day": _one_copy(
-            SERVICE, inc(wait.sum, twelve), today
-        ),
-        "region:branchwatch_evaluations:increase_12h": _one_copy(
-            rated, inc(metrics.EVALUATIONS.name, twelve)
-        ),
-        "region:branchwatch_evaluations_satisfied:increase_12h": _one_copy(
-            rated, inc(metrics.EVALUATIONS.name, twelve, GOOD)
-        ),
-        "region:branchwatch_evaluations_requested:increase_12h": _one_copy(
-            counter, inc(metrics.EVALUATIONS_REQUESTED.name, twelve)
-        ),
-        "region:branchwatch_service_level:ratio": _ratio(
-            "region:branchwatch_wait_seconds_within_target:increase_1h",
-            "region:branchwatch_wait_seconds_count:increase_1h",
-        ),
-        "region:branchwatch_satisfaction:ratio": _ratio(
-            "region:branchwatch_evaluations_satisfied:increase_12h",
-            "region:branchwatch_evaluations:increase_12h",
-        ),
-        # A device down and each of its faults count apart, as on the fleet board.
-        "region:branchwatch_devices_down_or_faulty:count": _or_zero(
+        CALLED_1H: _one_copy(SERVICE, inc(wait.count, hour)),
+        WITHIN_TARGET_1H: _one_copy(SERVICE, inc(wait.bucket, hour, within)),
+        WAITED_1H: _one_copy(SERVICE, inc(wait.sum, hour)),
+        CALLED_TODAY: _one_copy(SERVICE, inc(wait.count, twelve), today),
+        WAITED_TODAY: _one_copy(SERVICE, inc(wait.sum, twelve), today),
+        RATINGS_12H: _one_copy(rated, inc(metrics.EVALUATIONS.name, twelve)),
+        SATISFIED_12H: _one_copy(rated, inc(metrics.EVALUATIONS.name, twelve, GOOD)),
+        REQUESTS_12H: _one_copy(counter, inc(metrics.EVALUATIONS_REQUESTED.name, twelve)),
+        SERVICE_LEVEL: _ratio(WITHIN_TARGET_1H, CALLED_1H),
+        SATISFACTION: _ratio(SATISFIED_12H, RATINGS_12H),
+        # A device down and each of its faults count apart.
+        DEVICES_DOWN: _or_zero(
             "count by (region) (\n"
             f"  max by ({BRANCH}, agent, device, kind, fault) (({down}) or ({faulty}))\n)"
         ),
-        "region:branchwatch_branches_notice_unanswered:count": _or_zero(
+        NOTICE_UNANSWERED: _or_zero(
             "count by (region) (\n"
             f"  max by ({BRANCH}) ({metric(cfg, metrics.NOTICE_UNANSWERED.name)})\n"
             f"  and on({BRANCH}) {open_now}\n)"
         ),
-        "region:branchwatch_notices_sent:increase_1h": _or_zero(_one_copy(f"{BRANCH}, kind", sent)),
+        NOTICES_SENT_1H: _or_zero(_one_copy(f"{BRANCH}, kind", sent)),
     }
     return [{"record": name, "expr": expr} for name, expr in record.items()]
 

@@ -7,6 +7,14 @@ went unanswered (on-call's turn) and the notices sent per hour. Bottom: the
 branches that need someone now (post 1 empty, longest waits, longest average
 wait today), the regions below target, devices down and the alerts firing.
 24 rows of grid, nothing below the fold.
+
+Two data sources. The tiles and the by-region bars read the region recording rules
+(``region:…``, alerts/region.py) from ``$global``: the global Prometheus that federates
+them from every region's (deploy/prometheus/global.yml), or the one Prometheus of a
+small site, which evaluates them itself. The lists that name branches, devices and
+alerts read the per-branch series from ``$datasource``, a regional Prometheus. Both
+merge the two copies an HA pair of collectors exports: the rules before summing, the
+lists by ``max by`` the labels that name a row.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from __future__ import annotations
 from typing import Final
 
 from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.models import dashboard
 
+from alerts import region as rules
 from branchwatch.contract import metrics
 from branchwatch.thresholds import Thresholds
 from dashboards.common import (
@@ -26,21 +36,23 @@ from dashboards.common import (
     at_least,
     bars,
     big_stat,
+    label_variable,
     listing,
     minutes,
     new_board,
     none_is_good,
     percent,
-    region_variable,
     steps,
     tiles,
-    wait_target_le,
     wait_thresholds,
 )
-from dashboards.figures import DAY, average_wait, average_wait_colours, worst_average_waits
+from dashboards.figures import average_wait_colours, worst_average_waits
 
 UID: Final = "branchwatch-wall"
 R: Final = 'region=~"$region"'
+
+GLOBAL_VARIABLE: Final = "global"
+GLOBAL: Final = dashboard.DataSourceRef(type_val="prometheus", uid="${global}")
 
 OPEN: Final = f"{metrics.BRANCH_OPEN.name}{{{R}}} == 1"
 POST1_EMPTY_SECONDS: Final = (
@@ -49,48 +61,44 @@ POST1_EMPTY_SECONDS: Final = (
     f" and on(region, branch) {OPEN}"
 )
 OLDEST_WAIT: Final = f"time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{R}}}"
-# One series per open branch with an exhausted notice chain (an HA pair counted once).
-UNANSWERED_CHAINS: Final = (
-    f"max by (region, branch) ({metrics.NOTICE_UNANSWERED.name}{{{R}}})"
-    f" and on(region, branch) {OPEN}"
-)
-NOTICES_PER_HOUR: Final = (
-    "sum(max by (region, branch, kind) "
-    f'(increase({metrics.NOTICES.name}{{outcome="sent",{R}}}[1h])))'
-)
-
-
-def _share(numerator: str, denominator: str, by: str = "") -> str:
-    group = f" by ({by})" if by else ""
-    return f"sum{group}({numerator}) / sum{group}({denominator})"
-
-
-def service_level(limits: Thresholds, by: str = "") -> str:
-    return _share(
-        f'increase({metrics.WAIT_SECONDS.bucket}{{le="{wait_target_le(limits)}",{R}}}[1h])',
-        f"increase({metrics.WAIT_SECONDS.count}{{{R}}}[1h])",
-        by,
-    )
-
-
-def satisfaction(by: str = "") -> str:
-    return _share(
-        f'increase({metrics.EVALUATIONS.name}{{rating=~"very_satisfied|satisfied",{R}}}[$__range])',
-        f"increase({metrics.EVALUATIONS.name}{{{R}}}[$__range])",
-        by,
-    )
-
-
-def evaluation_rate() -> str:
-    return _share(
-        f"increase({metrics.EVALUATIONS.name}{{{R}}}[$__range])",
-        f"increase({metrics.EVALUATIONS_REQUESTED.name}{{{R}}}[$__range])",
-    )
-
-
+# One row per device and fault whichever twin of an HA pair exported it.
 DEVICES_DOWN: Final = (
-    f"({metrics.DEVICE_UP.name}{{{R}}} == 0) or ({metrics.DEVICE_FAULT.name}{{{R}}} == 1)"
+    "max by (region, branch, agent, device, kind, fault) ("
+    f"({metrics.DEVICE_UP.name}{{{R}}} == 0) or ({metrics.DEVICE_FAULT.name}{{{R}}} == 1))"
 )
+
+
+def per_region(record: str) -> str:
+    """One value per region of a region rule (a region federated twice counts once)."""
+    return f"max by (region) ({record}{{{R}}})"
+
+
+def bank(record: str) -> str:
+    """The bank-wide figure: the sum of the regions'."""
+    return f"sum({per_region(record)})"
+
+
+def bank_share(numerator: str, denominator: str) -> str:
+    return f"{bank(numerator)} / ({bank(denominator)} > 0)"
+
+
+def global_variable() -> builders.DatasourceVariable:
+    return (
+        builders.DatasourceVariable(GLOBAL_VARIABLE)
+        .type("prometheus")
+        .label("Global Prometheus (region rules)")
+    )
+
+
+def region_variable() -> builders.QueryVariable:
+    """The regions the global tier knows (every region, whichever $datasource is)."""
+    return (
+        label_variable("region", "Region", f"label_values({rules.BRANCHES_OPEN}, region)")
+        .datasource(GLOBAL)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
 
 
 def build(limits: Thresholds) -> builders.Dashboard:
@@ -115,74 +123,95 @@ def build(limits: Thresholds) -> builders.Dashboard:
         tag="wall",
         refresh="30s",
         since="now-12h",
-    ).with_variable(region_variable(multi=True))
+    ).with_variable(global_variable())
+    board = board.with_variable(region_variable())
     top = [
         big_stat(
             "Branches with post 1 empty",
-            f"count({POST1_EMPTY_SECONDS}) or vector(0)",
+            f"{bank(rules.GREETER_POST_EMPTY)} or vector(0)",
             "none",
             none_is_good(),
         ),
         big_stat(
-            "Longest wait now", f"max({OLDEST_WAIT}) or vector(0)", "s", wait_thresholds(limits)
+            "Longest wait now",
+            f"max({per_region(rules.OLDEST_WAIT)}) or vector(0)",
+            "s",
+            wait_thresholds(limits),
         ),
-        big_stat("Average wait today", average_wait(R, DAY), "s", average_wait_colours(limits)),
-        big_stat("Average wait (1 h)", average_wait(R, "1h"), "s", average_wait_colours(limits)),
+        big_stat(
+            "Average wait today",
+            bank_share(rules.WAITED_TODAY, rules.CALLED_TODAY),
+            "s",
+            average_wait_colours(limits),
+        ),
+        big_stat(
+            "Average wait (1 h)",
+            bank_share(rules.WAITED_1H, rules.CALLED_1H),
+            "s",
+            average_wait_colours(limits),
+        ),
         big_stat(
             called_within,
-            service_level(limits),
+            bank_share(rules.WITHIN_TARGET_1H, rules.CALLED_1H),
             "percentunit",
             at_least(limits.service_level_target),
         ).description(SERVICE_LEVEL_IS_OURS),
         big_stat(
-            "Satisfaction", satisfaction(), "percentunit", at_least(limits.satisfaction_target)
+            "Satisfaction",
+            bank_share(rules.SATISFIED_12H, rules.RATINGS_12H),
+            "percentunit",
+            at_least(limits.satisfaction_target),
         ),
     ]
     middle = [
         tiles(
             "Customers waiting, by region",
-            f"sum by (region) ({metrics.QUEUE_WAITING.name}{{{R}}})",
+            per_region(rules.QUEUE_WAITING),
             "{{region}}",
             "none",
             steps(GREEN),
         ),
         tiles(
             "Branches open, by region",
-            f"sum by (region) ({metrics.BRANCH_OPEN.name}{{{R}}})",
+            per_region(rules.BRANCHES_OPEN),
             "{{region}}",
             "none",
             steps(GREEN),
         ),
         big_stat(
             "Evaluation rate",
-            evaluation_rate(),
+            bank_share(rules.RATINGS_12H, rules.REQUESTS_12H),
             "percentunit",
             at_least(limits.evaluation_rate_target),
         ),
         big_stat(
-            "Devices down or faulty", f"count({DEVICES_DOWN}) or vector(0)", "none", none_is_good()
+            "Devices down or faulty",
+            f"{bank(rules.DEVICES_DOWN)} or vector(0)",
+            "none",
+            none_is_good(),
         ),
         big_stat(
             "Branches with an unanswered notice chain",
-            f"count({UNANSWERED_CHAINS}) or vector(0)",
+            f"{bank(rules.NOTICE_UNANSWERED)} or vector(0)",
             "none",
             none_is_good(),
         ),
         big_stat(
             "Floor notices sent (1 h)",
-            f"{NOTICES_PER_HOUR} or vector(0)",
+            f"{bank(rules.NOTICES_SENT_1H)} or vector(0)",
             "none",
             steps(GREEN),
         ),
     ]
     for row, panels in enumerate((top, middle)):
         for column, panel in enumerate(panels):
-            board = board.with_panel(panel.grid_pos(at(4 * column, 5 * row, 4, 5)))
+            placed = at(4 * column, 5 * row, 4, 5)
+            board = board.with_panel(panel.datasource(GLOBAL).grid_pos(placed))
     board = (
         board.with_panel(
             bars(
                 "Post 1 empty: for how long",
-                f"topk(8, {POST1_EMPTY_SECONDS})",
+                f"topk(8, max by (region, branch) ({POST1_EMPTY_SECONDS}))",
                 "{{region}} / {{branch}}",
                 "s",
                 steps(YELLOW, (limits.greeter_empty_seconds, RED)),
@@ -201,22 +230,24 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             bars(
                 f"{called_within}, by region",
-                service_level(limits, "region"),
+                per_region(rules.SERVICE_LEVEL),
                 "{{region}}",
                 "percentunit",
                 at_least(limits.service_level_target),
             )
+            .datasource(GLOBAL)
             .max(1)
             .grid_pos(at(18, 10, 6, 8))
         )
         .with_panel(
             bars(
                 "Satisfaction, by region",
-                satisfaction("region"),
+                per_region(rules.SATISFACTION),
                 "{{region}}",
                 "percentunit",
                 at_least(limits.satisfaction_target),
             )
+            .datasource(GLOBAL)
             .max(1)
             .grid_pos(at(0, 18, 8, 6))
         )

@@ -3,9 +3,10 @@
 Three branches in two regions are fed scripted events through a real Mosquitto:
 north/br-0001 has post 1 empty, customers waiting past the warning target, ratings,
 a device fault and a device down; the others are staffed and serving. Prometheus
-scrapes the collector every second and evaluates one always-firing test rule, so
-``ALERTS`` exists. Events come in two phases, the second after Prometheus has seen the
-first, so ``increase()`` and ``rate()`` have something to measure. The collector sends
+scrapes the collector every second and evaluates the region rules the wall's tiles read
+(alerts/rules/region.rules.yml) and one always-firing test rule, so ``ALERTS`` exists.
+Events come in two phases, the second after Prometheus has seen the first, so
+``increase()`` and ``rate()`` have something to measure. The collector sends
 floor notices with short timings: br-0001's post 1 chain (an all-call, nobody answers)
 ends unanswered, and then an unsatisfied rating's follow-up is acknowledged on the
 intercom. Each query runs with the board's template variables substituted as Grafana
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from alerts.build import RULES_DIR
 from branchwatch.broker import MOSQUITTO_PATHS, EmbeddedBroker
 from branchwatch.contract import Status, encode, metrics, topic_for
 from branchwatch.contract import events as ev
@@ -159,7 +161,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusProces
         ).start()
         try:
             with PrometheusProcess(
-                [collector.url], rule_files=[rules], workdir=tmp_path / "prom"
+                [collector.url],
+                rule_files=[rules, RULES_DIR / "region.rules.yml"],
+                workdir=tmp_path / "prom",
             ) as prom:
                 prom.wait_for_target_up()
                 branches = {}

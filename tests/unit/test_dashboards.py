@@ -13,6 +13,8 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard, Panel
 from grafana_foundation_sdk.models.prometheus import Dataquery as PrometheusQuery
 
+from alerts import region
+from alerts.config import DEFAULT
 from branchwatch.cli import main
 from branchwatch.contract import metrics
 from branchwatch.thresholds import DEFAULT_THRESHOLDS
@@ -30,6 +32,8 @@ CONTRACT_METRICS = {
         (family.bucket, family.sum, family.count) if family.type == "histogram" else (family.name,)
     )
 }
+
+REGION_RECORDS = {str(rule["record"]) for rule in region.rules(DEFAULT)}
 
 BUILT = build_all()
 
@@ -62,8 +66,10 @@ def test_every_panel_reads_the_datasource_variable_with_a_query(uid: str) -> Non
     variables = {v["name"]: v for v in BUILT[uid]["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    sources = ("${datasource}", "${global}") if uid == "branchwatch-wall" else ("${datasource}",)
     for p in panels(uid):
-        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        assert p["datasource"]["type"] == "prometheus", p["title"]
+        assert p["datasource"]["uid"] in sources, p["title"]
         assert p["targets"], f"{p['title']} has no query"
         ref_ids = [t["refId"] for t in p["targets"]]
         assert len(set(ref_ids)) == len(ref_ids) and all(ref_ids), p["title"]
@@ -73,10 +79,36 @@ def test_every_panel_reads_the_datasource_variable_with_a_query(uid: str) -> Non
 
 @pytest.mark.parametrize("uid", BOARD_UIDS)
 def test_queries_use_only_contract_metrics(uid: str) -> None:
+    """...or the region rules' series (alerts/region.py), which the rules do record."""
     for p in panels(uid):
         for target in p["targets"]:
-            names = set(re.findall(r"branchwatch_[a-z_]+", target["expr"]))
+            recorded = set(re.findall(r"region:branchwatch_\w+:\w+", target["expr"]))
+            assert recorded <= REGION_RECORDS, (p["title"], recorded - REGION_RECORDS)
+            raw = re.sub(r"region:branchwatch_\w+:\w+", "", target["expr"])
+            names = set(re.findall(r"branchwatch_[a-z_]+", raw))
             assert names <= CONTRACT_METRICS, (p["title"], names - CONTRACT_METRICS)
+
+
+def test_the_wall_reads_tiles_from_the_global_tier_and_lists_from_the_regional() -> None:
+    """Tiles and by-region bars: region rules only, from $global (what a global Prometheus
+    federates); the lists naming branches, devices, alerts: per-branch series, from
+    $datasource (tests/integration/test_region_tiers.py runs both against real tiers)."""
+    variables = {v["name"]: v for v in BUILT["branchwatch-wall"]["templating"]["list"]}
+    assert variables["global"]["type"] == "datasource"
+    assert variables["region"]["datasource"]["uid"] == "${global}"
+    assert "region:branchwatch_" in variables["region"]["query"]
+    on_global = set()
+    for p in panels("branchwatch-wall"):
+        [target] = p["targets"]
+        raw = re.sub(r"region:branchwatch_\w+:\w+", "", target["expr"])
+        if p["datasource"]["uid"] == "${global}":
+            on_global.add(p["title"])
+            assert "region:branchwatch_" in target["expr"], p["title"]
+            assert "branchwatch_" not in raw, p["title"]
+        else:
+            assert "region:" not in target["expr"], p["title"]
+    assert len(on_global) == 14
+    assert {"Customers waiting, by region", "Branches open, by region"} <= on_global
 
 
 @pytest.mark.parametrize("uid", BOARD_UIDS)
@@ -125,8 +157,10 @@ def test_wall_thresholds_sit_at_the_targets() -> None:
         "red",
     )
     service_level = panel("branchwatch-wall", "Called within 15 min (1 h)")
+    assert region.WITHIN_TARGET_1H in service_level["targets"][0]["expr"]
+    [within] = [r for r in region.rules(DEFAULT) if r["record"] == region.WITHIN_TARGET_1H]
     le = wait_target_le(DEFAULT_THRESHOLDS)
-    assert f'le="{le}"' in service_level["targets"][0]["expr"]
+    assert f'le="{le}"' in str(within["expr"])
     assert le == "900.0"  # the bucket label the collector exports for 15 min
 
 
