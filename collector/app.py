@@ -32,7 +32,7 @@ from collector.notices.book import Outbound
 from collector.rebuild import MAX_HELD
 from collector.screen import LobbyScreen
 from collector.selfmetrics import SelfMetrics
-from collector.statefile import StateFile
+from collector.statefile import StateDirError, StateFile
 from collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,9 @@ class Collector:
             self.annotator.connect()
         self.state_file = StateFile(config.state.dir) if config.state.dir else None
         self.store = self._restore()
+        written = None if self.state_file is None else self.state_file.written_at()
+        if written is not None:
+            self.metrics.snapshot_success.set(written)
         if self.annotator is not None:
             self.store.record_incidents = True
         # The first session asks every agent of a restored snapshot for what came after it.
@@ -177,7 +180,13 @@ class Collector:
         with self.lock:
             changes = self.ingestor.changes
             data = self.store.snapshot()
-        self.state_file.write(data)
+        try:
+            self.state_file.write(data)
+        except StateDirError:
+            # Retried at the next interval (the changes are still unsaved); the caller logs.
+            self.metrics.snapshot_failures.inc()
+            raise
+        self.metrics.snapshot_success.set(time.time())
         self._snapshotted_changes = changes
 
     # MQTT events (network thread) ----------------------------------------------------

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import MetricFamily
+from collector.httpserver import REFUSAL_REASONS
 
 LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -49,6 +50,12 @@ class SelfMetrics:
         self.connected = gauge(metrics.COLLECTOR_MQTT_CONNECTED, self.registry)
         self.lag = histogram(metrics.COLLECTOR_INGEST_LAG, self.registry, LAG_BUCKETS)
         self.notices_unpublished = counter(metrics.COLLECTOR_NOTICES_UNPUBLISHED, self.registry)
+        self.snapshot_failures = counter(metrics.COLLECTOR_SNAPSHOT_FAILURES, self.registry)
+        self.snapshot_success = gauge(metrics.COLLECTOR_SNAPSHOT_LAST_SUCCESS, self.registry)
+        self.http_refused = counter(metrics.COLLECTOR_HTTP_REFUSED, self.registry)
+        for reason in REFUSAL_REASONS:
+            self.http_refused.labels(reason)
+        self.http_connections = gauge(metrics.COLLECTOR_HTTP_CONNECTIONS, self.registry)
         # Pre-create the result children so every series exists from the start.
         self.accepted = self.messages.labels("accepted")
         self.duplicate = self.messages.labels("duplicate")

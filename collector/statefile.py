@@ -43,6 +43,13 @@ class StateFile:
         except OSError as exc:
             raise StateDirError(f"cannot read snapshot {self.path}: {exc.strerror}") from exc
 
+    def written_at(self) -> float | None:
+        """When (Unix seconds) the snapshot on disk was written; None without one."""
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None
+
     def write(self, data: bytes) -> None:
         tmp = self.path.with_suffix(".tmp")
         try:

@@ -203,7 +203,8 @@ AGENT_SPOOL_DEPTH: Final = MetricFamily(
 AGENT_LAST_SEEN: Final = MetricFamily(
     name="branchwatch_agent_last_seen_timestamp_seconds",
     type="gauge",
-    help="When (Unix seconds, the collector's clock) the collector last received a message of the agent.",
+    help="When (Unix seconds, the collector's clock) the collector last received a message "
+    "of the agent.",
     labels=("agent",),
 )
 DEVICE_UP: Final = MetricFamily(
@@ -328,6 +329,35 @@ COLLECTOR_NOTICES_UNPUBLISHED: Final = MetricFamily(
     help="Floor notices the MQTT client refused to queue: counted as sent, never delivered.",
     scope="collector",
 )
+COLLECTOR_SNAPSHOT_FAILURES: Final = MetricFamily(
+    name="branchwatch_collector_snapshot_failures_total",
+    type="counter",
+    help="Snapshots of the collector's state that could not be written (state dir full, "
+    "gone or failing); the log says why.",
+    scope="collector",
+)
+COLLECTOR_SNAPSHOT_LAST_SUCCESS: Final = MetricFamily(
+    name="branchwatch_collector_snapshot_last_success_timestamp_seconds",
+    type="gauge",
+    help="When (Unix seconds) the collector last wrote its snapshot; at start, when the "
+    "snapshot it found was written; 0 before any.",
+    scope="collector",
+)
+COLLECTOR_HTTP_REFUSED: Final = MetricFamily(
+    name="branchwatch_collector_http_connections_refused_total",
+    type="counter",
+    help="HTTP connections the collector closed or answered with an error before serving "
+    "them, by reason (cap_evicted, cap_refused, header_timeout, too_large, bad_request, "
+    "tls_failed, write_timeout).",
+    labels=("reason",),
+    scope="collector",
+)
+COLLECTOR_HTTP_CONNECTIONS: Final = MetricFamily(
+    name="branchwatch_collector_http_connections",
+    type="gauge",
+    help="HTTP connections open now (reading a request, being answered, or kept alive).",
+    scope="collector",
+)
 
 # The floor families in the order the exposition writes them.
 FLOOR: Final = (
@@ -373,6 +403,10 @@ COLLECTOR: Final = (
     COLLECTOR_INGEST_LAG,
     COLLECTOR_ANNOTATIONS,
     COLLECTOR_NOTICES_UNPUBLISHED,
+    COLLECTOR_SNAPSHOT_FAILURES,
+    COLLECTOR_SNAPSHOT_LAST_SUCCESS,
+    COLLECTOR_HTTP_REFUSED,
+    COLLECTOR_HTTP_CONNECTIONS,
 )
 CATALOG: Final = FLOOR + COLLECTOR
 BY_NAME: Final = {family.name: family for family in CATALOG}
