@@ -31,7 +31,7 @@ from branchwatch.logthrottle import ThrottledLog
 from collector.config import HttpConfig
 from collector.errors import CollectorError
 from collector.httpsecurity import CHALLENGE, Verdict
-from collector.httpserver import ConnectionServer, Limits, Peer
+from collector.httpserver import REFUSAL_REASONS, ConnectionServer, Limits, Peer
 from collector.screen import LobbyScreen
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
@@ -114,6 +114,12 @@ class Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         self.handle_one_request()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # Only http.server's own errors come here (a head it cannot parse, a method no
+        # endpoint takes): the endpoints send theirs with _send.
+        self.app.refused("bad_request")
+        super().send_error(code, message, explain)
+
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
@@ -124,10 +130,19 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def do_GET(self) -> None:
-        self._route(send_body=True)
+        self._answer(send_body=True)
 
     def do_HEAD(self) -> None:
-        self._route(send_body=False)
+        self._answer(send_body=False)
+
+    def _answer(self, send_body: bool) -> None:
+        try:
+            self._route(send_body)
+        except TimeoutError:
+            # The client read nothing for write_timeout; http.server closes the connection
+            # and swallows the error, so it is counted here.
+            self.app.refused("write_timeout")
+            raise
 
     def _route(self, send_body: bool) -> None:
         api = self.app.api
@@ -350,12 +365,22 @@ class CollectorHttpServer(ConnectionServer):
             idle_timeout=http.idle_timeout_seconds,
             write_timeout=http.write_timeout_seconds,
         )
+        self._refusals = {
+            reason: api.metrics.http_refused.labels(reason) for reason in REFUSAL_REASONS
+        }
         try:
-            super().__init__(address, self._answer, tls=self.tls, limits=limits)
+            super().__init__(
+                address, self._answer, tls=self.tls, limits=limits, on_refused=self.refused
+            )
         except OSError as exc:
             raise HttpListenError(
                 f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}"
             ) from exc
+        api.metrics.http_connections.set_function(lambda: self.open_connections)
+
+    def refused(self, reason: str) -> None:
+        """Count a connection refused or closed unserved (reason: one of REFUSAL_REASONS)."""
+        self._refusals[reason].inc()
 
     def _answer(self, sock: socket.socket, peer: Peer, head: bytes) -> bool:
         return not Handler(sock, peer, head, self).close_connection

@@ -17,6 +17,12 @@ and the Prometheus exporters have them:
 - ``max_connections``: when every slot is taken, a new connection replaces the one that
   has waited longest for a complete request head (a slow client cannot lock a scraper
   out); only when every connection is being answered is the new one refused.
+
+Each connection closed or answered with an error before it was served is reported to
+``on_refused`` with one of :data:`REFUSAL_REASONS` (the collector counts them), before the
+client can see it; a kept-alive connection that stays idle past ``idle_timeout`` has been
+served, and is not. A handler that swallows its own write timeout (http.server's does)
+reports ``write_timeout`` itself.
 """
 
 from __future__ import annotations
@@ -46,9 +52,29 @@ ACCEPTS_PER_WAKE: Final = 64  # bounded, so a connection storm cannot stall the 
 RECV_BYTES: Final = 65536
 FD_MARGIN: Final = 64  # descriptors besides the HTTP connections (broker, snapshots, logs)
 
+# Why a connection was not served: evicted for a newer one at the cap; refused at the cap
+# (every connection busy); its request head (or TLS handshake) too slow; its request line
+# or head too large; a head HTTP cannot parse (or a method no endpoint takes); a failed TLS
+# handshake; a client that read nothing of its answer for write_timeout.
+REFUSAL_REASONS: Final = (
+    "cap_evicted",
+    "cap_refused",
+    "header_timeout",
+    "too_large",
+    "bad_request",
+    "tls_failed",
+    "write_timeout",
+)
+
 Peer = tuple[str, int]
 # Answers one request head on a blocking socket; True keeps the connection open.
 RequestHandler = Callable[[socket.socket, Peer, bytes], bool]
+# Told each refusal's reason (one of REFUSAL_REASONS), from the selector thread or a worker.
+RefusalHook = Callable[[str], None]
+
+
+def _not_counted(reason: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -82,8 +108,10 @@ class ConnectionServer:
         *,
         tls: ssl.SSLContext | None = None,
         limits: Limits = Limits(),
+        on_refused: RefusalHook = _not_counted,
     ) -> None:
         self._handle = handle
+        self._refused = on_refused
         self._tls = tls
         self.limits = limits
         self._listener = socket.create_server(
@@ -170,6 +198,7 @@ class ConnectionServer:
                 log.warning("HTTP accept failed: %s", exc)
                 return
             if self.open_connections >= self.limits.max_connections and not self._evict():
+                self._refused("cap_refused")
                 sock.close()  # every connection is being answered: refuse this one
                 continue
             try:
@@ -197,6 +226,7 @@ class ConnectionServer:
         if oldest is None:
             return False
         log.debug("HTTP connection limit reached: closing %s's idle connection", oldest.peer[0])
+        self._refused("cap_evicted")
         self._close(oldest)
         return True
 
@@ -243,6 +273,7 @@ class ConnectionServer:
             return False
         except OSError as exc:  # no or an untrusted client certificate, plain HTTP, a reset
             log.debug("TLS handshake with %s failed: %s", connection.peer[0], exc)
+            self._refused("tls_failed")
             self._close(connection)
             return False
         connection.handshaking = False
@@ -261,6 +292,7 @@ class ConnectionServer:
             connection.deadline = time.monotonic() + self.limits.read_header_timeout
         line_end = buffer.find(b"\n", 0, MAX_REQUEST_LINE + 1)
         if line_end < 0 and len(buffer) > MAX_REQUEST_LINE:
+            self._refused("too_large")
             self._reject(connection, 414, "URI Too Long", "request line too long")
             return
         ends = [
@@ -268,6 +300,7 @@ class ConnectionServer:
         ]
         end = min(ends, default=-1)
         if end > MAX_HEAD_BYTES or (end < 0 and len(buffer) > MAX_HEAD_BYTES):
+            self._refused("too_large")
             self._reject(
                 connection, 431, "Request Header Fields Too Large", "request headers too large"
             )
@@ -302,10 +335,12 @@ class ConnectionServer:
 
     def _sweep(self, now: float) -> None:
         for connection in [c for c in self._waiting if c.deadline <= now]:
-            if connection.draining or connection.idle or connection.handshaking:
-                self._close(connection)
-            elif not connection.buffer:
-                self._close(connection)  # never sent a byte: nobody to tell
+            if connection.draining or connection.idle:
+                self._close(connection)  # refused already, or served and now idle too long
+                continue
+            self._refused("header_timeout")
+            if connection.handshaking or not connection.buffer:
+                self._close(connection)  # never sent a byte of a request: nobody to tell
             else:
                 self._reject(connection, 408, "Request Timeout", "request head too slow")
 
@@ -352,6 +387,8 @@ class ConnectionServer:
                 keep = self._handle(connection.sock, connection.peer, head)
             except OSError as exc:  # the client went away, or read nothing for write_timeout
                 log.debug("HTTP client %s: %s", connection.peer[0], exc)
+                if isinstance(exc, TimeoutError):
+                    self._refused("write_timeout")
             except Exception:
                 log.exception("HTTP request from %s failed", connection.peer[0])
             if self._stopping:
