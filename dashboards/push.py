@@ -16,7 +16,6 @@ import msgspec
 
 from dashboards.api import GrafanaConnection
 from dashboards.build import build_all
-from dashboards.common import DATASOURCE_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +52,11 @@ def datasource_body(prometheus_url: str) -> dict[str, Any]:
 
 
 def select_datasource(board: dict[str, Any], uid: str, name: str) -> dict[str, Any]:
-    """A copy of ``board`` whose ``$datasource`` variable starts on the given data source."""
+    """A copy of ``board`` whose data source variables start on the given data source
+    (``$datasource``, and the wall's ``$global``: one Prometheus serves both)."""
     board = copy.deepcopy(board)
     for variable in board.get("templating", {}).get("list", []):
-        if variable.get("name") == DATASOURCE_VARIABLE:
+        if variable.get("type") == "datasource":
             variable["current"] = {"selected": True, "text": name, "value": uid}
     return board
 

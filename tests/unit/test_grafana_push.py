@@ -241,8 +241,12 @@ def test_pushed_boards_are_the_built_boards_starting_on_the_pushed_datasource(
     for uid, built in build_all().items():
         stored = grafana.dashboards[uid]["dashboard"]
         assert stored["panels"] == built["panels"]
-        variable = next(v for v in stored["templating"]["list"] if v["name"] == "datasource")
-        assert variable["current"]["value"] == DATASOURCE_UID
+        variables = [v for v in stored["templating"]["list"] if v["type"] == "datasource"]
+        wall = uid == "branchwatch-wall"
+        assert {v["name"] for v in variables} == (
+            {"datasource", "global"} if wall else {"datasource"}
+        )
+        assert all(v["current"]["value"] == DATASOURCE_UID for v in variables)
 
 
 def test_push_without_datasource_url_leaves_datasources_alone(grafana: FakeGrafana) -> None:
