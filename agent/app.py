@@ -18,7 +18,7 @@ from agent.core import AgentCore
 from agent.devices.base import DeviceKind
 from agent.devices.registry import DEVICE_KINDS
 from agent.publisher import Publisher
-from agent.spool import Spool
+from agent.spool import Spool, SpoolWriteError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ def open_spool(config: AgentConfig) -> Spool:
 
 async def run_agent(config: AgentConfig, kinds: Mapping[str, DeviceKind] = DEVICE_KINDS) -> None:
     with open_spool(config) as spool:
+        if spool.fresh:
+            log.info(
+                "spool %s is new: seqs start at %d, sessions at %d (above any older spool's)",
+                spool.path, spool.next_seq, spool.session + 1,
+            )  # fmt: skip
         core = AgentCore(config.devices, spool, kinds)
         core.build_devices()
         stop = asyncio.Event()
@@ -79,7 +84,11 @@ async def run_agent(config: AgentConfig, kinds: Mapping[str, DeviceKind] = DEVIC
 
 async def _prune(spool: Spool) -> None:
     while True:
-        removed = spool.prune()
-        if removed:
-            log.info("spool: %d sent events past the retention window removed", removed)
+        try:
+            removed = spool.prune()
+        except SpoolWriteError as exc:  # a full disk: try again next time
+            log.warning("spool prune postponed: %s", exc)
+        else:
+            if removed:
+                log.info("spool: %d sent events past the retention window removed", removed)
         await asyncio.sleep(PRUNE_INTERVAL)

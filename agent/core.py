@@ -19,7 +19,8 @@ from typing import Final, Literal
 import msgspec
 
 from agent.devices.base import UNSTAMPED, Device, DeviceConfig, DeviceKind, kind_for
-from agent.spool import Spool, SpoolError
+from agent.eventclock import EventClock
+from agent.spool import Spool, SpoolError, SpoolWriteError
 from branchwatch.contract import DeviceStatus, Event, Notify, encode
 from branchwatch.contract.events import DeviceFault, DeviceRecovered
 from branchwatch.contract.ids import is_token
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BAD_FRAME_LOG_INTERVAL: Final = 10.0
 DROP_LOG_INTERVAL: Final = 60.0
+REFUSE_LOG_INTERVAL: Final = 60.0
 DEVICE_RESTART_FIRST: Final = 1.0
 DEVICE_RESTART_MAX: Final = 30.0
 # An adapter that ran this long before it stopped was working: restart it quickly again.
@@ -95,6 +97,8 @@ class AgentCore:
 
     ``kinds`` maps each protocol name to its factory (the agent passes
     :data:`agent.devices.registry.DEVICE_KINDS`; tests pass their own).
+    ``clock`` is the wall clock; events and statuses are stamped by an
+    :class:`EventClock` over it, which resumes from the spool's last stamp.
     """
 
     def __init__(
@@ -106,7 +110,7 @@ class AgentCore:
     ) -> None:
         self.spool = spool
         self.kinds = kinds
-        self.clock = clock
+        self.clock = EventClock(clock, since=spool.stamp)
         # Set when a new event is spooled (the publisher drains) or the status changes.
         self.new_events = asyncio.Event()
         self.status_changed = asyncio.Event()
@@ -118,6 +122,8 @@ class AgentCore:
         self.bad_frame_log = ThrottledLog(log, BAD_FRAME_LOG_INTERVAL)
         self._drop_log = ThrottledLog(log, DROP_LOG_INTERVAL)
         self._dropped_seen = spool.dropped
+        self._refuse_log = ThrottledLog(log, REFUSE_LOG_INTERVAL)
+        self._refusing = False
         self.failed = asyncio.Event()
 
     def build_devices(self) -> None:
@@ -126,14 +132,21 @@ class AgentCore:
             self.devices[device_id] = kind_for(slot.config, self.kinds)(slot.config, slot)
 
     def record(self, slot: DeviceSlot, event: Event) -> bool:
-        """Stamp ``seq`` and the device id, encode once, spool; False if the spool failed."""
+        """Stamp ``seq`` and the device id, encode once, spool; False if not stored."""
         seq = self.spool.next_seq
         stamped = msgspec.structs.replace(event, seq=seq, device=slot.device_id)
         try:
-            self.spool.append(seq, stamped.ts, encode(stamped))
+            self.spool.append(seq, stamped.ts, encode(stamped), stamp=self.clock.latest)
+        except SpoolWriteError as exc:
+            # The disk refused it (full): the event is lost, but the agent goes on
+            # reading its devices and sending what it holds, and stores again as soon
+            # as the disk takes it. The seq was not used: no gap for the collector.
+            self._report_refusal(exc)
+            return False
         except SpoolError as exc:
-            # Not the device's fault: stop the agent (systemd restarts it), do not
-            # let an adapter swallow it. The event is not acknowledged to anyone.
+            # A corrupt file or a bug, not the device's fault: stop the agent (systemd
+            # restarts it and a corrupt spool is set aside then), do not let an adapter
+            # swallow it. The event is not acknowledged to anyone.
             if self.failure is None:
                 log.error("spool write failed, stopping: %s", exc)
                 self.failure = exc
@@ -141,9 +154,25 @@ class AgentCore:
             return False
         self.events_recorded += 1
         self.new_events.set()
+        if self._refusing:
+            # Throttled too: a disk on the edge of full may take one event and refuse the next.
+            self._refusing = False
+            self._refuse_log.log(
+                logging.INFO, "spool stores events again (%d refused so far)",
+                self.spool.refused, key="again",
+            )  # fmt: skip
         if self.spool.dropped != self._dropped_seen:
             self._report_drops()
         return True
+
+    def _report_refusal(self, exc: SpoolWriteError) -> None:
+        """In the status at once (its refused count), in the log once a minute."""
+        self._refusing = True
+        self.status_changed.set()
+        self._refuse_log.error(
+            "%s: event refused (%d so far); devices still read, stored events still sent",
+            exc, self.spool.refused,
+        )  # fmt: skip
 
     def _report_drops(self) -> None:
         """The spool hit its bound: say so in status now, and in the log once a minute."""

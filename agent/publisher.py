@@ -32,6 +32,7 @@ from agent import status
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.errors import AgentError
+from agent.spool import SpoolWriteError
 from branchwatch import agentlink
 from branchwatch.config import BrokerAddress, read_secret
 from branchwatch.contract import Notify, Replay
@@ -134,7 +135,17 @@ class Publisher:
         backoff = Backoff(mqtt.reconnect_min_seconds, mqtt.reconnect_max_seconds, jitter=0.2)
         while not self.stop.is_set():
             self._online = False
-            session = self.core.spool.next_session()
+            try:
+                session = self.core.spool.next_session()
+            except SpoolWriteError as exc:
+                # A session number that is not on disk could be used again after a
+                # restart, and an old will would pass for the new connection's: wait
+                # for the disk (the devices are read meanwhile, events refused).
+                log.warning("%s: cannot number a new connection; retrying in %.1f s",
+                            exc, backoff.peek())  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), backoff.next())
+                continue
             will = aiomqtt.Will(self.status_topic, agentlink.will(session), qos=1, retain=True)
             broker = self.brokers.describe()
             client = client_for(

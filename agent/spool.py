@@ -14,13 +14,26 @@ fsync'ed commit (``synchronous=FULL`` for that one transaction): after a
 power cut the agent starts above anything it may have used. The cost is one
 fsync per :data:`SEQ_BLOCK` events and one per connection.
 
+A fresh spool (the file created empty) does not start at seq 1 and session 1
+but above anything an earlier spool of the agent may have used
+(:mod:`branchwatch.contract.seqs`): the collector would drop reused seqs as
+duplicates. That is what makes it safe to set a corrupt spool aside at start
+and begin again (:mod:`agent.spoolfiles`).
+
+A write the disk refuses (full, failing) changes nothing: an event that cannot
+be stored is refused and counted (:attr:`Spool.refused`), its seq not taken, so
+the collector sees neither a gap nor a duplicate; acknowledgements that cannot
+be written are kept in memory and written with the next write that succeeds.
+
 Single writer: a lock file next to the database stops a second agent from
 using the same spool.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import time
@@ -29,8 +42,12 @@ from pathlib import Path
 from typing import Final
 
 from agent.errors import AgentError
+from agent.spoolfiles import has_sqlite_header, is_corrupt, set_aside
 from branchwatch.agentlink import Batch, first_batch
 from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
+from branchwatch.contract.seqs import fresh_seq_base, fresh_session_base
+
+log = logging.getLogger(__name__)
 
 # Small: a jump after a suspected power cut shows as up to this many "missing" events.
 SEQ_BLOCK: Final = 1_000
@@ -53,6 +70,14 @@ class SpoolError(AgentError):
     """The spool database cannot be opened or written."""
 
 
+class SpoolCorruptError(SpoolError):
+    """SQLite says the file is not a database or is malformed."""
+
+
+class SpoolWriteError(SpoolError):
+    """The disk refused a write (full, failing): nothing changed; try again later."""
+
+
 class Spool:
     """Not thread-safe: the agent uses it from its event loop thread only."""
 
@@ -68,16 +93,25 @@ class Spool:
         self.max_events, self.max_bytes = max_events, max_bytes
         self.retention_seconds = retention_seconds
         self._clock = clock
+        # Acknowledged up to this seq but not yet written (the disk refused), 0: none; and
+        # how many events still unsent on disk that covers. Acknowledgements come in seq
+        # order, so one bound says it all.
+        self._acked_unwritten = 0
+        self._acked_unwritten_count = 0
         self._lock_file = self._take_lock()
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.executescript(_SCHEMA)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._load_meta()
-        except sqlite3.Error as exc:
+            try:
+                if not has_sqlite_header(self.path):
+                    raise SpoolCorruptError(
+                        f"spool {self.path} is corrupt (file is not a database)"
+                    )
+                self._open()
+            except SpoolCorruptError as exc:
+                self._set_aside(exc)
+                self._open()
+        except BaseException:
             self._lock_file.close()
-            raise SpoolError(f"cannot open spool {self.path}: {exc}") from exc
+            raise
 
     def _take_lock(self) -> _LockFile:
         try:
@@ -92,12 +126,45 @@ class Spool:
             raise SpoolError(f"spool {self.path} is in use by another agent") from exc
         return _LockFile(fd)
 
+    def _open(self) -> None:
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
+        try:
+            # The schema and the first reads touch every page of the events table: a
+            # malformed file shows here (a PRAGMA quick_check would read it all once more).
+            self._db.executescript(_SCHEMA)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._load_meta()
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "open") from exc
+            raise
+
+    def _set_aside(self, exc: SpoolCorruptError) -> None:
+        try:
+            aside, unsent = set_aside(self.path, self._clock())
+        except OSError as move:
+            raise SpoolError(f"{exc}; cannot move it aside: {move.strerror or move}") from move
+        lost = "its unsent events (unreadable)" if unsent is None else f"{unsent} unsent events"
+        log.error("%s: moved to %s, starting a fresh spool; lost: %s", exc, aside, lost)
+
     def _load_meta(self) -> None:
         rows = self._db.execute("SELECT key, value FROM meta").fetchall()
-        meta: dict[str, int] = {str(key): int(value) for key, value in rows}
+        raw: dict[str, float] = {str(key): value for key, value in rows}
+        stamp = raw.pop("stamp", None)
+        meta = {key: int(value) for key, value in raw.items()}
         if meta.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise SpoolError(f"spool {self.path} has schema {meta['schema']}, not {SCHEMA_VERSION}")
         max_seq = self._db.execute("SELECT max(seq) FROM events").fetchone()[0]
+        # Created empty just now (or before its first commit): start above any older spool.
+        self.fresh = not rows and max_seq is None
+        if self.fresh:
+            now = self._clock()
+            meta.update(last_seq=fresh_seq_base(now), session=fresh_session_base(now))
         self._last_seq: int = max(meta.get("last_seq", 0), int(max_seq or 0))
         boot = _boot_id()
         if not meta.get("clean", 1) and meta.get("boot") != boot:
@@ -107,7 +174,10 @@ class Spool:
             self._last_seq = max(self._last_seq, meta.get("seq_reserved", 0))
         self._seq_reserved = self._last_seq
         self.dropped = meta.get("dropped", 0)
+        self.refused = self._refused_saved = meta.get("refused", 0)
         self.session = meta.get("session", 0)
+        # The newest time the agent's event clock handed out (see agent.eventclock).
+        self.stamp: float | None = None if stamp is None else float(stamp)
         count, size = self._db.execute(
             "SELECT count(*), total(length(payload)) FROM events"
         ).fetchone()
@@ -115,36 +185,61 @@ class Spool:
         self._depth = int(
             self._db.execute("SELECT count(*) FROM events WHERE sent = 0").fetchone()[0]
         )
-        self._durable_meta(schema=SCHEMA_VERSION, clean=0, boot=boot)
+        durable = {"schema": SCHEMA_VERSION, "clean": 0, "boot": boot}
+        if self.fresh:
+            durable.update(last_seq=self._last_seq, seq_reserved=self._last_seq)
+            durable.update(session=self.session)
+        self._durable_meta(**durable)
 
     # -- writing -----------------------------------------------------------
 
     @property
     def next_seq(self) -> int:
-        """The seq the next :meth:`append` will take (the first event gets 1)."""
+        """The seq the next :meth:`append` will take."""
         return self._last_seq + 1
 
-    def append(self, seq: int, ts: float, payload: bytes) -> None:
-        """Store one encoded event; ``seq`` must be :attr:`next_seq` (it is in the payload)."""
+    def append(self, seq: int, ts: float, payload: bytes, stamp: float | None = None) -> None:
+        """Store one encoded event; ``seq`` must be :attr:`next_seq` (it is in the payload).
+
+        ``stamp``: the agent's event clock now, kept so that a restart resumes from it.
+        A write the disk refuses raises :class:`SpoolWriteError` with the event counted
+        in :attr:`refused` and nothing else changed: ``seq`` is still :attr:`next_seq`.
+        """
         if seq != self._last_seq + 1:
             raise SpoolError(f"append out of order: seq {seq}, expected {self._last_seq + 1}")
-        if seq > self._seq_reserved:
-            self._seq_reserved = seq + SEQ_BLOCK
-            self._durable_meta(seq_reserved=self._seq_reserved)
+        before = (self._last_seq, self._count, self._bytes, self._depth, self.dropped)
         try:
+            if seq > self._seq_reserved:
+                self._durable_meta(seq_reserved=seq + SEQ_BLOCK)
+                self._seq_reserved = seq + SEQ_BLOCK
             with self._transaction():
+                marked = self._write_marks()
                 self._db.execute(
                     "INSERT INTO events (seq, ts, added, payload) VALUES (?, ?, ?, ?)",
                     (seq, ts, self._clock(), payload),
                 )
-                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('last_seq', ?)", (seq,))
+                self._set_meta(last_seq=seq)
+                if stamp is not None:
+                    self._set_meta(stamp=stamp)
+                if self.refused != self._refused_saved:
+                    self._set_meta(refused=self.refused)
                 self._last_seq = seq
                 self._count += 1
                 self._bytes += len(payload)
-                self._depth += 1
+                self._depth += 1 - marked
                 self._enforce_bounds()
-        except sqlite3.Error as exc:
-            raise SpoolError(f"cannot write spool {self.path}: {exc}") from exc
+        except (sqlite3.Error, SpoolWriteError) as exc:
+            self._last_seq, self._count, self._bytes, self._depth, self.dropped = before
+            error = self._error(exc, "write") if isinstance(exc, sqlite3.Error) else exc
+            if isinstance(error, SpoolWriteError):
+                self.refused += 1
+            if error is exc:
+                raise
+            raise error from exc
+        self._acked_unwritten = self._acked_unwritten_count = 0
+        self._refused_saved = self.refused
+        if stamp is not None:
+            self.stamp = stamp
 
     def _enforce_bounds(self) -> None:
         """Drop the oldest events until within bounds; unsent ones are counted as dropped."""
@@ -168,27 +263,72 @@ class Spool:
         if dropped_now:
             self.dropped += dropped_now
             self._depth -= dropped_now
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dropped', ?)", (self.dropped,))
+            self._set_meta(dropped=self.dropped)
 
     def mark_sent(self, first_seq: int, last_seq: int) -> None:
-        """The broker acknowledged (PUBACK) the events ``first_seq..last_seq``."""
+        """The broker acknowledged (PUBACK) the events ``first_seq..last_seq``.
+
+        If the disk refuses the write, the range is kept and written with the next
+        write that succeeds; meanwhile it counts as sent here (not resent, not in depth).
+        """
         try:
-            cursor = self._db.execute(
-                "UPDATE events SET sent = 1 WHERE seq BETWEEN ? AND ? AND sent = 0",
-                (first_seq, last_seq),
-            )
+            with self._transaction():
+                marked = self._write_marks()
+                marked += self._db.execute(
+                    "UPDATE events SET sent = 1 WHERE seq BETWEEN ? AND ? AND sent = 0",
+                    (first_seq, last_seq),
+                ).rowcount
         except sqlite3.Error as exc:
-            raise SpoolError(f"cannot write spool {self.path}: {exc}") from exc
-        self._depth -= cursor.rowcount
+            self._keep_unwritten(exc, last_seq)
+            return
+        self._depth -= marked
+        self._acked_unwritten = self._acked_unwritten_count = 0
+
+    def flush_marks(self) -> None:
+        """Write the acknowledgements kept in memory, if any and if the disk takes them."""
+        if not self._acked_unwritten:
+            return
+        try:
+            with self._transaction():
+                marked = self._write_marks()
+        except sqlite3.Error as exc:
+            self._keep_unwritten(exc, self._acked_unwritten)
+            return
+        self._depth -= marked
+        self._acked_unwritten = self._acked_unwritten_count = 0
+
+    def _keep_unwritten(self, exc: sqlite3.Error, last_seq: int) -> None:
+        error = self._error(exc, "write")
+        if isinstance(error, SpoolCorruptError):
+            raise error from exc
+        self._acked_unwritten = max(self._acked_unwritten, last_seq)
+        (count,) = self._db.execute(
+            "SELECT count(*) FROM events WHERE sent = 0 AND seq <= ?", (self._acked_unwritten,)
+        ).fetchone()
+        self._acked_unwritten_count = int(count)
+
+    def _write_marks(self) -> int:
+        """In a transaction: write the acknowledgements kept; return how many were unsent."""
+        if not self._acked_unwritten:
+            return 0
+        cursor = self._db.execute(
+            "UPDATE events SET sent = 1 WHERE sent = 0 AND seq <= ?", (self._acked_unwritten,)
+        )
+        return cursor.rowcount
 
     def next_session(self) -> int:
-        """+1 on the persisted connection counter, fsync'ed before it is used in a will."""
+        """+1 on the persisted connection counter, fsync'ed before it is used in a will.
+
+        Raises :class:`SpoolWriteError` when the disk refuses: a session number that
+        is not on disk could be used again after a restart.
+        """
+        self._durable_meta(session=self.session + 1)
         self.session += 1
-        self._durable_meta(session=self.session)
         return self.session
 
     def prune(self) -> int:
         """Delete sent events older than the retention window; return how many."""
+        self.flush_marks()
         horizon = self._clock() - self.retention_seconds
         try:
             with self._transaction():
@@ -199,7 +339,7 @@ class Spool:
                 ).fetchone()
                 self._db.execute("DELETE FROM events WHERE sent = 1 AND added < ?", (horizon,))
         except sqlite3.Error as exc:
-            raise SpoolError(f"cannot write spool {self.path}: {exc}") from exc
+            raise self._error(exc, "write") from exc
         self._count -= int(size[0])
         self._bytes -= int(size[1])
         return int(size[0])
@@ -209,7 +349,7 @@ class Spool:
     @property
     def depth(self) -> int:
         """Events not yet acknowledged by the broker."""
-        return int(self._depth)
+        return self._depth - self._acked_unwritten_count
 
     @property
     def held(self) -> int:
@@ -220,18 +360,25 @@ class Spool:
     def last_seq(self) -> int:
         return self._last_seq
 
+    def _oldest_unsent_seq(self) -> int | None:
+        """Not acknowledged, even in memory (an acknowledgement the disk refused counts)."""
+        row = self._db.execute(
+            "SELECT min(seq) FROM events WHERE sent = 0 AND seq > ?", (self._acked_unwritten,)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def oldest_unsent_ts(self) -> float | None:
-        row = self._db.execute("SELECT min(seq) FROM events WHERE sent = 0").fetchone()
-        if row[0] is None:
+        seq = self._oldest_unsent_seq()
+        if seq is None:
             return None
-        ts: float = self._db.execute("SELECT ts FROM events WHERE seq = ?", row).fetchone()[0]
+        ts: float = self._db.execute("SELECT ts FROM events WHERE seq = ?", (seq,)).fetchone()[0]
         return ts
 
     def last_sent_seq(self) -> int:
         """Highest acknowledged seq. Events are acknowledged in seq order, so that is the
         seq below the oldest unsent one (an index lookup, not a scan of the sent ones)."""
-        row = self._db.execute("SELECT min(seq) FROM events WHERE sent = 0").fetchone()
-        return self._last_seq if row[0] is None else int(row[0]) - 1
+        seq = self._oldest_unsent_seq()
+        return self._last_seq if seq is None else seq - 1
 
     def unsent_batch(
         self,
@@ -242,7 +389,7 @@ class Spool:
         """The oldest unsent events with seq > ``after_seq``, as one payload."""
         rows = self._db.execute(
             "SELECT seq, payload FROM events WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?",
-            (after_seq, max_events),
+            (max(after_seq, self._acked_unwritten), max_events),
         ).fetchall()
         return first_batch(rows, max_events, max_bytes)
 
@@ -272,22 +419,41 @@ class Spool:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
+    def _set_meta(self, **values: float) -> None:
+        for key, value in values.items():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def _durable_meta(self, **values: int) -> None:
         """Write meta values with an fsync'ed commit (see the module docstring)."""
         try:
             self._db.execute("PRAGMA synchronous=FULL")
-            with self._transaction():
-                for key, value in values.items():
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self._transaction():
+                    self._set_meta(**values)
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
-            raise SpoolError(f"cannot write spool {self.path}: {exc}") from exc
+            raise self._error(exc, "write") from exc
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> SpoolError:
+        """SQLite's error as ours: the file corrupt, or the disk refusing a write."""
+        if is_corrupt(exc):
+            return SpoolCorruptError(f"spool {self.path} is corrupt ({exc})")
+        if doing == "open":
+            return SpoolError(f"cannot open spool {self.path}: {exc}")
+        return SpoolWriteError(f"cannot write spool {self.path}: {exc}")
 
     def close(self) -> None:
+        """Write what is kept in memory and mark the spool closed cleanly, if the disk lets
+        us (if not: a power cut before the next start makes seqs jump a block, no more)."""
         try:
-            self._durable_meta(clean=1)
-            self._db.close()
+            self.flush_marks()
+            self._durable_meta(clean=1, refused=self.refused)
+        except SpoolWriteError as exc:
+            log.warning("%s; closing it as it is", exc)
         finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
             self._lock_file.close()
 
     def __enter__(self) -> Spool:
@@ -315,7 +481,21 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        # SQLite rolls back by itself after some errors (a full disk among them): a second
+        # ROLLBACK would fail and hide the error that matters.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
 
 class _LockFile:

@@ -17,5 +17,10 @@ def online(core: AgentCore, session: int) -> bytes:
         session,
         core.clock(),
         core.device_status(),
-        SpoolStatus(depth=spool.depth, oldest_ts=spool.oldest_unsent_ts(), dropped=spool.dropped),
+        SpoolStatus(
+            depth=spool.depth,
+            oldest_ts=spool.oldest_unsent_ts(),
+            dropped=spool.dropped,
+            refused=spool.refused,
+        ),
     )

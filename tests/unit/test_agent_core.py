@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from agent.errors import DeviceConfigError
 from agent.spool import Spool
 from branchwatch.contract import Event, Notify, decode_events, decode_status
 from branchwatch.contract.events import BranchOpened, TicketCalled, TicketIssued
+from tests.faults import agent_main
 
 
 class Quiet:
@@ -78,10 +80,11 @@ def test_emit_stamps_seq_and_device_and_spools(spool: Spool) -> None:
     slot.emit(TicketCalled(**foreign, ts=1764053460.5, ticket="A001", counter="c1"))  # type: ignore[arg-type]
     assert core.new_events.is_set()
     first, second = events(spool)
+    one = spool.last_seq - 1
     assert first == TicketIssued(
-        v=1, seq=1, ts=1764053400.0, device="d0", ticket="A001", service="cash"
+        v=1, seq=one, ts=1764053400.0, device="d0", ticket="A001", service="cash"
     )
-    assert (second.seq, second.device, second.ts) == (2, "d0", 1764053460.5)
+    assert (second.seq, second.device, second.ts) == (one + 1, "d0", 1764053460.5)
     assert spool.depth == 2
 
 
@@ -92,9 +95,10 @@ def test_a_bad_frame_is_counted_by_reason_and_uses_no_seq(spool: Spool) -> None:
     slot.bad_frame("bad_args", "ISSUE A2")
     slot.bad_frame("unknown_verb", "HELLO")
     assert slot.bad_frames == {"bad_args": 2, "unknown_verb": 1}
-    assert spool.last_seq == 0 and spool.held == 0
+    next_seq = spool.next_seq
+    assert spool.held == 0
     slot.emit(opened(slot))
-    assert [e.seq for e in events(spool)] == [1]
+    assert [e.seq for e in events(spool)] == [next_seq]
 
 
 class OneLine:
@@ -150,8 +154,11 @@ def test_ticket_issued_from_a_serial_line_is_checked_once_and_encoded_once(
     assert calls.checks == ["msgspec convert"]
     assert calls.encodes == 1
     assert events(spool) == [
-        TicketIssued(v=1, seq=1, ts=1764053400.0, device="queue-1", ticket="A001", service="cash")
-    ]
+        TicketIssued(
+            v=1, seq=spool.last_seq, ts=1764053400.0, device="queue-1", ticket="A001",
+            service="cash",
+        )
+    ]  # fmt: skip
     # The same check refuses a bad id: a counted bad frame, no seq used.
     (refused,) = device.codec.feed(bytearray(b"ISSUE A001 Cash\n"))
     assert isinstance(refused, BadFrame) and refused.reason == "bad_args"
@@ -189,7 +196,9 @@ def test_online_status_payload(spool: Spool) -> None:
     core.slots["d0"].set_link(True)
     core.slots["d0"].emit(opened(core.slots["d0"]))
     online = decode_status(status.online(core, 7))
-    assert (online.state, online.session, online.ts) == ("online", 7, 1764053400.0)
+    assert (online.state, online.session) == ("online", 7)
+    # The event clock: the wall clock (fixed here) or, if that stands still, later.
+    assert online.ts is not None and 1764053400.0 <= online.ts < 1764053401.0
     assert online.devices["d0"].kind == "fake" and online.devices["d0"].link == "up"
     assert online.spool is not None
     assert (online.spool.depth, online.spool.oldest_ts, online.spool.dropped) == (
@@ -197,6 +206,7 @@ def test_online_status_payload(spool: Spool) -> None:
         1764053400.0,
         0,
     )
+    assert online.spool.refused == 0
 
 
 def test_notify_goes_to_the_devices_that_take_it(
@@ -247,3 +257,58 @@ def test_drops_at_the_spool_bound_are_reported(
         assert core.status_changed.is_set()
         assert len([r for r in caplog.records if "spool full" in r.message]) == 1
         assert decode_status(status.online(core, 1)).spool.dropped == 5  # type: ignore[union-attr]
+
+
+class WallClock:
+    """The branch PC's clock: someone may set it."""
+
+    def __init__(self) -> None:
+        self.now = 1795996800.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_event_times_never_go_back_when_the_pc_clock_is_set_back(spool: Spool) -> None:
+    wall = WallClock()
+    core = AgentCore((DeviceConfig(id="d0", protocol="unit-quiet"),), spool, KINDS, clock=wall)
+    core.build_devices()
+    slot = core.slots["d0"]
+    slot.emit(opened(slot))
+    wall.now -= 3600
+    slot.emit(opened(slot))
+    online = decode_status(status.online(core, 1))
+    before, after = events(spool)
+    assert before.ts == 1795996800.0
+    assert before.ts <= after.ts < before.ts + 60  # time ran on from the last event
+    assert online.ts is not None and online.ts >= after.ts
+
+
+def test_a_restarted_agent_resumes_from_the_last_time_it_stamped(tmp_path: Path) -> None:
+    wall = WallClock()
+    path = tmp_path / "spool.db"
+    with Spool(path) as spool:
+        core = AgentCore((DeviceConfig(id="d0", protocol="unit-quiet"),), spool, KINDS, wall)
+        core.slots["d0"].emit(opened(core.slots["d0"]))
+        core.slots["d0"].now()  # a later stamp (a status), kept with the next event only
+        last = events(spool)[-1].ts
+    wall.now -= 3600  # set back while the agent was down
+    with Spool(path) as spool:
+        core = AgentCore((DeviceConfig(id="d0", protocol="unit-quiet"),), spool, KINDS, wall)
+        core.slots["d0"].emit(opened(core.slots["d0"]))
+        assert last <= events(spool)[-1].ts < last + 60
+
+
+def test_the_fault_suites_clock_step_gives_monotone_event_times(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/faults/agent_main.py steps the clock it hands the core; times still never go back."""
+    monkeypatch.setattr(agent_main, "_offset", 0.0)
+    core = agent_main.SteppedCore((DeviceConfig(id="d0", protocol="unit-quiet"),), spool, KINDS)
+    core.build_devices()
+    slot = core.slots["d0"]
+    before = slot.now()
+    agent_main._step(signal.SIGUSR1, None)  # the hook's "set the clock back an hour"
+    assert agent_main.stepped_clock() < before - 3000
+    after = slot.now()
+    assert before <= after < before + 60
