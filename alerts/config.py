@@ -99,6 +99,9 @@ class AlertConfig:
     device_faults_ignored: tuple[str, ...] = ("paper_low",)
     spool_backlog_events: int = 500
     spool_backlog_for_seconds: int = 600
+    # An agent's spool refused events (its disk full) in every window for this long.
+    spool_refusing_window: int = 300
+    spool_refusing_for_seconds: int = 300
 
     # -- collector -----------------------------------------------------------------------------
     collector_down_for_seconds: int = 120
@@ -106,6 +109,10 @@ class AlertConfig:
     rejected_per_second: float = 0.1  # rejected messages per second, per reason
     rejected_window: int = 600
     rejected_for_seconds: int = 600
+    # Snapshots failed within this window and none succeeded for as long (at least 10 x
+    # the collector's state.snapshot_interval_seconds, 15 s by default: 40 failed writes).
+    snapshot_failing_seconds: int = 600
+    snapshot_failing_for_seconds: int = 60
 
     # -- recording rules -----------------------------------------------------------------------
     # Evaluation interval of the region aggregates; None: Prometheus' global interval.

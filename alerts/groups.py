@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from alerts import day
+from alerts.collector_rules import collector
 from alerts.config import AlertConfig
 from alerts.promql import (
     BRANCH,
@@ -326,64 +327,30 @@ def fleet(cfg: AlertConfig) -> Rule:
                 f"{cfg.spool_backlog_events} for {duration(cfg.spool_backlog_for_seconds)}): "
                 "the branch's live view is late. Check the branch's link to the broker.",
             ),
+            _spool_refusing(cfg),
         ],
     }
 
 
-def collector(cfg: AlertConfig) -> Rule:
-    up = metric(cfg, "up", floor=False)
-    connected = metric(cfg, metrics.COLLECTOR_MQTT_CONNECTED.name, floor=False)
-    rejected = metric(cfg, metrics.COLLECTOR_REJECTED.name, floor=False)
-    window = duration(cfg.rejected_window)
-    where = "{{ $labels.instance }}"
-    return {
-        "name": "branchwatch-collector",
-        "rules": [
-            alert(
-                cfg,
-                "BranchwatchCollectorDown",
-                f"{up} == 0\nor\nabsent({up})\n",
-                cfg.collector_down_for_seconds,
-                "critical",
-                "collector",
-                "branchwatch collector {{ if $labels.instance }}{{ $labels.instance }}"
-                "{{ else }}(no target in job {{ $labels.job }}){{ end }} is down",
-                f"Prometheus cannot scrape the branchwatch collector {where} (job "
-                "{{ $labels.job }}), or no collector target exists: no branch is watched and "
-                "no floor alert can fire.",
-                branch_link=False,
-            ),
-            alert(
-                cfg,
-                "BranchwatchCollectorMqttDisconnected",
-                f"{connected} == 0\n",
-                cfg.collector_disconnected_for_seconds,
-                "critical",
-                "collector",
-                f"branchwatch collector {where} is not connected to the MQTT broker",
-                f"The collector {where} has been disconnected from the broker for over "
-                f"{duration(cfg.collector_disconnected_for_seconds)}: the floor metrics are "
-                "frozen at their last values. Check the broker and the collector's log.",
-                branch_link=False,
-            ),
-            alert(
-                cfg,
-                "BranchwatchCollectorRejectingEvents",
-                f"sum by (job, instance, reason) (rate({rejected}[{window}])) "
-                f"> {share(cfg.rejected_per_second)}\n",
-                cfg.rejected_for_seconds,
-                "warning",
-                "collector",
-                f"branchwatch collector {where} rejects {{{{ $value | humanize }}}} "
-                "messages/s ({{ $labels.reason }})",
-                f"The collector {where} rejected {{{{ $value | humanize }}}} messages or events "
-                f"per second over the last {window} for the reason {{{{ $labels.reason }}}}: an "
-                "agent or integrator breaks the wire contract. The collector log names the "
-                "topic of the first one each minute.",
-                branch_link=False,
-            ),
-        ],
-    }
+def _spool_refusing(cfg: AlertConfig) -> Rule:
+    """An agent's spool refuses events (its disk full): they are lost, not late."""
+    window = duration(cfg.spool_refusing_window)
+    refused = metric(cfg, metrics.AGENT_EVENTS_REFUSED.name)
+    return alert(
+        cfg,
+        "BranchwatchAgentRefusingEvents",
+        per(f"{BRANCH}, agent", f"increase({refused}[{window}]) > 0"),
+        cfg.spool_refusing_for_seconds,
+        "warning",
+        "fleet",
+        f"{WHERE}: agent {{{{ $labels.agent }}}} cannot store events ({{{{ $value | humanize }}}}"
+        f" refused in {window})",
+        f"The spool of agent {{{{ $labels.agent }}}} at branch {WHERE} refused "
+        f"{{{{ $value | humanize }}}} events in the last {window}, and has kept refusing for "
+        f"{duration(cfg.spool_refusing_for_seconds)}: its disk is full or failing, and what "
+        "the devices report meanwhile is lost. Free space on the branch PC; the agent "
+        "stores events again by itself.",
+    )
 
 
 # One rule file per concern (the file name is the key), in the order they are documented.
