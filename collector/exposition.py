@@ -321,6 +321,10 @@ def _events_lost(labels: _Labels, b: BranchState, p: str) -> str:
     return _per_agent(metrics.AGENT_EVENTS_LOST, b, p, lambda agent: agent.events_lost)
 
 
+def _events_refused(labels: _Labels, b: BranchState, p: str) -> str:
+    return _per_agent(metrics.AGENT_EVENTS_REFUSED, b, p, lambda agent: agent.events_refused)
+
+
 def _notices_total(labels: _Labels, n: NoticeMetrics, p: str) -> str:
     head, kind = f"{metrics.NOTICES.name}{{{p}", labels.kind
     return "".join(
@@ -375,6 +379,7 @@ RENDERERS: Final[Mapping[metrics.MetricFamily, Render]] = {
     metrics.BRANCH_REBUILDING: _rebuilding,
     metrics.AGENT_EVENTS_MISSING: _events_missing,
     metrics.AGENT_EVENTS_LOST: _events_lost,
+    metrics.AGENT_EVENTS_REFUSED: _events_refused,
 }
 # Rendered only when the collector sends floor notices.
 NOTICE_RENDERERS: Final[Mapping[metrics.MetricFamily, NoticeRender]] = {

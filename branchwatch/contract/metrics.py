@@ -253,6 +253,13 @@ AGENT_EVENTS_LOST: Final = MetricFamily(
     "retention, or dropped from a full spool), or beyond what the collector remembers.",
     labels=("agent",),
 )
+AGENT_EVENTS_REFUSED: Final = MetricFamily(
+    name="branchwatch_agent_events_refused_total",
+    type="counter",
+    help="Events the agent could not store in its spool (its disk full or failing) and so "
+    "never sent, since its spool was made (from its status).",
+    labels=("agent",),
+)
 NOTICES: Final = MetricFamily(
     name="branchwatch_notices_total",
     type="counter",
@@ -389,6 +396,7 @@ FLOOR: Final = (
     BRANCH_REBUILDING,
     AGENT_EVENTS_MISSING,
     AGENT_EVENTS_LOST,
+    AGENT_EVENTS_REFUSED,
     NOTICES,
     NOTICE_OPEN,
     NOTICE_UNANSWERED,

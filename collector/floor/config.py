@@ -54,16 +54,16 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Label cardinality: a branch never renders more than max_series series, so one
     # Prometheus holds a whole region. validate() proves it: the fixed series of the
     # services and posts, the worst case of every cap below and (notices on) the 42
-    # of the floor notice families must fit. The defaults need 365: a deployment that
+    # of the floor notice families must fit. The defaults need 369: a deployment that
     # moves one wait threshold off the buckets (+1 per service) still fits; moving all
-    # three (+12) needs max_series 377. The trade-off is series per branch x branches
-    # per Prometheus: a region of ~2,000 branches at 370 is ~740,000 series at worst
+    # three (+12) needs max_series 381. The trade-off is series per branch x branches
+    # per Prometheus: a region of ~2,000 branches at 375 is ~750,000 series at worst
     # (a simulated branch uses ~280), well within one Prometheus with room for history
     # and churn; every 10 series more per branch is 20,000 more per region. Raise a cap
     # only with max_series, knowing that.
-    max_series: int = 370
+    max_series: int = 375
     max_counters: int = 12  # per branch; 5 series each
-    max_agents: int = 4  # per branch; 6 series each
+    max_agents: int = 4  # per branch; 7 series each
     max_devices: int = 24  # per branch, all agents together; 1 series each
     max_faults: int = 12  # distinct (device, fault) pairs per branch; 1 series each
     # Distinct (agent, device, reason) of bad frames per branch; 1 series each.
@@ -108,7 +108,7 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return (
             self.fixed_series(thresholds)
             + 5 * self.max_counters
-            + 6 * self.max_agents
+            + 7 * self.max_agents
             + self.max_devices
             + self.max_faults
             + self.max_bad_frame_series
@@ -151,7 +151,7 @@ class FloorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"floor: a branch could render {worst_case} series "
                 f"(services and posts {self.fixed_series(thresholds)}, + 5 x max_counters, "
-                "+ 6 x max_agents, + max_devices, + max_faults, + max_bad_frame_series, "
+                "+ 7 x max_agents, + max_devices, + max_faults, + max_bad_frame_series, "
                 f"+ {TELLER_SERIES} x max_tellers, + max_transfer_pairs, "
                 f"+ {INTERCOM_PAIR_SERIES} x max_intercom_pairs{with_notices}) but "
                 f"floor.max_series is {self.max_series}: lower the caps, or raise max_series "

@@ -173,6 +173,9 @@ branchwatch_agent_events_missing{region="north",branch="b1",agent="a1"} 0
 # HELP branchwatch_agent_events_lost_total Missing seqs of the agent given up for good: its replay skipped them (past its retention, or dropped from a full spool), or beyond what the collector remembers.
 # TYPE branchwatch_agent_events_lost_total counter
 branchwatch_agent_events_lost_total{region="north",branch="b1",agent="a1"} 0
+# HELP branchwatch_agent_events_refused_total Events the agent could not store in its spool (its disk full or failing) and so never sent, since its spool was made (from its status).
+# TYPE branchwatch_agent_events_refused_total counter
+branchwatch_agent_events_refused_total{region="north",branch="b1",agent="a1"} 0
 # HELP branchwatch_notices_total Floor notices by kind (post_empty, unsatisfied, queue_long) and outcome: sent (notify commands), acked, escalated (a step unacknowledged in time), unanswered (chain exhausted), resolved (the cause ended).
 # TYPE branchwatch_notices_total counter
 # HELP branchwatch_notice_open Floor notice episodes the branch has been told of and that have not ended.

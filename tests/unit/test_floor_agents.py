@@ -67,7 +67,8 @@ def fault(
 
 def test_online_status_sets_agent_and_devices() -> None:
     store = Store(FloorConfig())
-    status = online(3, version="1.2.0", spool=SpoolStatus(depth=7, oldest_ts=90.0, dropped=1))
+    spool = SpoolStatus(depth=7, oldest_ts=90.0, dropped=1, refused=4)
+    status = online(3, version="1.2.0", spool=spool)
     assert store.apply_status("r1", "b1", "a1", status, received=101.0)
     assert agents(store) == [
         AgentView(
@@ -78,6 +79,7 @@ def test_online_status_sets_agent_and_devices() -> None:
             spool_depth=7,
             last_seen=101.0,  # received, not the status's own time (100.0)
             last_seq=None,
+            events_refused=4,
         )
     ]
     assert devices(store) == [
@@ -88,6 +90,25 @@ def test_online_status_sets_agent_and_devices() -> None:
     ]
     assert series(store, "branchwatch_agent_spool_depth") == [
         'branchwatch_agent_spool_depth{region="r1",branch="b1",agent="a1"} 7'
+    ]
+    assert series(store, "branchwatch_agent_events_refused_total") == [
+        'branchwatch_agent_events_refused_total{region="r1",branch="b1",agent="a1"} 4'
+    ]
+
+
+def test_refused_events_follow_the_agents_status_and_survive_a_snapshot() -> None:
+    store = Store(FloorConfig())
+    refusing = online(3, spool=SpoolStatus(depth=2, refused=3))
+    assert store.apply_status("r1", "b1", "a1", refusing, received=101.0)
+    more = Status(v=1, state="online", session=3, ts=160.0, spool=SpoolStatus(refused=9))
+    assert store.apply_status("r1", "b1", "a1", more, received=161.0)
+    assert agents(store)[0].events_refused == 9
+    # A will carries no spool: the last count stands.
+    assert store.apply_status("r1", "b1", "a1", offline(3), received=170.0)
+    restored = Store.restore(FloorConfig(), store.snapshot())
+    assert agents(restored)[0].events_refused == 9
+    assert series(restored, "branchwatch_agent_events_refused_total") == [
+        'branchwatch_agent_events_refused_total{region="r1",branch="b1",agent="a1"} 9'
     ]
 
 
@@ -219,7 +240,7 @@ def test_device_cap_counts_every_agent_of_the_branch() -> None:
 @pytest.mark.parametrize("notices", [False, True])
 def test_default_caps_keep_a_branch_within_the_series_budget(notices: bool) -> None:
     config = FloorConfig()
-    assert config.worst_case_series(notices=True) <= config.max_series == 370
+    assert config.worst_case_series(notices=True) <= config.max_series == 375
     store = Store(config, notices=NoticesConfig(enabled=notices))
     noisy = {f"r{n}": n + 1 for n in range(8)}  # 8 reasons a device: 4 x 6 x 8 > the cap
     devices = {f"d{i}": DeviceStatus(kind="pad", link="up", bad_frames=noisy) for i in range(6)}

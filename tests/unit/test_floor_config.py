@@ -91,8 +91,8 @@ def test_unknown_keys_fail() -> None:
         ({"max_transfer_pairs": 0}, "max_transfer_pairs must be at least 1"),
         ({"max_intercom_pairs": 0}, "max_intercom_pairs must be at least 1"),
         ({"max_tellers": 7, "max_series": 100}, r"\+ 5 x max_tellers, \+ max_transfer_pairs"),
-        ({"max_counters": 40}, "could render 463 series"),
-        ({"services": tuple(f"s{i}" for i in range(9))}, "but floor.max_series is 370"),
+        ({"max_counters": 40}, "could render 467 series"),
+        ({"services": tuple(f"s{i}" for i in range(9))}, "but floor.max_series is 375"),
     ],
 )
 def test_invalid_configs_are_named(changes: dict[str, Any], message: str) -> None:
