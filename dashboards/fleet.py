@@ -151,4 +151,30 @@ def build(limits: Thresholds) -> builders.Dashboard:
             .thresholds(steps(GREEN, (5, ORANGE), (30, RED)))
             .grid_pos(at(16, 19, 8, 8))
         )
+        .with_panel(
+            bars(
+                "Events refused at the edge (disk full), by agent (time range)",
+                "topk(15, max by (region, branch, agent) "
+                f"(increase({metrics.AGENT_EVENTS_REFUSED.name}{{{R}}}[$__range])) > 0)",
+                "{{region}} / {{branch}} / {{agent}}",
+                "none",
+                none_is_good(),
+            ).grid_pos(at(0, 27, 12, 8))
+        )
+        .with_panel(
+            big_stat(
+                "Collector snapshots failed (time range)",
+                f"sum(increase({metrics.COLLECTOR_SNAPSHOT_FAILURES.name}[$__range]))",
+                "none",
+                none_is_good(),
+            ).grid_pos(at(12, 27, 4, 8))
+        )
+        .with_panel(
+            trend(
+                "HTTP connections refused /s, by reason",
+                f"sum by (reason) (rate({metrics.COLLECTOR_HTTP_REFUSED.name}[$__rate_interval]))",
+                "{{reason}}",
+                "reqps",
+            ).grid_pos(at(16, 27, 8, 8))
+        )
     )

@@ -78,7 +78,7 @@ class Branch:
         """One event stamped with the current time (the notice engine acts on live time)."""
         self.send((time.time() - NOW, kind, fields))
 
-    def status(self, devices: dict[str, DeviceStatus], spool: int) -> None:
+    def status(self, devices: dict[str, DeviceStatus], spool: int, refused: int = 0) -> None:
         topic = topic_for(self.agent.region, self.agent.branch, self.agent.agent, "status")
         status = Status(
             v=1,
@@ -87,7 +87,7 @@ class Branch:
             ts=time.time(),
             version="0.1.0",
             devices=devices,
-            spool=SpoolStatus(depth=spool, oldest_ts=NOW - 30 if spool else None),
+            spool=SpoolStatus(depth=spool, oldest_ts=NOW - 30 if spool else None, refused=refused),
         )
         self.agent.publish_raw(topic, encode(status), retain=True)
 
@@ -206,6 +206,7 @@ def feed(prom: PrometheusProcess, branches: dict[str, Branch]) -> None:
             "pad-1": DeviceStatus(kind="evaluator", link="down"),
         },
         spool=3,
+        refused=2,  # its disk was full for a moment
     )
     branches["br-0002"].agent.publish_raw("bw/v1/north/br-0002/edge-1/events", b"[]]")
     wait_until(
