@@ -12,10 +12,16 @@ With several brokers (``mqtt.broker`` a list) a failed or lost connection moves
 on to the next at once, same client id; only a full round of failures waits.
 Events a dead broker acknowledged but never delivered show up as seq gaps,
 which the replay requests fill.
+
+The client is paho with a batched receive path (collector/mqttwire.py): the
+PUBLISH packets of one socket read are applied one by one, then acknowledged
+with one write. paho's own per-packet path would cost the collector more than
+half its ingest rate (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -35,10 +41,22 @@ from branchwatch.failover import BrokerRotation
 from branchwatch.logthrottle import ThrottledLog
 from branchwatch.retry import Backoff
 from collector.config import MqttConfig
+from collector.mqttwire import BatchingClient, batching_supported
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, Payload], None]
+
+# Off only to measure paho's own receive path (bench.consumers --paho-reads).
+BATCHED_READS = True
+
+
+@functools.cache
+def _batching() -> bool:
+    if not batching_supported():
+        log.warning("this paho-mqtt lacks what batched reads need: using its own (slower) path")
+        return False
+    return True
 
 
 class MqttSession:
@@ -80,7 +98,8 @@ class MqttSession:
 
     def _build_client(self) -> paho.Client:
         config = self.config
-        client = paho.Client(
+        kind: type[paho.Client] = BatchingClient if BATCHED_READS and _batching() else paho.Client
+        client = kind(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if self._v5 else MQTTProtocolVersion.MQTTv311,
@@ -102,6 +121,8 @@ class MqttSession:
         client.on_disconnect = self._disconnected
         client.on_subscribe = self._subscribed
         client.on_message = self._message
+        if isinstance(client, BatchingClient):
+            client.on_publish_received = self._received
         return client
 
     def start(self) -> None:
@@ -241,8 +262,11 @@ class MqttSession:
             self._on_lost()
 
     def _message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._received(message.topic, message.payload)
+
+    def _received(self, topic: str, payload: Payload) -> None:
         try:
-            self._handler(message.topic, message.payload)
+            self._handler(topic, payload)
         except Exception:
             # A bug here must not kill the network thread (paho would stop the loop).
-            log.exception("internal error while handling a message on %s", message.topic)
+            log.exception("internal error while handling a message on %s", topic)
