@@ -80,6 +80,9 @@ class Collector:
         # The first session asks every agent of a restored snapshot for what came after it.
         self._first_session = True
         self.ingestor = Ingestor(self.store, self.lock, self.metrics, config.mqtt.topic_prefix)
+        # Summed as /metrics renders the floor, just before the self-metrics.
+        exposition = self.store.exposition
+        self.metrics.count_acks_ignored(lambda: exposition.acks_ignored)
         self.mqtt = MqttSession(
             config.mqtt, self.ingestor.handle, on_ready=self._ready, on_lost=self._lost
         )

@@ -27,7 +27,7 @@ from collector.floor.branch import (
 )
 from collector.floor.config import FloorRules
 from collector.floor.figures import INTERCOM_ACK_BUCKETS
-from collector.notices.state import ACK_BUCKETS, KINDS
+from collector.notices.state import ACK_BUCKETS, IGNORED_ACK_REASONS, KINDS
 from collector.notices.view import NoticeMetrics, notice_metrics
 
 BranchKey = tuple[str, str]
@@ -447,6 +447,11 @@ class Exposition:
         self._dirty: set[BranchKey] = set()
         self._order: list[BranchKey] | None = []
         self._chunks: list[bytes] | None = None
+        # Intercom acks the notice engine ignored, summed over the branches as rendered
+        # (the collector exports the sum: per branch they would cost the series budget).
+        # Every reason is present, so a reader on another thread never sees it resize.
+        self.acks_ignored: dict[str, int] = dict.fromkeys(IGNORED_ACK_REASONS, 0)
+        self._acks_seen: dict[BranchKey, dict[str, int]] = {}
 
     def mark_dirty(self, key: BranchKey) -> None:
         self._dirty.add(key)
@@ -454,9 +459,26 @@ class Exposition:
     def forget(self, key: BranchKey) -> None:
         """The branch is gone: its lines disappear from the next render."""
         self._dirty.discard(key)
+        self._acks_seen.pop(key, None)  # its acks stay in the sum: a counter never falls
         if self._fragments.pop(key, None) is not None:
             self._order = None
             self._chunks = None
+
+    def _add_acks(self, key: BranchKey, ignored: Mapping[str, int]) -> None:
+        """Add what a branch's ignored-ack counts grew by since it was last rendered.
+
+        A branch restored from a snapshot adds its whole count at its first render, so
+        the sum carries over a restart as the branch counts do.
+        """
+        if not ignored:
+            return
+        seen = self._acks_seen.setdefault(key, {})
+        total = self.acks_ignored
+        for reason, count in ignored.items():
+            grown = count - seen.get(reason, 0)
+            if grown > 0 and reason in total:
+                total[reason] += grown
+            seen[reason] = count
 
     def fragments(self, key: BranchKey) -> tuple[bytes, ...] | None:
         """The cached fragments of one branch (as of the last render)."""
@@ -484,6 +506,7 @@ class Exposition:
                 if key not in fragments:
                     self._order = None
                 fragments[key] = render_branch(labels, branch)
+                self._add_acks(key, branch.notices.ignored_acks)
             self._dirty.clear()
             self._chunks = None
         if self._chunks is not None:

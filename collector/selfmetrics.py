@@ -7,13 +7,17 @@ and labels come from the metric catalog (:mod:`branchwatch.contract.metrics`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from branchwatch.contract import metrics
 from branchwatch.contract.metrics import MetricFamily
 from collector.httpserver import REFUSAL_REASONS
+from collector.notices.state import IGNORED_ACK_REASONS
 
 LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -41,6 +45,28 @@ def histogram(
     return Histogram(family.name, family.help, family.labels, registry=registry, buckets=buckets)
 
 
+class _CountsBy(Collector):
+    """A collector counter family whose counts, by label value, are kept elsewhere.
+
+    For counts the store keeps under its own lock: read at scrape time, every value of
+    ``values`` exported (0 when the source has none).
+    """
+
+    def __init__(self, family: MetricFamily, values: tuple[str, ...]) -> None:
+        _check(family, "counter")
+        (self.label,) = family.labels
+        self.family = family
+        self.values = values
+        self.source: Callable[[], Mapping[str, int]] = dict
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self.source()
+        out = CounterMetricFamily(self.family.name, self.family.help, labels=[self.label])
+        for value in self.values:
+            out.add_metric([value], counts.get(value, 0))
+        yield out
+
+
 class SelfMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
@@ -56,10 +82,16 @@ class SelfMetrics:
         for reason in REFUSAL_REASONS:
             self.http_refused.labels(reason)
         self.http_connections = gauge(metrics.COLLECTOR_HTTP_CONNECTIONS, self.registry)
+        self._acks_ignored = _CountsBy(metrics.COLLECTOR_NOTICE_ACKS_IGNORED, IGNORED_ACK_REASONS)
+        self.registry.register(self._acks_ignored)
         # Pre-create the result children so every series exists from the start.
         self.accepted = self.messages.labels("accepted")
         self.duplicate = self.messages.labels("duplicate")
         self.rejected_messages = self.messages.labels("rejected")
+
+    def count_acks_ignored(self, source: Callable[[], Mapping[str, int]]) -> None:
+        """Export the ignored intercom acks from ``source`` (reason -> count so far)."""
+        self._acks_ignored.source = source
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

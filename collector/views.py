@@ -141,6 +141,9 @@ class BranchDetail(BranchSummary, kw_only=True):
     # The business day per service, and the tellers' totals as exported.
     today_services: list[DayServiceView] = msgspec.field(default_factory=list)
     tellers: list[TellerView] = msgspec.field(default_factory=list)
+    # Intercom acks of this branch that acknowledged no notice, by reason (only reasons
+    # seen): the metric sums them over every branch.
+    acks_ignored: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
@@ -277,6 +280,7 @@ def detail(rules: FloorRules, b: BranchState, now: float) -> BranchDetail:
         notices=notices_view(b.notices),
         today_services=day_services_view(b.today),
         tellers=tellers_view(b.tellers),
+        acks_ignored=dict(sorted(b.notices.ignored_acks.items())),
     )
 
 

@@ -336,6 +336,15 @@ COLLECTOR_NOTICES_UNPUBLISHED: Final = MetricFamily(
     help="Floor notices the MQTT client refused to queue: counted as sent, never delivered.",
     scope="collector",
 )
+COLLECTOR_NOTICE_ACKS_IGNORED: Final = MetricFamily(
+    name="branchwatch_collector_notice_acks_ignored_total",
+    type="counter",
+    help="Intercom acks that acknowledged no floor notice, by reason (unknown_notice, "
+    "wrong_post, already_acked, no_notice), summed over the branches held; the API's "
+    "branch view counts them per branch.",
+    labels=("reason",),
+    scope="collector",
+)
 COLLECTOR_SNAPSHOT_FAILURES: Final = MetricFamily(
     name="branchwatch_collector_snapshot_failures_total",
     type="counter",
@@ -411,6 +420,7 @@ COLLECTOR: Final = (
     COLLECTOR_INGEST_LAG,
     COLLECTOR_ANNOTATIONS,
     COLLECTOR_NOTICES_UNPUBLISHED,
+    COLLECTOR_NOTICE_ACKS_IGNORED,
     COLLECTOR_SNAPSHOT_FAILURES,
     COLLECTOR_SNAPSHOT_LAST_SUCCESS,
     COLLECTOR_HTTP_REFUSED,

@@ -22,8 +22,9 @@ Rules that hold whatever the event order:
 Acks: an ``intercom.ack`` naming a notice counts when it comes from the post
 that notice was addressed to; one without a notice id counts for the newest
 unacknowledged notice of the current step addressed to that post. Anything
-else is ignored and counted in ``book.ignored_acks`` by reason:
-``unknown_notice``, ``wrong_post``, ``already_acked``, ``no_notice``.
+else is ignored and counted in ``book.ignored_acks`` by reason
+(:data:`~collector.notices.state.IGNORED_ACK_REASONS`); the exposition sums them into
+the collector's ``branchwatch_collector_notice_acks_ignored_total``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from collector.notices.config import NoticesConfig
 from collector.notices.state import (
     ACK_BUCKETS,
     Episode,
+    IgnoredAck,
     Notice,
     NoticeBook,
     new_ack_histogram,
@@ -173,7 +175,7 @@ class NoticeEngine:
 
     # acks ------------------------------------------------------------------------------
 
-    def _ack(self, branch: BranchState, e: ev.IntercomAck) -> str | None:
+    def _ack(self, branch: BranchState, e: ev.IntercomAck) -> IgnoredAck | None:
         book = branch.notices
         found = _acked_notice(book, e)
         if isinstance(found, str):
@@ -257,7 +259,7 @@ def _find_notice(book: NoticeBook, notice_id: str) -> tuple[Episode, Notice] | N
     return None
 
 
-def _acked_notice(book: NoticeBook, e: ev.IntercomAck) -> tuple[Episode, Notice] | str:
+def _acked_notice(book: NoticeBook, e: ev.IntercomAck) -> tuple[Episode, Notice] | IgnoredAck:
     """The notice an ack acknowledges, or why it acknowledges none."""
     if e.notice is None:
         found = _current_notice(book, e.position, e.ts)

@@ -26,6 +26,16 @@ KIND_OUTCOMES: Final[dict[NoticeKind, tuple[Outcome, ...]]] = {
     "unsatisfied": ("sent", "acked", "unanswered"),
     "queue_long": ("sent", "acked", "resolved"),
 }
+# Why an intercom ack acknowledged no notice: its notice id is unknown (or too old to be
+# kept), it came from a post the notice was not addressed to, the notice was acked
+# already, or (no id given) no notice awaits an ack from that post.
+IgnoredAck = Literal["unknown_notice", "wrong_post", "already_acked", "no_notice"]
+IGNORED_ACK_REASONS: Final[tuple[IgnoredAck, ...]] = (
+    "unknown_notice",
+    "wrong_post",
+    "already_acked",
+    "no_notice",
+)
 # Notice -> ack latency bounds (seconds); around the default 60 s ack timeout.
 ACK_BUCKETS: Final[tuple[float, ...]] = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
