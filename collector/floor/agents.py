@@ -59,10 +59,10 @@ def new_spool(agent: AgentState, seq: int) -> int:
     return _skip(agent, first, seq)
 
 
-def describe_new_spool(where: str, switch: NewSpool) -> str:
-    """The log line of a new spool (``where``: region/branch)."""
+def describe_new_spool(switch: NewSpool) -> str:
+    """What a log line says of a new spool (after where it was: region/branch[/agent])."""
     return (
-        f"agent {where}/{switch.agent} began a new spool (its old one was lost): seq "
+        f"agent {switch.agent} began a new spool (its old one was lost): seq "
         f"{switch.seq} after {switch.last_seq}, the new spool starting at {switch.first_seq}; "
         f"{switch.lost} seqs still missing from the old spool are lost"
     )

@@ -163,6 +163,6 @@ def test_record_gap_reports_the_switch_for_the_log() -> None:
     assert switches == []
     assert agents.record_gap(agent, 9, BASE + 5, switches) == 4
     assert switches == [NewSpool("a1", 9, BASE + 5, BASE + 1, 2)]
-    line = agents.describe_new_spool("r1/b1", switches[0])
-    assert "r1/b1/a1 began a new spool" in line and f"starting at {BASE + 1}" in line
+    line = agents.describe_new_spool(switches[0])
+    assert "agent a1 began a new spool" in line and f"starting at {BASE + 1}" in line
     assert "2 seqs still missing from the old spool are lost" in line
