@@ -1,13 +1,15 @@
 """The agent's event clock: a step back is ignored, a step forward followed, a restart
-resumes from the last stamp; one warning per step back."""
+resumes from the last stamp, stamps ahead of the clock slowly meet it again; one warning
+per step back."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
 
-from agent.eventclock import STEP_LOG_INTERVAL, EventClock
+from agent.eventclock import SLEW, STEP_LOG_INTERVAL, EventClock
 
 T0 = 1_796_054_400.0
 
@@ -54,9 +56,11 @@ def test_a_step_back_is_ignored_and_time_runs_on_from_the_last_stamp(
         for _ in range(100):
             clocks.pass_time(1)
             stamps.append(clock())
-    assert stamps == [T0 + 15 + k for k in range(101)]  # real time, not the wall clock's
+    # On from the last stamp in real time, a little slower so as to meet the clock one day.
+    assert stamps == pytest.approx([T0 + 15 + k * (1 - SLEW) for k in range(101)])
+    assert all(a < b for a, b in itertools.pairwise(stamps))
     (warning,) = warnings(caplog)  # once for the step, not once per event
-    assert "3600.0 s behind" in warning
+    assert "3600.0 s behind" in warning and "in about 20.0 h" in warning
 
 
 def test_a_step_forward_is_followed_at_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -82,7 +86,7 @@ def test_a_restart_resumes_from_the_last_stamp() -> None:
     clock = clocks.event_clock(since=T0)  # the newest stamp its spool kept
     assert clock() == T0
     clocks.pass_time(2)
-    assert clock() == T0 + 2
+    assert clock() == pytest.approx(T0 + 2 * (1 - SLEW))
     # With the clock right, the stamp kept by the spool changes nothing.
     right = Clocks().event_clock(since=T0 - 60)
     assert right() == T0
@@ -112,4 +116,22 @@ def test_repeated_steps_back_are_throttled(caplog: pytest.LogCaptureFixture) -> 
         clocks.wall -= 60
         clock()
     later = warnings(caplog)[1]
-    assert "360.0 s behind" in later and "+4 more" in later
+    assert "s behind" in later and "+4 more" in later
+
+
+def test_stamps_ahead_of_a_corrected_clock_meet_it_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A clock an hour fast, then put right: the stamps do not stay an hour ahead for good."""
+    clocks = Clocks()
+    clocks.wall += 3600  # ran an hour ahead
+    clock = clocks.event_clock()
+    stamps = [clock()]
+    clocks.wall -= 3600  # a time server puts it right
+    caplog.set_level(logging.INFO)
+    for _ in range(int(3600 / SLEW / 600) + 2):  # ten-minute steps, a little past the meeting
+        clocks.pass_time(600)
+        stamps.append(clock())
+    assert all(a < b for a, b in itertools.pairwise(stamps))
+    assert stamps[-1] == clocks.wall  # following the clock again
+    assert "caught up" in caplog.text
