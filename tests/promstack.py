@@ -41,6 +41,7 @@ DEFAULT_JOB: Final = "branchwatch-collector"
 EXAMPLE_ALERTMANAGER_CONFIG: Final = (
     Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "alertmanager.yml"
 )
+EXAMPLE_PROMETHEUS_DIR: Final = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
 
 
 class PromstackError(AssertionError):
@@ -129,6 +130,9 @@ class PrometheusProcess(_ServerProcess):
     """``prometheus`` scraping ``scrape_targets`` (one job), optionally with rules and an AM.
 
     ``scrape_targets`` are ``host:port`` or ``http://host:port`` (the path is /metrics).
+    With ``config`` (a file, e.g. from :func:`example_prometheus_config`) Prometheus runs
+    that file as it is; ``scrape_targets`` then only says which targets
+    :meth:`wait_for_target_up` waits for, and the other settings are unused.
     """
 
     name = "prometheus"
@@ -143,6 +147,7 @@ class PrometheusProcess(_ServerProcess):
         scrape_interval: str = "1s",
         evaluation_interval: str = "1s",
         job: str = DEFAULT_JOB,
+        config: Path | None = None,
     ) -> None:
         self.binary = require_binary("prometheus", *PROMETHEUS_PATHS)
         super().__init__(workdir)
@@ -152,7 +157,8 @@ class PrometheusProcess(_ServerProcess):
         self.scrape_interval = scrape_interval
         self.evaluation_interval = evaluation_interval
         self.job = job
-        self.config_path = workdir / "prometheus.yml"
+        self.given_config = config
+        self.config_path = Path(config).resolve() if config else workdir / "prometheus.yml"
 
     def config_text(self) -> str:
         lines = [
@@ -177,7 +183,8 @@ class PrometheusProcess(_ServerProcess):
         return "\n".join(lines) + "\n"
 
     def argv(self) -> list[str]:
-        self.config_path.write_text(self.config_text())
+        if self.given_config is None:
+            self.config_path.write_text(self.config_text())
         return [
             self.binary,
             f"--config.file={self.config_path}",
@@ -229,6 +236,12 @@ class PrometheusProcess(_ServerProcess):
         body = self.get_json("/api/v1/rules")
         groups: list[dict[str, Any]] = body["data"]["groups"]
         return groups
+
+    def metric_names(self) -> list[str]:
+        """Every metric name this Prometheus holds a series of (``__name__`` values)."""
+        body = self.get_json("/api/v1/label/__name__/values")
+        names: list[str] = body["data"]
+        return names
 
 
 class AlertmanagerProcess(_ServerProcess):
@@ -352,5 +365,26 @@ def example_alertmanager_config(
         text = re.sub(rf"\b{key}: \S+", f"{key}: {value}", text)
     templates = EXAMPLE_ALERTMANAGER_CONFIG.parent / "templates" / "*.tmpl"
     text = text.replace("  - templates/*.tmpl", f"  - {json.dumps(str(templates))}")
+    out.write_text(text)
+    return out
+
+
+def example_prometheus_config(
+    name: str, out: Path, replacements: dict[str, str], *, interval: str = "1s"
+) -> Path:
+    """deploy/prometheus/``name`` with each key of ``replacements`` (an example address or
+    path) replaced by its value, and every interval and timeout set to ``interval``.
+
+    A key missing from the example fails loudly: the test must run the shipped file,
+    not a drifted copy.
+    """
+    text = (EXAMPLE_PROMETHEUS_DIR / name).read_text()
+    for old, new in replacements.items():
+        assert old in text, f"{old!r} is not in deploy/prometheus/{name}"
+        text = text.replace(old, new)
+    text, changed = re.subn(
+        r"\b(scrape_interval|scrape_timeout|evaluation_interval): \S+", rf"\1: {interval}", text
+    )
+    assert changed, f"no interval to shorten in deploy/prometheus/{name}"
     out.write_text(text)
     return out

@@ -1,0 +1,223 @@
+"""The parts of tests/integration/test_region_tiers.py: the known floor of each region,
+agents that log in to the NATS cluster, and the collector pairs.
+
+Each region has two branches, the same shape, with counts that grow with the region's
+index ``i`` so no two regions (and no region and the bank) share a figure:
+
+- ``{region}-1``: open an hour ago, post 1 never staffed (the greeter page), ``i + 1``
+  customers waiting for 5 minutes;
+- ``{region}-2``: posts 1 and 2 staffed, one cash customer waiting 25 minutes (the
+  wait warning, past 20, short of the 30-minute critical);
+- tickets called after 300 s and 1000 s (branch 1), 120 s and ``i`` times 600 s
+  (branch 2): ``i + 2`` of ``i + 3`` within the 15-minute target;
+- ratings: ``i + 1`` very satisfied and one unsatisfied (branch 1), one satisfied
+  (branch 2), and one request nobody rated.
+
+Opening and staffing come first (phase 1); tickets and ratings only once Prometheus has
+scraped every counter at 0 (phase 2), so ``increase()`` counts every one of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from branchwatch.contract import Event, Status, encode, topic_for
+from branchwatch.contract import events as ev
+from branchwatch.contract.messages import DeviceStatus, SpoolStatus
+from tests.natscluster import NatsCluster
+from tests.support import CollectorProcess, FakeAgent, wait_until
+
+REGIONS: Final = ("north", "south", "east")
+AGENT: Final = "edge-1"
+NOW: Final = float(int(time.time()))
+WITHIN: Final = 900  # the default wait target, seconds
+# Only the twin "a" of a pair sends floor notices; an ack timeout of 10 minutes keeps
+# every chain open (never "unanswered") for the length of the test.
+NOTICES: Final = {
+    "a": "[notices]\nack_timeout_seconds = 600.0\n",
+    "b": "[notices]\nenabled = false\n",
+}
+
+Script = list[tuple[float, type[Event], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Floor:
+    """One region's branches, what is sent to them, and the figures that must come out."""
+
+    region: str
+    i: int
+
+    @property
+    def branches(self) -> tuple[str, str]:
+        return f"{self.region}-1", f"{self.region}-2"
+
+    @property
+    def waits(self) -> tuple[list[float], list[float]]:
+        """Seconds each called ticket waited, per branch."""
+        return [300.0, 1000.0], [120.0] + [600.0] * self.i
+
+    @property
+    def ratings(self) -> tuple[list[str], list[str]]:
+        return ["very_satisfied"] * (self.i + 1) + ["unsatisfied"], ["satisfied"]
+
+    def opening(self, index: int) -> Script:
+        script: Script = [
+            (-3600, ev.BranchOpened, {}),
+            (-3590, ev.CounterOpened, {"counter": "c1", "kind": "high", "teller": "t1"}),
+            (-3580, ev.PositionStaffed, {"position": 2, "staff": "s2"}),
+            (-3580, ev.PositionStaffed, {"position": 5, "staff": "t1"}),
+        ]
+        if index == 1:
+            script.append((-3580, ev.PositionStaffed, {"position": 1, "staff": "s1"}))
+        return script
+
+    def business(self, index: int) -> Script:
+        script: Script = []
+        for n, waited in enumerate(self.waits[index]):
+            ticket, issued = f"T{n}", -2500.0 + 10 * n
+            script += [
+                (issued, ev.TicketIssued, {"ticket": ticket, "service": "cash"}),
+                (issued + waited, ev.TicketCalled, {"ticket": ticket, "counter": "c1"}),
+            ]
+        for n, rating in enumerate(self.ratings[index]):
+            script += [
+                (-400.0 + n, ev.EvaluationRequested, {"counter": "c1"}),
+                (-399.5 + n, ev.EvaluationSubmitted, {"counter": "c1", "rating": rating}),
+            ]
+        if index == 0:
+            script.append((-200.0, ev.EvaluationRequested, {"counter": "c1"}))  # not rated
+            script += [
+                (-300.0, ev.TicketIssued, {"ticket": f"W{n}", "service": "non_cash"})
+                for n in range(self.i + 1)
+            ]
+        else:
+            script.append((-1500.0, ev.TicketIssued, {"ticket": "L1", "service": "cash"}))
+        return script
+
+    # -- the figures the region rules must give --------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        return self.i + 2
+
+    @property
+    def called(self) -> list[float]:
+        return [w for waits in self.waits for w in waits]
+
+    @property
+    def service_level(self) -> float:
+        return sum(w <= WITHIN for w in self.called) / len(self.called)
+
+    @property
+    def average_wait(self) -> float:
+        return sum(self.called) / len(self.called)
+
+    @property
+    def rated(self) -> list[str]:
+        return [r for ratings in self.ratings for r in ratings]
+
+    @property
+    def satisfaction(self) -> float:
+        return sum(r in ("very_satisfied", "satisfied") for r in self.rated) / len(self.rated)
+
+    @property
+    def requests(self) -> int:
+        return len(self.rated) + 1
+
+
+FLOORS: Final = tuple(Floor(region, i) for i, region in enumerate(REGIONS))
+
+
+class ClusterAgent(FakeAgent):
+    """A :class:`FakeAgent` logged in to one node of the NATS cluster as its own user
+    (``region/branch/agent``, MQTT 3.1.1): publishes, answers replays from memory."""
+
+    def __init__(self, cluster: NatsCluster, node: int, region: str, branch: str) -> None:
+        self.region, self.branch, self.agent = region, branch, AGENT
+        self.topic = topic_for(region, branch, AGENT, "events")
+        self.sent: list[Event] = []
+        self.replays: list[int] = []
+        self._lock = threading.Lock()
+        self.seq = itertools.count(1)
+        user = f"{region}/{branch}/{AGENT}"
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{region}-{branch}-{AGENT}",
+            protocol=MQTTProtocolVersion.MQTTv311,
+        )
+        self.client.username_pw_set(user, cluster.passwords[user].read_text().strip())
+        self.client.max_inflight_messages_set(200)
+        self.client.on_message = self._command
+        self.client.connect("127.0.0.1", cluster.nodes[node].mqtt_port)
+        self.client.loop_start()
+        wait_until(self.client.is_connected, 10, f"agent {user} connected")
+        self.client.subscribe(topic_for(region, branch, AGENT, "cmd"), qos=1)
+
+    def send(self, script: Script) -> None:
+        self.publish(
+            [
+                kind(v=1, seq=next(self.seq), ts=NOW + offset, device="queue-1", **fields)
+                for offset, kind, fields in script
+            ],
+            batch=True,
+        )
+
+    def online(self) -> None:
+        status = Status(
+            v=1, state="online", session=1, ts=time.time(), version="test",
+            devices={"queue-1": DeviceStatus(kind="queue", link="up")}, spool=SpoolStatus(),
+        )  # fmt: skip
+        topic = topic_for(self.region, self.branch, AGENT, "status")
+        self.publish_raw(topic, encode(status), retain=True)
+
+
+@dataclass
+class Pair:
+    """A region's two collectors, ``a`` (sends floor notices) and ``b``, on one node."""
+
+    floor: Floor
+    node: int
+    twins: dict[str, CollectorProcess] = field(default_factory=dict)
+
+    @property
+    def targets(self) -> list[str]:
+        return [f"127.0.0.1:{c.port}" for c in self.twins.values()]
+
+
+def pair_of(cluster: NatsCluster, floor: Floor, node: int, work: Path) -> Pair:
+    """The pair, not started: ``--region`` and ``--client-id`` per twin, the region's own
+    collector user, and the cluster's nodes listed from ``node`` on (both twins connect to
+    that node first)."""
+    user = f"collector-{floor.region}"
+    brokers = [cluster.urls[(node + k) % len(cluster.urls)] for k in range(len(cluster.urls))]
+    pair = Pair(floor, node)
+    for twin, notices in NOTICES.items():
+        state = work / f"{floor.region}-{twin}"
+        state.mkdir()
+        config = state / "collector.toml"
+        config.write_text(
+            f'[mqtt]\nprotocol = "3.1.1"\nusername = "{user}"\n'
+            f'password_file = "{cluster.passwords[user]}"\n{notices}'
+        )
+        extra = ["--config", str(config), "--region", floor.region]
+        for url in brokers[1:]:
+            extra += ["--broker", url]
+        pair.twins[twin] = CollectorProcess(brokers[0], state, f"{user}-{twin}", extra)
+    return pair
+
+
+def start_all(collectors: list[CollectorProcess]) -> None:
+    """Start every collector at once (each start waits for its /readyz)."""
+    with ThreadPoolExecutor(len(collectors)) as pool:
+        for started in pool.map(lambda c: c.start(ready_timeout=45), collectors):
+            assert started.proc is not None
