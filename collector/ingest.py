@@ -15,6 +15,7 @@ from typing import Final
 
 from branchwatch.contract import decode_events, decode_status, parse_topic
 from branchwatch.contract.codec import Payload
+from branchwatch.contract.topics import AgentTopic
 from branchwatch.errors import ContractError
 from branchwatch.logthrottle import ThrottledLog
 from collector.selfmetrics import SelfMetrics
@@ -23,6 +24,9 @@ from collector.store import ApplyResult, Store
 log = logging.getLogger(__name__)
 
 REJECT_LOG_INTERVAL: Final = 60.0
+# Topics already checked (one per agent and kind): a region's ~40,000 agents fit; past
+# that the cache starts again rather than grow with a flood of made-up names.
+TOPIC_CACHE_SIZE: Final = 100_000
 
 
 class Ingestor:
@@ -40,13 +44,16 @@ class Ingestor:
         self.prefix = topic_prefix
         self.clock = clock
         self._rejects = ThrottledLog(log, REJECT_LOG_INTERVAL)
+        self._topics: dict[str, AgentTopic] = {}
         # Bumped on every change, so the snapshotter can skip idle periods.
         self.changes = 0
 
     def handle(self, topic: str, payload: Payload) -> None:
         received = self.clock()
         try:
-            where = parse_topic(topic, self.prefix)
+            where = self._topics.get(topic)
+            if where is None:
+                where = self._parse_topic(topic)
             if where.kind == "events":
                 self._events(where.region, where.branch, where.agent, payload, received)
             elif where.kind == "status":
@@ -56,6 +63,16 @@ class Ingestor:
         except ContractError as exc:
             self.metrics.rejected_messages.inc()
             self._refuse(exc.reason, 1, f"{topic}: {exc.detail or exc.reason}")
+
+    def _parse_topic(self, topic: str) -> AgentTopic:
+        """:func:`parse_topic`, remembered: splitting and checking ids costs more than
+        the dict lookup of a topic seen before (a bad topic is checked every time)."""
+        where = parse_topic(topic, self.prefix)
+        topics = self._topics
+        if len(topics) >= TOPIC_CACHE_SIZE:
+            topics.clear()
+        topics[topic] = where
+        return where
 
     def _events(self, region: str, branch: str, agent: str, payload: Payload, now: float) -> None:
         events = decode_events(payload)
@@ -69,9 +86,9 @@ class Ingestor:
             self.metrics.duplicate.inc()
         if result.applied:
             # Lag of live events only: a replayed or late one is old on purpose.
-            observe = self.metrics.lag.observe
-            for event in events[-result.applied :]:
-                observe(max(0.0, now - event.ts))
+            self.metrics.lag.observe_many(
+                [max(0.0, now - event.ts) for event in events[-result.applied :]]
+            )
 
     def _status(self, region: str, branch: str, agent: str, payload: Payload, now: float) -> None:
         if not payload:

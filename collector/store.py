@@ -196,6 +196,7 @@ class Store:
         """
         rules = self._rules
         handlers = self._handlers
+        watches, observe = self._notices.watches, self._notices.observe
         rejected = result.rejected
         missing = a.missing
         last = a.last_seq
@@ -218,13 +219,14 @@ class Store:
                 left_out += 1
                 continue
             ts = event.ts
-            handler = handlers.get(type(event)) or handler_for(type(event))
+            kind = type(event)
+            handler = handlers.get(kind) or handler_for(kind)
             reason = handler(rules, b, a, event)
             if reason is not None:
                 rejected[reason] = rejected.get(reason, 0) + 1
                 continue
-            if type(event) in self._notices.watches:
-                self._notices.observe(b, event, live=not is_late, now=received)
+            if kind in watches:
+                observe(b, event, live=not is_late, now=received)
             if is_late:
                 late += 1
             else:
