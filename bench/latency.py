@@ -1,0 +1,140 @@
+"""Publish → visible in the API under load: ``python -m bench.latency`` (issue 11).
+
+A Mosquitto, a real collector (``branchwatch collector run``, its own process),
+and a steady simulator load from ``bench.mqttload``'s publisher (2,000 msg/s over
+2,000 branches by default). First a warm-up: every agent of the load is new to
+the collector, which rebuilds it (it waits up to 10 s for a replay these agents
+never send), so the steady state starts after that. Then, every 50 ms, a probe
+agent (it answers replays, as a real one does) publishes one ``ticket.issued``
+at QoS 1, and the bench polls ``/api/v1/branches/probe/br-0001`` on one
+keep-alive connection until the branch's ``issued_total`` shows it. The latency
+is that answer's arrival minus the moment before the publish.
+
+Exits 1 when the p99 is above 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.ingest_paths import machine
+from bench.mqttload import Publisher, publish_packets, single_events
+from branchwatch.broker import EmbeddedBroker
+from branchwatch.contract import encode
+from branchwatch.contract.events import BranchOpened, TicketIssued
+from tests.support import CollectorProcess, FakeAgent, wait_until
+
+P99_TARGET_MS = 10.0
+PROBE = ("probe", "br-0001", "edge-1")
+PATH = "/api/v1/branches/probe/br-0001"
+
+
+def issued(conn: http.client.HTTPConnection) -> int:
+    conn.request("GET", PATH)
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        return -1
+    total: int = json.loads(body)["branch"]["issued_total"]
+    return total
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
+    parser.add_argument("--rate", type=float, default=2000.0, help="background msg/s")
+    parser.add_argument("--branches", type=int, default=2000)
+    parser.add_argument("--warmup", type=float, default=15.0, help="seconds before probing")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds of probes")
+    parser.add_argument("--interval", type=float, default=0.05, help="seconds between probes")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    total = int(args.rate * (args.warmup + args.seconds + 5))
+    print(f"load: {total:,} messages at {args.rate:,.0f}/s over {args.branches} branches")
+    messages = single_events(args.branches, total, args.seed)
+    print(f"machine: {machine()}", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp,
+        EmbeddedBroker("mosquitto", persistent=False) as broker,
+    ):
+        packets = Path(tmp) / "load.bin"
+        packets.write_bytes(publish_packets(messages))
+        state = Path(tmp) / "collector"
+        state.mkdir()
+        collector = CollectorProcess(broker.url, state, "latency-collector").start()
+        agent = FakeAgent(broker.port, *PROBE)
+        load = Publisher(broker.host, broker.port, packets, args.rate, "latency-load")
+        try:
+            agent.publish([BranchOpened(v=1, seq=1, ts=time.time(), device="queue-1")])
+            host, port = collector.url.removeprefix("http://").split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            wait_until(lambda: issued(conn) == 0, 30, "the probe branch rebuilt")
+            # A warm-up, not a race: the load's agents are rebuilt (10 s without an answer),
+            # and what is measured is the steady state after.
+            time.sleep(max(0.0, args.warmup - 1))
+            latencies, polls = probe(agent, conn, args.seconds, args.interval)
+            still = load.proc.poll() is None
+        finally:
+            load.proc.kill()
+            agent.close()
+            collector.kill()
+    if not still:
+        print("warning: the background load ended before the probes did")
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    print(
+        f"\n| measure ({len(latencies)} probes, {args.rate:,.0f} msg/s beside) | value | target |"
+    )
+    print("|---|---|---|")
+    print(f"| publish → visible in the API, p50 | {p50:.2f} ms | |")
+    print(f"| publish → visible in the API, p99 | {p99:.2f} ms | ≤ {P99_TARGET_MS:.0f} ms |")
+    print(f"| publish → visible in the API, max | {max(latencies):.2f} ms | |")
+    print(f"| API answers polled per probe (mean) | {statistics.mean(polls):.1f} | |")
+    print(f"machine after: {machine()}")
+    ok = p99 <= P99_TARGET_MS
+    print("\nresult:", "pass" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def probe(
+    agent: FakeAgent, conn: http.client.HTTPConnection, seconds: float, interval: float
+) -> tuple[list[float], list[int]]:
+    """Probe events until ``seconds`` have passed; each one's latency in ms, and how many
+    answers it took to see it."""
+    latencies: list[float] = []
+    polls_each: list[int] = []
+    seq = 1
+    count = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        seq += 1
+        count += 1
+        event = TicketIssued(v=1, seq=seq, ts=time.time(), device="queue-1",
+                             ticket=f"P{seq}", service="cash")  # fmt: skip
+        agent.sent.append(event)  # for a replay, as the agent would
+        start = time.perf_counter()
+        agent.client.publish(agent.topic, encode(event), qos=1)
+        polls = 1
+        while issued(conn) < count:
+            polls += 1
+            if time.perf_counter() - start > 5:
+                raise RuntimeError(f"probe {seq} not visible after 5 s")
+        latencies.append((time.perf_counter() - start) * 1000)
+        polls_each.append(polls)
+        time.sleep(max(0.0, interval - (time.perf_counter() - start)))
+    return latencies, polls_each
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""A real Prometheus scraping a 5,000-branch region, and the collector's memory: issue 11.
+
+``python -m bench.region_scrape``: a Mosquitto, a real collector
+(``branchwatch collector run``), the first hours of a business day of N
+branches of one region sent as arrays of events (as agents catching up send
+them), then a real Prometheus scraping the collector every 15 s while a live
+trickle of events (``--live-rate``, msg/s) keeps some branches changing, as a
+region does. Reported: Prometheus's own ``scrape_duration_seconds`` and
+``scrape_samples_scraped`` (the first scrape re-renders every branch; steady
+is the ones after), and the collector's RSS (``/proc/PID/status``) above that
+of the started process, per branch, before and after its exposition is cached.
+
+Exits 1 when the steady scrape is above 2 s or the RSS above 30 KiB a branch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.ingest_paths import machine
+from bench.mqttload import Publisher, batches, publish_packets, single_events
+from branchwatch.broker import EmbeddedBroker
+from tests.promstack import PrometheusProcess
+from tests.support import CollectorProcess, parse_metrics, rebuilt, wait_until
+
+SCRAPE_TARGET_S = 2.0
+RSS_TARGET_KIB = 30.0
+REGION = "north"
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def handled(collector: CollectorProcess) -> float:
+    """Messages the collector handled, from its /metrics."""
+    samples = parse_metrics(collector.get("/metrics")[1].decode())
+    return sum(v for k, v in samples.items() if k[0] == "branchwatch_collector_messages_total")
+
+
+@dataclass
+class Figures:
+    branches: int
+    hours: float
+    events: int
+    applied_s: float  # the day's arrays published to applied (the rebuild hold included)
+    samples: int
+    durations: list[float]  # scrape_duration_seconds, the first scrape first
+    rss_empty: int  # KiB, started and subscribed
+    rss_held: int  # KiB, every branch's state held
+    rss_cached: int  # KiB, after the scrapes (the exposition cached)
+
+
+def measure(args: argparse.Namespace) -> Figures:
+    print(f"generating {args.branches} branches × {args.hours} h …", flush=True)
+    day, events = batches(args.branches, args.seed, hours=args.hours, regions=(REGION,))
+    live = single_events(args.branches, int(args.live_rate * args.interval * (args.scrapes + 3)),
+                         args.seed + 1)  # fmt: skip
+    print(f"load: {events:,} events in {len(day):,} arrays; machine: {machine()}", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-region-") as tmp_name,
+        EmbeddedBroker("mosquitto", persistent=False) as broker,
+    ):
+        tmp = Path(tmp_name)
+        (tmp / "day.bin").write_bytes(publish_packets(day))
+        (tmp / "live.bin").write_bytes(publish_packets(live))
+        (tmp / "collector").mkdir()
+        collector = CollectorProcess(broker.url, tmp / "collector", "region-collector").start()
+        assert collector.proc is not None
+        pid = collector.proc.pid
+        prometheus = None
+        trickle = None
+        try:
+            empty = rss_kib(pid)
+            started = time.monotonic()
+            Publisher(broker.host, broker.port, tmp / "day.bin", 0.0, "region-day").wait()
+            wait_until(lambda: handled(collector) >= len(day), 600, "the day applied")
+            # Agents new to the collector are rebuilt (their events held up to 10 s).
+            wait_until(lambda: rebuilt(collector.metrics()), 60, "every branch rebuilt")
+            applied_s = time.monotonic() - started
+            held = rss_kib(pid)
+            trickle = Publisher(broker.host, broker.port, tmp / "live.bin", args.live_rate,
+                                "region-live")  # fmt: skip
+            prometheus = PrometheusProcess(
+                [collector.url], workdir=tmp / "prometheus", scrape_interval=f"{args.interval}s"
+            ).start()
+            durations = wait_scrapes(prometheus, args.scrapes + 1, args.interval)
+            samples = prometheus.query("scrape_samples_scraped")[0]["value"][1]
+            cached = rss_kib(pid)
+        finally:
+            if trickle is not None:
+                trickle.proc.kill()
+            if prometheus is not None:
+                prometheus.stop()
+            collector.kill()
+    return Figures(args.branches, args.hours, events, applied_s, int(float(samples)), durations,
+                   empty, held, cached)  # fmt: skip
+
+
+def report(f: Figures) -> bool:
+    """Print the table; True when the targets are met."""
+    first, steady = f.durations[0], f.durations[1:]
+    per_branch_held = (f.rss_held - f.rss_empty) / f.branches
+    per_branch = (f.rss_cached - f.rss_empty) / f.branches
+    print(f"\n| measure ({f.branches:,} branches, {f.hours} h of a day, {f.events:,} events) "
+          "| value | target |")  # fmt: skip
+    print("|---|---|---|")
+    print(f"| day applied (arrays; rebuild hold included) | {f.applied_s:.1f} s | |")
+    print(f"| samples per scrape | {f.samples:,} | |")
+    print(f"| first scrape (every branch rendered) | {first:.2f} s | |")
+    print(f"| steady scrape, median / max of {len(steady)} | {statistics.median(steady):.2f} s / "
+          f"{max(steady):.2f} s | ≤ {SCRAPE_TARGET_S:.0f} s |")  # fmt: skip
+    print(f"| RSS started / state held / after scrapes | {f.rss_empty / 1024:.0f} / "
+          f"{f.rss_held / 1024:.0f} / {f.rss_cached / 1024:.0f} MiB | |")  # fmt: skip
+    print(f"| RSS per branch above the started process, state held | {per_branch_held:.1f} KiB | |")
+    print(f"| … with the cached exposition | {per_branch:.1f} KiB | ≤ {RSS_TARGET_KIB:.0f} KiB |")
+    print(f"| whole RSS ÷ branches, after scrapes | {f.rss_cached / f.branches:.1f} KiB | |")
+    return max(steady) <= SCRAPE_TARGET_S and per_branch <= RSS_TARGET_KIB
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.region_scrape", description=__doc__)
+    parser.add_argument("--branches", type=int, default=5000)
+    parser.add_argument("--hours", type=float, default=2.0, help="of the business day sent")
+    parser.add_argument("--scrapes", type=int, default=6, help="steady scrapes measured")
+    parser.add_argument("--interval", type=int, default=15, help="scrape interval, s")
+    parser.add_argument("--live-rate", type=float, default=200.0, help="msg/s while scraping")
+    parser.add_argument("--seed", type=int, default=5)
+    ok = report(measure(parser.parse_args(argv)))
+    print(f"machine after: {machine()}")
+    print("\nresult:", "pass" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def wait_scrapes(prometheus: PrometheusProcess, count: int, interval: int) -> list[float]:
+    """``scrape_duration_seconds`` of the first ``count`` scrapes, in order."""
+
+    def scraped() -> bool:
+        rows = prometheus.query("count_over_time(scrape_duration_seconds[1h])")
+        return bool(rows) and float(rows[0]["value"][1]) >= count
+
+    wait_until(scraped, (count + 2) * interval + 60, f"{count} scrapes")
+    if float(prometheus.query("min_over_time(up[1h])")[0]["value"][1]) != 1:
+        raise RuntimeError("a scrape of the collector failed (up 0)")
+    rows = prometheus.query("scrape_duration_seconds[1h]")
+    return [float(value) for _, value in rows[0]["values"]][:count]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
