@@ -42,7 +42,14 @@ from pathlib import Path
 from typing import Final
 
 from agent.errors import AgentError
-from agent.spoolfiles import has_sqlite_header, is_corrupt, set_aside
+from agent.spoolfiles import (
+    LockFile,
+    Transaction,
+    boot_id,
+    has_sqlite_header,
+    is_corrupt,
+    set_aside,
+)
 from branchwatch.agentlink import Batch, first_batch
 from branchwatch.contract.ids import MAX_BATCH_EVENTS, MAX_MESSAGE_BYTES
 from branchwatch.contract.seqs import fresh_seq_base, fresh_session_base
@@ -113,7 +120,7 @@ class Spool:
             self._lock_file.close()
             raise
 
-    def _take_lock(self) -> _LockFile:
+    def _take_lock(self) -> LockFile:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -124,7 +131,7 @@ class Spool:
         except OSError as exc:
             os.close(fd)
             raise SpoolError(f"spool {self.path} is in use by another agent") from exc
-        return _LockFile(fd)
+        return LockFile(fd)
 
     def _open(self) -> None:
         try:
@@ -166,7 +173,7 @@ class Spool:
             now = self._clock()
             meta.update(last_seq=fresh_seq_base(now), session=fresh_session_base(now))
         self._last_seq: int = max(meta.get("last_seq", 0), int(max_seq or 0))
-        boot = _boot_id()
+        boot = boot_id()
         if not meta.get("clean", 1) and meta.get("boot") != boot:
             # Not closed cleanly and the machine rebooted since: a power cut may have
             # rolled back commits, so continue above the fsync'ed ceiling. (After a
@@ -416,8 +423,8 @@ class Spool:
 
     # -- plumbing ----------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
     def _set_meta(self, **values: float) -> None:
         for key, value in values.items():
@@ -461,50 +468,3 @@ class Spool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _boot_id() -> int:
-    """This boot of the machine (Linux), as an integer; 0 where unknown."""
-    try:
-        return int(
-            Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:15].replace("-", ""), 16
-        )
-    except (OSError, ValueError):
-        return 0
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-                return
-            except sqlite3.Error:
-                self._rollback()
-                raise
-        self._rollback()
-
-    def _rollback(self) -> None:
-        # SQLite rolls back by itself after some errors (a full disk among them): a second
-        # ROLLBACK would fail and hide the error that matters.
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-
-
-class _LockFile:
-    """An flock'ed file descriptor, released on close (or when the process dies)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1

@@ -1,5 +1,5 @@
-"""The spool's files on disk: telling corruption from other errors, and setting a corrupt
-spool aside.
+"""The spool's files on disk and its SQLite plumbing: telling corruption from other errors,
+setting a corrupt spool aside, transactions, the lock file, the boot id.
 
 A spool SQLite cannot read would stop the agent at every start until someone moved it,
 its devices unread all the while. Its unsent events are lost either way (nothing else
@@ -9,6 +9,7 @@ seqs start above the old one's (:mod:`branchwatch.contract.seqs`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -85,3 +86,52 @@ def set_aside(path: Path, now: float) -> tuple[Path, int | None]:
         except FileNotFoundError:
             continue
     return aside, unsent
+
+
+def boot_id() -> int:
+    """This boot of the machine (Linux), as an integer; 0 where unknown."""
+    try:
+        return int(
+            Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:15].replace("-", ""), 16
+        )
+    except (OSError, ValueError):
+        return 0
+
+
+class Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on an error (its own included)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        # SQLite rolls back by itself after some errors (a full disk among them): a second
+        # ROLLBACK would fail and hide the error that matters.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+
+class LockFile:
+    """An flock'ed file descriptor, released on close (or when the process dies)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
