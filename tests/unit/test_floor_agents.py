@@ -182,7 +182,7 @@ def test_device_fault_and_recovery_keep_the_series() -> None:
     assert [d.faults for d in devices(store)] == [[]]
 
 
-def test_last_seen_is_the_newest_event_or_status_time() -> None:
+def test_last_seen_is_the_latest_receipt_of_events_or_status() -> None:
     store = Store(FloorConfig())
     fault(store, 1, 500.0, "paper_low")
     store.apply_status("r1", "b1", "a1", online(1, ts=400.0), received=401.0)
