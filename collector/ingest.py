@@ -18,6 +18,7 @@ from branchwatch.contract.codec import Payload
 from branchwatch.contract.topics import AgentTopic
 from branchwatch.errors import ContractError
 from branchwatch.logthrottle import ThrottledLog
+from collector.floor.agents import describe_new_spool
 from collector.selfmetrics import SelfMetrics
 from collector.store import ApplyResult, Store
 
@@ -108,6 +109,8 @@ class Ingestor:
         """Count what became of events in the self-metrics (a message's, or a rebuild's)."""
         if result.missing:
             self.metrics.missing.inc(result.missing)
+        for switch in result.new_spools:
+            log.warning("%s: %s", topic_hint, describe_new_spool(switch))
         for reason, count in result.rejected.items():
             self._refuse(
                 reason, count, f"{topic_hint}: {count} event(s) refused by the floor model"

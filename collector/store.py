@@ -47,6 +47,8 @@ class ApplyResult(msgspec.Struct):
     # reason -> labels left out of applied events for a series cap (e.g. a teller beyond
     # floor.max_tellers): the event counts, the label does not.
     refused: dict[str, int] = msgspec.field(default_factory=dict)
+    # Agents that began a new spool in this message (their old one was lost), for the log.
+    new_spools: list[agents.NewSpool] = msgspec.field(default_factory=list)
 
 
 class RebuildResult(msgspec.Struct):
@@ -206,7 +208,7 @@ class Store:
             seq = event.seq
             if last is None or seq > last:
                 if last is not None and seq != last + 1:
-                    gaps += agents.record_gap(a, last, seq)
+                    gaps += agents.record_gap(a, last, seq, result.new_spools)
                 last = seq
                 is_late = history and seq not in news
             elif seq in missing:

@@ -125,6 +125,7 @@ def test_every_event_lands_in_one_bucket() -> None:
         "held": 0,
         "lost": 0,
         "refused": {},
+        "new_spools": [],
     }
 
 

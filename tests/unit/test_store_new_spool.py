@@ -6,12 +6,20 @@ replays are asked from the new spool's start, and nothing shows ~10^15 of anythi
 
 from __future__ import annotations
 
+import logging
+import threading
+
+import pytest
+
+from branchwatch.contract import encode, topic_for
 from branchwatch.contract import events as ev
 from branchwatch.contract.seqs import NEW_SPOOL_JUMP, fresh_seq_base, spool_start
 from collector.floor import agents
 from collector.floor.agents import MAX_MISSING_PER_AGENT, NewSpool
 from collector.floor.branch import new_agent
 from collector.floor.config import FloorConfig
+from collector.ingest import Ingestor
+from collector.selfmetrics import SelfMetrics
 from collector.store import ApplyResult, Store
 from tests.support import parse_metrics, sample
 
@@ -166,3 +174,19 @@ def test_record_gap_reports_the_switch_for_the_log() -> None:
     line = agents.describe_new_spool(switches[0])
     assert "agent a1 began a new spool" in line and f"starting at {BASE + 1}" in line
     assert "2 seqs still missing from the old spool are lost" in line
+
+
+def test_the_ingest_logs_a_new_spool_once_with_what_was_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = old_spool_with_a_gap()
+    ingest = Ingestor(store, threading.Lock(), SelfMetrics(), "bw")
+    topic = topic_for("r1", "b1", "a1", "events")
+    with caplog.at_level(logging.WARNING, logger="collector.ingest"):
+        ingest.handle(topic, encode(staffed(BASE + 1)))
+        ingest.handle(topic, encode(staffed(BASE + 2)))
+    lines = [r.getMessage() for r in caplog.records if "new spool" in r.getMessage()]
+    assert lines == [
+        f"r1/b1/a1: agent a1 began a new spool (its old one was lost): seq {BASE + 1} after 6,"
+        f" the new spool starting at {BASE + 1}; 3 seqs still missing from the old spool are lost"
+    ]
