@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from alerts.build import RULES_DIR
+from alerts.region import BRANCHES_OPEN
 from branchwatch.broker import MOSQUITTO_PATHS, EmbeddedBroker
 from branchwatch.contract import Status, encode, metrics, topic_for
 from branchwatch.contract import events as ev
@@ -177,6 +178,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusProces
                     branches[branch] = Branch(agent)
                 feed(prom, branches)
                 notices(prom, collector, branches[FLOOR_BRANCH[1]])
+                # The wall's tiles read the region rules: one evaluation after all of it.
+                seen = time.time()
+                wait_until(
+                    lambda: (
+                        float(prom.query(f"max(timestamp({BRANCHES_OPEN}))")[0]["value"][1]) > seen
+                    ),
+                    10,
+                    "the region rules evaluated after the last change",
+                )
                 yield prom
         finally:
             for agent in agents:
