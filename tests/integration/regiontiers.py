@@ -1,5 +1,6 @@
 """The parts of tests/integration/test_region_tiers.py: the known floor of each region,
-agents that log in to the NATS cluster, and the collector pairs.
+agents that log in to the NATS cluster, the collector pairs, the Prometheus servers made
+from deploy/prometheus/, and the queries the tests ask them.
 
 Each region has two branches, the same shape, with counts that grow with the region's
 index ``i`` so no two regions (and no region and the bank) share a figure:
@@ -30,10 +31,13 @@ from typing import Any, Final
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from alerts import region as rules
 from branchwatch.contract import Event, Status, encode, topic_for
 from branchwatch.contract import events as ev
 from branchwatch.contract.messages import DeviceStatus, SpoolStatus
+from dashboards.build import build_all
 from tests.natscluster import NatsCluster
+from tests.promstack import AlertmanagerProcess, PrometheusProcess, example_prometheus_config
 from tests.support import CollectorProcess, FakeAgent, wait_until
 
 REGIONS: Final = ("north", "south", "east")
@@ -221,3 +225,110 @@ def start_all(collectors: list[CollectorProcess]) -> None:
     with ThreadPoolExecutor(len(collectors)) as pool:
         for started in pool.map(lambda c: c.start(ready_timeout=45), collectors):
             assert started.proc is not None
+
+
+# -- the Prometheus servers, from the shipped examples ------------------------------------
+
+
+def host_port(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+def regional_prometheus(pair: Pair, am: AlertmanagerProcess, work: Path) -> PrometheusProcess:
+    """deploy/prometheus/region.yml for ``pair``, the test's rules and Alertmanager."""
+    region = pair.floor.region
+    config = example_prometheus_config(
+        "region.yml",
+        work / f"prometheus-{region}.yml",
+        {
+            "collector-north-a:9108": pair.targets[0],
+            "collector-north-b:9108": pair.targets[1],
+            "/etc/prometheus/branchwatch/*.rules.yml": str(work / "rules" / "*.yml"),
+            "alertmanager.example.internal:9093": host_port(am.url),
+        },
+    )
+    return PrometheusProcess(pair.targets, workdir=work / region, config=config)
+
+
+def global_prometheus(regional: dict[str, PrometheusProcess], work: Path) -> PrometheusProcess:
+    """deploy/prometheus/global.yml federating the regional servers."""
+    addresses = {region: host_port(prom.url) for region, prom in regional.items()}
+    config = example_prometheus_config(
+        "global.yml",
+        work / "prometheus-global.yml",
+        {f"prometheus-{region}:9090": address for region, address in addresses.items()},
+    )
+    return PrometheusProcess(list(addresses.values()), workdir=work / "global", config=config)
+
+
+# -- what the tests ask them ------------------------------------------------------------
+
+
+def value(prom: PrometheusProcess, promql: str) -> float | None:
+    """The value of a query that returns one series, None when it returns none."""
+    rows = prom.query(promql)
+    assert len(rows) <= 1, (promql, rows)
+    return float(rows[0]["value"][1]) if rows else None
+
+
+def query_at(prom: PrometheusProcess, promql: str, at: float) -> list[dict[str, Any]]:
+    """An instant query evaluated at ``at`` (several queries, one instant)."""
+    rows: list[dict[str, Any]] = prom.get_json(
+        "/api/v1/query", {"query": promql, "time": f"{at:.3f}"}
+    )["data"]["result"]
+    return rows
+
+
+def per_region(prom: PrometheusProcess, record: str) -> dict[str, float]:
+    rows = prom.query(record)
+    regions = [row["metric"]["region"] for row in rows]
+    assert len(regions) == len(set(regions)), (record, rows)  # one series per region
+    return {row["metric"]["region"]: float(row["value"][1]) for row in rows}
+
+
+def firing(prom: PrometheusProcess) -> list[dict[str, str]]:
+    return [a["labels"] for a in prom.alerts() if a["state"] == "firing"]
+
+
+def expected_alerts(floor: Floor) -> list[dict[str, str]]:
+    first, second = floor.branches
+    return [
+        {"alertname": "BranchwatchCustomerWaitTooLong", "region": floor.region,
+         "branch": second, "service": "cash", "severity": "warning", "concern": "floor"},
+        {"alertname": "BranchwatchGreeterPostEmpty", "region": floor.region,
+         "branch": first, "position": "1", "severity": "critical", "concern": "floor"},
+    ]  # fmt: skip
+
+
+def sorted_alerts(alerts: list[dict[str, str]]) -> list[dict[str, str]]:
+    return sorted(alerts, key=lambda labels: sorted(labels.items()))
+
+
+def wall_queries(datasource: str) -> dict[str, tuple[str, str]]:
+    """{title: (query, legend)} of the wall's panels on ``datasource``, every region."""
+    wall = build_all()["branchwatch-wall"]
+    queries = {}
+    for panel in wall["panels"]:
+        if panel["datasource"]["uid"] == datasource:
+            [target] = panel["targets"]
+            expr = target["expr"].replace("$region", ".*")  # Grafana's "All"
+            assert "$" not in expr, (panel["title"], expr)
+            queries[panel["title"]] = (expr, target.get("legendFormat", ""))
+    return queries
+
+
+def past(prom: PrometheusProcess, at: float) -> bool:
+    """Every region's rules were evaluated after ``at`` (and reached ``prom``)."""
+    return all(stamp(prom, f'{rules.BRANCHES_OPEN}{{region="{r}"}}') > at for r in REGIONS)
+
+
+def firing_since(prom: PrometheusProcess) -> dict[str, str]:
+    """{alert name: when it became active} of the firing alerts."""
+    return {
+        a["labels"]["alertname"]: a["activeAt"] for a in prom.alerts() if a["state"] == "firing"
+    }
+
+
+def stamp(prom: PrometheusProcess, promql: str) -> float:
+    """When the newest sample of ``promql`` was written (a rule's last evaluation)."""
+    return value(prom, f"max(timestamp({promql}))") or 0.0

@@ -23,8 +23,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pytest
 
@@ -33,7 +32,6 @@ from alerts import region as rules
 from alerts.config import DEFAULT
 from branchwatch.contract import events as ev
 from branchwatch.contract import metrics
-from dashboards.build import build_all
 from tests.integration.regiontiers import (
     AGENT,
     FLOORS,
@@ -43,8 +41,20 @@ from tests.integration.regiontiers import (
     ClusterAgent,
     Floor,
     Pair,
+    expected_alerts,
+    firing,
+    firing_since,
+    global_prometheus,
     pair_of,
+    past,
+    per_region,
+    query_at,
+    regional_prometheus,
+    sorted_alerts,
+    stamp,
     start_all,
+    value,
+    wall_queries,
 )
 from tests.natscluster import NatsCluster
 from tests.promstack import (
@@ -52,7 +62,6 @@ from tests.promstack import (
     PrometheusProcess,
     WebhookReceiver,
     example_alertmanager_config,
-    example_prometheus_config,
 )
 from tests.support import CollectorProcess, Samples, wait_until
 
@@ -115,10 +124,6 @@ class Tiers:
     settled_at: float = 0.0  # when the known floor had reached the global tier
 
 
-def host_port(url: str) -> str:
-    return url.removeprefix("http://")
-
-
 @pytest.fixture(scope="module")
 def tiers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tiers]:
     work = tmp_path_factory.mktemp("region-tiers")
@@ -154,33 +159,6 @@ def tiers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tiers]:
         yield Tiers(cluster, pairs, regional, bank, am, webhook, agents)
 
 
-def regional_prometheus(pair: Pair, am: AlertmanagerProcess, work: Path) -> PrometheusProcess:
-    """deploy/prometheus/region.yml for ``pair``, the test's rules and Alertmanager."""
-    region = pair.floor.region
-    config = example_prometheus_config(
-        "region.yml",
-        work / f"prometheus-{region}.yml",
-        {
-            "collector-north-a:9108": pair.targets[0],
-            "collector-north-b:9108": pair.targets[1],
-            "/etc/prometheus/branchwatch/*.rules.yml": str(work / "rules" / "*.yml"),
-            "alertmanager.example.internal:9093": host_port(am.url),
-        },
-    )
-    return PrometheusProcess(pair.targets, workdir=work / region, config=config)
-
-
-def global_prometheus(regional: dict[str, PrometheusProcess], work: Path) -> PrometheusProcess:
-    """deploy/prometheus/global.yml federating the regional servers."""
-    addresses = {region: host_port(prom.url) for region, prom in regional.items()}
-    config = example_prometheus_config(
-        "global.yml",
-        work / "prometheus-global.yml",
-        {f"prometheus-{region}:9090": address for region, address in addresses.items()},
-    )
-    return PrometheusProcess(list(addresses.values()), workdir=work / "global", config=config)
-
-
 def feed(cluster: NatsCluster, regional: dict[str, PrometheusProcess]) -> dict[str, ClusterAgent]:
     """Phase 1 (opening), then phase 2 (business) once every counter was scraped at 0."""
     agents: dict[tuple[Floor, int], ClusterAgent] = {}
@@ -202,28 +180,6 @@ def counters_scraped(prom: PrometheusProcess) -> bool:
     """Both twins' rating counters of both branches are in Prometheus (at 0)."""
     branches = f"count by (instance, branch) ({metrics.EVALUATIONS.name})"
     return value(prom, f"count({branches})") == 4
-
-
-def value(prom: PrometheusProcess, promql: str) -> float | None:
-    """The value of a query that returns one series, None when it returns none."""
-    rows = prom.query(promql)
-    assert len(rows) <= 1, (promql, rows)
-    return float(rows[0]["value"][1]) if rows else None
-
-
-def query_at(prom: PrometheusProcess, promql: str, at: float) -> list[dict[str, Any]]:
-    """An instant query evaluated at ``at`` (several queries, one instant)."""
-    rows: list[dict[str, Any]] = prom.get_json(
-        "/api/v1/query", {"query": promql, "time": f"{at:.3f}"}
-    )["data"]["result"]
-    return rows
-
-
-def per_region(prom: PrometheusProcess, record: str) -> dict[str, float]:
-    rows = prom.query(record)
-    regions = [row["metric"]["region"] for row in rows]
-    assert len(regions) == len(set(regions)), (record, rows)  # one series per region
-    return {row["metric"]["region"]: float(row["value"][1]) for row in rows}
 
 
 def settled(tiers: Tiers) -> bool:
@@ -253,54 +209,6 @@ def fed(tiers: Tiers) -> Tiers:
 
 def floor_samples(collector: CollectorProcess) -> Samples:
     return {k: v for k, v in collector.metrics().items() if k[0] in FLOOR_SERIES}
-
-
-def firing(prom: PrometheusProcess) -> list[dict[str, str]]:
-    return [a["labels"] for a in prom.alerts() if a["state"] == "firing"]
-
-
-def expected_alerts(floor: Floor) -> list[dict[str, str]]:
-    first, second = floor.branches
-    return [
-        {"alertname": "BranchwatchCustomerWaitTooLong", "region": floor.region,
-         "branch": second, "service": "cash", "severity": "warning", "concern": "floor"},
-        {"alertname": "BranchwatchGreeterPostEmpty", "region": floor.region,
-         "branch": first, "position": "1", "severity": "critical", "concern": "floor"},
-    ]  # fmt: skip
-
-
-def sorted_alerts(alerts: list[dict[str, str]]) -> list[dict[str, str]]:
-    return sorted(alerts, key=lambda labels: sorted(labels.items()))
-
-
-def wall_queries(datasource: str) -> dict[str, tuple[str, str]]:
-    """{title: (query, legend)} of the wall's panels on ``datasource``, every region."""
-    wall = build_all()["branchwatch-wall"]
-    queries = {}
-    for panel in wall["panels"]:
-        if panel["datasource"]["uid"] == datasource:
-            [target] = panel["targets"]
-            expr = target["expr"].replace("$region", ".*")  # Grafana's "All"
-            assert "$" not in expr, (panel["title"], expr)
-            queries[panel["title"]] = (expr, target.get("legendFormat", ""))
-    return queries
-
-
-def past(prom: PrometheusProcess, at: float) -> bool:
-    """Every region's rules were evaluated after ``at`` (and reached ``prom``)."""
-    return all(stamp(prom, f'{rules.BRANCHES_OPEN}{{region="{r}"}}') > at for r in REGIONS)
-
-
-def firing_since(prom: PrometheusProcess) -> dict[str, str]:
-    """{alert name: when it became active} of the firing alerts."""
-    return {
-        a["labels"]["alertname"]: a["activeAt"] for a in prom.alerts() if a["state"] == "firing"
-    }
-
-
-def stamp(prom: PrometheusProcess, promql: str) -> float:
-    """When the newest sample of ``promql`` was written (a rule's last evaluation)."""
-    return value(prom, f"max(timestamp({promql}))") or 0.0
 
 
 def test_each_collector_holds_its_region_only_and_the_pairs_sit_on_three_nodes(
