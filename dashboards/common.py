@@ -18,7 +18,7 @@ from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from branchwatch.contract import metrics
-from branchwatch.contract.metrics import bucket_label
+from branchwatch.contract.metrics import MetricFamily, bucket_label
 from branchwatch.thresholds import Thresholds
 from collector.floor.config import FloorConfig
 
@@ -80,6 +80,32 @@ def region_variable(multi: bool) -> builders.QueryVariable:
     if multi:
         variable = variable.multi(True).include_all(True).all_value(".*")
     return variable
+
+
+# The label Prometheus gives each scraped collector: the collector's own metrics are per
+# collector on purpose (each twin of an HA pair has its own connection, lag, refusals).
+INSTANCE: Final = "instance"
+
+
+def one_per_pair(family: MetricFamily, expr: str, *, bucket: bool = False) -> str:
+    """``max by (<the labels naming one thing>) (expr)``: one series per post, queue, agent…
+
+    An HA pair of collectors exports every floor series twice, once per scraped
+    ``instance``; keeping only the family's own labels (region, branch and what it adds,
+    ``le`` for ``bucket`` series) makes the two copies one. ``expr`` reads the family
+    alone (a selector, its ``rate``/``increase``, ``time() -`` it): merge before any sum
+    or quantile, so the pair is counted once, never added up.
+    """
+    if family.scope != "branch":
+        raise ValueError(f"{family.name} is per collector: keep it by {INSTANCE}")
+    labels = (*family.all_labels, "le") if bucket else family.all_labels
+    return f"max by ({', '.join(labels)}) ({expr})"
+
+
+def per_collector(aggregation: str, expr: str, *labels: str) -> str:
+    """``aggregation by (instance, labels…) (expr)``: a collector self-metric, one series per
+    collector (legends name ``{{instance}}``), never merged across an HA pair."""
+    return f"{aggregation} by ({', '.join((INSTANCE, *labels))}) ({expr})"
 
 
 def query(

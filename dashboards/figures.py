@@ -4,7 +4,9 @@ transfers and intercom hand-offs.
 "Today" is the same window as the recording rules of ``alerts/day.py``: an
 ``increase()`` over the alert config's ``day_window`` (12 h), kept only while that
 window still reaches back to the branch's opening. The boards compute it inline, so
-they work against a Prometheus without the rule files.
+they work against a Prometheus without the rule files. Every series is taken once per
+thing (:func:`~dashboards.common.one_per_pair`) before it is summed, so an HA pair of
+collectors counts once.
 """
 
 from __future__ import annotations
@@ -19,8 +21,19 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 from alerts.config import DEFAULT as ALERT_DEFAULTS
 from alerts.promql import duration
 from branchwatch.contract import metrics
+from branchwatch.contract.metrics import MetricFamily
 from branchwatch.thresholds import Thresholds
-from dashboards.common import DATASOURCE, GREEN, RED, YELLOW, at_least, bars, query, steps
+from dashboards.common import (
+    DATASOURCE,
+    GREEN,
+    RED,
+    YELLOW,
+    at_least,
+    bars,
+    one_per_pair,
+    query,
+    steps,
+)
 
 DAY_SECONDS: Final = ALERT_DEFAULTS.day_window
 DAY: Final = duration(DAY_SECONDS)
@@ -29,13 +42,16 @@ GOOD: Final = 'rating=~"very_satisfied|satisfied"'
 
 def today(expr: str, selector: str) -> str:
     """``expr`` (series with region and branch) while the day window reaches the opening."""
-    opened = f"{metrics.BRANCH_OPENED.name}{{{selector}}}"
+    opened = one_per_pair(metrics.BRANCH_OPENED, f"{metrics.BRANCH_OPENED.name}{{{selector}}}")
     return f"({expr} and on(region, branch) (time() - {opened} <= {DAY_SECONDS}))"
 
 
-def _increase(series: str, selector: str, window: str, matchers: str = "") -> str:
+def _increase(
+    family: MetricFamily, selector: str, window: str, series: str = "", matchers: str = ""
+) -> str:
+    """The increase of ``family`` (or its histogram ``series``) over ``window``, per thing."""
     inside = f"{matchers},{selector}" if matchers else selector
-    increase = f"increase({series}{{{inside}}}[{window}])"
+    increase = one_per_pair(family, f"increase({series or family.name}{{{inside}}}[{window}])")
     return today(increase, selector) if window == DAY else increase
 
 
@@ -47,8 +63,8 @@ def ratio(num: str, den: str, by: str = "") -> str:
 def average_wait(selector: str, window: str, by: str = "") -> str:
     """Average wait of the tickets called in ``window`` (``DAY``: today), seconds."""
     return ratio(
-        _increase(metrics.WAIT_SECONDS.sum, selector, window),
-        _increase(metrics.WAIT_SECONDS.count, selector, window),
+        _increase(metrics.WAIT_SECONDS, selector, window, metrics.WAIT_SECONDS.sum),
+        _increase(metrics.WAIT_SECONDS, selector, window, metrics.WAIT_SECONDS.count),
         by,
     )
 
@@ -91,9 +107,9 @@ def average_wait_by_service(selector: str, limits: Thresholds) -> bargauge.Panel
 
 def tellers_today(selector: str, limits: Thresholds) -> table.Panel:
     """One row per teller: satisfaction, ratings, transactions, ratings per transaction."""
-    rated = _increase(metrics.TELLER_EVALUATIONS.name, selector, DAY)
-    good = _increase(metrics.TELLER_EVALUATIONS.name, selector, DAY, GOOD)
-    served = _increase(metrics.TELLER_SERVED.name, selector, DAY)
+    rated = _increase(metrics.TELLER_EVALUATIONS, selector, DAY)
+    good = _increase(metrics.TELLER_EVALUATIONS, selector, DAY, matchers=GOOD)
+    served = _increase(metrics.TELLER_SERVED, selector, DAY)
     columns = [
         ("Satisfaction", ratio(good, rated, "teller")),
         ("Ratings", f"sum by (teller) ({rated})"),
@@ -140,10 +156,8 @@ def tellers_today(selector: str, limits: Thresholds) -> table.Panel:
 
 
 def transfers(selector: str) -> bargauge.Panel:
-    expr = (
-        "sum by (from_service, to_service) "
-        f"(increase({metrics.TICKETS_TRANSFERRED.name}{{{selector}}}[$__range]))"
-    )
+    moved = _increase(metrics.TICKETS_TRANSFERRED, selector, "$__range")
+    expr = f"sum by (from_service, to_service) ({moved})"
     return bars(
         "Transfers (time range)", expr, "{{from_service}} → {{to_service}}", "none", steps(GREEN)
     ).description("Tickets referred from one service's queue to another's, where they wait again.")
@@ -155,8 +169,8 @@ def intercom_handoffs(selector: str) -> bargauge.Panel:
     return bars(
         "Intercom call → acknowledgement (time range)",
         ratio(
-            f"increase({family.sum}{{{selector}}}[$__range])",
-            f"increase({family.count}{{{selector}}}[$__range])",
+            _increase(family, selector, "$__range", family.sum),
+            _increase(family, selector, "$__range", family.count),
             by,
         ),
         "post {{from_position}} → {{to_position}}",

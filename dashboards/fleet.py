@@ -4,6 +4,11 @@ For field installers (is my new branch reporting?) and for whoever runs the
 collector. Agent versions are not in the metrics (no version label: it would
 spend the per-branch series budget): the collector's API lists them,
 ``/api/v1/branches`` → ``agents[].version``; the board's description says so.
+
+An HA pair of collectors exports every agent and device twice: the agent and device
+panels take one copy of each (``one_per_pair``). The collector panels show each
+collector apart, by ``instance``: each twin has its own broker connection, ingest lag
+and refusals, and a sum would hide the one that is failing.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Final
 from grafana_foundation_sdk.builders import dashboard as builders
 
 from branchwatch.contract import metrics
+from branchwatch.contract.metrics import MetricFamily
 from branchwatch.thresholds import Thresholds
 from dashboards.common import (
     GREEN,
@@ -25,9 +31,12 @@ from dashboards.common import (
     listing,
     new_board,
     none_is_good,
+    one_per_pair,
+    per_collector,
     query,
     region_variable,
     steps,
+    tiles,
     trend,
 )
 
@@ -37,6 +46,18 @@ SPOOL_WARNING: Final = 100  # events an agent holds unsent: the broker is out of
 SPOOL_CRITICAL: Final = 1000
 # An agent reports its status every 60 s: two missed reports turn its bar yellow.
 LATE_SECONDS: Final = 120
+EACH: Final = "{{instance}}"  # the legend of a collector's own figure
+
+
+def now(family: MetricFamily) -> str:
+    """The region's current series of an agent or device family, a pair's copies taken once."""
+    return one_per_pair(family, f"{family.name}{{{R}}}")
+
+
+def lag(quantile: float) -> str:
+    """A quantile of each collector's ingest lag (the buckets of one collector only)."""
+    buckets = f"rate({metrics.COLLECTOR_INGEST_LAG.bucket}[$__rate_interval])"
+    return f"histogram_quantile({quantile}, {per_collector('sum', buckets, 'le')})"
 
 
 def build(limits: Thresholds) -> builders.Dashboard:
@@ -52,34 +73,39 @@ def build(limits: Thresholds) -> builders.Dashboard:
         since="now-6h",
     ).with_variable(region_variable(multi=True))
     top = [
-        big_stat("Agents up", f"sum({metrics.AGENT_UP.name}{{{R}}})", "none", steps(GREEN)),
+        big_stat("Agents up", f"sum({now(metrics.AGENT_UP)})", "none", steps(GREEN)),
         big_stat(
             "Agents down",
-            f"count({metrics.AGENT_UP.name}{{{R}}} == 0) or vector(0)",
+            f"count({now(metrics.AGENT_UP)} == 0) or vector(0)",
             "none",
             none_is_good(),
         ),
         big_stat(
             "Active device faults",
-            f"count({metrics.DEVICE_FAULT.name}{{{R}}} == 1) or vector(0)",
+            f"count({now(metrics.DEVICE_FAULT)} == 1) or vector(0)",
             "none",
             none_is_good(),
         ),
         big_stat(
             "Events spooled at the edge",
-            f"sum({metrics.AGENT_SPOOL_DEPTH.name}{{{R}}})",
+            f"sum({now(metrics.AGENT_SPOOL_DEPTH)})",
             "none",
             steps(GREEN, (SPOOL_WARNING, YELLOW), (SPOOL_CRITICAL, RED)),
         ),
-        big_stat(
+        tiles(
             "Collector connected to the broker",
-            f"min({metrics.COLLECTOR_MQTT_CONNECTED.name})",
+            per_collector("min", metrics.COLLECTOR_MQTT_CONNECTED.name),
+            EACH,
             "none",
             steps(RED, (1, GREEN)),
         ),
-        big_stat(
+        tiles(
             "Messages accepted /s",
-            f'sum(rate({metrics.COLLECTOR_MESSAGES.name}{{result="accepted"}}[$__rate_interval]))',
+            per_collector(
+                "sum",
+                f'rate({metrics.COLLECTOR_MESSAGES.name}{{result="accepted"}}[$__rate_interval])',
+            ),
+            EACH,
             "reqps",
             steps(GREEN),
         ),
@@ -90,7 +116,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
         board.with_panel(
             bars(
                 "Agents: time since last heard",
-                f"topk(15, time() - {metrics.AGENT_LAST_SEEN.name}{{{R}}})",
+                f"topk(15, time() - {now(metrics.AGENT_LAST_SEEN)})",
                 "{{region}} / {{branch}} / {{agent}}",
                 "s",
                 steps(GREEN, (LATE_SECONDS, YELLOW), (limits.device_offline_seconds, RED)),
@@ -99,72 +125,69 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             bars(
                 "Spool depth, by agent",
-                f"topk(15, {metrics.AGENT_SPOOL_DEPTH.name}{{{R}}})",
+                f"topk(15, {now(metrics.AGENT_SPOOL_DEPTH)})",
                 "{{region}} / {{branch}} / {{agent}}",
                 "none",
                 steps(GREEN, (SPOOL_WARNING, YELLOW), (SPOOL_CRITICAL, RED)),
             ).grid_pos(at(12, 4, 12, 8))
         )
         .with_panel(
-            listing(
-                "Devices down", f"{metrics.DEVICE_UP.name}{{{R}}} == 0", none_is_good()
-            ).grid_pos(at(0, 12, 12, 7))
+            listing("Devices down", f"{now(metrics.DEVICE_UP)} == 0", none_is_good()).grid_pos(
+                at(0, 12, 12, 7)
+            )
         )
         .with_panel(
             listing(
-                "Device faults (active)", f"{metrics.DEVICE_FAULT.name}{{{R}}} == 1", none_is_good()
+                "Device faults (active)", f"{now(metrics.DEVICE_FAULT)} == 1", none_is_good()
             ).grid_pos(at(12, 12, 12, 7))
         )
         .with_panel(
             trend(
                 "Collector messages /s, by result",
-                f"sum by (result) (rate({metrics.COLLECTOR_MESSAGES.name}[$__rate_interval]))",
-                "{{result}}",
+                per_collector(
+                    "sum", f"rate({metrics.COLLECTOR_MESSAGES.name}[$__rate_interval])", "result"
+                ),
+                f"{EACH} · {{{{result}}}}",
                 "reqps",
             ).grid_pos(at(0, 19, 8, 8))
         )
         .with_panel(
             trend(
                 "Rejected /s, by reason",
-                f"sum by (reason) (rate({metrics.COLLECTOR_REJECTED.name}[$__rate_interval]))",
-                "{{reason}}",
+                per_collector(
+                    "sum", f"rate({metrics.COLLECTOR_REJECTED.name}[$__rate_interval])", "reason"
+                ),
+                f"{EACH} · {{{{reason}}}}",
                 "reqps",
             ).grid_pos(at(8, 19, 8, 8))
         )
         .with_panel(
-            trend(
-                "Ingest lag (receive − event time)",
-                "histogram_quantile(0.5, sum by (le) "
-                f"(rate({metrics.COLLECTOR_INGEST_LAG.bucket}[$__rate_interval])))",
-                "p50",
-                "s",
-            )
-            .with_target(
-                query(
-                    "histogram_quantile(0.95, sum by (le) "
-                    f"(rate({metrics.COLLECTOR_INGEST_LAG.bucket}[$__rate_interval])))",
-                    "p95",
-                    ref_id="B",
-                    instant=False,
-                )
-            )
+            trend("Ingest lag (receive − event time)", lag(0.5), f"{EACH} p50", "s")
+            .with_target(query(lag(0.95), f"{EACH} p95", ref_id="B", instant=False))
             .thresholds(steps(GREEN, (5, ORANGE), (30, RED)))
             .grid_pos(at(16, 19, 8, 8))
         )
         .with_panel(
             bars(
                 "Events refused at the edge (disk full), by agent (time range)",
-                "topk(15, max by (region, branch, agent) "
-                f"(increase({metrics.AGENT_EVENTS_REFUSED.name}{{{R}}}[$__range])) > 0)",
+                "topk(15, "
+                + one_per_pair(
+                    metrics.AGENT_EVENTS_REFUSED,
+                    f"increase({metrics.AGENT_EVENTS_REFUSED.name}{{{R}}}[$__range])",
+                )
+                + " > 0)",
                 "{{region}} / {{branch}} / {{agent}}",
                 "none",
                 none_is_good(),
             ).grid_pos(at(0, 27, 12, 8))
         )
         .with_panel(
-            big_stat(
+            tiles(
                 "Collector snapshots failed (time range)",
-                f"sum(increase({metrics.COLLECTOR_SNAPSHOT_FAILURES.name}[$__range]))",
+                per_collector(
+                    "sum", f"increase({metrics.COLLECTOR_SNAPSHOT_FAILURES.name}[$__range])"
+                ),
+                EACH,
                 "none",
                 none_is_good(),
             ).grid_pos(at(12, 27, 4, 8))
@@ -172,8 +195,12 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             trend(
                 "HTTP connections refused /s, by reason",
-                f"sum by (reason) (rate({metrics.COLLECTOR_HTTP_REFUSED.name}[$__rate_interval]))",
-                "{{reason}}",
+                per_collector(
+                    "sum",
+                    f"rate({metrics.COLLECTOR_HTTP_REFUSED.name}[$__rate_interval])",
+                    "reason",
+                ),
+                f"{EACH} · {{{{reason}}}}",
                 "reqps",
             ).grid_pos(at(16, 27, 8, 8))
         )

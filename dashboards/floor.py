@@ -16,7 +16,7 @@ from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard
 
 from branchwatch.contract import metrics
-from branchwatch.contract.metrics import bucket_label
+from branchwatch.contract.metrics import MetricFamily, bucket_label
 from branchwatch.thresholds import Thresholds
 from collector.notices.config import NoticesConfig
 from dashboards.common import (
@@ -34,6 +34,7 @@ from dashboards.common import (
     label_variable,
     minutes,
     new_board,
+    one_per_pair,
     query,
     region_variable,
     steps,
@@ -45,6 +46,7 @@ from dashboards.common import (
 )
 from dashboards.figures import (
     DAY,
+    GOOD,
     average_wait,
     average_wait_by_service,
     average_wait_colours,
@@ -66,6 +68,25 @@ OUTCOME_COLOURS: Final = {
     "unanswered": RED,
     "resolved": "purple",
 }
+
+
+def now(family: MetricFamily) -> str:
+    """The branch's current series of a gauge family, an HA pair's two copies taken once."""
+    return one_per_pair(family, f"{family.name}{{{B}}}")
+
+
+def over_range(
+    family: MetricFamily, series: str = "", matchers: str = "", window: str = "$__range"
+) -> str:
+    """The increase of a counter (or of a histogram's ``series``) over ``window`` (the time
+    range), an HA pair's two copies taken once (per bucket for ``…_bucket``)."""
+    series = series or family.name
+    inside = f"{matchers},{B}" if matchers else B
+    return one_per_pair(
+        family,
+        f"increase({series}{{{inside}}}[{window}])",
+        bucket=series.endswith("_bucket"),
+    )
 
 
 def branch_variable() -> builders.QueryVariable:
@@ -101,9 +122,7 @@ def posts_timeline() -> statetimeline.Panel:
             "never be empty while the branch is open."
         )
         .datasource(DATASOURCE)
-        .with_target(
-            query(f"{metrics.POSITION_STAFFED.name}{{{B}}}", "post {{position}}", instant=False)
-        )
+        .with_target(query(now(metrics.POSITION_STAFFED), "post {{position}}", instant=False))
         .thresholds(steps(RED, (1, GREEN)))
         .color_scheme(builders.FieldColor().mode(dashboard.FieldColorModeId.THRESHOLDS))
         .mappings(
@@ -131,6 +150,11 @@ def _fixed(colour: str) -> dashboard.DynamicConfigValue:
     )
 
 
+def within(le: str) -> str:
+    """The tickets called within the bucket ``le`` over the time range, a pair counted once."""
+    return over_range(metrics.WAIT_SECONDS, metrics.WAIT_SECONDS.bucket, f'le="{le}"')
+
+
 def wait_distribution(limits: Thresholds, called: str) -> bargauge.Panel:
     """Share of tickets called within each wait bucket, one query per bucket, in order.
 
@@ -146,8 +170,7 @@ def wait_distribution(limits: Thresholds, called: str) -> bargauge.Panel:
     ).targets(
         [
             query(
-                f"sum(increase({metrics.WAIT_SECONDS.bucket}"
-                f'{{le="{bucket_label(bound)}",{B}}}[$__range])) / sum({called})',
+                f"sum({within(bucket_label(bound))}) / sum({called})",
                 f"≤ {minutes(bound)}"
                 + (" (target)" if bound == limits.wait_target_seconds else ""),
                 ref_id=chr(ord("A") + index),
@@ -165,7 +188,7 @@ def wait_distribution(limits: Thresholds, called: str) -> bargauge.Panel:
 def notice_outcomes() -> timeseries.Panel:
     panel = trend(
         "Floor notices, by outcome",
-        f"sum by (outcome) (increase({metrics.NOTICES.name}{{{B}}}[$__rate_interval]))",
+        f"sum by (outcome) ({over_range(metrics.NOTICES, window='$__rate_interval')})",
         "{{outcome}}",
         "none",
     ).description(
@@ -181,7 +204,7 @@ def notice_outcomes() -> timeseries.Panel:
 def notices_by_kind() -> bargauge.Panel:
     panel = bars(
         "Notices by kind and outcome (time range)",
-        f"sum by (kind, outcome) (increase({metrics.NOTICES.name}{{{B}}}[$__range]))",
+        f"sum by (kind, outcome) ({over_range(metrics.NOTICES)})",
         "{{kind}} · {{outcome}}",
         "none",
         steps(GREEN),
@@ -198,7 +221,7 @@ def notices_by_kind() -> bargauge.Panel:
 def ack_latency() -> bargauge.Panel:
     """p50 and p90 from notice to acknowledgement per kind; kinds never acknowledged drop
     out (``>= 0`` filters the NaN a quantile of no observations is)."""
-    buckets = f"increase({metrics.NOTICE_ACK_SECONDS.bucket}{{{B}}}[$__range])"
+    buckets = over_range(metrics.NOTICE_ACK_SECONDS, metrics.NOTICE_ACK_SECONDS.bucket)
     return (
         bars(
             "Notice → acknowledgement (time range)",
@@ -226,13 +249,16 @@ def ack_latency() -> bargauge.Panel:
 
 
 def build(limits: Thresholds) -> builders.Dashboard:
-    ratings = f"increase({metrics.EVALUATIONS.name}{{{B}}}[$__range])"
-    requested = f"increase({metrics.EVALUATIONS_REQUESTED.name}{{{B}}}[$__range])"
-    called = f"increase({metrics.WAIT_SECONDS.count}{{{B}}}[$__range])"
+    ratings = over_range(metrics.EVALUATIONS)
+    good = over_range(metrics.EVALUATIONS, matchers=GOOD)
+    requested = over_range(metrics.EVALUATIONS_REQUESTED)
+    called = over_range(metrics.WAIT_SECONDS, metrics.WAIT_SECONDS.count)
+    waiting = now(metrics.QUEUE_WAITING)
+    oldest = now(metrics.QUEUE_OLDEST_ISSUED)
     top = [
         big_stat(
             "Branch",
-            f"{metrics.BRANCH_OPEN.name}{{{B}}}",
+            now(metrics.BRANCH_OPEN),
             "none",
             steps(RED, (1, GREEN)),
         ).mappings(
@@ -245,10 +271,10 @@ def build(limits: Thresholds) -> builders.Dashboard:
                 )
             ]
         ),
-        big_stat("Waiting now", f"sum({metrics.QUEUE_WAITING.name}{{{B}}})", "none", steps(GREEN)),
+        big_stat("Waiting now", f"sum({waiting})", "none", steps(GREEN)),
         big_stat(
             "Longest wait now",
-            f"max(time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{B}}}) or vector(0)",
+            f"max(time() - {oldest}) or vector(0)",
             "s",
             wait_thresholds(limits),
         ),
@@ -256,15 +282,13 @@ def build(limits: Thresholds) -> builders.Dashboard:
         big_stat("Average wait (1 h)", average_wait(B, "1h"), "s", average_wait_colours(limits)),
         big_stat(
             f"Called within {minutes(limits.wait_target_seconds)}",
-            f'sum(increase({metrics.WAIT_SECONDS.bucket}{{le="{wait_target_le(limits)}",{B}}}'
-            f"[$__range])) / sum({called})",
+            f"sum({within(wait_target_le(limits))}) / sum({called})",
             "percentunit",
             at_least(limits.service_level_target),
         ).description(SERVICE_LEVEL_IS_OURS),
         big_stat(
             "Satisfaction",
-            f'sum(increase({metrics.EVALUATIONS.name}{{rating=~"very_satisfied|satisfied",{B}}}'
-            f"[$__range])) / sum({ratings})",
+            f"sum({good}) / sum({ratings})",
             "percentunit",
             at_least(limits.satisfaction_target),
         ),
@@ -299,7 +323,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             trend(
                 "Customers waiting, by service",
-                f"{metrics.QUEUE_WAITING.name}{{{B}}}",
+                waiting,
                 "{{service}}",
                 "none",
             ).grid_pos(at(0, 11, 12, 8))
@@ -307,7 +331,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             bars(
                 "Oldest waiting ticket, by service",
-                f"time() - {metrics.QUEUE_OLDEST_ISSUED.name}{{{B}}}",
+                f"time() - {oldest}",
                 "{{service}}",
                 "s",
                 wait_thresholds(limits),
@@ -316,7 +340,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             bars(
                 "Counters",
-                f"{metrics.COUNTERS.name}{{{B}}}",
+                now(metrics.COUNTERS),
                 "{{state}}",
                 "none",
                 steps(GREEN),
@@ -338,7 +362,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             tiles(
                 "Notices open now, by kind",
-                f"max by (kind) ({metrics.NOTICE_OPEN.name}{{{B}}})",
+                now(metrics.NOTICE_OPEN),
                 "{{kind}}",
                 "none",
                 steps(GREEN, (1, YELLOW)),
@@ -347,7 +371,7 @@ def build(limits: Thresholds) -> builders.Dashboard:
         .with_panel(
             big_stat(
                 "Notice chain unanswered for",
-                f"max(time() - {metrics.NOTICE_UNANSWERED.name}{{{B}}}) or vector(0)",
+                f"max(time() - {now(metrics.NOTICE_UNANSWERED)}) or vector(0)",
                 "s",
                 steps(GREEN, (1, RED)),
             ).grid_pos(at(6, 27, 4, 6))

@@ -276,3 +276,110 @@ def test_committed_json_decodes_with_the_sdk_models(uid: str) -> None:
         assert model.options is not None, built["title"]  # typed options of its plugin
         assert type(model.options).__module__.endswith(built["type"].replace("-", "")), built
         assert model.targets and all(isinstance(t, PrometheusQuery) for t in model.targets)
+
+
+# -- an HA pair: one series per thing on the floor and fleet boards --------------------------
+
+HA_BOARDS = ("branchwatch-floor", "branchwatch-fleet")
+# The series a selector can name, with the family it belongs to and whether it is a bucket.
+SERIES_FAMILY = {
+    series: (family, series.endswith("_bucket"))
+    for family in metrics.CATALOG
+    for series in (
+        (family.bucket, family.sum, family.count) if family.type == "histogram" else (family.name,)
+    )
+}
+AGGREGATION = re.compile(
+    r"\b(sum|min|max|avg|count|group|stddev|stdvar|topk|bottomk|quantile|count_values)"
+    r"\s*(?:(by|without)\s*\(([^()]*)\))?\s*$"
+)
+
+
+def _innermost_aggregation(expr: str, at: int) -> tuple[str, str, frozenset[str]] | None:
+    """(operator, by/without/"", labels) of the innermost aggregation around ``expr[at]``."""
+    # Blank out quoted strings: a regex matcher may hold parentheses.
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: '"' + " " * (len(m[0]) - 2) + '"', expr)
+    opened: list[int] = []
+    around: list[int] = []  # openings of the groups that contain ``at``, outermost first
+    for index, char in enumerate(text):
+        if char == "(":
+            opened.append(index)
+        elif char == ")":
+            start = opened.pop()
+            if start < at < index:
+                around.append(start)
+    for start in sorted(around, reverse=True):
+        head = AGGREGATION.search(text[:start])
+        if head:
+            labels = frozenset(label.strip() for label in (head[3] or "").split(",") if label)
+            return head[1], head[2] or "", labels
+    return None
+
+
+def ha_problems(expr: str, legend: str = "") -> list[str]:
+    """Why ``expr`` would show an HA pair's series twice (or merge its collectors), if it would.
+
+    A floor series must sit directly (through functions and arithmetic, no other
+    aggregation) inside ``max by`` exactly the labels that name it; a collector's own
+    series inside an aggregation ``by (instance, …)``, with the instance in the legend.
+    """
+    problems = []
+    for match in re.finditer(r"(?<![\w:])branchwatch_\w+", expr):
+        family, bucket = SERIES_FAMILY[match[0]]
+        found = _innermost_aggregation(expr, match.start())
+        if family.scope == "branch":
+            wanted = frozenset((*family.all_labels, "le") if bucket else family.all_labels)
+            if found != ("max", "by", wanted):
+                problems.append(f"{match[0]}: in {found}, not max by {sorted(wanted)}")
+        elif found is None or found[1] != "by" or "instance" not in found[2]:
+            problems.append(f"{match[0]}: in {found}, not per instance")
+        elif "{{instance}}" not in legend:
+            problems.append(f"{match[0]}: the legend {legend!r} does not name the instance")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'sum(branchwatch_queue_waiting{region="n"})',  # the twins added up
+        "max by (region, branch) (branchwatch_queue_waiting)",  # services merged
+        "max by (region, branch, service, instance) (branchwatch_queue_waiting)",  # twins kept
+        "max(sum by (region, branch, service) (branchwatch_queue_waiting))",  # max of a sum
+        "max without (instance) (branchwatch_queue_waiting)",
+        "histogram_quantile(0.5, sum by (le) (rate(branchwatch_wait_seconds_bucket[5m])))",
+        'topk(5, time() - branchwatch_agent_last_seen_timestamp_seconds{region=~"a|(b)"})',
+        "sum(rate(branchwatch_collector_messages_total[1m]))",  # the collectors summed
+        "branchwatch_collector_mqtt_connected",
+    ],
+)
+def test_the_ha_check_sees_a_series_shown_twice_or_merged(expr: str) -> None:
+    assert ha_problems(expr, "{{instance}}")
+
+
+def test_the_ha_check_passes_merged_series_and_per_instance_self_metrics() -> None:
+    assert not ha_problems(
+        "sum(max by (region, branch, service, le) (increase(branchwatch_wait_seconds_bucket"
+        '{le="900.0",rating=~"a|(b)"}[1h]))) / sum(max by (region, branch, service) '
+        "(increase(branchwatch_wait_seconds_count[1h])))"
+    )
+    assert not ha_problems(
+        "sum by (instance, result) (rate(branchwatch_collector_messages_total[1m]))",
+        "{{instance}} · {{result}}",
+    )
+    assert ha_problems(
+        "sum by (instance) (rate(branchwatch_collector_messages_total[1m]))", "{{result}}"
+    )
+
+
+@pytest.mark.parametrize("uid", HA_BOARDS)
+def test_every_query_shows_one_series_per_thing_behind_an_ha_pair(uid: str) -> None:
+    """Issue #11: two collectors scrape-export the same floor; a board shows it once, and
+    shows each collector's own figures apart (tests/integration/test_dashboard_queries.py
+    runs the queries against a real pair)."""
+    problems = [
+        f"{p['title']}: {problem}"
+        for p in panels(uid)
+        for target in p["targets"]
+        for problem in ha_problems(target["expr"], target.get("legendFormat", ""))
+    ]
+    assert not problems, "\n".join(problems)
