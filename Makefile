@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check bench deps clean dashboards bench-agent faults soak
+.PHONY: demo test check bench deps clean dashboards bench-agent bench-scale faults soak
 
 # Debian packages the suite and the demo use: tests talk to a real broker, Prometheus and
 # Alertmanager, never to mocks. Installed only when root.
@@ -50,6 +50,13 @@ bench: deps $(STAMP)
 # Agent RSS (4 devices), idle CPU and backlog drain rate against a real Mosquitto.
 bench-agent: deps $(STAMP)
 	$(PY) -m bench.agent_bench
+
+# The bank at scale (docs/benchmarks.md, "Bank scale"): a 3-node NATS cluster, a collector
+# per region, regional and global Prometheus, the simulator's load, a node killed mid-run;
+# ~5 minutes, exit 1 unless every collector's totals are exact. SCALE_ARGS="--find" finds
+# the largest load this machine keeps up with; `python -m bench.scale --help` has the rest.
+bench-scale: deps $(STAMP)
+	$(PY) -m bench.scale $(SCALE_ARGS)
 
 # Every fault at full size against real processes (docs/reliability.md); ~15 minutes.
 # Their quick variants run in `make test`. FAULTS_OUT=FILE also writes the report there.

@@ -1,0 +1,344 @@
+"""The tables of ``make bench-scale`` (markdown, as docs/benchmarks.md shows them) and the
+extrapolation to the whole bank, from the figures of one run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+BANK_BRANCHES: Final = 23_433
+BANK_PEAK_RATE: Final = 6_000.0
+MB: Final = 2**20
+
+
+def _num(value: float | None, unit: str = "", digits: int = 2) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value * 1000:,.0f} ms"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+
+
+def window_rate(samples: Sequence[Sequence[float]], start: float, end: float, index: int) -> float:
+    """Per second of column ``index`` of a shard's samples between ``start`` and ``end``."""
+    inside = [s for s in samples if start <= s[0] <= end]
+    if len(inside) < 2:
+        return 0.0
+    return (inside[-1][index] - inside[0][index]) / (inside[-1][0] - inside[0][0])
+
+
+def steady_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """Totals of the steady window: events/s applied, messages/s published, CPU by kind."""
+    start, end = report["window"]
+    sims = [s for s in report["sims"].values() if s]
+    cpu = report["cpu"]
+    return {
+        "generated": sum(window_rate(s["samples"], start, end, 1) for s in sims),
+        "published": sum(window_rate(s["samples"], start, end, 2) for s in sims),
+        "outstanding_max": max(
+            (row[3] for s in sims for row in s["samples"] if start <= row[0] <= end), default=0
+        ),
+        # The probes' events are live too: counted apart.
+        "applied": sum(
+            f.get("events_per_s", 0.0) - report["probe_rate"] for f in report["lag"].values()
+        ),
+        "cpu_nats": sum(v for k, v in cpu.items() if k.startswith("mq")),
+        "cpu_collectors": sum(v for k, v in cpu.items() if k.startswith("collector-")),
+        "cpu_sims": sum(v for k, v in cpu.items() if k.startswith("sim ")),
+        "cpu_prometheus": sum(v for k, v in cpu.items() if k.startswith("prometheus-")),
+        "cpu_all": sum(cpu.values()),
+    }
+
+
+def print_report(report: dict[str, Any]) -> int:
+    """Print every table; 1 when a collector's totals are not exact (or it never settled)."""
+    if "steps" in report:  # --find
+        return print_find(report)
+    plan = report["plan"]
+    totals = steady_figures(report)
+    start, end = report["window"]
+    print(
+        f"\n## Bank scale: {plan['branches']:,} branches, {len(plan['regions'])} regions, "
+        f"speed {plan['speed']:.2f}x, {report['date']}"
+    )
+    print(
+        f"steady window {end - start:.0f} s; load average at its end "
+        f"{', '.join(f'{x:.2f}' for x in report['load_average'])}; "
+        f"cores {report['machine']['cores']}\n"
+    )
+    print(
+        f"generated {totals['generated']:,.0f} events/s, published "
+        f"{totals['published']:,.0f} messages/s, applied {totals['applied']:,.0f} live "
+        f"events/s (all collectors); the shards' unacknowledged messages at most "
+        f"{totals['outstanding_max']:,}\n"
+    )
+    rows = []
+    for name, where in report["collectors"].items():
+        lag = report["lag"].get(where["url"], {})
+        scrape = report["scrape"].get(where["region"], {}).get(where["url"], {})
+        e2e = report["e2e"].get(name, {})
+        rss, empty = report["rss"][name], report["empty_rss"][name]
+        live = lag.get("events_per_s")  # None: fewer than two scrapes in the window
+        rows.append(
+            [
+                name,
+                f"{where['region']} / {where['branches']:,}",
+                where["node"],
+                f"{report['cpu'][name] * 100:.0f} %",
+                f"{rss / MB:.0f} MB",
+                f"{(rss - empty) / where['branches'] / 1024:.1f} KiB",
+                _num(live - report["probe_rate"] if live is not None else None, "", 0),
+                f"{_ms(lag.get('p50'))} / {_ms(lag.get('p99'))}",
+                f"{_ms(scrape.get('duration_avg'))} / {_ms(scrape.get('duration_max'))}",
+                _num(scrape.get("samples"), "", 0),
+                f"{_ms(e2e.get('p50'))} / {_ms(e2e.get('p99'))}",
+            ]
+        )
+    _table(
+        [
+            "collector",
+            "region / branches",
+            "first node",
+            "CPU (of one core)",
+            "RSS",
+            "RSS per branch (above empty)",
+            "live events/s (not the probes')",
+            "ingest lag p50 / p99",
+            "scrape duration mean / max",
+            "samples per scrape",
+            "publish → API p50 / p99",
+        ],
+        rows,
+    )
+    print_others(report)
+    if "victim" in report:
+        print_kill(report)
+    failed = print_exactness(report)
+    print_extrapolation(report, totals)
+    print("result:", "FAIL (totals not exact)" if failed else "pass (every collector exact)")
+    return 1 if failed else 0
+
+
+def print_others(report: dict[str, Any]) -> None:
+    cpu = report["cpu"]
+    rows = [
+        [name, f"{share * 100:.0f} %"]
+        for name, share in cpu.items()
+        if not name.startswith("collector-")
+    ]
+    rows.append(["all measured processes", f"{sum(cpu.values()) * 100:.0f} %"])
+    _table(["process (steady window)", "CPU (of one core)"], rows)
+    federated = report.get("global", {}).values()
+    if federated:
+        print(
+            f"global Prometheus: {report.get('global_series', 0)} region:* series federated "
+            f"from {len(federated)} regions; a federation scrape "
+            f"{_ms(max(f.get('duration_avg', 0.0) for f in federated))} mean at most, "
+            f"{sum(f.get('samples', 0.0) for f in federated):.0f} samples\n"
+        )
+
+
+def print_kill(report: dict[str, Any]) -> None:
+    victim = report["victim"]
+    killed = victim["killed"]
+    print(f"kill -9 of {victim['node']}; it led: {', '.join(victim['led']) or 'nothing'}\n")
+    rows = []
+    for name, e2e in report["e2e"].items():
+        failover = e2e.get("failover", {})
+        if failover.get("lost") is None:
+            own = "stayed connected"
+        elif failover.get("subscribed") is None:
+            own = "lost its broker, not subscribed again"
+        else:
+            own = (
+                f"subscribed on {failover['broker']} after {failover['subscribed'] - killed:.2f} s"
+            )
+        by_probe = " / ".join(f"{v:.1f}" for v in e2e.get("stall_by_probe", {}).values())
+        rows.append(
+            [
+                name,
+                f"{e2e.get('stall', 0):.2f} s",
+                f"{e2e.get('gap_steady', 0):.2f} s",
+                by_probe + " s",
+                own,
+                _num(e2e.get("max_after_kill"), " s"),
+            ]
+        )
+    _table(
+        [
+            "collector",
+            "stall after the kill",
+            "(longest gap, steady)",
+            "stall per probe path via mq1 / mq2 / mq3",
+            "its own failover",
+            "publish → API max after the kill",
+        ],
+        rows,
+    )
+    rows = []
+    for shard, final in report["sims"].items():
+        if not final:
+            continue
+        moves = [
+            f"{t - killed:+.2f} s → {url.rsplit(':', 1)[1]}"
+            for t, url in final["connects"]
+            if t >= killed
+        ]
+        timeouts = [f"{t - killed:+.1f} s" for t, _ in final["publish_timeouts"] if t >= killed]
+        rows.append(
+            [
+                shard,
+                ", ".join(moves) or "stayed",
+                ", ".join(timeouts) or "none",
+                f"{final['replayed']:,}",
+            ]
+        )
+    for probe, connects in report["probes"].items():
+        moves = [
+            f"{t - killed:+.2f} s → {url.rsplit(':', 1)[1]}" for t, url in connects if t >= killed
+        ]
+        rows.append([f"probe {probe}", ", ".join(moves) or "stayed", "", ""])
+    _table(
+        [
+            "client",
+            "connected after the kill (port)",
+            "PUBACK deadline ran out",
+            "events replayed (run)",
+        ],
+        rows,
+    )
+
+
+def print_exactness(report: dict[str, Any]) -> bool:
+    rows, failed = [], False
+    for name, result in report["exactness"].items():
+        settle = report["settle"].get(name)
+        own = report["self"].get(name, {})
+        dups = own.get('branchwatch_collector_messages_total{result="duplicate"}', 0.0)
+        gaps = own.get("branchwatch_collector_events_missing_total", 0.0)
+        failed |= not result["exact"] or settle is None
+        rows.append(
+            [
+                name,
+                f"{result['agents']:,}",
+                f"{result['events']:,}",
+                f"{result['expected']:,} / {result['counted']:,}",
+                str(result["lost"]),
+                str(result["duplicated"]),
+                str(len(result["behind"]) + result["missing"]),
+                f"{gaps:,.0f} / {dups:,.0f}",
+                "timed out" if settle is None else f"{settle:.0f} s",
+            ]
+        )
+    _table(
+        [
+            "collector",
+            "agents",
+            "events generated",
+            "counts expected / shown",
+            "lost",
+            "double-counted",
+            "seqs short or missing",
+            "gaps seen / duplicates dropped",
+            "caught up after the traffic",
+        ],
+        rows,
+    )
+    for name, result in report["exactness"].items():
+        for line in result["behind"][:5]:
+            print(f"  {name}: {line}")
+    return failed
+
+
+def print_extrapolation(report: dict[str, Any], totals: dict[str, Any]) -> None:
+    plan = report["plan"]
+    applied = totals["applied"] / (2 if plan["twins"] else 1)  # each event once per region
+    if applied <= 0 or totals["published"] <= 0:
+        return
+    ratio = BANK_PEAK_RATE / applied
+    rss_per_branch = sum(
+        (report["rss"][n] - report["empty_rss"][n]) / c["branches"]
+        for n, c in report["collectors"].items()
+    ) / len(report["collectors"])
+    samples = [f["samples"] for region in report["scrape"].values() for f in region.values()]
+    per_branch = sum(samples) / len(samples) / (plan["branches"] / len(plan["regions"]))
+    copies = 2 if plan["twins"] else 1
+    by_branches = BANK_BRANCHES / plan["branches"]
+    print(
+        f"Extrapolated to the bank ({BANK_BRANCHES:,} branches, {BANK_PEAK_RATE:,.0f} "
+        f"events/s at peak): this run carried {applied:,.0f} events/s, 1/{ratio:.1f} of it. "
+        "Linear in the rate (CPU) and in the branches (memory, series); single-event "
+        "messages; the same machine's cores:\n"
+    )
+    _table(
+        ["part", "this run", "the bank at peak"],
+        [
+            [
+                "collectors' CPU",
+                f"{totals['cpu_collectors']:.2f} cores",
+                f"{totals['cpu_collectors'] * ratio:.1f} cores",
+            ],
+            [
+                "collectors' memory above empty",
+                f"{rss_per_branch / 1024:.1f} KiB per branch",
+                f"{rss_per_branch * BANK_BRANCHES * copies / 2**30:.1f} GiB",
+            ],
+            [
+                "NATS, 3 nodes together",
+                f"{totals['cpu_nats']:.2f} cores",
+                f"{totals['cpu_nats'] * ratio:.1f} cores",
+            ],
+            [
+                "Prometheus (regions and global)",
+                f"{totals['cpu_prometheus']:.2f} cores",
+                f"{totals['cpu_prometheus'] * by_branches:.1f} cores (by branches)",
+            ],
+            [
+                "samples per scrape",
+                f"{per_branch:.0f} per branch",
+                f"{per_branch * BANK_BRANCHES:,.0f} in all regions",
+            ],
+        ],
+    )
+
+
+def print_find(report: dict[str, Any]) -> int:
+    rows = [
+        [
+            f"{s['branches']:,}",
+            f"{s['rate']:,.0f}",
+            f"{s['applied']:,.0f}",
+            f"{_ms(s['lag_p99'])}",
+            f"{s['outstanding']:,}",
+            f"{s['cpu_all'] * 100:.0f} %",
+            "yes" if s["kept_up"] else "no",
+        ]
+        for s in report["steps"]
+    ]
+    _table(
+        [
+            "branches",
+            "asked events/s",
+            "applied events/s",
+            "ingest lag p99",
+            "shards' unacknowledged (max)",
+            "CPU of all parts",
+            "kept up",
+        ],
+        rows,
+    )
+    best = report.get("best")
+    print(
+        f"largest load kept up with: {best['branches']:,} branches, {best['rate']:,.0f} events/s"
+        if best
+        else "no step kept up"
+    )
+    return 0 if best else 1
