@@ -28,6 +28,7 @@ from tests.faults.scenarios import Size, finish
 
 PATHS: Final = ("/api/v1/branches", f"/api/v1/branches/{REGION}/b0001", "/metrics")
 SCRAPE_EVERY: Final = 0.5
+REFUSED: Final = "branchwatch_collector_http_connections_refused_total"
 
 
 async def _client(host: str, port: int, deadline: float, tally: Counter[str], n: int) -> None:
@@ -77,11 +78,13 @@ def http_hammer(rig: Rig, size: Size) -> Outcome:
     seconds = max(size.outage, 1.5)
     outcome = Outcome(f"{size.clients:,} HTTP clients hammering the API")
     rig.wait(size.steady)
+    refused_before = refusals(rig)
     port = rig.http.port
     argv = [sys.executable, "-m", "tests.faults.hammer", "127.0.0.1", str(port),
             str(size.clients), str(seconds)]  # fmt: skip
     hammer = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     scrapes: list[tuple[int, float]] = []
+    failed: list[str] = []  # how each failed scrape failed
     done = threading.Event()
 
     def scrape() -> None:  # Prometheus: /metrics every half second
@@ -91,8 +94,9 @@ def http_hammer(rig: Rig, size: Size) -> Outcome:
                 with urllib.request.urlopen(rig.http.url + "/metrics", timeout=10) as response:
                     response.read()
                     status = response.status
-            except OSError:
+            except OSError as exc:
                 status = 0
+                failed.append(f"{type(exc).__name__} after {time.monotonic() - started:.1f} s")
             scrapes.append((status, time.monotonic() - started))
 
     scraper = threading.Thread(target=scrape, daemon=True)
@@ -111,8 +115,26 @@ def http_hammer(rig: Rig, size: Size) -> Outcome:
             f"{len(times)}, median {statistics.median(times) * 1000:.0f} ms,"
             f" max {times[-1] * 1000:.0f} ms"
         )
-    outcome.check("/metrics answered every scrape", bool(scrapes) and all(
-        status == 200 for status, _ in scrapes), f"{[s for s, _ in scrapes]}")  # fmt: skip
+    after = refusals(rig)
+    counted = {reason: after[reason] - refused_before.get(reason, 0) for reason in after}
+    outcome.figures["connections the collector refused or cut, by reason (its metric)"] = (
+        ", ".join(f"{reason} {n:,.0f}" for reason, n in sorted(counted.items()) if n) or "none"
+    )
+    outcome.seen.append(
+        f"metric: {REFUSED} by reason: "
+        + ", ".join(f"{reason} +{n:,.0f}" for reason, n in sorted(counted.items()) if n)
+    )
+    outcome.check(
+        "/metrics answered every scrape",
+        bool(scrapes) and all(status == 200 for status, _ in scrapes),
+        f"{[s for s, _ in scrapes]}; {failed}",
+    )
+    cuts = sum(n for what, n in tally.items() if what.startswith("cut")) + len(failed)
+    outcome.check(
+        "the collector counted every connection the clients saw cut",
+        sum(counted.values()) >= cuts,
+        f"{sum(counted.values()):,.0f} counted, {cuts:,} cut",
+    )
     outcome.check(
         "no server error but 503 (busy)",
         not any(k.startswith("5") and k != "503" for k in tally),
@@ -121,6 +143,15 @@ def http_hammer(rig: Rig, size: Size) -> Outcome:
     outcome.check("the collector is alive", rig.collector.alive)
     finish(rig, size, outcome)
     return outcome
+
+
+def refusals(rig: Rig) -> dict[str, float]:
+    """The collector's count of HTTP connections refused or cut, by reason."""
+    return {
+        dict(labels)["reason"]: value
+        for (name, labels), value in rig.metrics().items()
+        if name == REFUSED
+    }
 
 
 if __name__ == "__main__":

@@ -60,15 +60,28 @@ class AgentRig:
         argv = [sys.executable, "-m", "tests.faults.agent_main", "--log-level", "info",
                 "agent", "run", "--config", str(self.config)]  # fmt: skip
         self.proc = Proc(f"agent {branch.branch}", argv, workdir / "agent.log")
-        # Copies of spools this agent had before (one an operator set aside): their events
+        # Spools this agent had before (replaced, or set aside as corrupt): their events
         # came first.
-        self.earlier: list[Path] = []
+        self.earlier: list[EarlierSpool] = []
 
     def recorded(self) -> Truth:
+        """Every event the agent's spools recorded, the earlier spools' included."""
         truth = Truth(self.branch.region, self.branch.branch)
-        for spool in [*self.earlier, self.spool]:
-            truth.extend(spooled_events(spool))
-        return truth
+        for earlier in self.earlier:
+            truth.extend(spooled_events(earlier.path))
+        return truth.extend(spooled_events(self.spool))
+
+    def deliverable(self) -> Truth:
+        """What the collector must count: the earlier spools' events up to the last seq it
+        had of each (the rest went with that spool), and every event of the current one."""
+        truth = Truth(self.branch.region, self.branch.branch)
+        for earlier in self.earlier:
+            truth.extend(spooled_events(earlier.path, up_to=earlier.delivered))
+        return truth.extend(spooled_events(self.spool))
+
+    def gone_with_spools(self) -> int:
+        """Countable events the earlier spools recorded but never delivered."""
+        return self.recorded().countable - self.deliverable().countable
 
     def produced(self, heard_only: bool = True) -> Truth:
         truth = Truth(self.branch.region, self.branch.branch)
@@ -76,6 +89,14 @@ class AgentRig:
             unheard = {id(meaning) for meaning in device.unheard} if heard_only else set()
             truth.extend(meaning for meaning in device.sent if id(meaning) not in unheard)
         return truth
+
+
+@dataclass(frozen=True)
+class EarlierSpool:
+    """A spool an agent no longer uses (a copy, or the file itself moved away)."""
+
+    path: Path
+    delivered: int  # the last seq of it the collector had when the agent left it
 
 
 def agent_config(branch: BranchLoad, broker_url: str, spool: Path) -> str:
@@ -200,11 +221,15 @@ class Rig:
     def recorded(self) -> list[Truth]:
         return [agent.recorded() for agent in self.agents]
 
+    def expected(self) -> list[Truth]:
+        """What the collector must count (:meth:`AgentRig.deliverable`)."""
+        return [agent.deliverable() for agent in self.agents]
+
     def produced(self, heard_only: bool = True) -> list[Truth]:
         return [agent.produced(heard_only) for agent in self.agents]
 
     def difference(self) -> Difference:
-        return compare(self.recorded(), self.metrics())
+        return compare(self.expected(), self.metrics())
 
     def wait(self, seconds: float) -> None:
         """Let the load run (the rig's one deliberate pause: load, not a race)."""

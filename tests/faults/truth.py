@@ -30,6 +30,7 @@ COUNTED: Final = (
     "branchwatch_evaluations_total",
 )
 STAFFED: Final = "branchwatch_position_staffed"
+MAX_SEQ: Final = 2**63 - 1
 COUNTABLE_TYPES: Final = frozenset(
     ("ticket.issued", "service.started", "evaluation.requested", "evaluation.submitted")
 )
@@ -118,10 +119,27 @@ def spool_rows(spool: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def spooled_events(spool: Path) -> list[dict[str, Any]]:
-    """Every event an agent's spool holds, in seq order."""
-    rows = spool_rows(spool, "SELECT payload FROM events ORDER BY seq")
+def spooled_events(spool: Path, up_to: int | None = None) -> list[dict[str, Any]]:
+    """Every event an agent's spool holds (up to seq ``up_to``), in seq order."""
+    rows = spool_rows(
+        spool,
+        "SELECT payload FROM events WHERE seq <= ? ORDER BY seq",
+        MAX_SEQ if up_to is None else up_to,
+    )
     return [json.loads(payload) for (payload,) in rows]
+
+
+def copy_spool(spool: Path, to: Path) -> Path:
+    """A standalone copy of a spool (no write-ahead log beside it), read as any spool."""
+    source = sqlite3.connect(f"file:{spool}?mode=ro", uri=True)
+    copy = sqlite3.connect(to)
+    try:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        copy.close()
+        source.close()
+    return to
 
 
 def unsent(spool: Path) -> int:
