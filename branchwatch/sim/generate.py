@@ -9,7 +9,7 @@ from typing import Final, TypedDict, Unpack
 from branchwatch.contract.events import Event
 from branchwatch.contract.ids import is_site_id
 from branchwatch.sim.model import DEFAULT_TS_ORIGIN, BranchSim
-from branchwatch.sim.profile import DEFAULT_SCENARIO, HOUR, Profile, scenario_profiles
+from branchwatch.sim.profile import DEFAULT_SCENARIO, HOUR, MINUTE, Profile, scenario_profiles
 
 DEFAULT_REGIONS: Final = ("north", "south", "east", "west", "central")
 
@@ -35,16 +35,21 @@ def make_branches(
     seq_base: int = 1,
     scenario: str = DEFAULT_SCENARIO,
     day_hours: tuple[float, float] | None = None,
+    night_minutes: float | None = None,
 ) -> list[BranchSim]:
     """The simulated branches, each with its profile in ``scenario`` (``normal``, ``demo``…).
 
     ``day_hours`` (opening, closing) gives every branch a real-length day: those hours,
     and a night until the next date's opening. None keeps each profile's own day.
+    ``night_minutes`` makes every night that long instead (with ``day_hours``: short
+    business days one after the other, as a long run needs to see days end).
     """
     ids = branch_ids(count, regions)
     profiles = scenario_profiles(scenario, len(ids))
     if day_hours is not None:
         profiles = [with_day_hours(profile, day_hours) for profile in profiles]
+    if night_minutes is not None:
+        profiles = [with_night(profile, night_minutes) for profile in profiles]
     return [
         BranchSim(
             region,
@@ -68,6 +73,13 @@ def with_day_hours(profile: Profile, day_hours: tuple[float, float]) -> Profile:
     return replace(profile, open_hour=opening, close_hour=closing, real_nights=True)
 
 
+def with_night(profile: Profile, minutes: float) -> Profile:
+    """``profile`` with a night of ``minutes`` between one day's close and the next opening."""
+    if not 0.0 < minutes <= 24 * 60:
+        raise ValueError(f"night of {minutes:g} minutes: expected more than 0, at most a day")
+    return replace(profile, night=minutes * MINUTE, real_nights=False)
+
+
 class BranchOptions(TypedDict, total=False):
     """The keyword options of :func:`make_branches`, for the layers that pass them on."""
 
@@ -78,6 +90,7 @@ class BranchOptions(TypedDict, total=False):
     seq_base: int
     scenario: str
     day_hours: tuple[float, float] | None
+    night_minutes: float | None
 
 
 def generate_batches(

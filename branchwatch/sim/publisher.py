@@ -104,6 +104,8 @@ class SimSettings:
     scenario: str = DEFAULT_SCENARIO
     # (opening, closing) hours of a real-length day; None keeps the scenario's day.
     day_hours: tuple[float, float] | None = None
+    # Minutes between one day's close and the next opening; None keeps the day's own night.
+    night_minutes: float | None = None
     ca_file: str | None = None
     prefix: str = DEFAULT_PREFIX
     tick: float = 0.1
@@ -159,6 +161,7 @@ class SimPublisher:
             seq_base=settings.seq_base,
             scenario=settings.scenario,
             day_hours=settings.day_hours,
+            night_minutes=settings.night_minutes,
         ):
             self.agents[(sim.region, sim.branch)] = SimAgent(
                 sim,

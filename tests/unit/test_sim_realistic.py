@@ -244,6 +244,31 @@ def test_day_hours_give_each_day_its_own_date() -> None:
     assert sims[0].sim_date == date(2026, 6, 18)
 
 
+def test_short_nights_make_short_days_follow_each_other() -> None:
+    """Day hours with a short night: each day opens that night after the last one closed,
+    at the day's opening hour, and closes after its closing hour."""
+    (sim,) = make_branches(
+        1, 5, ts_origin=ts_origin(MID_MONTH), start_hour=11.0, day_hours=(11.0, 12.5),
+        night_minutes=7,
+    )  # fmt: skip
+    events = sim.advance(11 * HOUR + 8 * HOUR)
+    opened = [e.ts for e in events if isinstance(e, BranchOpened)]
+    closed = [e.ts for e in events if isinstance(e, BranchClosed)]
+    assert len(opened) >= 4 and len(closed) >= len(opened) - 1
+    for day, (opening, closing) in enumerate(zip(opened, closed, strict=False)):
+        assert closing - opening >= 1.5 * HOUR, f"day {day + 1} closed early"
+        assert closing - opening < 1.5 * HOUR + 30 * 60, f"day {day + 1} ran on"
+    assert [b - a for a, b in zip(closed, opened[1:], strict=False)] == [
+        pytest.approx(7 * 60)
+    ] * min(len(closed), len(opened) - 1)
+    assert sim.day == len(opened)
+
+
+def test_a_night_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="night of 0 minutes"):
+        make_branches(1, 5, night_minutes=0)
+
+
 def test_day_hours_flag() -> None:
     assert day_hours("09:00-17:00") == (9.0, 17.0)
     assert day_hours("8-16:30") == (8.0, 16.5)
