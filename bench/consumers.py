@@ -223,6 +223,13 @@ def run_collector(url: str, protocol: MqttProtocol, mode: Mode, total: int,
     collector.stop()
     if not finished:
         raise RuntimeError(f"collector handled {counter.count} of {total}")
+    # Every message must have been applied, not refused or dropped as a duplicate: a
+    # rate of messages thrown away would flatter the collector.
+    accepted = collector.metrics.registry.get_sample_value(
+        "branchwatch_collector_messages_total", {"result": "accepted"}
+    )
+    if accepted != total:
+        raise RuntimeError(f"collector accepted {accepted} of {total} messages")
     return counter.timing()
 
 

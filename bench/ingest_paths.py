@@ -58,9 +58,9 @@ class Result:
 
 
 class Bench:
-    def __init__(self, broker: EmbeddedBroker, packets: Path, total: int, live_rate: float,
+    def __init__(self, packets: Path, total: int, live_rate: float,
                  profile_dir: Path | None) -> None:  # fmt: skip
-        self.broker = broker
+        self.broker = EmbeddedBroker("mosquitto", persistent=False)
         self.packets = packets
         self.total = total
         self.live_rate = live_rate
@@ -74,9 +74,12 @@ class Bench:
         )
 
     def run(self, consumer: str, protocol: MqttProtocol, mode: Mode) -> Result:
-        if consumer == "mosquitto_sub":
-            return self.mosquitto(protocol, mode)
-        return self.python(consumer, protocol, mode)
+        # A broker of its own for each run: a persistent session left by an earlier run
+        # would queue this run's load too (more work for the broker, stale messages).
+        with EmbeddedBroker("mosquitto", persistent=False) as self.broker:
+            if consumer == "mosquitto_sub":
+                return self.mosquitto(protocol, mode)
+            return self.python(consumer, protocol, mode)
 
     def python(self, kind: str, protocol: MqttProtocol, mode: Mode) -> Result:
         argv = [sys.executable, "-m", "bench.consumers", kind, "--broker", self.broker.url,
@@ -222,19 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         packets = Path(tmp) / "load.bin"
         packets.write_bytes(publish_packets(messages))
-        with EmbeddedBroker("mosquitto", persistent=False) as broker:
-            bench = Bench(broker, packets, len(messages), args.live_rate, args.profile)
-            # Rounds interleave the consumers: a neighbour's load on this shared machine
-            # then falls on all of them alike, and the median drops a disturbed round.
-            for round_no in range(1, args.rounds + 1):
-                for protocol in args.protocols.split(","):
-                    for mode in args.modes.split(","):
-                        for consumer in args.consumers.split(","):
-                            result = bench.run(consumer, protocol, mode)
-                            results.append(result)
-                            rate = result.timing.rate * per_message
-                            print(f"round {round_no}: {consumer} {protocol} {mode}: "
-                                  f"{rate:,.0f}/s", flush=True)  # fmt: skip
+        bench = Bench(packets, len(messages), args.live_rate, args.profile)
+        # Rounds interleave the consumers: a neighbour's load on this shared machine
+        # then falls on all of them alike, and the median drops a disturbed round.
+        for round_no in range(1, args.rounds + 1):
+            for protocol in args.protocols.split(","):
+                for mode in args.modes.split(","):
+                    for consumer in args.consumers.split(","):
+                        result = bench.run(consumer, protocol, mode)
+                        results.append(result)
+                        rate = result.timing.rate * per_message
+                        print(f"round {round_no}: {consumer} {protocol} {mode}: "
+                              f"{rate:,.0f}/s", flush=True)  # fmt: skip
     ok = report(medians(results), per_message)
     print(f"machine after: {machine()}")
     print("\nresult:", "pass" if ok else "FAIL")

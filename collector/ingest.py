@@ -80,16 +80,18 @@ class Ingestor:
         with self.lock:
             result = self.store.apply_events(region, branch, agent, events, now)
             self.changes += 1
-        self.count(result, topic_hint=f"{region}/{branch}/{agent}")
+        if _to_count(result):  # rarely: the hint's string is not built for nothing
+            self.count(result, topic_hint=f"{region}/{branch}/{agent}")
         if result.applied or result.late or result.rejected or result.held:
             self.metrics.accepted.inc()
         else:
             self.metrics.duplicate.inc()
-        if result.applied:
+        applied = result.applied
+        if applied == 1:
             # Lag of live events only: a replayed or late one is old on purpose.
-            self.metrics.lag.observe_many(
-                [max(0.0, now - event.ts) for event in events[-result.applied :]]
-            )
+            self.metrics.lag.observe(max(0.0, now - events[-1].ts))
+        elif applied:
+            self.metrics.lag.observe_many([max(0.0, now - e.ts) for e in events[-applied:]])
 
     def _status(self, region: str, branch: str, agent: str, payload: Payload, now: float) -> None:
         if not payload:
@@ -106,7 +108,9 @@ class Ingestor:
             self._refuse(reason, count, f"{region}/{branch}/{agent}: status (in part) refused")
 
     def count(self, result: ApplyResult, topic_hint: str) -> None:
-        """Count what became of events in the self-metrics (a message's, or a rebuild's)."""
+        """Count what became of events in the self-metrics (a message's, or a rebuild's).
+
+        Looks at the fields :func:`_to_count` checks: keep the two alike."""
         if result.missing:
             self.metrics.missing.inc(result.missing)
         for switch in result.new_spools:
@@ -121,3 +125,8 @@ class Ingestor:
     def _refuse(self, reason: str, count: int, detail: str) -> None:
         self.metrics.rejected.labels(reason).inc(count)
         self._rejects.warning("rejected (%s) %s", reason, detail, key=reason)
+
+
+def _to_count(result: ApplyResult) -> bool:
+    """Whether :meth:`Ingestor.count` has anything to count or log in ``result``."""
+    return bool(result.missing or result.new_spools or result.rejected or result.refused)

@@ -81,7 +81,10 @@ class LagHistogram(Collector):
         self._lock = threading.Lock()
 
     def observe(self, value: float) -> None:
-        self.observe_many((value,))
+        index = bisect_left(self.bounds, value)
+        with self._lock:
+            self._counts[index] += 1
+            self._sum += value
 
     def observe_many(self, values: Sequence[float]) -> None:
         bounds = self.bounds
