@@ -93,6 +93,7 @@ class Bench:
         print("starting: NATS cluster, collectors, Prometheus tiers …", flush=True)
         stack = self.stack
         stack.start(self.probe_names)
+        self.report["nodes"] = {n.url: n.name for n in stack.cluster.nodes}
         self.report["empty_rss"] = {c.name: rss_bytes(c.pid) for c in stack.collectors}
         if not probes:
             return

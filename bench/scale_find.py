@@ -6,10 +6,14 @@ step starts more simulator shards, with branch numbers beyond the earlier steps'
 the earlier ones keep publishing. After a warm-up (the collectors rebuild the new
 agents from their replays), a window of each step says whether everything kept up:
 
-- the collectors applied what the shards generated (live events, within 5 %);
+- the collectors applied what the shards generated (live events, within 10 %: the two
+  rates are read over slightly different spans, Prometheus' scrapes and the shards'
+  samples);
 - the shards' unacknowledged messages stayed under two seconds of their traffic (the
   broker stored what it was given);
-- the ingest lag p99 stayed under 5 s.
+- the ingest lag stayed bounded: p50 under 1 s, p99 under 10 s (a collector that falls
+  behind sees its lag grow without end; one that keeps up has spikes of a few seconds
+  while it renders a scrape or writes a snapshot).
 
 The first step that misses one ends the search; the step before is the answer.
 Totals are not checked here: a run at that size does that.
@@ -29,11 +33,12 @@ from bench.scale_report import steady_figures
 from bench.scale_run import Load, Plan, wait_for
 
 MAX_STEPS: Final = 6
-STEP_WARMUP: Final = 30.0
+STEP_WARMUP: Final = 45.0  # the new agents' rebuilds (a replay from seq 0 each) are done
 STEP_WINDOW: Final = 45.0
-APPLIED_SHARE: Final = 0.95
+APPLIED_SHARE: Final = 0.9
 BACKLOG_SECONDS: Final = 2.0
-LAG_P99_LIMIT: Final = 5.0
+LAG_P50_LIMIT: Final = 1.0
+LAG_P99_LIMIT: Final = 10.0
 
 
 def _rates(first: list[list[float]], last: list[list[float]]) -> tuple[float, float, int]:
@@ -73,6 +78,7 @@ def find(plan: Plan, workdir: Path) -> dict[str, Any]:
             totals = steady_figures(
                 {**figures, "probe_rate": bench.report["probe_rate"], "sims": {}}
             )
+            p50s = [f.get("p50", 0.0) for f in figures["lag"].values()]
             lags = [f.get("p99", 0.0) for f in figures["lag"].values()]
             result = {
                 "branches": branches,
@@ -81,6 +87,7 @@ def find(plan: Plan, workdir: Path) -> dict[str, Any]:
                 "published": published,
                 "applied": totals["applied"],
                 "outstanding": outstanding,
+                "lag_p50": max(p50s, default=None),
                 "lag_p99": max(lags, default=None),
                 "cpu_all": totals["cpu_all"],
                 "cpu": figures["cpu"],
@@ -90,13 +97,14 @@ def find(plan: Plan, workdir: Path) -> dict[str, Any]:
                 totals["applied"] >= APPLIED_SHARE * generated
                 and outstanding <= BACKLOG_SECONDS * max(published, 1.0)
                 and result["lag_p99"] is not None
+                and result["lag_p50"] < LAG_P50_LIMIT
                 and result["lag_p99"] < LAG_P99_LIMIT
             )
             steps.append(result)
             print(
                 f"  generated {generated:,.0f}/s, applied {totals['applied']:,.0f}/s, "
-                f"unacknowledged {outstanding:,}, lag p99 {result['lag_p99']}, CPU of all "
-                f"parts {totals['cpu_all']:.2f} cores: "
+                f"unacknowledged {outstanding:,}, lag p50 {result['lag_p50']} s, "
+                f"p99 {result['lag_p99']} s, CPU of all parts {totals['cpu_all']:.2f} cores: "
                 f"{'kept up' if result['kept_up'] else 'did not keep up'}",
                 flush=True,
             )

@@ -151,6 +151,7 @@ def print_kill(report: dict[str, Any]) -> None:
     killed = victim["killed"]
     print(f"kill -9 of {victim['node']}; it led: {', '.join(victim['led']) or 'nothing'}\n")
     rows = []
+    nodes = report.get("nodes", {})
     for name, e2e in report["e2e"].items():
         failover = e2e.get("failover", {})
         if failover.get("lost") is None:
@@ -159,7 +160,8 @@ def print_kill(report: dict[str, Any]) -> None:
             own = "lost its broker, not subscribed again"
         else:
             own = (
-                f"subscribed on {failover['broker']} after {failover['subscribed'] - killed:.2f} s"
+                f"subscribed on {nodes.get(failover['broker'].split(' ')[0], failover['broker'])} "
+                f"after {failover['subscribed'] - killed:.2f} s"
             )
         by_probe = " / ".join(f"{v:.1f}" for v in e2e.get("stall_by_probe", {}).values())
         rows.append(
@@ -187,34 +189,57 @@ def print_kill(report: dict[str, Any]) -> None:
     for shard, final in report["sims"].items():
         if not final:
             continue
-        moves = [
-            f"{t - killed:+.2f} s → {url.rsplit(':', 1)[1]}"
-            for t, url in final["connects"]
+        moved = [_moves(c["connects"], killed, nodes) for c in final["connections"]]
+        firsts = sorted(m[0][0] for m in moved if m)
+        timeouts = sorted(
+            t - killed
+            for c in final["connections"]
+            for t, _ in c["publish_timeouts"]
             if t >= killed
-        ]
-        timeouts = [f"{t - killed:+.1f} s" for t, _ in final["publish_timeouts"] if t >= killed]
+        )
+        where = sorted({node for m in moved for _, node in m})
         rows.append(
             [
-                shard,
-                ", ".join(moves) or "stayed",
-                ", ".join(timeouts) or "none",
+                f"{shard} ({len(moved)} connections)",
+                f"{len(firsts)} moved, after {_span(firsts)} (to {', '.join(where)})"
+                if firsts
+                else "none moved",
+                f"{len(timeouts)}, at {_span(timeouts)}" if timeouts else "none",
                 f"{final['replayed']:,}",
             ]
         )
     for probe, connects in report["probes"].items():
-        moves = [
-            f"{t - killed:+.2f} s → {url.rsplit(':', 1)[1]}" for t, url in connects if t >= killed
-        ]
-        rows.append([f"probe {probe}", ", ".join(moves) or "stayed", "", ""])
+        moves = _moves(connects, killed, nodes)
+        rows.append(
+            [
+                f"probe {probe}",
+                ", ".join(f"after {dt:.2f} s to {node}" for dt, node in moves) or "stayed",
+                "",
+                "",
+            ]
+        )
     _table(
         [
             "client",
-            "connected after the kill (port)",
-            "PUBACK deadline ran out",
-            "events replayed (run)",
+            "connected again after the kill",
+            "PUBACK deadlines run out after the kill",
+            "events replayed (whole run)",
         ],
         rows,
     )
+
+
+def _moves(
+    connects: Sequence[Sequence[Any]], killed: float, nodes: dict[str, str]
+) -> list[tuple[float, str]]:
+    """(seconds after the kill, node) of each connect after the kill."""
+    return [(t - killed, nodes.get(url, url)) for t, url in connects if t >= killed]
+
+
+def _span(seconds: Sequence[float]) -> str:
+    if len(seconds) == 1 or seconds[0] == seconds[-1]:
+        return f"{seconds[0]:.2f} s"
+    return f"{seconds[0]:.2f}–{seconds[-1]:.2f} s"
 
 
 def print_exactness(report: dict[str, Any]) -> bool:
@@ -315,10 +340,11 @@ def print_find(report: dict[str, Any]) -> int:
         [
             f"{s['branches']:,}",
             f"{s['rate']:,.0f}",
-            f"{s['applied']:,.0f}",
-            f"{_ms(s['lag_p99'])}",
+            f"{s['generated']:,.0f} / {s['applied']:,.0f}",
+            f"{_ms(s['lag_p50'])} / {_ms(s['lag_p99'])}",
             f"{s['outstanding']:,}",
             f"{s['cpu_all'] * 100:.0f} %",
+            ", ".join(f"{x:.1f}" for x in s["load_average"]),
             "yes" if s["kept_up"] else "no",
         ]
         for s in report["steps"]
@@ -327,10 +353,11 @@ def print_find(report: dict[str, Any]) -> int:
         [
             "branches",
             "asked events/s",
-            "applied events/s",
-            "ingest lag p99",
+            "generated / applied events/s",
+            "ingest lag p50 / p99 (worst collector)",
             "shards' unacknowledged (max)",
-            "CPU of all parts",
+            "CPU of all parts (of one core)",
+            "load average",
             "kept up",
         ],
         rows,

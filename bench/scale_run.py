@@ -52,6 +52,7 @@ class Plan:
     kill: bool = True
     twins: bool = False
     shards: int = 1  # per region
+    connections: int = 8  # per shard
     publish_timeout: float = 5.0
     seed: int = 11
     start_hour: float = 11.5
@@ -108,6 +109,12 @@ class Plan:
         add("--twins", action="store_true", help="two collectors per region (an HA pair)")
         add("--shards", type=int, default=1, help="simulator processes per region (default 1)")
         add(
+            "--connections",
+            type=int,
+            default=8,
+            help="MQTT connections per simulator process, sharing its branches (default 8)",
+        )
+        add(
             "--publish-timeout",
             type=float,
             default=5.0,
@@ -149,6 +156,7 @@ class Plan:
             kill=not args.no_kill,
             twins=args.twins,
             shards=args.shards,
+            connections=args.connections,
             publish_timeout=args.publish_timeout,
             seed=args.seed,
             start_hour=args.start_hour,
@@ -225,6 +233,7 @@ class Load:
                     seconds=plan.seconds,
                     scenario=plan.scenario,
                     publish_timeout=plan.publish_timeout,
+                    connections=plan.connections,
                 )
                 path = workdir / f"shard-{region}-{s}{f'-step{step}' if step else ''}.json"
                 spec.dump(path)

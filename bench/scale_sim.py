@@ -1,9 +1,12 @@
-"""One shard of the bank for ``make bench-scale``: simulated branches on one MQTT connection.
+"""One shard of the bank for ``make bench-scale``: simulated branches on a few MQTT connections.
 
 Run by :mod:`bench.scale` as ``python -m bench.scale_sim SPEC.json``, one process per
-shard so that the shards' Python does not share one interpreter lock. The shard is the
-simulator's own :class:`SimPublisher` with what a broker cluster with users needs and
-the simulator lacks:
+shard so that the shards' Python does not share one interpreter lock. A NATS node
+stores one connection's QoS 1 publishes one after another (~2.5 ms each here), so one
+connection standing for a region would cap it at ~400 messages/s where the region's
+thousands of agents publish side by side: the shard spreads its branches over
+``connections`` connections. Each is the simulator's own :class:`SimPublisher` with
+what a broker cluster with users needs and the simulator lacks:
 
 - a username and password (the NATS kit lets no anonymous client in);
 - a PUBACK deadline, as agents have (``publish_timeout_seconds``): a node whose message
@@ -18,12 +21,15 @@ the simulator lacks:
 When the traffic stops, the shard writes ``SPEC.truth.json``: per branch what the
 collector must show (the events it generated, their last seq, and the counts of
 :class:`tests.faults.truth.Truth`). At exit it writes ``SPEC.final.json`` (its stats,
-every connect and every PUBACK deadline that ran out, with wall-clock times).
+per connection every connect and every PUBACK deadline that ran out, with wall-clock
+times).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import json
 import logging
 import socket
@@ -69,6 +75,7 @@ class ShardSpec:
     scenario: str = "normal"
     publish_timeout: float = 5.0
     status_interval: float = 60.0
+    connections: int = 1  # MQTT connections sharing the branches
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -132,8 +139,6 @@ class ShardSim(SimPublisher):
         self.timeouts: list[tuple[float, str]] = []
         self.max_outstanding = 0
         self.foreign_commands = 0
-        # (wall time, events generated, messages published, unacknowledged) every few s.
-        self.samples: list[tuple[float, int, int, int]] = []
         brokers = [parse_broker_url(url) for url in spec.brokers]
         settings = SimSettings(
             broker=brokers[0],
@@ -231,6 +236,10 @@ class ShardSim(SimPublisher):
                 self._status_next = (self._status_next + 1) % len(order)
         return published
 
+    def answer_commands(self) -> None:
+        """Replays (and notices) asked for, once the traffic has stopped."""
+        self._handle_commands()
+
     def check_deadline(self) -> None:
         """Cut the connection when a PUBACK is overdue: paho then takes the next broker."""
         self.max_outstanding = max(self.max_outstanding, self.watch.outstanding())
@@ -241,34 +250,6 @@ class ShardSim(SimPublisher):
         log.warning("no PUBACK from %s for %.1f s: moving on", self.brokers.url, stalled)
         self.watch.restart_clock()  # one cut per deadline, not one per tick
         cut(self._client)
-
-    def serve(self, stop: threading.Event, spec_path: Path) -> None:
-        """Traffic for ``spec.seconds``, the truth written, then replays only until ``stop``.
-
-        While the traffic runs, ``SPEC.live.json`` holds the latest sample.
-        """
-        truth_path, live_path = (
-            spec_path.with_suffix(".truth.json"),
-            spec_path.with_suffix(".live.json"),
-        )
-        self.start()
-        deadline = time.monotonic() + self.spec.seconds
-        next_sample = 0.0
-        while not stop.is_set() and time.monotonic() < deadline:
-            self.tick()
-            self.check_deadline()
-            if time.monotonic() >= next_sample:
-                next_sample = time.monotonic() + SAMPLE_SECONDS
-                stats = self.stats
-                outstanding = self.watch.outstanding()
-                self.samples.append((time.time(), stats.events, stats.messages, outstanding))
-                write_whole(live_path, self.samples[-1])
-            stop.wait(self.settings.tick)
-        write_whole(truth_path, self.truth())
-        log.info("traffic stopped after %d events; answering replays", self.stats.events)
-        while not stop.wait(self.settings.tick):
-            self._handle_commands()
-            self.check_deadline()
 
     def truth(self) -> dict[str, Any]:
         """Per branch: what the collector must count, from every event generated."""
@@ -291,17 +272,81 @@ class ShardSim(SimPublisher):
                 "served": sum(tally.served.values()),
                 "rated": sum(tally.rated.values()),
             }
-        return {"region": self.spec.region, "branches": branches, "stats": self.report()}
+        return branches
 
     def report(self) -> dict[str, Any]:
         return {
             **asdict(self.stats),
+            "client": self._client._client_id.decode(),
             "connects": self.connects,
             "publish_timeouts": self.timeouts,
             "max_outstanding": self.max_outstanding,
             "foreign_commands": self.foreign_commands,
-            "samples": self.samples,
         }
+
+
+class Shard:
+    """The process's connections, ticked in turn by one thread (each has paho's own)."""
+
+    def __init__(self, spec: ShardSpec, spec_path: Path) -> None:
+        self.spec, self.spec_path = spec, spec_path
+        count = spec.last - spec.first + 1
+        bounds = [spec.first + count * c // spec.connections for c in range(spec.connections + 1)]
+        self.sims = [
+            ShardSim(dataclasses.replace(spec, first=a, last=b - 1))
+            for a, b in itertools.pairwise(bounds)
+            if b > a
+        ]
+        # (wall time, events generated, messages published, unacknowledged) every few s.
+        self.samples: list[tuple[float, int, int, int]] = []
+
+    def serve(self, stop: threading.Event) -> None:
+        """Traffic for ``spec.seconds``, the truth written, then replays only until ``stop``.
+
+        While the traffic runs, ``SPEC.live.json`` holds the latest sample.
+        """
+        for sim in self.sims:
+            sim.start()
+        deadline = time.monotonic() + self.spec.seconds
+        next_sample = 0.0
+        tick = self.sims[0].settings.tick
+        while not stop.is_set() and time.monotonic() < deadline:
+            for sim in self.sims:
+                sim.tick()
+                sim.check_deadline()
+            if time.monotonic() >= next_sample:
+                next_sample = time.monotonic() + SAMPLE_SECONDS
+                self.samples.append(self.sample())
+                write_whole(self.spec_path.with_suffix(".live.json"), self.samples[-1])
+            stop.wait(tick)
+        truth = {name: row for sim in self.sims for name, row in sim.truth().items()}
+        write_whole(self.spec_path.with_suffix(".truth.json"), {"branches": truth})
+        log.info("traffic stopped after %d events; answering replays", self.sample()[1])
+        while not stop.wait(tick):
+            for sim in self.sims:
+                sim.answer_commands()
+                sim.check_deadline()
+
+    def sample(self) -> tuple[float, int, int, int]:
+        stats = [sim.stats for sim in self.sims]
+        return (
+            time.time(),
+            sum(s.events for s in stats),
+            sum(s.messages for s in stats),
+            sum(sim.watch.outstanding() for sim in self.sims),
+        )
+
+    def stop(self) -> None:
+        for sim in self.sims:
+            sim.stop()
+
+    def report(self) -> dict[str, Any]:
+        connections = [sim.report() for sim in self.sims]
+        totals = {
+            key: sum(c[key] for c in connections)
+            for key in ("events", "messages", "replayed", "dropped", "foreign_commands")
+        }
+        return {**totals, "connections": connections, "samples": self.samples}
 
 
 def write_whole(path: Path, value: object) -> None:
@@ -325,14 +370,14 @@ def main(argv: list[str]) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     spec_path = Path(argv[0])
-    sim = ShardSim(ShardSpec.load(spec_path))
+    shard = Shard(ShardSpec.load(spec_path), spec_path)
     stop = threading.Event()
     with stop_on_signals(stop):
         try:
-            sim.serve(stop, spec_path)
+            shard.serve(stop)
         finally:
-            sim.stop()
-            write_whole(spec_path.with_suffix(".final.json"), sim.report())
+            shard.stop()
+            write_whole(spec_path.with_suffix(".final.json"), shard.report())
     return 0
 
 
