@@ -38,6 +38,7 @@ from branchwatch.mqttconfig import MqttProtocol
 from collector import mqtt
 from collector.app import Collector
 from collector.config import CollectorConfig, HttpConfig, MqttConfig
+from collector.ingest import tune_gc
 
 Mode = Literal["live", "drain"]
 FILTER = subscription_filter("events")
@@ -188,6 +189,7 @@ def run_collector(url: str, protocol: MqttProtocol, mode: Mode, total: int,
     rebuild: these agents never answer a replay); ``batched=False``: with paho's own
     receive path, as before issue 11."""
     mqtt.BATCHED_READS = batched
+    tune_gc()  # as `branchwatch collector run` does
 
     config = CollectorConfig(
         mqtt=MqttConfig(broker=url, client_id=f"bench-collector-{protocol}", protocol=protocol),

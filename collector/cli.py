@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         return print_password_hash(args.cost)
     # The server's imports (prometheus_client, the Grafana client) wait for a valid config.
     from collector.app import Collector, disable_created_series  # noqa: PLC0415
+    from collector.ingest import tune_gc  # noqa: PLC0415
 
     config = load_config(args)
     disable_created_series()
+    tune_gc()
     return Collector(config).run()

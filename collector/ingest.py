@@ -7,6 +7,7 @@ not log lines. Everything that fails the contract is counted, never raised.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -25,9 +26,19 @@ from collector.store import ApplyResult, Store
 log = logging.getLogger(__name__)
 
 REJECT_LOG_INTERVAL: Final = 60.0
+# The cyclic garbage collector's thresholds for a collector process. With Python's
+# defaults (700, 10, 10) collections ran so often over a region's state that they took
+# ~25 % of the ingest's CPU (docs/benchmarks.md); the ingest makes little cyclic
+# garbage (msgspec structs, dicts and lists that die young), so they can be rarer.
+GC_THRESHOLDS: Final = (50_000, 20, 100)
 # Topics already checked (one per agent and kind): a region's ~40,000 agents fit; past
 # that the cache starts again rather than grow with a flood of made-up names.
 TOPIC_CACHE_SIZE: Final = 100_000
+
+
+def tune_gc() -> None:
+    """Set :data:`GC_THRESHOLDS` for this process (the collector's, at start)."""
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Ingestor:
