@@ -10,14 +10,15 @@ starting on another node than its region's collector. A probe branch per region 
 one agent on every node.
 
 Phases (``--seconds`` of traffic): a warm-up (the collectors rebuild every agent from
-its replay), a steady window that gives the per-collector figures, a ``kill -9`` of
-one node (``--victim``, by default mq1, where the first collector starts), the rest
-of the traffic, then quiet until every collector shows exactly what the shards made.
+its replay), a steady window that gives the per-collector figures, then ``--kills``
+times a ``kill -9`` of a node (first ``--victim``, by default mq1 where the first
+collector starts, then the next), watched for 30 s and started again; then quiet
+until every collector shows exactly what the shards made.
 
 Reported per collector: CPU share (/proc/PID/stat), RSS per branch, ingest lag p50/p99
 (its own histogram, through Prometheus), scrape duration and samples per region,
 publish → API visible p50/p99 of the probe events (polled on the API with keep-alive);
-after the kill its stall (the longest time with no probe event becoming visible), its
+after each kill its stall (the longest time with no probe event becoming visible), its
 own failover and the clients'; at the end exact totals (0 lost, 0 double-counted).
 Exits 1 when a collector's totals are not exact. ``--find`` instead adds load step by
 step up to the largest this machine keeps up with (:mod:`bench.scale_find`).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import shutil
@@ -46,11 +48,13 @@ from bench.scale_measure import (
     collector_failover,
     collector_self_metrics,
     lag_quantiles,
+    leaderships,
     scrape_figures,
+    whose,
 )
 from bench.scale_probe import Poller, ProbeAgent, probe_agent_id
-from bench.scale_report import print_report
-from bench.scale_run import Load, Plan, calibrate, wait_for
+from bench.scale_report import led_text, print_report
+from bench.scale_run import KILL_OBSERVE, Load, Plan, calibrate, wait_for
 from bench.scale_stack import Stack, rotated, rss_bytes
 
 NODES: Final = 3
@@ -145,17 +149,31 @@ class Bench:
             figures["global_series"] = len(self.stack.global_prom.query('{__name__=~"region:.*"}'))
         return figures
 
-    def kill(self) -> float:
-        cluster, victim = self.stack.cluster, self.plan.victim
-        led = cluster.leaderships(victim)
+    def kill(self, victim: int) -> None:
+        """``kill -9`` of node ``victim``, with what it led (by whose it was)."""
+        cluster = self.stack.cluster
+        led = leaderships(cluster, victim)
         killed = time.time()
         cluster.kill(victim)
-        self.report["victim"] = {"node": cluster.nodes[victim].name, "led": led, "killed": killed}
-        print(
-            f"killed {cluster.nodes[victim].name} (kill -9); it led: {', '.join(led) or 'nothing'}",
-            flush=True,
-        )
-        return killed
+        clients = [c.name for c in self.stack.collectors]
+        clients += [f"probe-{p.region}-{p.agent}" for p in self.probes]
+        clients += [client for load in self.loads for client in load.client_ids()]
+        clients += [node.name for node in cluster.nodes]
+        kill = {"node": cluster.nodes[victim].name, "led": whose(led, clients), "killed": killed}
+        self.report.setdefault("kills", []).append(kill)
+        print(f"killed {kill['node']} (kill -9); it led: {led_text(kill)}", flush=True)
+
+    def kills(self, start: float) -> None:
+        """Each node in turn from ``victim``: killed, watched, started again (not the last)."""
+        plan, cluster = self.plan, self.stack.cluster
+        for k, at in enumerate(plan.kill_times()):
+            victim = (plan.victim + k) % len(cluster.nodes)
+            wait_for(start + at)
+            self.kill(victim)
+            wait_for(start + at + KILL_OBSERVE)
+            if k < plan.kills - 1:
+                cluster.start_node(victim)
+                self.report["kills"][-1]["restarted"] = time.time()
 
     def settle(self, truths: dict[str, dict[str, Any]]) -> None:
         """Until every collector shows its region's truth (or the timeout); then check."""
@@ -174,31 +192,38 @@ class Bench:
         self.report |= {"settle": settle, "exactness": exactness, "self": own}
 
     def probe_figures(self, start: float, end: float) -> None:
-        """publish → visible in the steady window; after a kill, stalls and failovers."""
+        """publish → visible in the steady window; after each kill, stalls and failovers."""
         e2e: dict[str, Any] = {}
-        killed = self.report.get("victim", {}).get("killed")
         for poller in self.pollers:
             probes = [p for p in self.probes if p.region == poller.region]
             steady = poller.latencies(probes, start, end)
-            figures: dict[str, Any] = {
+            e2e[poller.name] = {
                 "p50": percentile(steady, 0.5),
                 "p99": percentile(steady, 0.99),
                 "count": len(steady),
                 "gap_steady": poller.longest_gap(start + 1, end),
             }
-            if killed is not None:
-                after = (killed, killed + self.plan.observe)
+        self.report["e2e"] = e2e
+        kills = self.report.get("kills", [])
+        for kill, later in itertools.zip_longest(kills, kills[1:]):
+            after = (kill["killed"], kill["killed"] + KILL_OBSERVE)
+            until = later["killed"] if later else time.time()
+            seen: dict[str, Any] = {}
+            for poller in self.pollers:
+                probes = [p for p in self.probes if p.region == poller.region]
                 collector = next(c for c in self.stack.collectors if c.name == poller.name)
-                figures |= {
+                seen[poller.name] = {
                     "stall": poller.longest_gap(*after),
                     "stall_by_probe": {
                         p.agent: poller.longest_gap(*after, agent=p.agent) for p in probes
                     },
                     "max_after_kill": max(poller.latencies(probes, *after), default=None),
-                    "failover": collector_failover(collector.process.log_path, killed),
+                    "failover": collector_failover(
+                        collector.process.log_path, kill["killed"], until
+                    ),
                 }
-            e2e[poller.name] = figures
-        self.report["e2e"] = e2e
+            kill["collectors"] = seen
+            kill["until"] = until
         self.report["probes"] = {f"{p.region}/{p.agent}": p.connects for p in self.probes}
 
     def collectors(self) -> dict[str, Any]:
@@ -244,8 +269,7 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
         wait_for(start + plan.steady_end)
         steady_end = time.time()
         bench.report |= bench.measure(meter, steady_start, steady_end)
-        if plan.kill:
-            bench.kill()
+        bench.kills(start)
         bench.settle(load.wait_truths(start + plan.seconds + 60))
         bench.stop_probes()
         bench.report["sims"] = load.stop()

@@ -11,21 +11,25 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import re
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from bench.scale_stack import cpu_seconds
 from branchwatch.sim.model import AGENT as SIM_AGENT
+from tests.natscluster import NatsCluster
 from tests.promstack import PrometheusProcess
 
 LAG: Final = "branchwatch_collector_ingest_lag_seconds"
 LOG_TIME: Final = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+HASH_DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 class CpuMeter:
@@ -92,6 +96,54 @@ def scrape_figures(
     return out
 
 
+def nats_hash(name: str) -> str:
+    """NATS' 8-character hash of a name (its server's ``getHash``). An MQTT session's
+    consumers are named after the hash of its client id, the retained-message consumer
+    of a node after the node's name: the hash says whose subscription a Raft group is."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "".join(HASH_DIGITS[byte % len(HASH_DIGITS)] for byte in digest[:8])
+
+
+def leaderships(cluster: NatsCluster, index: int) -> list[str]:
+    """What node ``index`` leads, as :meth:`NatsCluster.leaderships` says it, each consumer
+    followed by what it delivers: the last token of its filter (events, status, cmd…)."""
+    name = cluster.nodes[index].name
+    for other, node in enumerate(cluster.nodes):
+        if other == index or not node.running:
+            continue
+        query = "accounts=true&streams=true&consumers=true&config=true"
+        url = f"http://127.0.0.1:{node.http_port}/jsz?{query}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            report = json.load(response)
+        held = ["meta"] if report.get("meta_cluster", {}).get("leader") == name else []
+        for account in report.get("account_details", []):
+            for stream in account.get("stream_detail", []):
+                if stream.get("cluster", {}).get("leader") == name:
+                    held.append(stream["name"])
+                for consumer in stream.get("consumer_detail") or []:
+                    if consumer.get("cluster", {}).get("leader") == name:
+                        kind = consumer.get("config", {}).get("filter_subject", "").split(".")[-1]
+                        held.append(f"{stream['name']} consumer {consumer['name']} {kind}")
+        return held
+    return []
+
+
+def whose(led: list[str], names: Iterable[str]) -> dict[str, int]:
+    """What a node led (:func:`leaderships`), by whose it is: the streams and the meta
+    group by their names, each consumer by its session's client id (or node) and kind."""
+    by_hash = {nats_hash(name): name for name in names}
+    out: Counter[str] = Counter()
+    for item in led:
+        stream, sep, consumer = item.partition(" consumer ")
+        if not sep:
+            out[stream] += 1
+            continue
+        durable, _, kind = consumer.partition(" ")
+        key = durable.removeprefix("$MQTT_rmsgs_").split("_")[0]
+        out[f"{stream} consumer of {by_hash.get(key, key)}{f' ({kind})' if kind else ''}"] += 1
+    return dict(out)
+
+
 def log_times(path: Path, since: float) -> list[tuple[float, str]]:
     """(Unix time, line) of the log's timestamped lines at or after ``since``."""
     lines: list[tuple[float, str]] = []
@@ -104,19 +156,28 @@ def log_times(path: Path, since: float) -> list[tuple[float, str]]:
     return lines
 
 
-def collector_failover(log: Path, since: float) -> dict[str, Any]:
-    """After ``since``: when the collector lost its broker and when it was subscribed again."""
+def collector_failover(log: Path, since: float, until: float) -> dict[str, Any]:
+    """Within [since, until): when the collector lost its broker and was subscribed again
+    (and where); ``on``: the broker it was on before."""
     lost = back = None
-    broker = ""
-    for when, line in log_times(log, since):
-        if lost is None and ("disconnected from" in line or "unusable" in line):
+    broker = on = ""
+    for when, line in log_times(log, 0.0):
+        if when >= until:
+            break
+        if "connected to " in line and "disconnected" not in line:
+            url = line.split("connected to ", 1)[1].split(" ")[0]
+            if when < since:
+                on = url
+            elif lost is not None:
+                broker = url
+        elif when < since:
+            continue
+        elif lost is None and ("disconnected from" in line or "unusable" in line):
             lost = when
-        elif lost is not None and "connected to" in line and "disconnected" not in line:
-            broker = line.split("connected to ", 1)[1].split(" (session")[0]
         elif lost is not None and "subscribed to" in line:
             back = when
             break
-    return {"lost": lost, "subscribed": back, "broker": broker}
+    return {"lost": lost, "subscribed": back, "broker": broker, "on": on}
 
 
 def collector_self_metrics(url: str) -> dict[str, float]:

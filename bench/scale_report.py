@@ -119,7 +119,7 @@ def print_report(report: dict[str, Any]) -> int:
         rows,
     )
     print_others(report)
-    if "victim" in report:
+    if report.get("kills"):
         print_kill(report)
     failed = print_exactness(report)
     print_extrapolation(report, totals)
@@ -146,94 +146,138 @@ def print_others(report: dict[str, Any]) -> None:
         )
 
 
-def print_kill(report: dict[str, Any]) -> None:
-    victim = report["victim"]
-    killed = victim["killed"]
-    print(f"kill -9 of {victim['node']}; it led: {', '.join(victim['led']) or 'nothing'}\n")
-    rows = []
-    nodes = report.get("nodes", {})
-    for name, e2e in report["e2e"].items():
-        failover = e2e.get("failover", {})
-        if failover.get("lost") is None:
-            own = "stayed connected"
-        elif failover.get("subscribed") is None:
-            own = "lost its broker, not subscribed again"
+def led_text(kill: dict[str, Any]) -> str:
+    """What the killed node led, grouped: streams, each collector's consumers, the rest
+    counted (the simulator's connections, the probes, the nodes' retained-message readers)."""
+    parts: list[str] = []
+    groups: dict[str, int] = {}
+    for what, count in kill["led"].items():
+        stream, _, owner = what.partition(" consumer of ")
+        if not owner:
+            parts.append(stream)
+        elif owner.startswith("collector-"):
+            parts.append(f"the consumer of {owner}")
         else:
-            own = (
-                f"subscribed on {nodes.get(failover['broker'].split(' ')[0], failover['broker'])} "
-                f"after {failover['subscribed'] - killed:.2f} s"
-            )
-        by_probe = " / ".join(f"{v:.1f}" for v in e2e.get("stall_by_probe", {}).values())
-        rows.append(
-            [
-                name,
-                f"{e2e.get('stall', 0):.2f} s",
-                f"{e2e.get('gap_steady', 0):.2f} s",
-                by_probe + " s",
-                own,
-                _num(e2e.get("max_after_kill"), " s"),
-            ]
+            if owner.startswith("bench-sim-"):
+                label = "consumers of simulator connections"
+            elif owner.startswith("probe-"):
+                label = "consumers of probe agents"
+            else:
+                label = f"{stream} consumers of nodes"
+            groups[label] = groups.get(label, 0) + count
+    parts += [f"{label}: {n}" for label, n in groups.items()]
+    return ", ".join(parts) or "nothing"
+
+
+def cause(kill: dict[str, Any], collector: str) -> str:
+    """What the dead node led that lies on this collector's path (events in, its session)."""
+    led = kill["led"]
+    parts = [name for name in ("$MQTT_msgs", "$MQTT_sess", "meta") if name in led]
+    for kind in ("events", "status"):
+        if f"$MQTT_msgs consumer of {collector} ({kind})" in led:
+            parts.append(f"its {kind} consumer")
+    return ", ".join(parts) or "none of it"
+
+
+def print_kill(report: dict[str, Any]) -> None:
+    nodes = report.get("nodes", {})
+    start = report["window"][0] - report["plan"]["warmup"]
+    rows = []
+    for k, kill in enumerate(report["kills"], 1):
+        restarted = kill.get("restarted")
+        again = (
+            f"started again after {restarted - kill['killed']:.0f} s" if restarted else "left dead"
         )
+        print(
+            f"kill {k}: {kill['node']} at +{kill['killed'] - start:.0f} s ({again}); "
+            f"it led: {led_text(kill)}"
+        )
+        for name, seen in kill["collectors"].items():
+            failover = seen["failover"]
+            if failover.get("lost") is None:
+                own = f"stayed on {nodes.get(failover.get('on', ''), '?')}"
+            elif failover.get("subscribed") is None:
+                own = "lost its broker, not subscribed again"
+            else:
+                to = nodes.get(failover["broker"].split(" ")[0], failover["broker"])
+                own = f"subscribed on {to} after {failover['subscribed'] - kill['killed']:.2f} s"
+            by_probe = " / ".join(f"{v:.1f}" for v in seen["stall_by_probe"].values())
+            rows.append(
+                [
+                    str(k),
+                    kill["node"],
+                    name,
+                    cause(kill, name),
+                    f"{seen['stall']:.2f} s",
+                    f"{by_probe} s",
+                    own,
+                    _num(seen["max_after_kill"], " s"),
+                ]
+            )
+    print()
     _table(
         [
+            "kill",
+            "node",
             "collector",
-            "stall after the kill",
-            "(longest gap, steady)",
+            "what the node led on its path",
+            "stall",
             "stall per probe path via mq1 / mq2 / mq3",
             "its own failover",
-            "publish → API max after the kill",
+            "publish → API max",
         ],
         rows,
     )
+    steady = [e["gap_steady"] for e in report["e2e"].values()]
+    print(f"(the longest gap between probe events before the first kill: {max(steady):.2f} s)\n")
     rows = []
-    for shard, final in report["sims"].items():
-        if not final:
-            continue
-        moved = [_moves(c["connects"], killed, nodes) for c in final["connections"]]
-        firsts = sorted(m[0][0] for m in moved if m)
-        timeouts = sorted(
-            t - killed
-            for c in final["connections"]
-            for t, _ in c["publish_timeouts"]
-            if t >= killed
-        )
-        where = sorted({node for m in moved for _, node in m})
+    for k, kill in enumerate(report["kills"], 1):
+        span = (kill["killed"], kill["until"])
+        for shard, final in report["sims"].items():
+            if not final:
+                continue
+            moved = [_moves(c["connects"], span, nodes) for c in final["connections"]]
+            firsts = sorted(m[0][0] for m in moved if m)
+            timeouts = sorted(
+                t - kill["killed"]
+                for c in final["connections"]
+                for t, _ in c["publish_timeouts"]
+                if span[0] <= t < span[1]
+            )
+            where = sorted({node for m in moved for _, node in m})
+            rows.append(
+                [
+                    str(k),
+                    f"{shard} ({len(moved)} connections)",
+                    f"{len(firsts)} moved, after {_span(firsts)} (to {', '.join(where)})"
+                    if firsts
+                    else "none moved",
+                    f"{len(timeouts)}, at {_span(timeouts)}" if timeouts else "none",
+                ]
+            )
+        probes = {name: _moves(c, span, nodes) for name, c in report["probes"].items()}
+        probe_firsts = sorted(m[0][0] for m in probes.values() if m)
         rows.append(
             [
-                f"{shard} ({len(moved)} connections)",
-                f"{len(firsts)} moved, after {_span(firsts)} (to {', '.join(where)})"
-                if firsts
+                str(k),
+                f"probe agents ({len(probes)})",
+                f"{len(probe_firsts)} moved, after {_span(probe_firsts)}"
+                if probe_firsts
                 else "none moved",
-                f"{len(timeouts)}, at {_span(timeouts)}" if timeouts else "none",
-                f"{final['replayed']:,}",
-            ]
-        )
-    for probe, connects in report["probes"].items():
-        moves = _moves(connects, killed, nodes)
-        rows.append(
-            [
-                f"probe {probe}",
-                ", ".join(f"after {dt:.2f} s to {node}" for dt, node in moves) or "stayed",
-                "",
                 "",
             ]
         )
     _table(
-        [
-            "client",
-            "connected again after the kill",
-            "PUBACK deadlines run out after the kill",
-            "events replayed (whole run)",
-        ],
+        ["kill", "clients", "connected again within the kill's minute", "PUBACK deadlines run out"],
         rows,
     )
 
 
 def _moves(
-    connects: Sequence[Sequence[Any]], killed: float, nodes: dict[str, str]
+    connects: Sequence[Sequence[Any]], span: tuple[float, float], nodes: dict[str, str]
 ) -> list[tuple[float, str]]:
-    """(seconds after the kill, node) of each connect after the kill."""
-    return [(t - killed, nodes.get(url, url)) for t, url in connects if t >= killed]
+    """(seconds after the kill, node) of each connect within ``span``."""
+    return [(t - span[0], nodes.get(url, url)) for t, url in connects if span[0] <= t < span[1]]
 
 
 def _span(seconds: Sequence[float]) -> str:

@@ -8,6 +8,7 @@ and counts their events; the speed is what turns that into the asked rate.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from bench.scale_sim import ShardSpec
+from bench.scale_sim import ShardSpec, client_id, connection_slices
 from bench.scale_stack import SIM_USER, Stack, rotated
 from branchwatch.sim.generate import DEFAULT_REGIONS, make_branches
 from branchwatch.sim.profile import HOUR
@@ -25,6 +26,7 @@ from tests.support import LoggedProcess, wait_until
 BANK_BRANCHES: Final = 23_433
 BANK_PEAK_RATE: Final = 6_000.0  # events/s at the morning peak
 CALIBRATION_BRANCHES: Final = 300
+KILL_OBSERVE: Final = 30.0  # seconds after a kill that its stall is looked for in
 CALIBRATION_ROUNDS: Final = 4
 
 
@@ -49,7 +51,8 @@ class Plan:
     warmup: float
     kill_at: float
     victim: int
-    kill: bool = True
+    kills: int = 3
+    kill_every: float = 60.0
     twins: bool = False
     shards: int = 1  # per region
     connections: int = 8  # per shard
@@ -68,12 +71,11 @@ class Plan:
     @property
     def steady_end(self) -> float:
         """Seconds into the traffic when the steady window ends."""
-        return self.kill_at if self.kill else self.seconds
+        return self.kill_at if self.kills else self.seconds
 
-    @property
-    def observe(self) -> float:
-        """After the kill, until the traffic ends."""
-        return self.seconds - self.kill_at
+    def kill_times(self) -> list[float]:
+        """Seconds into the traffic of each kill."""
+        return [self.kill_at + k * self.kill_every for k in range(self.kills)]
 
     def describe(self) -> dict[str, Any]:
         return {**self.__dict__, "speed": round(self.speed, 3)}
@@ -103,9 +105,21 @@ class Plan:
             type=int,
             default=1,
             choices=(1, 2, 3),
-            help="the node killed: mqN (default 1, where the first collector starts)",
+            help="the node killed first: mqN (default 1, where the first collector starts)",
         )
-        add("--no-kill", action="store_true", help="kill no node")
+        add(
+            "--kills",
+            type=int,
+            default=3,
+            help="nodes killed one after another, each the next node, each started again "
+            f"{KILL_OBSERVE:.0f} s after its kill (the last one is not); 0: none (default 3)",
+        )
+        add(
+            "--kill-every",
+            type=float,
+            default=60.0,
+            help=f"seconds between kills (default 60; at least {KILL_OBSERVE + 20:.0f})",
+        )
         add("--twins", action="store_true", help="two collectors per region (an HA pair)")
         add("--shards", type=int, default=1, help="simulator processes per region (default 1)")
         add(
@@ -144,16 +158,22 @@ class Plan:
             raise SystemExit(f"--regions: 1..{len(DEFAULT_REGIONS)}")
         if args.kill_at >= args.seconds or args.warmup >= args.kill_at:
             raise SystemExit("need --warmup < --kill-at < --seconds")
+        if args.kill_every < KILL_OBSERVE + 20:
+            raise SystemExit(f"--kill-every: at least {KILL_OBSERVE + 20:.0f} s")
+        last_kill = args.kill_at + max(0, args.kills - 1) * args.kill_every
+        # The traffic runs until the last kill has been watched.
+        seconds = max(args.seconds, last_kill + KILL_OBSERVE + 10) if args.kills else args.seconds
         rate = args.rate or args.branches * BANK_PEAK_RATE / BANK_BRANCHES
         plan = cls(
             branches=args.branches,
             rate=rate,
             regions=list(DEFAULT_REGIONS[: args.regions]),
-            seconds=args.seconds,
+            seconds=seconds,
             warmup=args.warmup,
             kill_at=args.kill_at,
             victim=args.victim - 1,
-            kill=not args.no_kill,
+            kills=max(0, args.kills),
+            kill_every=args.kill_every,
             twins=args.twins,
             shards=args.shards,
             connections=args.connections,
@@ -238,6 +258,13 @@ class Load:
                 path = workdir / f"shard-{region}-{s}{f'-step{step}' if step else ''}.json"
                 spec.dump(path)
                 self.shards.append((spec, path, LoggedProcess(path.with_suffix(".log"))))
+
+    def client_ids(self) -> list[str]:
+        return [
+            client_id(dataclasses.replace(spec, first=first, last=last))
+            for spec, _, _ in self.shards
+            for first, last in connection_slices(spec)
+        ]
 
     def branches_of(self, region: str) -> int:
         return sum(

@@ -36,6 +36,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -97,36 +98,49 @@ class PubackWatch:
     publishes and checks), hence the lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._mids: set[int] = set()
-        self._progress = time.monotonic()
+        self._progress = clock()
         self._lock = threading.Lock()
 
     def sent(self, info: MQTTMessageInfo) -> None:
         with self._lock:
             if not self._mids:
-                self._progress = time.monotonic()  # the wait starts with this message
+                self._progress = self._clock()  # the wait starts with this message
             self._mids.add(info.mid)
 
     def acked(self, mid: int) -> None:
         with self._lock:
             if mid in self._mids:
                 self._mids.discard(mid)
-                self._progress = time.monotonic()
+                self._progress = self._clock()
 
     def restart_clock(self) -> None:
         """A new connection sends the unacknowledged again: the wait starts over."""
         with self._lock:
-            self._progress = time.monotonic()
+            self._progress = self._clock()
 
     def stalled_for(self) -> float:
         """Seconds without an acknowledgement while messages wait for one (else 0)."""
         with self._lock:
-            return time.monotonic() - self._progress if self._mids else 0.0
+            return self._clock() - self._progress if self._mids else 0.0
 
     def outstanding(self) -> int:
         with self._lock:
             return len(self._mids)
+
+
+def connection_slices(spec: ShardSpec) -> list[tuple[int, int]]:
+    """The branch numbers (first, last) of each of the shard's connections."""
+    count = spec.last - spec.first + 1
+    bounds = [spec.first + count * c // spec.connections for c in range(spec.connections + 1)]
+    return [(a, b - 1) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def client_id(spec: ShardSpec) -> str:
+    """A connection's MQTT client id: stable, so its session outlives a connection."""
+    return f"bench-sim-{spec.region}-{spec.first}"
 
 
 class ShardSim(SimPublisher):
@@ -173,7 +187,7 @@ class ShardSim(SimPublisher):
         # (a JetStream consumer) across connections instead of making it again each time.
         client = Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"bench-sim-{self.spec.region}-{self.spec.first}",
+            client_id=client_id(self.spec),
             protocol=MQTTv311,  # NATS speaks no MQTT 5
             clean_session=False,
         )
@@ -290,12 +304,9 @@ class Shard:
 
     def __init__(self, spec: ShardSpec, spec_path: Path) -> None:
         self.spec, self.spec_path = spec, spec_path
-        count = spec.last - spec.first + 1
-        bounds = [spec.first + count * c // spec.connections for c in range(spec.connections + 1)]
         self.sims = [
-            ShardSim(dataclasses.replace(spec, first=a, last=b - 1))
-            for a, b in itertools.pairwise(bounds)
-            if b > a
+            ShardSim(dataclasses.replace(spec, first=first, last=last))
+            for first, last in connection_slices(spec)
         ]
         # (wall time, events generated, messages published, unacknowledged) every few s.
         self.samples: list[tuple[float, int, int, int]] = []
