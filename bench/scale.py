@@ -52,7 +52,7 @@ from bench.scale_measure import (
     scrape_figures,
     whose,
 )
-from bench.scale_probe import Poller, ProbeAgent, probe_agent_id
+from bench.scale_probe import Poller, ProbeAgent, longest_gap, probe_agent_id
 from bench.scale_report import led_text, print_report
 from bench.scale_run import KILL_OBSERVE, Load, Plan, calibrate, wait_for
 from bench.scale_stack import Stack, rotated, rss_bytes
@@ -224,6 +224,13 @@ class Bench:
                 }
             kill["collectors"] = seen
             kill["until"] = until
+            if self.plan.twins:  # the region's view: stale only while both twins are
+                kill["pairs"] = {
+                    region: longest_gap(
+                        [t for p in self.pollers if p.region == region for t in p.times()], *after
+                    )
+                    for region in self.plan.regions
+                }
         self.report["probes"] = {f"{p.region}/{p.agent}": p.connects for p in self.probes}
 
     def collectors(self) -> dict[str, Any]:

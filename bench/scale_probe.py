@@ -214,11 +214,18 @@ class Poller:
                     out.append(seen[seq] - published)
         return out
 
+    def times(self, agent: str | None = None) -> list[float]:
+        """When probe events (of ``agent``, or of all) became visible."""
+        agents = [agent] if agent else list(self.visible)
+        return [t for a in agents for t in self.visible.get(a, {}).values()]
+
     def longest_gap(self, start: float, end: float, agent: str | None = None) -> float:
         """The longest time within [start, end] with no probe event becoming visible."""
-        agents = [agent] if agent else list(self.visible)
-        times = sorted(
-            t for a in agents for t in self.visible.get(a, {}).values() if start <= t <= end
-        )
-        edges = [start, *times, end]
-        return max(b - a for a, b in itertools.pairwise(edges))
+        return longest_gap(self.times(agent), start, end)
+
+
+def longest_gap(times: list[float], start: float, end: float) -> float:
+    """The longest time within [start, end] without one of ``times``. For an HA pair,
+    the times of both twins: the region's view is stale only while both are."""
+    edges = [start, *sorted(t for t in times if start <= t <= end), end]
+    return max(b - a for a, b in itertools.pairwise(edges))

@@ -228,6 +228,13 @@ def print_kill(report: dict[str, Any]) -> None:
         ],
         rows,
     )
+    for k, kill in enumerate(report["kills"], 1):
+        pairs = kill.get("pairs", {})
+        if pairs:
+            print(
+                f"kill {k}, HA pairs, the longest time neither twin showed a new probe event: "
+                + ", ".join(f"{region} {stall:.2f} s" for region, stall in pairs.items())
+            )
     steady = [e["gap_steady"] for e in report["e2e"].values()]
     print(f"(the longest gap between probe events before the first kill: {max(steady):.2f} s)\n")
     rows = []
