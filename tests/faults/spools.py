@@ -67,7 +67,7 @@ def spool_disk_full(rig: Rig, size: Size) -> Outcome:
     want = heard - stored  # what the devices said and the spool did not take
     counted = within(10, lambda: refused(rig, agent) - refused_before == want, "the refused count")
     rig.load.resume()
-    got = refused(rig, agent) - refused_before
+    got = int(refused(rig, agent) - refused_before)
     outcome.figures["while the disk was full and after"] = (
         f"the devices sent {heard:,} events, the spool stored {stored:,}, the agent refused"
         f" {got:,} (branchwatch_agent_events_refused_total; API events_refused"
@@ -91,7 +91,7 @@ def spool_disk_full(rig: Rig, size: Size) -> Outcome:
     integrity = spool_integrity(agent.spool)
     outcome.check("the spool is not corrupt", integrity == "ok", integrity)
     # Refused events are heard and not recorded: they may not pass for a loss on the wire.
-    outcome.settle(settled, wire_loss_allowed=max(int(got), 0))
+    outcome.settle(settled, wire_loss_allowed=max(got, 0))
     return outcome
 
 
