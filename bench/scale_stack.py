@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,12 +126,29 @@ class Stack:
             for agent in probe_agents:
                 cluster.add_agent(region, "probe", agent)
         self._add_sim_user()
-        cluster.start()
+        self._start_cluster()
         for index, region in enumerate(self.regions):
             for twin, letter in enumerate("ab"[: 1 + self.twins]):
                 self.collectors.append(self._collector(region, letter, index + twin))
         self._prometheus_tiers()
         return self
+
+    def _start_cluster(self, attempts: int = 3) -> None:
+        """The nodes on free ports; again on fresh ports when one was taken meanwhile (other
+        programs on this machine pick ports too, between our choice and the bind)."""
+        for attempt in range(attempts):
+            try:
+                self.cluster.start()
+                return
+            except AssertionError as exc:
+                self.cluster.close()
+                if attempt == attempts - 1:
+                    raise
+                print(f"the NATS cluster did not start ({str(exc)[:120]}…); new ports", flush=True)
+                for node in self.cluster.nodes:
+                    node.client_port, node.http_port = free_port(), free_port()
+                    node.mqtt_port, node.cluster_port = free_port(), free_port()
+                    shutil.rmtree(node.store, ignore_errors=True)
 
     def _prometheus_tiers(self) -> None:
         """deploy/prometheus/region.yml per region, global.yml over them: the shipped files
