@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
