@@ -164,16 +164,30 @@ class Bench:
         print(f"killed {kill['node']} (kill -9); it led: {led_text(kill)}", flush=True)
 
     def kills(self, start: float) -> None:
-        """Each node in turn from ``victim``: killed, watched, started again (not the last)."""
+        """Each node in turn from ``victim``: killed, watched, started again (not the last).
+
+        A node started again must serve before the next kill: killing a second node while
+        the first still catches up would leave the streams without a quorum, which is
+        not the loss of one node. If it is not back in time, the kills stop there.
+        """
         plan, cluster = self.plan, self.stack.cluster
         for k, at in enumerate(plan.kill_times()):
             victim = (plan.victim + k) % len(cluster.nodes)
+            if k:
+                back = (plan.victim + k - 1) % len(cluster.nodes)
+                try:
+                    cluster.wait_ready(back, max(1.0, start + at - time.time()))
+                except AssertionError:
+                    self.report["kills"][-1]["restarted"] = None
+                    name = cluster.nodes[back].name
+                    print(f"{name} not serving again in time: no more kills", flush=True)
+                    return
+                self.report["kills"][-1]["restarted"] = time.time()
             wait_for(start + at)
             self.kill(victim)
             wait_for(start + at + KILL_OBSERVE)
             if k < plan.kills - 1:
-                cluster.start_node(victim)
-                self.report["kills"][-1]["restarted"] = time.time()
+                cluster.start_node(victim, wait=False)
 
     def settle(self, truths: dict[str, dict[str, Any]]) -> None:
         """Until every collector shows its region's truth (or the timeout); then check."""

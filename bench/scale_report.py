@@ -184,10 +184,13 @@ def print_kill(report: dict[str, Any]) -> None:
     start = report["window"][0] - report["plan"]["warmup"]
     rows = []
     for k, kill in enumerate(report["kills"], 1):
-        restarted = kill.get("restarted")
-        again = (
-            f"started again after {restarted - kill['killed']:.0f} s" if restarted else "left dead"
-        )
+        restarted = kill.get("restarted", "never")
+        if restarted == "never":
+            again = "left dead"
+        elif restarted is None:
+            again = "started again, not serving when the next kill was due: no more kills"
+        else:
+            again = f"started again, serving {restarted - kill['killed']:.0f} s after the kill"
         print(
             f"kill {k}: {kill['node']} at +{kill['killed'] - start:.0f} s ({again}); "
             f"it led: {led_text(kill)}"
