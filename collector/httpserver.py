@@ -16,7 +16,8 @@ and the Prometheus exporters have them:
 - ``write_timeout``: how long a client may read nothing of a response;
 - ``max_connections``: when every slot is taken, a new connection replaces the one that
   has waited longest for a complete request head (a slow client cannot lock a scraper
-  out); only when every connection is being answered is the new one refused.
+  out), a kept-alive one idle between its requests only when no other waits; only when
+  every connection is being answered is the new one refused.
 
 Each connection closed or answered with an error before it was served is reported to
 ``on_refused`` with one of :data:`REFUSAL_REASONS` (the collector counts them), before the
@@ -221,8 +222,12 @@ class ConnectionServer:
             self._selector.register(sock, selectors.EVENT_READ, connection)
 
     def _evict(self) -> bool:
-        """Close the connection that has waited longest for a request head, if any."""
-        oldest = next(iter(self._waiting), None)
+        """Close the connection that has waited longest for a request head, if any: one that
+        was never served first. A kept-alive connection idle between requests has been
+        served before (Prometheus keeps its scrape connection so): a flood of new clients
+        must not cut it, or the next scrape meets a reset."""
+        waiting = self._waiting
+        oldest = next((c for c in waiting if not c.idle), None) or next(iter(waiting), None)
         if oldest is None:
             return False
         log.debug("HTTP connection limit reached: closing %s's idle connection", oldest.peer[0])

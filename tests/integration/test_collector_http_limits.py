@@ -247,3 +247,47 @@ def test_a_full_house_makes_room_for_a_scrape() -> None:
         finally:
             for sock in idle:
                 sock.close()
+
+
+def test_a_flood_at_the_cap_does_not_cut_a_kept_alive_scrape_connection() -> None:
+    """Prometheus keeps its scrape connection alive between scrapes: at the cap, the new
+    connections of a flood replace each other, not the scraper's idle one."""
+    cap = 10
+    config = HttpConfig(max_connections=cap, read_header_timeout_seconds=60)
+    keep = b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n"
+    with serving(config) as server:
+        scraper = socket.create_connection(server.server_address, timeout=10)
+        flood: list[socket.socket] = []
+        try:
+            scraper.sendall(keep)
+            first = read_answer(scraper)
+            assert first.startswith(b"HTTP/1.1 200 OK"), first[:80]
+            flood = [socket.create_connection(server.server_address) for _ in range(3 * cap)]
+            # Every connection past the cap replaced a flood connection that waited longest.
+            evicted = len(flood) - (cap - 1)
+            wait_until(lambda: all(is_closed(s) for s in flood[:evicted]), 5, "evictions")
+            scraper.setblocking(True)
+            scraper.sendall(keep)
+            assert read_answer(scraper).startswith(b"HTTP/1.1 200 OK")
+        finally:
+            for sock in [scraper, *flood]:
+                sock.close()
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One kept-alive answer: its head, then as many body bytes as Content-Length says."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {data[:80]!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(
+        line.split(b":", 1)[1] for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    ))  # fmt: skip
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed mid-answer"
+        body += chunk
+    return head + b"\r\n\r\n" + body
