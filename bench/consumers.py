@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, Literal
 
 import paho.mqtt.client as paho
@@ -49,6 +51,7 @@ class Timing:
     messages: int
     first: float
     last: float
+    cpu: float = 0.0  # CPU seconds the consumer's process used from first to last
 
     @property
     def rate(self) -> float:
@@ -56,29 +59,46 @@ class Timing:
         span = self.last - self.first
         return (self.messages - 1) / span if span > 0 else float("inf")
 
+    @property
+    def cpu_us(self) -> float:
+        """CPU microseconds per message: on a shared machine, steadier than the rate."""
+        return self.cpu / max(1, self.messages - 1) * 1e6
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 class Counter:
-    """Counts messages to ``total``; notes when the first and the last arrived."""
+    """Counts messages to ``total``; notes when the first and the last arrived, and the
+    consumer's CPU time then (``cpu_clock``: this process's by default)."""
 
-    def __init__(self, total: int, skip: int = 0) -> None:
+    def __init__(self, total: int, skip: int = 0,
+                 cpu_clock: Callable[[], float] = time.process_time) -> None:  # fmt: skip
         self.total = total
         self.skip = skip  # messages before the load (probes): not timed
+        self.cpu_clock = cpu_clock
         self.count = 0
-        self.first = 0.0
-        self.last = 0.0
+        self.first = self.last = 0.0
+        self.cpu_first = self.cpu_last = 0.0
         self.done = threading.Event()
 
     def add(self, n: int = 1) -> None:
         now = time.monotonic()
         if self.count <= self.skip < self.count + n:
             self.first = now
+            self.cpu_first = self.cpu_clock()
         self.count += n
         if self.count >= self.total and not self.done.is_set():
             self.last = now
+            self.cpu_last = self.cpu_clock()
             self.done.set()
 
     def timing(self) -> Timing:
-        return Timing(self.count - self.skip, self.first, self.last)
+        cpu = self.cpu_last - self.cpu_first
+        return Timing(self.count - self.skip, self.first, self.last, cpu)
 
 
 # mosquitto_sub --------------------------------------------------------------------------
@@ -102,8 +122,8 @@ class MosquittoSub:
         subprocess.run([*self.argv, "-E"], check=True, timeout=30)
 
     def start(self, total: int) -> Counter:
-        counter = self.counter = Counter(total)
         proc = self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE)
+        counter = self.counter = Counter(total, cpu_clock=lambda: process_cpu(proc.pid))
         threading.Thread(target=self._read, args=(proc.stdout, counter), daemon=True).start()
         return counter
 

@@ -173,8 +173,9 @@ def report(results: list[Result], events_per_message: float) -> bool:
     """Print the table; True when every target is met."""
     by = {(r.consumer, r.protocol, r.mode): r for r in results}
     unit = "events/s" if events_per_message != 1 else "msg/s"
-    print(f"\n| consumer | MQTT | mode | {unit} | × bare paho | × mosquitto_sub |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n| consumer | MQTT | mode | {unit} | × bare paho | × mosquitto_sub "
+          "| consumer's CPU µs/msg |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     ok = True
     for r in results:
         rate = r.timing.rate * events_per_message
@@ -183,7 +184,7 @@ def report(results: list[Result], events_per_message: float) -> bool:
         x_paho = r.timing.rate / paho_.timing.rate if paho_ else float("nan")
         x_mosq = r.timing.rate / mosq.timing.rate if mosq else float("nan")
         print(f"| {r.consumer} | {r.protocol} | {r.mode} | {rate:,.0f} | {x_paho:.2f} | "
-              f"{x_mosq:.2f} |")  # fmt: skip
+              f"{x_mosq:.2f} | {r.timing.cpu_us:.1f} |")  # fmt: skip
         if r.consumer == "collector":  # collector-paho: for comparison only
             if events_per_message == 1 and paho_ and x_paho < PAHO_RATIO_TARGET:
                 ok = False
