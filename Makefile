@@ -70,7 +70,7 @@ faults: deps $(STAMP)
 
 # 30 minutes at 10x a busy branch's rate across 200 branches, in short business days: zero
 # loss, and the collector's RSS at the last day's start <= 5 % above day 2's (docs/reliability.md).
-# Not in CI. SOAK_MINUTES=2 for a short check (too short for days: compares with its first quarter).
+# Not in CI. SOAK_MINUTES=2 for a short check (too short for days: judges only the loss).
 SOAK_MINUTES ?= 30
 soak: deps $(STAMP)
 	$(PY) -m tests.faults.soak --minutes $(SOAK_MINUTES)

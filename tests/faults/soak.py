@@ -14,8 +14,9 @@ collector's RSS at the start of the last day begun may be at most 5 % above its
 RSS at the start of day 2: the same point of the day, the first day (the
 warm-up) and its state whole behind both, so what a day legitimately holds
 (finished tickets, the day's figures, reset at each opening) does not count as
-growth, a leak does. A run too short for two days after the first compares its
-end with the end of its first quarter instead. Not part of CI.
+growth, a leak does. A run too short for two days after the first (SOAK_MINUTES=2)
+shows its end against the end of its first quarter, but judges only the loss: a
+day's state still grows there. Not part of CI.
 """
 
 from __future__ import annotations
@@ -185,9 +186,12 @@ def soak(
                          "wrong posts": settled.difference.wrong_posts}  # fmt: skip
         report["missing_or_lost_per_api"] = _missing(rig)
         witness.close()
-    growth = report["memory"]["rss_mb"]["collector"]["growth"]
+    memory_ok = (
+        not report["memory"]["judged"]
+        or report["memory"]["rss_mb"]["collector"]["growth"] <= MAX_RSS_GROWTH
+    )
     report["pass"] = bool(
-        growth <= MAX_RSS_GROWTH
+        memory_ok
         and diff.exact
         and settled.difference.exact
         and witness.gaps() == 0
@@ -198,7 +202,7 @@ def soak(
 
 def memory(report: dict[str, Any], seconds: float) -> dict[str, Any]:
     """RSS growth from the start of day 2 to the start of the last day begun (or, in a run
-    too short for that, from the end of its first quarter to its end)."""
+    too short for that, from the end of its first quarter to its end: not judged)."""
     starts = report["day_starts"]
     if len(starts) >= 2:
         base, end = starts[0], starts[-1]
@@ -206,10 +210,11 @@ def memory(report: dict[str, Any], seconds: float) -> dict[str, Any]:
     else:
         quarter = [s for s in report["samples"] if s["t"] >= seconds / 4]
         base, end = (quarter or report["samples"])[0], report["samples"][-1]
-        how = "too short for two days: end of the first quarter -> end"
+        how = "too short for two days: end of the first quarter -> end (not judged)"
     names = [name for name in base if name in end and name not in ("t", "day", "events")]
     return {
         "compared": how,
+        "judged": len(starts) >= 2,
         "t": [base["t"], end["t"]],
         "snapshot_kb": [base["snapshot_kb"], end["snapshot_kb"]],
         "rss_mb": {
