@@ -371,9 +371,9 @@ def print_extrapolation(report: dict[str, Any], totals: dict[str, Any]) -> None:
                 f"{rss_per_branch * BANK_BRANCHES * copies / 2**30:.1f} GiB",
             ],
             [
-                "NATS, 3 nodes together",
+                "NATS, 3 nodes together (by messages: agents send one event each)",
                 f"{totals['cpu_nats']:.2f} cores",
-                f"{totals['cpu_nats'] * ratio:.1f} cores",
+                f"{totals['cpu_nats'] * BANK_PEAK_RATE / totals['published']:.1f} cores",
             ],
             [
                 "Prometheus (regions and global)",
