@@ -314,13 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.from_args(args, calibrate)
     workdir = Path(tempfile.mkdtemp(prefix="branchwatch-scale-"))
     print(f"work directory: {workdir}", flush=True)
-    try:
-        if args.find:
-            from bench.scale_find import find  # noqa: PLC0415 - only for --find
+    # --find's module imports this one: it is imported only when asked for.
+    from bench.scale_find import find, print_find  # noqa: PLC0415
 
-            report = find(plan, workdir)
-        else:
-            report = run(plan, workdir)
+    measure, show = (find, print_find) if args.find else (run, print_report)
+    try:
+        report = measure(plan, workdir)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -328,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"] = {"cores": os.cpu_count(), "load_average_end": os.getloadavg()}
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
-    return print_report(report)
+    return show(report)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from bench.scale import Bench
 from bench.scale_measure import CpuMeter
-from bench.scale_report import steady_figures
+from bench.scale_report import ms, steady_figures, table
 from bench.scale_run import Load, Plan, wait_for
 
 MAX_STEPS: Final = 6
@@ -114,3 +114,39 @@ def find(plan: Plan, workdir: Path) -> dict[str, Any]:
     finally:
         bench.close()
     return {"plan": plan.describe(), "steps": steps, "best": best}
+
+
+def print_find(report: dict[str, Any]) -> int:
+    rows = [
+        [
+            f"{s['branches']:,}",
+            f"{s['rate']:,.0f}",
+            f"{s['generated']:,.0f} / {s['applied']:,.0f}",
+            f"{ms(s['lag_p50'])} / {ms(s['lag_p99'])}",
+            f"{s['outstanding']:,}",
+            f"{s['cpu_all'] * 100:.0f} %",
+            ", ".join(f"{x:.1f}" for x in s["load_average"]),
+            "yes" if s["kept_up"] else "no",
+        ]
+        for s in report["steps"]
+    ]
+    table(
+        [
+            "branches",
+            "asked events/s",
+            "generated / applied events/s",
+            "ingest lag p50 / p99 (worst collector)",
+            "shards' unacknowledged (max)",
+            "CPU of all parts (of one core)",
+            "load average",
+            "kept up",
+        ],
+        rows,
+    )
+    best = report.get("best")
+    print(
+        f"largest load kept up with: {best['branches']:,} branches, {best['rate']:,.0f} events/s"
+        if best
+        else "no step kept up"
+    )
+    return 0 if best else 1

@@ -15,11 +15,11 @@ def _num(value: float | None, unit: str = "", digits: int = 2) -> str:
     return "–" if value is None else f"{value:,.{digits}f}{unit}"
 
 
-def _ms(value: float | None) -> str:
+def ms(value: float | None) -> str:
     return "–" if value is None else f"{value * 1000:,.0f} ms"
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in rows:
@@ -60,8 +60,6 @@ def steady_figures(report: dict[str, Any]) -> dict[str, Any]:
 
 def print_report(report: dict[str, Any]) -> int:
     """Print every table; 1 when a collector's totals are not exact (or it never settled)."""
-    if "steps" in report:  # --find
-        return print_find(report)
     plan = report["plan"]
     totals = steady_figures(report)
     start, end = report["window"]
@@ -96,13 +94,13 @@ def print_report(report: dict[str, Any]) -> int:
                 f"{rss / MB:.0f} MB",
                 f"{(rss - empty) / where['branches'] / 1024:.1f} KiB",
                 _num(live - report["probe_rate"] if live is not None else None, "", 0),
-                f"{_ms(lag.get('p50'))} / {_ms(lag.get('p99'))}",
-                f"{_ms(scrape.get('duration_avg'))} / {_ms(scrape.get('duration_max'))}",
+                f"{ms(lag.get('p50'))} / {ms(lag.get('p99'))}",
+                f"{ms(scrape.get('duration_avg'))} / {ms(scrape.get('duration_max'))}",
                 _num(scrape.get("samples"), "", 0),
-                f"{_ms(e2e.get('p50'))} / {_ms(e2e.get('p99'))}",
+                f"{ms(e2e.get('p50'))} / {ms(e2e.get('p99'))}",
             ]
         )
-    _table(
+    table(
         [
             "collector",
             "region / branches",
@@ -135,13 +133,13 @@ def print_others(report: dict[str, Any]) -> None:
         if not name.startswith("collector-")
     ]
     rows.append(["all measured processes", f"{sum(cpu.values()) * 100:.0f} %"])
-    _table(["process (steady window)", "CPU (of one core)"], rows)
+    table(["process (steady window)", "CPU (of one core)"], rows)
     federated = report.get("global", {}).values()
     if federated:
         print(
             f"global Prometheus: {report.get('global_series', 0)} region:* series federated "
             f"from {len(federated)} regions; a federation scrape "
-            f"{_ms(max(f.get('duration_avg', 0.0) for f in federated))} mean at most, "
+            f"{ms(max(f.get('duration_avg', 0.0) for f in federated))} mean at most, "
             f"{sum(f.get('samples', 0.0) for f in federated):.0f} samples\n"
         )
 
@@ -218,7 +216,7 @@ def print_kill(report: dict[str, Any]) -> None:
                 ]
             )
     print()
-    _table(
+    table(
         [
             "kill",
             "node",
@@ -277,7 +275,7 @@ def print_kill(report: dict[str, Any]) -> None:
                 "",
             ]
         )
-    _table(
+    table(
         ["kill", "clients", "connected again within the kill's minute", "PUBACK deadlines run out"],
         rows,
     )
@@ -317,7 +315,7 @@ def print_exactness(report: dict[str, Any]) -> bool:
                 "timed out" if settle is None else f"{settle:.0f} s",
             ]
         )
-    _table(
+    table(
         [
             "collector",
             "agents",
@@ -357,7 +355,7 @@ def print_extrapolation(report: dict[str, Any], totals: dict[str, Any]) -> None:
         "Linear in the rate (CPU) and in the branches (memory, series); single-event "
         "messages; the same machine's cores:\n"
     )
-    _table(
+    table(
         ["part", "this run", "the bank at peak"],
         [
             [
@@ -387,39 +385,3 @@ def print_extrapolation(report: dict[str, Any], totals: dict[str, Any]) -> None:
             ],
         ],
     )
-
-
-def print_find(report: dict[str, Any]) -> int:
-    rows = [
-        [
-            f"{s['branches']:,}",
-            f"{s['rate']:,.0f}",
-            f"{s['generated']:,.0f} / {s['applied']:,.0f}",
-            f"{_ms(s['lag_p50'])} / {_ms(s['lag_p99'])}",
-            f"{s['outstanding']:,}",
-            f"{s['cpu_all'] * 100:.0f} %",
-            ", ".join(f"{x:.1f}" for x in s["load_average"]),
-            "yes" if s["kept_up"] else "no",
-        ]
-        for s in report["steps"]
-    ]
-    _table(
-        [
-            "branches",
-            "asked events/s",
-            "generated / applied events/s",
-            "ingest lag p50 / p99 (worst collector)",
-            "shards' unacknowledged (max)",
-            "CPU of all parts (of one core)",
-            "load average",
-            "kept up",
-        ],
-        rows,
-    )
-    best = report.get("best")
-    print(
-        f"largest load kept up with: {best['branches']:,} branches, {best['rate']:,.0f} events/s"
-        if best
-        else "no step kept up"
-    )
-    return 0 if best else 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -308,9 +309,16 @@ class Load:
     def stop(self) -> dict[str, Any]:
         """SIGTERM every shard (they stop answering replays); their reports."""
         reports: dict[str, Any] = {}
+        for _, _, process in self.shards:
+            if process.proc is not None:
+                process.proc.terminate()
         for _, path, process in self.shards:
             if process.proc is not None:
-                process.stop(15)
+                try:
+                    process.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    print(f"{path.stem} did not stop within 30 s: killed", flush=True)
+                process.kill()
             final = path.with_suffix(".final.json")
             reports[path.stem] = json.loads(final.read_text()) if final.exists() else None
         return reports

@@ -57,6 +57,7 @@ from tests.faults.truth import Truth
 log = logging.getLogger("bench.scale_sim")
 
 SAMPLE_SECONDS: Final = 2.0
+STOP_SECONDS: Final = 5.0  # for the offline statuses of all the connections at the end
 
 
 @dataclass(frozen=True)
@@ -347,9 +348,11 @@ class Shard:
             sum(sim.watch.outstanding() for sim in self.sims),
         )
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Every connection's offline statuses and disconnect, within ``timeout`` together."""
+        deadline = time.monotonic() + timeout
         for sim in self.sims:
-            sim.stop()
+            sim.stop(max(0.1, deadline - time.monotonic()))
 
     def report(self) -> dict[str, Any]:
         connections = [sim.report() for sim in self.sims]
