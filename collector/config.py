@@ -61,7 +61,7 @@ class HttpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tls_client_ca_file: str = ""
     # name -> bcrypt hash; any user turns basic auth on for /metrics and /api/.
     basic_auth_users: dict[str, str] = msgspec.field(default_factory=dict)
-    max_connections: int = 512
+    max_connections: int = 4096
     read_header_timeout_seconds: float = 5.0
     idle_timeout_seconds: float = 60.0
     write_timeout_seconds: float = 30.0

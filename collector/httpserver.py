@@ -80,7 +80,7 @@ def _not_counted(reason: str) -> None:
 
 @dataclass(frozen=True)
 class Limits:
-    max_connections: int = 512
+    max_connections: int = 4096
     read_header_timeout: float = 5.0
     idle_timeout: float = 60.0
     write_timeout: float = 30.0
