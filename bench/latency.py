@@ -6,7 +6,8 @@ and a steady simulator load from ``bench.mqttload``'s publisher (2,000 msg/s ove
 the collector, which rebuilds it (it waits up to 10 s for a replay these agents
 never send), so the steady state starts after that. Then, every 50 ms, a probe
 agent (it answers replays, as a real one does) publishes one event at QoS 1 (post 7
-staffed, then vacated: the branch's state does not grow), and the bench polls
+staffed, then vacated: the branch's state does not grow; written to the socket by the
+polling thread itself), and the bench polls
 ``/api/v1/branches/probe/br-0001`` on one keep-alive connection until the agent's
 ``last_seq`` shows it. The latency is that answer's arrival minus the moment
 before the publish.
@@ -17,16 +18,19 @@ Exits 1 when the p99 is above 10 ms.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from bench.ingest_paths import machine
-from bench.mqttload import Publisher, publish_packets, single_events
+from bench.mqttload import Publisher, connect_packet, publish_packets, single_events
 from branchwatch.broker import EmbeddedBroker
 from branchwatch.contract import encode
 from branchwatch.contract.events import BranchOpened, PositionStaffed, PositionVacated
@@ -47,6 +51,23 @@ def last_seq(conn: http.client.HTTPConnection) -> int:
     agents = json.loads(body)["branch"]["agents"]
     seq = agents[0]["last_seq"] if agents else None
     return -1 if seq is None else int(seq)
+
+
+def probe_socket(broker: EmbeddedBroker) -> socket.socket:
+    """A raw MQTT 3.1.1 connection for the probes; its PUBACKs are read and dropped."""
+    sock = socket.create_connection((broker.host, broker.port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(connect_packet("latency-probe"))
+    if sock.recv(4)[:1] != b"\x20":
+        raise RuntimeError("the broker refused the probe connection")
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while sock.recv(1 << 16):
+                pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    return sock
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -87,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             # A warm-up, not a race: the load's agents are rebuilt (10 s without an answer),
             # and what is measured is the steady state after.
             time.sleep(max(0.0, args.warmup - 1))
-            latencies, polls = probe(agent, conn, args.seconds, args.interval)
+            with probe_socket(broker) as wire:
+                latencies, polls = probe(agent, conn, wire, args.seconds, args.interval)
             still = load.proc.poll() is None
         finally:
             load.proc.kill()
@@ -112,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def probe(
-    agent: FakeAgent, conn: http.client.HTTPConnection, seconds: float, interval: float
+    agent: FakeAgent,
+    conn: http.client.HTTPConnection,
+    wire: socket.socket,
+    seconds: float,
+    interval: float,
 ) -> tuple[list[float], list[int]]:
     """Probe events until ``seconds`` have passed; each one's latency in ms, and how many
     answers it took to see it."""
@@ -125,8 +151,11 @@ def probe(
         kind = PositionStaffed if seq % 2 else PositionVacated
         event = kind(v=1, seq=seq, ts=time.time(), device="intercom-1", position=7)
         agent.sent.append(event)  # for a replay, as the agent would
+        packet = publish_packets([(agent.topic, encode(event))])
         start = time.perf_counter()
-        agent.client.publish(agent.topic, encode(event), qos=1)
+        # From this thread, straight to the socket: handing it to paho's network thread
+        # would wait for the GIL this polling loop holds (up to 5 ms, the switch interval).
+        wire.sendall(packet)
         polls = 1
         while last_seq(conn) < seq:
             polls += 1
