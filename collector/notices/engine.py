@@ -141,7 +141,9 @@ class NoticeEngine:
                 and now - event.ts <= followups.FOLLOW_UP_MAX_AGE
             ):
                 open_episode(book, followups.unsatisfied(branch, event, now))
-        elif type(event) in _QUEUE_GROWS or any(e.kind == "queue_long" for e in book.open):
+        elif type(event) in _QUEUE_GROWS or (
+            book.open and any(e.kind == "queue_long" for e in book.open)
+        ):  # most branches have no open episode: no generator built per event
             _look_at_queues(book, now)
         schedule(book)
         return ignored
