@@ -48,7 +48,6 @@ from bench.scale_measure import (
     collector_failover,
     collector_self_metrics,
     lag_quantiles,
-    leaderships,
     scrape_figures,
     whose,
 )
@@ -152,7 +151,7 @@ class Bench:
     def kill(self, victim: int) -> None:
         """``kill -9`` of node ``victim``, with what it led (by whose it was)."""
         cluster = self.stack.cluster
-        led = leaderships(cluster, victim)
+        led = cluster.leaderships(victim)
         killed = time.time()
         cluster.kill(victim)
         clients = [c.name for c in self.stack.collectors]

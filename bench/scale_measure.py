@@ -24,7 +24,6 @@ from typing import Any, Final
 
 from bench.scale_stack import cpu_seconds
 from branchwatch.sim.model import AGENT as SIM_AGENT
-from tests.natscluster import NatsCluster
 from tests.promstack import PrometheusProcess
 
 LAG: Final = "branchwatch_collector_ingest_lag_seconds"
@@ -104,32 +103,8 @@ def nats_hash(name: str) -> str:
     return "".join(HASH_DIGITS[byte % len(HASH_DIGITS)] for byte in digest[:8])
 
 
-def leaderships(cluster: NatsCluster, index: int) -> list[str]:
-    """What node ``index`` leads, as :meth:`NatsCluster.leaderships` says it, each consumer
-    followed by what it delivers: the last token of its filter (events, status, cmd…)."""
-    name = cluster.nodes[index].name
-    for other, node in enumerate(cluster.nodes):
-        if other == index or not node.running:
-            continue
-        query = "accounts=true&streams=true&consumers=true&config=true"
-        url = f"http://127.0.0.1:{node.http_port}/jsz?{query}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            report = json.load(response)
-        held = ["meta"] if report.get("meta_cluster", {}).get("leader") == name else []
-        for account in report.get("account_details", []):
-            for stream in account.get("stream_detail", []):
-                if stream.get("cluster", {}).get("leader") == name:
-                    held.append(stream["name"])
-                for consumer in stream.get("consumer_detail") or []:
-                    if consumer.get("cluster", {}).get("leader") == name:
-                        kind = consumer.get("config", {}).get("filter_subject", "").split(".")[-1]
-                        held.append(f"{stream['name']} consumer {consumer['name']} {kind}")
-        return held
-    return []
-
-
 def whose(led: list[str], names: Iterable[str]) -> dict[str, int]:
-    """What a node led (:func:`leaderships`), by whose it is: the streams and the meta
+    """What a node led (:meth:`NatsCluster.leaderships`), by whose it is: the streams and the meta
     group by their names, each consumer by its session's client id (or node) and kind."""
     by_hash = {nats_hash(name): name for name in names}
     out: Counter[str] = Counter()

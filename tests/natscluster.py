@@ -164,7 +164,9 @@ class NatsCluster:
         node.proc = None
 
     def leaderships(self, index: int) -> list[str]:
-        """The JetStream streams and consumers (and the meta group) led by node ``index``.
+        """The JetStream streams and consumers (and the meta group) led by node ``index``;
+        each consumer followed by what it delivers: the last token of its filter subject
+        (events, status, cmd…).
 
         Their Raft groups elect a new leader when it dies: 4-9 s in NATS 2.9.
         """
@@ -172,7 +174,7 @@ class NatsCluster:
         for other, node in enumerate(self.nodes):
             if other == index or not node.running:
                 continue
-            query = "accounts=true&streams=true&consumers=true"
+            query = "accounts=true&streams=true&consumers=true&config=true"
             url = f"http://127.0.0.1:{node.http_port}/jsz?{query}"
             with urllib.request.urlopen(url, timeout=5) as response:
                 report = json.load(response)
@@ -181,11 +183,11 @@ class NatsCluster:
                 for stream in account.get("stream_detail", []):
                     if stream.get("cluster", {}).get("leader") == name:
                         held.append(stream["name"])
-                    held.extend(
-                        f"{stream['name']} consumer {consumer['name']}"
-                        for consumer in stream.get("consumer_detail") or []
-                        if consumer.get("cluster", {}).get("leader") == name
-                    )
+                    for consumer in stream.get("consumer_detail") or []:
+                        if consumer.get("cluster", {}).get("leader") == name:
+                            subject = consumer.get("config", {}).get("filter_subject", "")
+                            kind = subject.split(".")[-1]
+                            held.append(f"{stream['name']} consumer {consumer['name']} {kind}")
             return held
         return []
 
