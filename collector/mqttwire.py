@@ -109,20 +109,11 @@ class BatchingClient(paho.Client):
         pos = 0
         while pos + 2 <= end:
             header = data[pos]
-            # The remaining length: 1 to 4 bytes of 7 bits, least significant first.
-            length = shift = 0
-            cursor = pos + 1
-            while True:
-                if cursor >= end:
-                    return pos, MQTTErrorCode.MQTT_ERR_SUCCESS  # the rest comes next read
-                byte = data[cursor]
-                cursor += 1
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    return pos, MQTTErrorCode.MQTT_ERR_PROTOCOL
+            length, cursor = _variable_int(data, pos + 1, end)
+            if cursor == INCOMPLETE:
+                return pos, MQTTErrorCode.MQTT_ERR_SUCCESS  # the rest comes next read
+            if cursor == MALFORMED:
+                return pos, MQTTErrorCode.MQTT_ERR_PROTOCOL
             body_end = cursor + length
             if body_end > end:
                 return pos, MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -191,17 +182,30 @@ def _skip_properties(data: bytes | bytearray, pos: int, end: int) -> int:
     The collector asks for no topic aliases (paho announces none), so the
     properties carry nothing it needs.
     """
-    length = shift = 0
-    while True:
-        if pos >= end:
-            return -1
-        byte = data[pos]
-        pos += 1
-        length |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            break
-        shift += 7
-        if shift > 21:
-            return -1
+    length, pos = _variable_int(data, pos, end)
+    if pos < 0:
+        return -1
     pos += length
     return pos if pos <= end else -1
+
+
+INCOMPLETE: Final = -1
+MALFORMED: Final = -2
+
+
+def _variable_int(data: bytes | bytearray, pos: int, end: int) -> tuple[int, int]:
+    """An MQTT variable byte integer at ``pos`` (1 to 4 bytes of 7 bits, least significant
+    first: a packet's remaining length, a properties length): (value, position after it),
+    the position :data:`INCOMPLETE` if ``data`` ends first, :data:`MALFORMED` past 4 bytes."""
+    value = shift = 0
+    while True:
+        if pos >= end:
+            return 0, INCOMPLETE
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 21:
+            return 0, MALFORMED
