@@ -26,6 +26,7 @@ import msgspec
 from branchwatch.contract.ids import is_site_id
 from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from collector.config import CollectorConfig, ScreenConfig
+from collector.floor import finished
 from collector.floor.branch import BranchState, Ticket
 from collector.floor.config import FloorConfig, FloorRules
 from collector.floor.estimate import estimate_waits
@@ -229,7 +230,7 @@ class LobbyScreen:
         for ticket_id, ticket in state.tickets.items():
             if ticket.called_ts is not None and ticket.counter is not None:
                 recent.append((ticket.called_ts, ticket_id, ticket))
-        for read, (ticket_id, ticket) in enumerate(reversed(state.finished.items())):
+        for read, (ticket_id, ticket) in enumerate(finished.newest(state)):
             if read >= CALLS_READ:
                 break
             if ticket.called_ts is not None and ticket.counter is not None:

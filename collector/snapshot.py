@@ -18,6 +18,7 @@ from collector.errors import SnapshotError
 from collector.floor.branch import LOST_REASONS, BranchState
 from collector.floor.config import FloorRules
 from collector.floor.figures import repair as repair_figures
+from collector.floor.finished import upgrade as upgrade_finished
 from collector.floor.posts import upgrade as upgrade_post
 from collector.notices.state import repair as repair_notices
 
@@ -116,6 +117,7 @@ def _check(layout: Layout, b: BranchState) -> None:
         agent.name = name  # snapshots before notices did not record it
     for post in b.posts.values():
         upgrade_post(post)  # snapshots before posts kept their staff marks
+    upgrade_finished(b)  # snapshots before finished tickets were kept as records
     repair_notices(b.notices, layout.positions, layout.services)
     b.today = repair_figures(
         b.tellers, b.transfers, b.intercom, b.today, layout.services, layout.positions, LOST_REASONS

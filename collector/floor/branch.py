@@ -161,7 +161,6 @@ class BranchState(msgspec.Struct, gc=False):
     posts: dict[int, Post]
     counters: dict[str, CounterState]
     tickets: dict[str, Ticket]  # live: waiting, called, serving
-    finished: dict[str, Ticket]  # recently finished, oldest first (bounded)
     agents: dict[str, AgentState]
     open: bool = False
     open_changed_ts: float | None = None  # ts of the newest opened/closed
@@ -180,6 +179,12 @@ class BranchState(msgspec.Struct, gc=False):
     # Labels left out of events being applied, for a series cap (reason -> count); the
     # store moves them to its result after each message, so it is empty between calls.
     refused: dict[str, int] = msgspec.field(default_factory=dict)
+    # Recently finished tickets, oldest first (bounded), each a compact record
+    # (collector.floor.finished).
+    finished_records: dict[str, bytes] = msgspec.field(default_factory=dict)
+    # Finished tickets as whole structs, as snapshots kept them before the records: moved
+    # into finished_records when such a snapshot is restored, None otherwise.
+    finished: dict[str, Ticket] | None = None
 
 
 def new_histogram(buckets: tuple[float, ...]) -> Histogram:
@@ -208,7 +213,6 @@ def new_branch(
         posts=posts,
         counters={},
         tickets={},
-        finished={},
         agents={},
     )
 

@@ -45,6 +45,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
+from collector.floor import finished
 from collector.floor.branch import BranchState, CounterState, Ticket
 from collector.notices.followups import serves
 
@@ -93,7 +94,7 @@ def counter_seconds(branch: BranchState, model: EstimateModel = DEFAULT_MODEL) -
     wanted = model.recent_samples
     samples: dict[str, list[float]] = {service: [] for service in branch.services}
     # Newest first; a bounded read keeps the cost flat however long the day.
-    for read, ticket in enumerate(reversed(branch.finished.values())):
+    for read, (_, ticket) in enumerate(finished.newest(branch)):
         if read >= MAX_FINISHED_READ:
             break
         taken = _taken(ticket)
@@ -152,7 +153,7 @@ class Patience:
         """From the branch's tickets today; nobody gives up before ``min_walkouts`` did."""
         gave_up: list[float] = []
         stayed: list[float] = []
-        for ticket in itertools.chain(branch.finished.values(), branch.tickets.values()):
+        for ticket in itertools.chain(finished.every(branch), branch.tickets.values()):
             since = ticket.wait_since
             if since is None:
                 continue

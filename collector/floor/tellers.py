@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from collector.floor import finished
 from collector.floor.agents import count
 from collector.floor.branch import BranchState, CounterState, Ticket
 from collector.floor.config import FloorRules
@@ -86,7 +87,7 @@ def rated_teller(
     if teller is not None:
         return teller
     if ticket_id is not None:
-        ticket = branch.tickets.get(ticket_id) or branch.finished.get(ticket_id)
+        ticket = branch.tickets.get(ticket_id) or finished.get(branch, ticket_id)
         if ticket is not None and ticket.teller is not None:
             return ticket.teller
     return counter.teller

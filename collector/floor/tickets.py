@@ -6,11 +6,17 @@ So a late ``issued`` (a replay filling a gap) still counts and observes its
 wait, but nothing late ever puts a ticket back into a queue: only the live,
 forward path enqueues.
 
+Finished tickets are kept as compact records (:mod:`collector.floor.finished`):
+a handler works on a copy of one and keeps what it changed (:func:`_keep`).
+Strings a ticket keeps are interned: every ticket of a service, counter or
+teller shares one copy instead of its event's own.
+
 Each handler returns ``None`` when applied, or the reason it was refused.
 """
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left
 from typing import Final
 
@@ -23,7 +29,7 @@ from branchwatch.contract.events import (
     TicketTransferred,
     TicketWalkout,
 )
-from collector.floor import day, tellers
+from collector.floor import day, finished, tellers
 from collector.floor.agents import count
 from collector.floor.branch import (
     AgentState,
@@ -36,7 +42,6 @@ from collector.floor.branch import (
 from collector.floor.config import FloorRules
 
 MAX_LIVE_TICKETS: Final = 10_000  # waiting, called or serving, per branch
-MAX_FINISHED_TICKETS: Final = 5_000  # finished ids remembered per branch (cleared at opening)
 TOO_MANY_TRANSFER_PAIRS: Final = "too_many_transfer_pairs"
 
 
@@ -87,10 +92,12 @@ def _is_stale(branch: BranchState, ts: float) -> bool:
 
 
 def _new(branch: BranchState, ticket_id: str, ts: float, state: TicketState) -> Ticket | None:
-    """A ticket first heard of now; live unless it is a previous day's. None: cap reached."""
+    """A ticket first heard of now; live unless it is a previous day's. None: cap reached.
+
+    A finished one is remembered now (the newest); the caller keeps what it adds."""
     if state == "done" or _is_stale(branch, ts):
         ticket = Ticket(state="done", done_ts=ts)
-        remember_finished(branch, ticket_id, ticket)
+        finished.add(branch, ticket_id, ticket)
         return ticket
     if len(branch.tickets) >= MAX_LIVE_TICKETS:
         return None
@@ -99,21 +106,23 @@ def _new(branch: BranchState, ticket_id: str, ts: float, state: TicketState) -> 
     return ticket
 
 
-def remember_finished(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
-    finished = branch.finished
-    finished[ticket_id] = ticket
-    if len(finished) > MAX_FINISHED_TICKETS:
-        del finished[next(iter(finished))]
+def _keep(branch: BranchState, ticket_id: str, ticket: Ticket, live: bool) -> None:
+    """Keep what a handler changed of a finished ticket (a live one is changed in place)."""
+    if not live:
+        finished.update(branch, ticket_id, ticket)
 
 
-def _finish(branch: BranchState, ticket_id: str, ticket: Ticket, ts: float) -> None:
-    """Take a live ticket off the floor (and out of its queue)."""
+def _finish(
+    rules: FloorRules, branch: BranchState, ticket_id: str, ticket: Ticket, ts: float
+) -> None:
+    """Take a live ticket off the floor (and out of its queue), count it, remember it."""
     if ticket.state == "waiting" and ticket.service is not None:
         branch.services[ticket.service].queue.pop(ticket_id, None)
     del branch.tickets[ticket_id]
     ticket.state = "done"
     ticket.done_ts = ts
-    remember_finished(branch, ticket_id, ticket)
+    settle(rules, branch, ticket)
+    finished.add(branch, ticket_id, ticket)
 
 
 def _leave_queue(branch: BranchState, ticket_id: str, ticket: Ticket, state: TicketState) -> None:
@@ -131,7 +140,7 @@ def _find(branch: BranchState, ticket_id: str) -> tuple[Ticket | None, bool]:
     ticket = branch.tickets.get(ticket_id)
     if ticket is not None:
         return ticket, True
-    return branch.finished.get(ticket_id), False
+    return finished.get(branch, ticket_id), False
 
 
 def _find_or_new(
@@ -154,33 +163,37 @@ def on_issued(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketIs
     if ticket is not None and ticket.issued_ts is not None:
         if live or (ticket.done_ts is not None and e.ts < ticket.done_ts):
             return "duplicate_ticket"
-        del branch.finished[e.ticket]  # the id is reused by a new ticket after the old one ended
+        del branch.finished_records[e.ticket]  # the id is reused after the old ticket ended
         ticket = None
+    service = sys.intern(e.service)
     if ticket is None:
         ticket = _new(branch, e.ticket, e.ts, "waiting")
         if ticket is None:
             return "too_many_tickets"
         stats.issued += 1
-        day.count_issued(branch, e.service, e.ts)
-        ticket.service = e.service
+        day.count_issued(branch, service, e.ts)
+        ticket.service = service
         ticket.vip = e.vip
         ticket.issued_ts = ticket.wait_since = e.ts
         if ticket.state == "waiting":
             stats.queue[e.ticket] = e.ts
+        else:
+            finished.update(branch, e.ticket, ticket)  # a previous day's
         return None
     # Later events of this ticket came first: count the issue, never enqueue.
     stats.issued += 1
-    day.count_issued(branch, e.service, e.ts)
+    day.count_issued(branch, service, e.ts)
     if ticket.transfer_owed is not None:
-        count_transfer(rules, branch, e.service, ticket.transfer_owed)
+        count_transfer(rules, branch, service, ticket.transfer_owed)
         ticket.transfer_owed = None
     ticket.issued_ts = e.ts
     ticket.vip = e.vip
     if ticket.wait_since is None:
         ticket.wait_since = e.ts
     if ticket.service is None:
-        ticket.service = e.service
+        ticket.service = service
     settle(rules, branch, ticket)
+    _keep(branch, e.ticket, ticket, live)
     return None
 
 
@@ -192,12 +205,14 @@ def on_called(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketCa
         return None  # the call that led to the transfer, arriving late: already past
     if live:
         if ticket.state in ("waiting", "called"):
-            ticket.counter = e.counter  # a recall may move the ticket to another counter
+            # A recall may move the ticket to another counter.
+            ticket.counter = sys.intern(e.counter)
         if ticket.state == "waiting":
             _leave_queue(branch, e.ticket, ticket, "called")
     if ticket.called_ts is None:
         ticket.called_ts = e.ts
     settle(rules, branch, ticket)
+    _keep(branch, e.ticket, ticket, live)
     return None
 
 
@@ -207,30 +222,34 @@ def on_transferred(
     stats = branch.services.get(e.service)
     if stats is None:
         return "unknown_service"
+    service = sys.intern(e.service)
     ticket, live = _find(branch, e.ticket)
     if ticket is None:
         ticket = _new(branch, e.ticket, e.ts, "waiting")
         if ticket is None:
             return "too_many_tickets"
-        ticket.service = ticket.transfer_owed = e.service
+        ticket.service = ticket.transfer_owed = service
         ticket.wait_since = ticket.transferred_ts = e.ts
         if ticket.state == "waiting":
             stats.queue[e.ticket] = e.ts
+        else:
+            finished.update(branch, e.ticket, ticket)  # a previous day's
         return None
     if _before_segment(ticket, e.ts):
         return None  # an earlier transfer, replayed: where from is not known any more
-    _count_transfer_of(rules, branch, ticket, e.service)
+    _count_transfer_of(rules, branch, ticket, service)
     if not live:
-        return None  # a finished ticket is never queued again
+        _keep(branch, e.ticket, ticket, live)  # a finished ticket is never queued again
+        return None
     last_move = max(ticket.called_ts or 0.0, ticket.started_ts or 0.0)
     if e.ts < last_move:
         # Called (or served) after this transfer already: it is where it belongs.
-        ticket.service = e.service
+        ticket.service = service
         ticket.transferred_ts = e.ts
         settle(rules, branch, ticket)
         return None
     _leave_queue(branch, e.ticket, ticket, "waiting")
-    ticket.service = e.service
+    ticket.service = service
     ticket.wait_since = ticket.transferred_ts = e.ts
     ticket.called_ts = ticket.started_ts = ticket.ended_ts = None
     ticket.counter = None
@@ -286,14 +305,14 @@ def _lose(
         ticket = _new(branch, ticket_id, ts, "done")
         assert ticket is not None  # a finished record is never capped
         ticket.lost = reason
+        finished.update(branch, ticket_id, ticket)
         return None
     if not live or _before_segment(ticket, ts):
         return None  # already finished: a replayed duplicate
     if waiting_only and ticket.state != "waiting":
         return "bad_transition"  # a walkout after the ticket was called
     ticket.lost = reason
-    _finish(branch, ticket_id, ticket, ts)
-    settle(rules, branch, ticket)
+    _finish(rules, branch, ticket_id, ticket, ts)
     return None
 
 
@@ -303,15 +322,14 @@ def lose_waiting(rules: FloorRules, branch: BranchState, ts: float) -> None:
         for ticket_id in list(stats.queue):
             ticket = branch.tickets[ticket_id]
             ticket.lost = "closed"
-            _finish(branch, ticket_id, ticket, ts)
-            settle(rules, branch, ticket)
+            _finish(rules, branch, ticket_id, ticket, ts)
         stats.queue.clear()
 
 
 def clear_tickets(branch: BranchState) -> None:
     """Branch opened: a new day, leftover tickets and remembered ids are forgotten."""
     branch.tickets.clear()
-    branch.finished.clear()
+    branch.finished_records.clear()
     for stats in branch.services.values():
         stats.queue.clear()
 
@@ -331,13 +349,14 @@ def on_started(
     teller = e.teller if e.teller is not None or counter is None else counter.teller
     if live:
         _leave_queue(branch, e.ticket, ticket, "serving")
-        ticket.counter = e.counter
+        ticket.counter = sys.intern(e.counter)
     if teller is not None and (live or ticket.teller is None):
-        ticket.teller = teller
+        ticket.teller = teller = sys.intern(teller)
         tellers.seen(rules, branch, teller, e.ts)
     if ticket.started_ts is None:
         ticket.started_ts = e.ts
     settle(rules, branch, ticket)
+    _keep(branch, e.ticket, ticket, live)
     return None
 
 
@@ -347,12 +366,15 @@ def on_ended(rules: FloorRules, branch: BranchState, _: AgentState, e: ServiceEn
         ticket = _new(branch, e.ticket, e.ts, "done")
         assert ticket is not None  # a finished record is never capped
         ticket.ended_ts = e.ts
+        finished.update(branch, e.ticket, ticket)
         return None
     if _before_segment(ticket, e.ts) or ticket.ended_ts is not None or ticket.lost is not None:
         return None
     ticket.ended_ts = e.ts
     if live:
-        ticket.counter = e.counter
-        _finish(branch, e.ticket, ticket, e.ts)
+        ticket.counter = sys.intern(e.counter)
+        _finish(rules, branch, e.ticket, ticket, e.ts)
+        return None
     settle(rules, branch, ticket)
+    _keep(branch, e.ticket, ticket, live)
     return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from branchwatch.contract.events import EvaluationSubmitted
+from collector.floor import finished
 from collector.floor.branch import BranchState, CounterState
 from collector.notices.book import (
     BUSY,
@@ -59,7 +60,7 @@ def unsatisfied(branch: BranchState, e: EvaluationSubmitted, now: float) -> Epis
     """The episode of an unsatisfied rating: what staff need to find the customer."""
     ticket = None
     if e.ticket is not None:
-        ticket = branch.tickets.get(e.ticket) or branch.finished.get(e.ticket)
+        ticket = branch.tickets.get(e.ticket) or finished.get(branch, e.ticket)
     teller = e.teller
     waited = None
     if ticket is not None:

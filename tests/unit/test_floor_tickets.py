@@ -8,7 +8,7 @@ import pytest
 
 from branchwatch.contract import events as ev
 from branchwatch.thresholds import DEFAULT_THRESHOLDS
-from collector.floor import tickets
+from collector.floor import finished, tickets
 from collector.floor.config import FloorConfig
 from collector.store import Store
 from collector.views import ServiceStats
@@ -360,7 +360,7 @@ def test_live_tickets_are_capped(feed: Feed, monkeypatch: pytest.MonkeyPatch) ->
 def test_finished_ids_are_remembered_up_to_a_bound(
     feed: Feed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tickets, "MAX_FINISHED_TICKETS", 2)
+    monkeypatch.setattr(finished, "MAX_FINISHED_TICKETS", 2)
     for n in (1, 2, 3):
         feed(ev.TicketIssued, 1000 + n, ticket=f"A{n}", service="cash")
         feed(ev.TicketWalkout, 1100 + n, ticket=f"A{n}")
