@@ -18,7 +18,7 @@ from agent.core import AgentCore
 from agent.devices.base import DeviceKind
 from agent.devices.registry import DEVICE_KINDS
 from agent.publisher import Publisher
-from agent.spool import Spool, SpoolWriteError
+from agent.spool import Spool, SpoolError, SpoolWriteError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ async def run_agent(config: AgentConfig, kinds: Mapping[str, DeviceKind] = DEVIC
         )  # fmt: skip
         background: list[asyncio.Task[Any]] = [
             asyncio.create_task(core.run_devices(), name="devices"),
-            asyncio.create_task(_prune(spool), name="prune"),
+            asyncio.create_task(_prune(core), name="prune"),
         ]
         publishing = asyncio.create_task(publisher.run(), name="publisher")
         stopping = asyncio.create_task(stop.wait(), name="stop")
@@ -82,12 +82,16 @@ async def run_agent(config: AgentConfig, kinds: Mapping[str, DeviceKind] = DEVIC
         log.info("agent stopped (last seq %d, %d unsent)", spool.last_seq, spool.depth)
 
 
-async def _prune(spool: Spool) -> None:
+async def _prune(core: AgentCore) -> None:
     while True:
         try:
-            removed = spool.prune()
+            removed = core.spool.prune()
         except SpoolWriteError as exc:  # a full disk: try again next time
             log.warning("spool prune postponed: %s", exc)
+        except SpoolError as exc:
+            # Corrupt: without this the task would end unseen and the spool stop pruning.
+            core.fail(exc, "prune")
+            return
         else:
             if removed:
                 log.info("spool: %d sent events past the retention window removed", removed)

@@ -144,13 +144,9 @@ class AgentCore:
             self._report_refusal(exc)
             return False
         except SpoolError as exc:
-            # A corrupt file or a bug, not the device's fault: stop the agent (systemd
-            # restarts it and a corrupt spool is set aside then), do not let an adapter
-            # swallow it. The event is not acknowledged to anyone.
-            if self.failure is None:
-                log.error("spool write failed, stopping: %s", exc)
-                self.failure = exc
-                self.failed.set()
+            # Not the device's fault: do not let an adapter swallow it. The event is not
+            # acknowledged to anyone.
+            self.fail(exc, "write")
             return False
         self.events_recorded += 1
         self.new_events.set()
@@ -164,6 +160,14 @@ class AgentCore:
         if self.spool.dropped != self._dropped_seen:
             self._report_drops()
         return True
+
+    def fail(self, exc: SpoolError, doing: str) -> None:
+        """A corrupt spool file (or a bug): stop the agent. systemd restarts it, and a
+        corrupt spool is set aside then."""
+        if self.failure is None:
+            log.error("spool %s failed, stopping: %s", doing, exc)
+            self.failure = exc
+            self.failed.set()
 
     def _report_refusal(self, exc: SpoolWriteError) -> None:
         """In the status at once (its refused count), in the log once a minute."""

@@ -39,7 +39,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from agent.errors import AgentError
 from agent.spoolfiles import (
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 
 class SpoolError(AgentError):
-    """The spool database cannot be opened or written."""
+    """The spool database cannot be opened, read or written."""
 
 
 class SpoolCorruptError(SpoolError):
@@ -369,17 +369,17 @@ class Spool:
 
     def _oldest_unsent_seq(self) -> int | None:
         """Not acknowledged, even in memory (an acknowledgement the disk refused counts)."""
-        row = self._db.execute(
+        (row,) = self._read(
             "SELECT min(seq) FROM events WHERE sent = 0 AND seq > ?", (self._acked_unwritten,)
-        ).fetchone()
+        )
         return None if row[0] is None else int(row[0])
 
     def oldest_unsent_ts(self) -> float | None:
         seq = self._oldest_unsent_seq()
         if seq is None:
             return None
-        ts: float = self._db.execute("SELECT ts FROM events WHERE seq = ?", (seq,)).fetchone()[0]
-        return ts
+        (row,) = self._read("SELECT ts FROM events WHERE seq = ?", (seq,))
+        return float(row[0])
 
     def last_sent_seq(self) -> int:
         """Highest acknowledged seq. Events are acknowledged in seq order, so that is the
@@ -394,10 +394,10 @@ class Spool:
         max_bytes: int = MAX_MESSAGE_BYTES,
     ) -> Batch | None:
         """The oldest unsent events with seq > ``after_seq``, as one payload."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT seq, payload FROM events WHERE sent = 0 AND seq > ? ORDER BY seq LIMIT ?",
             (max(after_seq, self._acked_unwritten), max_events),
-        ).fetchall()
+        )
         return first_batch(rows, max_events, max_bytes)
 
     def held_batches(
@@ -407,10 +407,10 @@ class Spool:
         """Every held event (sent or not) with ``from_seq <= seq <= to_seq``, in batches."""
         after = from_seq - 1
         while True:
-            rows = self._db.execute(
+            rows = self._read(
                 "SELECT seq, payload FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
                 (after, to_seq, max_events),
-            ).fetchall()
+            )
             batch = first_batch(rows, max_events, max_bytes)
             if batch is None:
                 return
@@ -418,13 +418,22 @@ class Spool:
             after = batch.last_seq
 
     def oldest_held_seq(self) -> int | None:
-        row = self._db.execute("SELECT min(seq) FROM events").fetchone()
+        (row,) = self._read("SELECT min(seq) FROM events")
         return None if row[0] is None else int(row[0])
 
     # -- plumbing ----------------------------------------------------------
 
     def _transaction(self) -> Transaction:
         return Transaction(self._db)
+
+    def _read(self, sql: str, parameters: tuple[int, ...] = ()) -> list[tuple[Any, ...]]:
+        """A query's rows; SQLite's error as ours. A file gone corrupt under a running
+        agent must stop it with a clear error (it is set aside at the next start), not
+        end the publisher with a raw sqlite3 traceback."""
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read") from exc
 
     def _set_meta(self, **values: float) -> None:
         for key, value in values.items():
@@ -446,8 +455,8 @@ class Spool:
         """SQLite's error as ours: the file corrupt, or the disk refusing a write."""
         if is_corrupt(exc):
             return SpoolCorruptError(f"spool {self.path} is corrupt ({exc})")
-        if doing == "open":
-            return SpoolError(f"cannot open spool {self.path}: {exc}")
+        if doing in ("open", "read"):
+            return SpoolError(f"cannot {doing} spool {self.path}: {exc}")
         return SpoolWriteError(f"cannot write spool {self.path}: {exc}")
 
     def close(self) -> None:
@@ -456,7 +465,7 @@ class Spool:
         try:
             self.flush_marks()
             self._durable_meta(clean=1, refused=self.refused)
-        except SpoolWriteError as exc:
+        except SpoolError as exc:  # full or corrupt: the error that stopped us is told
             log.warning("%s; closing it as it is", exc)
         finally:
             with contextlib.suppress(sqlite3.Error):

@@ -9,6 +9,7 @@ process, SQLite's ``max_page_count`` stops the database from growing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from agent import status
+from agent.app import _prune
 from agent.core import AgentCore
 from agent.devices.base import UNSTAMPED, DeviceConfig
 from agent.spool import Spool, SpoolError, SpoolWriteError
@@ -309,3 +311,48 @@ def test_the_agent_refuses_events_on_a_full_disk_and_goes_on(
     assert "spool stores events again (21 refused so far)" in caplog.text
     seqs = stored_seqs(tmp_path / "spool.db")
     assert seqs == list(range(seqs[0], seqs[0] + stored + 1))  # no gap where it refused
+
+
+def test_a_spool_going_corrupt_under_a_running_agent_is_a_spool_error(tmp_path: Path) -> None:
+    """Reads (the publisher's batches, the status's oldest event, replays) raise the
+    spool's own error, which stops the agent with one clear line, not a sqlite3
+    traceback; the next start sets the file aside."""
+    path = tmp_path / "spool.db"
+    with Spool(path) as spool:
+        for _ in range(2000):
+            append(spool, 200)
+        spool._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        spool._db.execute("PRAGMA cache_size = 1")  # read pages from the file again
+        with path.open("r+b") as db:
+            db.seek(4096 * 2)
+            db.write(b"\xa5" * 4096 * 40)
+        with pytest.raises(SpoolError, match=f"cannot read spool {path}|is corrupt") as raised:
+            for batch in spool.held_batches(1, spool.last_seq):
+                assert batch.last_seq <= spool.last_seq
+            spool.unsent_batch()
+            spool.oldest_unsent_ts()
+        assert isinstance(raised.value.__cause__, sqlite3.Error)
+
+
+def test_pruning_a_corrupt_spool_stops_the_agent(tmp_path: Path) -> None:
+    """The prune task does not end unseen: it stops the agent with the spool's error."""
+    clock = Clock()
+    path = tmp_path / "spool.db"
+    with Spool(path, clock=clock, retention_seconds=60) as spool:
+        for _ in range(2000):
+            append(spool, 200)
+        spool.mark_sent(1 if spool.last_seq < 2000 else spool.last_seq - 1999, spool.last_seq)
+        spool._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        spool._db.execute("PRAGMA cache_size = 1")
+        with path.open("r+b") as db:
+            db.seek(4096 * 2)
+            db.write(b"\xa5" * 4096 * 40)
+        clock.now += 3600
+        core = AgentCore((DeviceConfig(id="q1", protocol="none"),), spool, {})
+
+        async def run() -> None:
+            await asyncio.wait_for(_prune(core), 10)
+
+        asyncio.run(run())
+        assert core.failed.is_set()
+        assert isinstance(core.failure, SpoolError)
