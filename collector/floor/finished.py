@@ -8,12 +8,12 @@ strings and float objects, they were most of a branch's memory. A record packs
 the same facts into one object; :func:`unpack` gives back an equal ``Ticket``
 (state ``done``) to read or change, and a changed one is packed again.
 
-Record layout: a flag byte (vip, the four counted flags, the loss), the time
-pattern (3 bytes: for each of :data:`TIMES`, 0 for None or the 1-based index of
-its value among the distinct ones), the distinct times as little-endian
-doubles (a ticket's wait usually starts at its issue and it is done when its
-service ends: one double for both), then service, counter, teller and the
-owed transfer as length-prefixed UTF-8 (length + 1; 0 is None).
+Record layout: one little-endian 32-bit word (for each of :data:`TIMES`, 3 bits:
+0 for None or the 1-based index of its value among the distinct ones; then vip,
+the four counted flags and the loss), the distinct times as doubles (a ticket's
+wait usually starts at its issue and it is done when its service ends: the same
+float, kept once), then service, counter, teller and the owed transfer as
+UTF-8, joined by NUL, ``\x01`` standing for None (no id holds either).
 
 A record that cannot be read (a tampered snapshot) is treated as unknown: the
 model forgets that ticket rather than fail on it.
@@ -21,11 +21,11 @@ model forgets that ticket rather than fail on it.
 
 from __future__ import annotations
 
-import math
 import struct
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
+from math import copysign
+from operator import itemgetter
 from typing import Final, NamedTuple
 
 from collector.floor.branch import BranchState, LostReason, Ticket
@@ -44,120 +44,137 @@ TIMES: Final = (
 )
 _LOSSES: Final[tuple[LostReason | None, ...]] = (None, "no_show", "walkout", "closed")
 _LOSS_CODES: Final = {reason: code for code, reason in enumerate(_LOSSES)}
-_VIP, _WAIT, _SERVED, _SERVICE, _LOST = 1, 2, 4, 8, 16
-_LOSS_SHIFT: Final = 5
-_HEAD: Final = 4  # flag byte + time pattern
 _SLOT_BITS: Final = 3
-_MAX_TEXT: Final = 254  # bytes of one string (its length byte holds length + 1)
+_SLOTS_MASK: Final = (1 << (_SLOT_BITS * len(TIMES))) - 1
+# Flags above the time slots.
+_VIP, _WAIT, _SERVED, _SERVICE, _LOST = (1 << (21 + bit) for bit in range(5))
+_LOSS_SHIFT: Final = 26
+_WORD: Final = struct.Struct("<I")
+_RECORDS: Final = tuple(struct.Struct(f"<I{count}d") for count in range(len(TIMES) + 1))
+_SEPARATOR: Final = "\x00"
+_NONE: Final = "\x01"
 
 
 class _Pattern(NamedTuple):
-    slots: tuple[int, ...]  # per time: 0 (None) or the 1-based index of its value
-    values: struct.Struct  # the distinct times
+    pick: Callable[[tuple[float | None, ...]], tuple[float | None, ...]]  # None + distinct
+    values: struct.Struct  # the distinct times, after the word
+    end: int  # where the strings start
 
 
 @lru_cache(maxsize=4096)  # canonical patterns number 4,140 at most (the Bell number B8)
 def _pattern(code: int) -> _Pattern:
-    slots = tuple((code >> (_SLOT_BITS * i)) & 7 for i in range(len(TIMES)))
-    return _Pattern(slots, struct.Struct(f"<{max(slots)}d"))
+    slots = [(code >> (_SLOT_BITS * i)) & 7 for i in range(len(TIMES))]
+    values = struct.Struct(f"<{max(slots)}d")
+    return _Pattern(itemgetter(*slots), values, _WORD.size + values.size)
 
 
 def pack(ticket: Ticket) -> bytes:
-    """The record of a finished ticket (any ticket: its state is not kept)."""
-    flags = (
-        (_VIP if ticket.vip else 0)
-        | (_WAIT if ticket.wait_counted else 0)
-        | (_SERVED if ticket.served_counted else 0)
-        | (_SERVICE if ticket.service_counted else 0)
-        | (_LOST if ticket.lost_counted else 0)
-        | _LOSS_CODES[ticket.lost] << _LOSS_SHIFT
+    """The record of a finished ticket (any ticket: its state is not kept).
+
+    ValueError: a string no record holds (NUL, or ``\x01`` alone: never a valid id).
+    """
+    times = (
+        ticket.issued_ts,
+        ticket.wait_since,
+        ticket.transferred_ts,
+        ticket.called_ts,
+        ticket.started_ts,
+        ticket.ended_ts,
+        ticket.done_ts,
     )
     distinct: list[float] = []
-    code = 0
-    for i, name in enumerate(TIMES):
-        value: float | None = getattr(ticket, name)
-        if value is None:
-            continue
-        slot = _index(distinct, value)
-        if slot == 0:
-            distinct.append(value)
-            slot = len(distinct)
-        code |= slot << (_SLOT_BITS * i)
-    parts = [
-        bytes((flags, code & 0xFF, (code >> 8) & 0xFF, code >> 16)),
-        struct.pack(f"<{len(distinct)}d", *distinct),
-    ]
-    for text in (ticket.service, ticket.counter, ticket.teller, ticket.transfer_owed):
-        parts.append(_text(text))
-    return b"".join(parts)
+    word = 0
+    shift = 0
+    for value in times:
+        if value is not None:
+            # Equal times are kept once (a wait from the issue, done at the end); a zero
+            # equals a zero of the other sign only in value, so its sign is compared too.
+            slot = 1
+            for seen in distinct:
+                if seen == value and (value or copysign(1.0, seen) == copysign(1.0, value)):
+                    break
+                slot += 1
+            else:
+                distinct.append(value)
+            word |= slot << shift
+        shift += _SLOT_BITS
+    if ticket.vip:
+        word |= _VIP
+    if ticket.wait_counted:
+        word |= _WAIT
+    if ticket.served_counted:
+        word |= _SERVED
+    if ticket.service_counted:
+        word |= _SERVICE
+    if ticket.lost_counted:
+        word |= _LOST
+    word |= _LOSS_CODES[ticket.lost] << _LOSS_SHIFT
+    texts = _encoded(ticket.service, ticket.counter, ticket.teller, ticket.transfer_owed)
+    return _RECORDS[len(distinct)].pack(word, *distinct) + texts
 
 
-def _index(distinct: list[float], value: float) -> int:
-    """The 1-based index of a time equal to ``value`` (sign of zero too), 0 if none."""
-    for i, seen in enumerate(distinct, 1):
-        if seen == value and math.copysign(1.0, seen) == math.copysign(1.0, value):
-            return i
-    return 0
+# The strings of a record repeat (a branch has a few services, counters and tellers), so
+# their encoding and decoding are cached; each cache is bounded.
+@lru_cache(maxsize=4096)
+def _encoded(*texts: str | None) -> bytes:
+    if _NONE in texts:
+        raise ValueError("a string that stands for None in a record")
+    text = _SEPARATOR.join([_NONE if t is None else t for t in texts])
+    if text.count(_SEPARATOR) != len(texts) - 1:
+        raise ValueError("a string with a NUL")
+    return text.encode()
 
 
-def _text(text: str | None) -> bytes:
-    if text is None:
-        return b"\x00"
-    encoded = text.encode()
-    if len(encoded) > _MAX_TEXT:
-        raise ValueError(f"{text[:40]!r}…: longer than a record holds")
-    return bytes((len(encoded) + 1,)) + encoded
+@lru_cache(maxsize=4096)
+def _decoded(encoded: bytes) -> tuple[str | None, ...] | None:
+    try:
+        texts = encoded.decode().split(_SEPARATOR)
+    except UnicodeDecodeError:
+        return None
+    if len(texts) != 4:
+        return None
+    return tuple(None if t == _NONE else t for t in texts)
 
 
 def unpack(record: bytes, services: Mapping[str, object]) -> Ticket | None:
     """The ticket of a record; None if it cannot be read or names a service not in
     ``services`` (the branch's)."""
     try:
-        flags = record[0]
-        pattern = _pattern(record[1] | record[2] << 8 | record[3] << 16)
-        values = (None, *pattern.values.unpack_from(record, _HEAD))
-        at = _HEAD + pattern.values.size
-        texts: list[str | None] = []
-        for _ in range(4):
-            length = record[at] - 1
-            at += 1
-            if length < 0:
-                texts.append(None)
-                continue
-            texts.append(sys.intern(record[at : at + length].decode()))
-            at += length
-        if at != len(record):
-            return None
-        lost = _LOSSES[flags >> _LOSS_SHIFT]
-    except (IndexError, struct.error, UnicodeDecodeError):
+        (word,) = _WORD.unpack_from(record)
+        pattern = _pattern(word & _SLOTS_MASK)
+        values = pattern.values.unpack_from(record, _WORD.size)
+        lost = _LOSSES[word >> _LOSS_SHIFT]
+    except (IndexError, struct.error):
         return None
-    service, counter, teller, transfer_owed = texts
+    texts = _decoded(record[pattern.end :])
+    if texts is None:
+        return None
+    service, counter, teller, owed = texts
     if (service is not None and service not in services) or (
-        transfer_owed is not None and transfer_owed not in services
+        owed is not None and owed not in services
     ):
         return None
-    issued, wait_since, transferred, called, started, ended, done = (
-        values[slot] for slot in pattern.slots
-    )
+    issued, wait_since, transferred, called, started, ended, done = pattern.pick((None, *values))
+    # Positional: ten times faster than keywords (the round-trip tests hold the order).
     return Ticket(
-        service=service,
-        state="done",
-        vip=bool(flags & _VIP),
-        issued_ts=issued,
-        wait_since=wait_since,
-        transferred_ts=transferred,
-        called_ts=called,
-        counter=counter,
-        teller=teller,
-        started_ts=started,
-        ended_ts=ended,
-        lost=lost,
-        done_ts=done,
-        wait_counted=bool(flags & _WAIT),
-        served_counted=bool(flags & _SERVED),
-        service_counted=bool(flags & _SERVICE),
-        lost_counted=bool(flags & _LOST),
-        transfer_owed=transfer_owed,
+        service,
+        "done",
+        bool(word & _VIP),
+        issued,
+        wait_since,
+        transferred,
+        called,
+        counter,
+        teller,
+        started,
+        ended,
+        lost,
+        done,
+        bool(word & _WAIT),
+        bool(word & _SERVED),
+        bool(word & _SERVICE),
+        bool(word & _LOST),
+        owed,
     )
 
 

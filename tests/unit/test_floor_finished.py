@@ -80,8 +80,11 @@ def test_a_record_gives_back_the_ticket(ticket: Ticket) -> None:
 
 
 def test_a_served_ticket_keeps_each_time_once() -> None:
-    # The flag byte, the pattern, 4 doubles (wait from issue, done at the end), 4 strings.
-    assert len(finished.pack(TICKETS[1])) == 4 + 4 * 8 + (1 + 4) + (1 + 2) + (1 + 2) + 1
+    issued, ended = 1010.0, 1400.25
+    ticket = msgspec.structs.replace(TICKETS[1], wait_since=issued, done_ts=ended)
+    ticket.issued_ts, ticket.ended_ts = issued, ended
+    # The word, 4 doubles (the wait from the issue, done at the end), 4 strings.
+    assert len(finished.pack(ticket)) == 4 + 4 * 8 + len("cash c1 t1 \x01")
 
 
 @pytest.mark.parametrize(
@@ -91,7 +94,7 @@ def test_a_served_ticket_keeps_each_time_once() -> None:
         b"\x00\x00\x00",
         finished.pack(TICKETS[1])[:-1],
         finished.pack(TICKETS[1]) + b"x",
-        b"\xe0" + finished.pack(TICKETS[0])[1:],  # a loss code beyond the reasons
+        b"\x00\x00\x00\xf0" + finished.pack(TICKETS[0])[4:],  # a loss beyond the reasons
         finished.pack(TICKETS[1]).replace(b"cash", b"\xff\xfesh"),
         finished.pack(TICKETS[1]).replace(b"cash", b"gold"),  # a service not configured
     ],
