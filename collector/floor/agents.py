@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Final, NamedTuple
 
 from branchwatch.contract.events import DeviceFault, DeviceRecovered
@@ -208,7 +209,9 @@ def _replace_devices(agent: AgentState, status: Status) -> None:
     for name, reported in status.devices.items():
         device = devices.get(name)
         if device is None:
-            devices[name] = DeviceState(faults={}, kind=reported.kind, link=reported.link)
+            devices[sys.intern(name)] = DeviceState(
+                faults={}, kind=reported.kind, link=reported.link
+            )
         else:
             device.kind = reported.kind
             device.link = reported.link
@@ -232,12 +235,12 @@ def _fault(
     if device is None:
         if branch_devices(branch) >= rules.max_devices:
             return "too_many_devices"
-        device = agent.devices[device_id] = DeviceState(faults={})
+        device = agent.devices[sys.intern(device_id)] = DeviceState(faults={})
     state = device.faults.get(fault)
     if state is None:
         if _branch_faults(branch) >= rules.max_faults:
             return "too_many_faults"
-        state = device.faults[fault] = FaultState(active=False, since=-1.0)
+        state = device.faults[sys.intern(fault)] = FaultState(active=False, since=-1.0)
     return state
 
 

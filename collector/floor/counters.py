@@ -8,6 +8,7 @@ Ratings and requests also count for the rated teller
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -35,7 +36,7 @@ def _counter(rules: FloorRules, branch: BranchState, counter_id: str) -> Counter
     if counter is None:
         if len(branch.counters) >= rules.max_counters:
             return None
-        counter = branch.counters[counter_id] = new_counter()
+        counter = branch.counters[sys.intern(counter_id)] = new_counter()
     return counter
 
 
@@ -77,9 +78,9 @@ def _opened(
 ) -> None:
     if _move(counter, "open", e.ts):
         if e.kind is not None:
-            counter.kind = e.kind
+            counter.kind = sys.intern(e.kind)
         if e.teller is not None:
-            counter.teller = e.teller
+            counter.teller = sys.intern(e.teller)
     tellers.seen(rules, branch, e.teller, e.ts)
 
 

@@ -25,6 +25,7 @@ So each day the first pairs called keep their series.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left, insort
 from typing import Final
 
@@ -113,7 +114,7 @@ def on_call(rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomCa
         e.to_position is not None and e.to_position not in branch.posts
     ):
         return "unknown_position"
-    target = ALL_POSTS if e.to_position is None else str(e.to_position)
+    target = ALL_POSTS if e.to_position is None else sys.intern(str(e.to_position))
     histogram = _histogram(rules, branch, e.from_position, target, e.ts)
     if histogram is None:
         return None  # the call happened; only its pair's label has no room

@@ -19,6 +19,7 @@ older than what those bounds forgot can still be applied out of order.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_right, insort
 from typing import Final, Literal
 
@@ -231,7 +232,7 @@ def on_staffed(
     post = branch.posts.get(e.position)
     if post is None:
         return "unknown_position"
-    staff = ANONYMOUS_STAFF if e.staff is None else e.staff
+    staff = ANONYMOUS_STAFF if e.staff is None else sys.intern(e.staff)
     key = (e.ts, e.seq)
     mark = post.marks.get(staff)
     if mark is None or _newer(key, mark.on):
@@ -264,7 +265,7 @@ def on_vacated(
     else:
         mark = post.marks.get(e.staff)
         if mark is None:
-            mark = post.marks[e.staff] = StaffMark()
+            mark = post.marks[sys.intern(e.staff)] = StaffMark()
         if _newer(key, mark.off):
             mark.off = key
     _reported(branch, post, agent, key)

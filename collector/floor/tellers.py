@@ -17,6 +17,7 @@ still count the event.
 
 from __future__ import annotations
 
+import sys
 from typing import Final
 
 from collector.floor import finished
@@ -53,7 +54,7 @@ def teller_figures(
                 count(branch.refused, TOO_MANY_TELLERS)
                 return None
             del branch.tellers[idle]
-        figures = branch.tellers[teller] = TellerFigures()
+        figures = branch.tellers[sys.intern(teller)] = TellerFigures()
     if figures.last_ts is None or ts > figures.last_ts:
         figures.last_ts = ts
     return figures
@@ -70,7 +71,7 @@ def teller_today(branch: BranchState, teller: str, ts: float) -> TellerFigures |
         return None
     figures = today.tellers.get(teller)
     if figures is None:
-        figures = today.tellers[teller] = TellerFigures()
+        figures = today.tellers[sys.intern(teller)] = TellerFigures()
     return figures
 
 
