@@ -86,18 +86,19 @@ class Post(msgspec.Struct, gc=False):
     """One lobby post. ``marks`` and ``cleared`` are what is known; the rest follows from
     them (:func:`collector.floor.posts.derive`), whatever order the events came in."""
 
-    staff: list[str]  # on the post now, by check-in time, each once
+    # Tuples, not lists: each is replaced whole, and an empty one costs nothing.
+    staff: tuple[str, ...]  # on the post now, by check-in time, each once
     changed_ts: float  # exported: when last staffed or vacated (or the day opened, if empty)
     event_ts: float | None = None  # ts of the newest staffed/vacated
     # Who left last (of those not on the post now): on-call's first question when a post
     # stands empty.
-    last_staff: list[str] = msgspec.field(default_factory=list)
+    last_staff: tuple[str, ...] = ()
     # The agent whose intercom reported this post's newest event: where its notices go.
     agent: str | None = None
     event_seq: int = -1  # with event_ts: the newest event's key
     marks: dict[str, StaffMark] = msgspec.field(default_factory=dict)
     # Keys of the newest vacates without a staff id (each empties the post), oldest first.
-    cleared: list[EventKey] = msgspec.field(default_factory=list)
+    cleared: tuple[EventKey, ...] = ()
 
 
 class CounterState(msgspec.Struct, gc=False):
@@ -203,7 +204,7 @@ def new_branch(
         )
         for service in rules.services
     }
-    posts = {position: Post(staff=[], changed_ts=ts) for position in rules.post_names}
+    posts = {position: Post(staff=(), changed_ts=ts) for position in rules.post_names}
     return BranchState(
         region=region,
         branch=branch,

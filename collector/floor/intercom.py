@@ -146,4 +146,6 @@ def on_ack(rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomAck
             del pending[target]  # never answered in time: forgotten
         if not pending:
             del figures.pending[source]
+    if not figures.pending:
+        figures.pending.clear()  # an emptied dict keeps its table until cleared
     return None

@@ -86,12 +86,12 @@ def _newer(key: EventKey, than: EventKey | None) -> bool:
     return than is None or key > than
 
 
-def _is_on(mark: StaffMark, cleared: list[EventKey]) -> bool:
+def _is_on(mark: StaffMark, cleared: tuple[EventKey, ...]) -> bool:
     on = mark.on
     return on is not None and _newer(on, mark.off) and (not cleared or on > cleared[-1])
 
 
-def _left_at(mark: StaffMark, cleared: list[EventKey]) -> EventKey | None:
+def _left_at(mark: StaffMark, cleared: tuple[EventKey, ...]) -> EventKey | None:
     """When a staff member not on the post left it after its newest check-in.
 
     None when it never checked in, or checked in before every anonymous vacate
@@ -133,9 +133,9 @@ def derive(branch: BranchState, post: Post) -> None:
                 assert mark.on is not None
                 left.append((at, mark.on, staff))
     on.sort()
-    post.staff = [staff for _, staff in on]
+    post.staff = tuple([staff for _, staff in on])
     last = max((at for at, _, _ in left), default=None)
-    post.last_staff = [staff for at, _, staff in sorted(left) if at == last]
+    post.last_staff = tuple([staff for at, _, staff in sorted(left) if at == last])
     post.changed_ts = changed_ts(branch, post)
 
 
@@ -260,8 +260,9 @@ def on_vacated(
     key = (e.ts, e.seq)
     if e.staff is None:
         if key not in post.cleared:
-            insort(post.cleared, key)
-            del post.cleared[:-MAX_CLEARED]
+            cleared = list(post.cleared)
+            insort(cleared, key)
+            post.cleared = tuple(cleared[-MAX_CLEARED:])
     else:
         mark = post.marks.get(e.staff)
         if mark is None:

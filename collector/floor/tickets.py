@@ -117,7 +117,7 @@ def _finish(
 ) -> None:
     """Take a live ticket off the floor (and out of its queue), count it, remember it."""
     if ticket.state == "waiting" and ticket.service is not None:
-        branch.services[ticket.service].queue.pop(ticket_id, None)
+        _dequeue(branch, ticket.service, ticket_id)
     del branch.tickets[ticket_id]
     ticket.state = "done"
     ticket.done_ts = ts
@@ -127,8 +127,15 @@ def _finish(
 
 def _leave_queue(branch: BranchState, ticket_id: str, ticket: Ticket, state: TicketState) -> None:
     if ticket.state == "waiting" and ticket.service is not None:
-        branch.services[ticket.service].queue.pop(ticket_id, None)
+        _dequeue(branch, ticket.service, ticket_id)
     ticket.state = state
+
+
+def _dequeue(branch: BranchState, service: str, ticket_id: str) -> None:
+    queue = branch.services[service].queue
+    queue.pop(ticket_id, None)
+    if not queue:
+        queue.clear()  # an emptied dict keeps its table (most queues are empty) until cleared
 
 
 def _before_segment(ticket: Ticket, ts: float) -> bool:
