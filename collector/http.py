@@ -1,12 +1,14 @@
 """The collector's HTTP endpoints: an index page, /metrics, /healthz, /readyz, the JSON API.
 
 Connections are kept by :mod:`collector.httpserver` (limits on size, time and count);
-this module answers requests. Each scrape renders under the store lock from cached
-per-branch text (a quiet branch is never re-rendered), so a handler holds it for
-milliseconds. With basic auth on (``http.basic_auth_users``), ``/metrics`` and the API
-(which shows staff ids) need credentials; ``/healthz``, ``/readyz`` and the lobby screen
-(``/screen/...``: no staff ids, :mod:`collector.screen`) stay open, and ``/`` shows only
-its links to a visitor without them.
+this module answers requests. A scrape (``/metrics``, or one shard of it:
+``?shard=I&shards=N``) is answered from cached per-branch gzip members, re-rendering only
+the branches that changed, one at a time under the store lock
+(:mod:`collector.exposition`); a client that accepts gzip (Prometheus does) gets the
+members as they are, any other the text. With basic auth on (``http.basic_auth_users``),
+``/metrics`` and the API (which shows staff ids) need credentials; ``/healthz``,
+``/readyz`` and the lobby screen (``/screen/...``: no staff ids, :mod:`collector.screen`)
+stay open, and ``/`` shows only its links to a visitor without them.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ import html
 import io
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
+from itertools import chain
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -30,7 +32,9 @@ from branchwatch import __version__
 from branchwatch.logthrottle import ThrottledLog
 from collector.config import HttpConfig
 from collector.errors import CollectorError
+from collector.exposition import ShardChunks, ShardError, member, parse_shard, texts
 from collector.httpsecurity import CHALLENGE, Verdict
+from collector.httpsend import accepts_gzip, send_gathered
 from collector.httpserver import REFUSAL_REASONS, ConnectionServer, Limits, Peer
 from collector.screen import LobbyScreen
 from collector.selfmetrics import SelfMetrics
@@ -39,8 +43,6 @@ from collector.store import Store
 log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
-SENDMSG_BATCH: Final = 512  # buffers per sendmsg call (well under IOV_MAX = 1024)
-TLS_WRITE_BYTES: Final = 256 * 1024  # TLS has no sendmsg: fragments are joined up to this
 JSON_CONTENT_TYPE: Final = "application/json"
 HTML_CONTENT_TYPE: Final = "text/html; charset=utf-8"
 TEXT_CONTENT_TYPE: Final = "text/plain; charset=utf-8"
@@ -164,9 +166,7 @@ class Handler(BaseHTTPRequestHandler):
         elif not self._authorized(send_body):
             return
         elif path == "/metrics":
-            with api.lock:
-                floor = api.store.render_chunks()
-            self._send_chunks([*floor, api.metrics.render()], send_body)
+            self._metrics(target.query, send_body)
         elif path == "/api/v1/branches":
             now = api.clock()
             with api.lock:
@@ -184,6 +184,18 @@ class Handler(BaseHTTPRequestHandler):
         else:
             body = f"not found: {path[:200]} (the endpoints are listed at /)\n".encode()
             self._send(HTTPStatus.NOT_FOUND, body, TEXT_CONTENT_TYPE, send_body)
+
+    def _metrics(self, query: str, send_body: bool) -> None:
+        api = self.app.api
+        try:
+            shard = parse_shard(query)
+        except ShardError as exc:
+            self._send(HTTPStatus.BAD_REQUEST, f"{exc}\n".encode(), TEXT_CONTENT_TYPE, send_body)
+            return
+        # The store's lock is taken branch by branch in there, never across the region.
+        floor = api.store.render_chunks(shard, api.lock)
+        own = api.metrics.render() if shard.carries_collector else b""
+        self._send_exposition(floor, own, send_body)
 
     def _index(self, send_body: bool) -> None:
         api = self.app.api
@@ -261,15 +273,27 @@ class Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(body)
 
-    def _send_chunks(self, chunks: list[bytes], send_body: bool) -> None:
-        """A scrape: tens of MB of cached fragments, gathered by the kernel, never joined."""
+    def _send_exposition(self, floor: ShardChunks, own: bytes, send_body: bool) -> None:
+        """A scrape: the floor's cached members, gathered by the kernel, never joined, then
+        the collector's own metrics ``own``; gzip as they are, else their text."""
+        gzip = accepts_gzip(self.headers.get("Accept-Encoding"))
+        if gzip:
+            tail = member(own)
+            length = floor.gzip_length + len(tail)
+        else:
+            tail = own
+            length = floor.text_length + len(tail)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", METRICS_CONTENT_TYPE)
-        self.send_header("Content-Length", str(sum(map(len, chunks))))
+        if gzip:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Vary", "Accept-Encoding")
+        self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         if send_body:
-            send_gathered(self.connection, chunks)
+            body = floor.members if gzip else texts(floor.members)
+            send_gathered(self.connection, chain(body, (tail,)))
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -318,34 +342,6 @@ def index_page(ready: bool, branches: int, docs_url: str, *, links_only: bool = 
         "",
     )
     return "\n".join(lines).encode()
-
-
-def send_gathered(sock: socket.socket, chunks: list[bytes]) -> None:
-    """``sendall`` for a list of buffers: ``sendmsg`` in batches, finishing short writes."""
-    if isinstance(sock, ssl.SSLSocket):
-        _send_joined(sock, chunks)
-        return
-    for start in range(0, len(chunks), SENDMSG_BATCH):
-        batch = chunks[start : start + SENDMSG_BATCH]
-        sent = sock.sendmsg(batch)
-        for chunk in batch:
-            if sent >= len(chunk):
-                sent -= len(chunk)
-                continue
-            sock.sendall(memoryview(chunk)[sent:])
-            sent = 0
-
-
-def _send_joined(sock: ssl.SSLSocket, chunks: list[bytes]) -> None:
-    """TLS copies into records anyway: join fragments into writes of a useful size."""
-    pending = bytearray()
-    for chunk in chunks:
-        pending += chunk
-        if len(pending) >= TLS_WRITE_BYTES:
-            sock.sendall(pending)
-            pending.clear()
-    if pending:
-        sock.sendall(pending)
 
 
 class CollectorHttpServer(ConnectionServer):

@@ -19,7 +19,7 @@ from branchwatch.contract.events import Event, PositionStaffed, PositionVacated
 from branchwatch.contract.messages import Status
 from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from collector import snapshot as snapshot_format
-from collector.exposition import BranchKey, Exposition
+from collector.exposition import ALL, BranchKey, Exposition, Lock, Shard, ShardChunks
 from collector.floor import agents
 from collector.floor.branch import AgentState, BranchState, new_agent, new_branch
 from collector.floor.config import FloorConfig, FloorRules
@@ -344,9 +344,13 @@ class Store:
         """The whole floor exposition (Prometheus text format 0.0.4)."""
         return self._exposition.render(self._branches)
 
-    def render_chunks(self) -> list[bytes]:
-        """The same exposition as cached chunks, for a zero-copy send (do not modify)."""
-        return self._exposition.render_chunks(self._branches)
+    def render_chunks(self, shard: Shard = ALL, lock: Lock | None = None) -> ShardChunks:
+        """``shard``'s floor exposition as cached gzip members, for a zero-copy send (do
+        not modify). The runtime calls it without its lock held and passes the lock as
+        ``lock``: it is taken branch by branch (collector/exposition/cache.py)."""
+        if lock is None:
+            return self._exposition.chunks(self._branches, shard)
+        return self._exposition.chunks(self._branches, shard, lock)
 
     def render(self) -> str:
         """:meth:`render_bytes` as text (tests and debugging; scrapes use the bytes)."""

@@ -12,8 +12,9 @@ Adding a family is one change here: define the constant and add it to
 :data:`FLOOR` (in exposition order) or :data:`COLLECTOR`. The catalog test
 (``tests/unit/test_metric_catalog.py``) then fails until the collector renders
 it, with exactly these labels, type and help: for a floor family add its
-renderer to ``collector/exposition.py``; register a collector family with
-``collector.selfmetrics.counter`` (or ``gauge``/``histogram``) where it is counted.
+renderer to ``collector/exposition/floor.py`` (or ``agents.py``); register a collector
+family with ``collector.selfmetrics.counter`` (or ``gauge``/``histogram``) where it is
+counted.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from branchwatch.contract import metrics
 from branchwatch.contract.messages import DeviceStatus, Status
 from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from collector.floor.config import FloorConfig, PostConfig
+from collector.exposition import texts
 from collector.store import Store
 
 CONFIG = FloorConfig(
@@ -251,8 +252,9 @@ def test_only_dirty_branches_are_rendered_again() -> None:
     assert store.exposition.fragments(("north", "b1")) is b1  # untouched: the same objects
     new_b2 = store.exposition.fragments(("north", "b2"))
     assert new_b2 is not None and new_b2 is not b2
-    assert new_b2[0] == b'branchwatch_branch_open{region="north",branch="b2"} 0\n'
-    lost = new_b2[FAMILY_ORDER.index(metrics.TICKETS_LOST.name)]
+    text = [b"".join(texts([m])) for m in new_b2.members]
+    assert text[0] == b'branchwatch_branch_open{region="north",branch="b2"} 0\n'
+    lost = text[FAMILY_ORDER.index(metrics.TICKETS_LOST.name)]
     assert lost.count(b'reason="closed"} 1') == 1  # A3 was still waiting
     assert second != first
     assert [line for line in second.splitlines() if b'branch="b1"' in line] == [

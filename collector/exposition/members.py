@@ -1,0 +1,63 @@
+"""The exposition kept as gzip members: ~6x smaller than its text.
+
+Each (branch, family) fragment is compressed on its own into one gzip member (RFC 1952
+allows a stream of members one after another, and Go's gzip reader in Prometheus reads
+them as one body), so a scrape that accepts gzip is sent the cached members as they
+are, in any order and any selection. One that does not gets the text back, member by
+member. Level 6 (zlib's default): measured on the fragments of simulated branches, the
+levels 1 to 9 cost the same CPU within noise (fragments are small: setting up each
+member dominates) and 6 gives 6.2x against 5.9x at 1.
+"""
+
+from __future__ import annotations
+
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator
+from typing import Final, NamedTuple
+
+from collector.exposition.render import HEADERS
+
+GZIP_LEVEL: Final = 6
+GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # a gzip header and trailer around the deflate data
+
+
+def member(text: bytes) -> bytes:
+    """``text`` as one gzip member; no member (``b""``) for no text."""
+    return zlib.compress(text, GZIP_LEVEL, GZIP_WBITS) if text else b""
+
+
+def texts(members: Iterable[bytes]) -> Iterator[bytes]:
+    """The text of each member (an identity answer, tests); empty ones skipped."""
+    for one in members:
+        if one:
+            yield zlib.decompress(one, GZIP_WBITS)
+
+
+class Fragments(NamedTuple):
+    """One branch's exposition: a gzip member per family (catalog order), as cached."""
+
+    members: tuple[bytes, ...]
+    # hash() of each family's text: a re-render compresses only the families that changed
+    # (an event touches a few; the agent's last-seen time is in every re-render).
+    digests: array[int]
+    text_length: int  # of the text the members hold (an identity answer's length)
+    hashed: int  # the branch's shard hash (collector.exposition.shards.branch_hash)
+
+
+def compress(text: tuple[bytes, ...], hashed: int, previous: Fragments | None) -> Fragments:
+    """``text`` (a fragment per family) as members, reusing ``previous``'s unchanged ones."""
+    digests = array("q", map(hash, text))
+    if previous is None:
+        members = tuple(map(member, text))
+    else:
+        old_members, old_digests = previous.members, previous.digests
+        members = tuple(
+            old_members[i] if digests[i] == old_digests[i] else member(fragment)
+            for i, fragment in enumerate(text)
+        )
+    return Fragments(members, digests, sum(map(len, text)), hashed)
+
+
+HEADER_MEMBERS: Final = tuple(map(member, HEADERS))
+HEADERS_LENGTH: Final = sum(map(len, HEADERS))
