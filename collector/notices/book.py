@@ -1,8 +1,8 @@
 """Book-keeping shared by the notice rules: settings, routing, sending, episode life.
 
 A :class:`Tick` is one :meth:`NoticeEngine.due` pass over one branch. It
-hands out notice ids, counts what it sends and remembers the posts already
-told in this pass, so nobody is sent two notices for the same moment.
+names and counts what it sends and remembers the posts already told in this
+pass, so nobody is sent two notices for the same moment.
 """
 
 from __future__ import annotations
@@ -49,15 +49,43 @@ def count(book: NoticeBook, kind: NoticeKind, outcome: Outcome) -> None:
     book.totals[key] = book.totals.get(key, 0) + 1
 
 
-def notice_id(book: NoticeBook, now: float) -> str:
-    """A fresh id, unique per branch across restarts.
+# The first letter of a notice id, by what the notice is about.
+ID_LETTERS: Final[dict[NoticeKind, str]] = {
+    "post_empty": "e",
+    "unsatisfied": "u",
+    "queue_long": "q",
+}
 
-    The counter is in the snapshot, but a crash can lose the counter's last
-    steps; the send time (milliseconds) keeps a reissued number distinct.
+
+def notice_id(book: NoticeBook, episode: Episode, position: int) -> str:
+    """The id of the notice to ``position`` in ``episode``: the same in both collectors of
+    an HA pair, so the agent delivers it once whichever of them sent it.
+
+    Made only of what both see alike in the branch's events: what the episode is about
+    (``e1`` post 1 empty, ``u`` an unsatisfied rating, ``q`` a long queue), the event time
+    it is named by in milliseconds (the post's empty time, the rating's time, the oldest
+    waiting ticket's), and the post told: ``e1-1764054000123-3``. A notice whose makings
+    were used before in this branch (a post told again in the same episode; a queue long
+    again with the same oldest ticket) gets the next suffix, ``.1``, ``.2``, after the
+    highest the book holds. No collector clock, no counter: after a restart from a
+    snapshot the replayed events name a notice as before (a notice the crash forgot is
+    the same notice, and the agent takes it for a repeat), and a new notice has new makings.
     """
-    number = book.next_id
-    book.next_id += 1
-    return f"n{number}-{int(now * 1000)}"
+    origin = episode.since if episode.origin is None else episode.origin
+    subject = episode.position if episode.kind == "post_empty" else ""
+    base = f"{ID_LETTERS[episode.kind]}{subject}-{round(origin * 1000)}-{position}"
+    used = -1  # the highest suffix taken (0: the base itself); -1: none
+    for held in (*book.open, *book.ended):
+        for notice in held.notices:
+            if notice.id == base:
+                used = max(used, 0)
+            elif notice.id.startswith(base) and notice.id[len(base)] == ".":
+                used = max(used, _suffix(notice.id[len(base) + 1 :]))
+    return base if used < 0 else f"{base}.{used + 1}"
+
+
+def _suffix(text: str) -> int:
+    return int(text) if text.isdigit() else 0
 
 
 def intercom_agents(branch: BranchState) -> list[str]:
@@ -129,7 +157,7 @@ class Tick:
     def send(self, episode: Episode, position: int, agent: str, text: str) -> Notice:
         book = self.branch.notices
         notice = Notice(
-            id=notice_id(book, self.now), position=position, agent=agent, sent_ts=self.now
+            id=notice_id(book, episode, position), position=position, agent=agent, sent_ts=self.now
         )
         episode.notices.append(notice)
         count(book, episode.kind, "sent")

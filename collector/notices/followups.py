@@ -197,7 +197,8 @@ def _notify_queue(
     if target is None:
         return True
     if episode is None:
-        episode = Episode(kind="queue_long", since=tick.now, service=service)
+        # Named by the oldest ticket's wait (event time), which both twins of a pair see.
+        episode = Episode(kind="queue_long", since=tick.now, service=service, origin=load.oldest)
         if not open_episode(book, episode):
             return True
     texts = policy.texts

@@ -77,6 +77,9 @@ class Episode(msgspec.Struct, gc=False, omit_defaults=True):
     acked_by: int | None = None  # post whose ack stopped the escalation
     unanswered_ts: float | None = None  # present while the chain is exhausted
     ended_ts: float | None = None
+    # The event time its notice ids are named by, when not ``since`` (queue_long: the
+    # oldest waiting ticket's, as both collectors of an HA pair see it; see book.notice_id).
+    origin: float | None = None
     # What the notice is about (by kind).
     position: int | None = None  # post_empty: the empty post
     service: str | None = None  # queue_long
@@ -90,7 +93,6 @@ class NoticeBook(msgspec.Struct, gc=False, omit_defaults=True):
     open: list[Episode] = msgspec.field(default_factory=list)
     # The last few ended episodes: a late ack of their notices still counts.
     ended: list[Episode] = msgspec.field(default_factory=list)
-    next_id: int = 1  # per-branch notice counter (kept in the snapshot)
     totals: dict[str, int] = msgspec.field(default_factory=dict)  # "kind/outcome" -> count
     ack: dict[str, Histogram] = msgspec.field(default_factory=dict)  # kind -> ack latency
     # Acks that acknowledged nothing, by reason (unknown_notice, wrong_post, ...).

@@ -339,15 +339,6 @@ def test_an_episode_survives_a_restart_without_duplicate_or_lost_notices() -> No
     assert floor.total("post_empty", "sent") == 2
 
 
-def test_notice_ids_stay_unique_when_a_restart_loses_the_last_ones() -> None:
-    floor = floor_with_post_1_empty()
-    snapshot = floor.store.snapshot()  # before any notice
-    [first] = floor.until(START + 70)
-    floor.store = Store.restore(floor.floor, snapshot, notices=NOTICES)
-    [again] = floor.until(START + 71)
-    assert again.notify.position == 3 and again.notify.id != first.notify.id
-
-
 def test_an_older_snapshot_without_notice_state_still_loads() -> None:
     floor = floor_with_post_1_empty()
     document = msgspec.msgpack.decode(floor.store.snapshot()[len(MAGIC) :])
