@@ -42,6 +42,7 @@ import bisect
 import itertools
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -89,12 +90,20 @@ class WaitEstimate(NamedTuple):
     counter_seconds: float  # counter time per ticket of this service
 
 
-def counter_seconds(branch: BranchState, model: EstimateModel = DEFAULT_MODEL) -> dict[str, float]:
-    """Counter time per ticket of each service (step 1 of the model)."""
+def counter_seconds(
+    branch: BranchState,
+    model: EstimateModel = DEFAULT_MODEL,
+    done: Sequence[Ticket] | None = None,
+) -> dict[str, float]:
+    """Counter time per ticket of each service (step 1 of the model).
+
+    ``done``: the branch's finished tickets, oldest first, if already unpacked.
+    """
     wanted = model.recent_samples
     samples: dict[str, list[float]] = {service: [] for service in branch.services}
+    newest = reversed(done) if done is not None else (t for _, t in finished.newest(branch))
     # Newest first; a bounded read keeps the cost flat however long the day.
-    for read, (_, ticket) in enumerate(finished.newest(branch)):
+    for read, ticket in enumerate(newest):
         if read >= MAX_FINISHED_READ:
             break
         taken = _taken(ticket)
@@ -149,11 +158,21 @@ class Patience:
             self._survival.append(survival)
 
     @classmethod
-    def of(cls, branch: BranchState, now: float, model: EstimateModel) -> Patience:
-        """From the branch's tickets today; nobody gives up before ``min_walkouts`` did."""
+    def of(
+        cls,
+        branch: BranchState,
+        now: float,
+        model: EstimateModel,
+        done: Sequence[Ticket] | None = None,
+    ) -> Patience:
+        """From the branch's tickets today; nobody gives up before ``min_walkouts`` did.
+
+        ``done``: the branch's finished tickets, if already unpacked.
+        """
         gave_up: list[float] = []
         stayed: list[float] = []
-        for ticket in itertools.chain(finished.every(branch), branch.tickets.values()):
+        ended = finished.every(branch) if done is None else done
+        for ticket in itertools.chain(ended, branch.tickets.values()):
             since = ticket.wait_since
             if since is None:
                 continue
@@ -224,7 +243,8 @@ def estimate_waits(
     branch: BranchState, now: float, model: EstimateModel = DEFAULT_MODEL
 ) -> dict[str, WaitEstimate]:
     """The estimated wait of a ticket taken at ``now``, for every service of the branch."""
-    times = counter_seconds(branch, model)
+    done = list(finished.every(branch))  # unpacked once for both readers
+    times = counter_seconds(branch, model, done)
     slots = _slots(branch, now, times, model) if branch.open else []
     queue = sorted(
         (since, ticket_id, service)
@@ -235,7 +255,7 @@ def estimate_waits(
         service: [slot for slot in slots if serves(slot.counter, service)]
         for service in branch.services
     }
-    patience = Patience.of(branch, now, model)
+    patience = Patience.of(branch, now, model, done)
     for since, _, service in queue:
         eligible = takers[service]
         if eligible:

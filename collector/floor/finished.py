@@ -46,9 +46,30 @@ _LOSSES: Final[tuple[LostReason | None, ...]] = (None, "no_show", "walkout", "cl
 _LOSS_CODES: Final = {reason: code for code, reason in enumerate(_LOSSES)}
 _SLOT_BITS: Final = 3
 _SLOTS_MASK: Final = (1 << (_SLOT_BITS * len(TIMES))) - 1
-# Flags above the time slots.
-_VIP, _WAIT, _SERVED, _SERVICE, _LOST = (1 << (21 + bit) for bit in range(5))
-_LOSS_SHIFT: Final = 26
+# Flags above the time slots, then the loss.
+_FLAGS_SHIFT: Final = _SLOT_BITS * len(TIMES)
+_VIP, _WAIT, _SERVED, _SERVICE, _LOST = (1 << (_FLAGS_SHIFT + bit) for bit in range(5))
+_LOSS_SHIFT: Final = _FLAGS_SHIFT + 5
+
+
+class _Flags(NamedTuple):
+    vip: bool
+    wait_counted: bool
+    served_counted: bool
+    service_counted: bool
+    lost_counted: bool
+    lost: LostReason | None
+
+
+def _flags(high: int) -> _Flags | None:
+    if high >> 5 >= len(_LOSSES):
+        return None
+    vip, wait, served, service, lost = (bool(high >> bit & 1) for bit in range(5))
+    return _Flags(vip, wait, served, service, lost, _LOSSES[high >> 5])
+
+
+# What the bits above the slots say, for every value they can take (None: no such loss).
+_FLAGS: Final = tuple(_flags(high) for high in range(1 << (32 - _FLAGS_SHIFT)))
 _WORD: Final = struct.Struct("<I")
 _RECORDS: Final = tuple(struct.Struct(f"<I{count}d") for count in range(len(TIMES) + 1))
 _SEPARATOR: Final = "\x00"
@@ -61,11 +82,20 @@ class _Pattern(NamedTuple):
     end: int  # where the strings start
 
 
-@lru_cache(maxsize=4096)  # canonical patterns number 4,140 at most (the Bell number B8)
+# Time patterns met so far (canonical ones number 4,140 at most: the Bell number B8).
+_PATTERNS: Final[dict[int, _Pattern]] = {}
+_MAX_PATTERNS: Final = 8192
+
+
 def _pattern(code: int) -> _Pattern:
-    slots = [(code >> (_SLOT_BITS * i)) & 7 for i in range(len(TIMES))]
-    values = struct.Struct(f"<{max(slots)}d")
-    return _Pattern(itemgetter(*slots), values, _WORD.size + values.size)
+    pattern = _PATTERNS.get(code)
+    if pattern is None:
+        slots = [(code >> (_SLOT_BITS * i)) & 7 for i in range(len(TIMES))]
+        values = struct.Struct(f"<{max(slots)}d")
+        pattern = _Pattern(itemgetter(*slots), values, _WORD.size + values.size)
+        if len(_PATTERNS) < _MAX_PATTERNS:
+            _PATTERNS[code] = pattern
+    return pattern
 
 
 def pack(ticket: Ticket) -> bytes:
@@ -143,11 +173,11 @@ def unpack(record: bytes, services: Mapping[str, object]) -> Ticket | None:
         (word,) = _WORD.unpack_from(record)
         pattern = _pattern(word & _SLOTS_MASK)
         values = pattern.values.unpack_from(record, _WORD.size)
-        lost = _LOSSES[word >> _LOSS_SHIFT]
-    except (IndexError, struct.error):
+    except struct.error:
         return None
+    flags = _FLAGS[word >> _FLAGS_SHIFT]
     texts = _decoded(record[pattern.end :])
-    if texts is None:
+    if texts is None or flags is None:
         return None
     service, counter, teller, owed = texts
     if (service is not None and service not in services) or (
@@ -155,11 +185,12 @@ def unpack(record: bytes, services: Mapping[str, object]) -> Ticket | None:
     ):
         return None
     issued, wait_since, transferred, called, started, ended, done = pattern.pick((None, *values))
+    vip, wait_counted, served_counted, service_counted, lost_counted, lost = flags
     # Positional: ten times faster than keywords (the round-trip tests hold the order).
     return Ticket(
         service,
         "done",
-        bool(word & _VIP),
+        vip,
         issued,
         wait_since,
         transferred,
@@ -170,10 +201,10 @@ def unpack(record: bytes, services: Mapping[str, object]) -> Ticket | None:
         ended,
         lost,
         done,
-        bool(word & _WAIT),
-        bool(word & _SERVED),
-        bool(word & _SERVICE),
-        bool(word & _LOST),
+        wait_counted,
+        served_counted,
+        service_counted,
+        lost_counted,
         owed,
     )
 
