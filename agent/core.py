@@ -20,6 +20,7 @@ import msgspec
 
 from agent.devices.base import UNSTAMPED, Device, DeviceConfig, DeviceKind, kind_for
 from agent.eventclock import EventClock
+from agent.notices import DeliveredNotices
 from agent.spool import Spool, SpoolError, SpoolWriteError
 from branchwatch.contract import DeviceStatus, Event, Notify, encode
 from branchwatch.contract.events import DeviceFault, DeviceRecovered
@@ -125,6 +126,7 @@ class AgentCore:
         self._refuse_log = ThrottledLog(log, REFUSE_LOG_INTERVAL)
         self._refusing = False
         self.failed = asyncio.Event()
+        self.notices = DeliveredNotices()  # a notice id goes to the devices once
 
     def build_devices(self) -> None:
         """Instantiate every configured device; an unknown kind or bad option is fatal."""
@@ -219,20 +221,31 @@ class AgentCore:
             await asyncio.sleep(backoff.next())
 
     async def notify(self, command: Notify) -> int:
-        """Offer a floor notice to every device; return how many took it."""
+        """Offer a floor notice to every device; return how many took it.
+
+        A notice id delivered already (the other collector of an HA pair sent it too)
+        is not offered again: 0, logged at DEBUG and counted in ``notices.repeats``.
+        """
+        claim = await self.notices.claim(command.id)
+        if claim is None:
+            log.debug("notice %s for post %d: delivered already", command.id, command.position)
+            return 0
         taken = 0
-        for device_id, device in self.devices.items():
-            try:
-                if await device.notify(command):
-                    taken += 1
-                    log.info(
-                        "notice %s for post %d delivered by %s",
-                        command.id,
-                        command.position,
-                        device_id,
-                    )
-            except Exception:  # one device failing must not stop the others
-                log.exception("device %s: notify failed", device_id)
+        try:
+            for device_id, device in self.devices.items():
+                try:
+                    if await device.notify(command):
+                        taken += 1
+                        log.info(
+                            "notice %s for post %d delivered by %s",
+                            command.id,
+                            command.position,
+                            device_id,
+                        )
+                except Exception:  # one device failing must not stop the others
+                    log.exception("device %s: notify failed", device_id)
+        finally:
+            self.notices.done(claim, taken)
         if not taken:
             log.warning("notice %s for post %d: no device took it", command.id, command.position)
         return taken
