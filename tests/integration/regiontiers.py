@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import paho.mqtt.client as paho
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from alerts import region as rules
@@ -37,7 +38,12 @@ from branchwatch.contract import events as ev
 from branchwatch.contract.messages import DeviceStatus, SpoolStatus
 from dashboards.build import build_all
 from tests.natscluster import NatsCluster
-from tests.promstack import AlertmanagerProcess, PrometheusProcess, example_prometheus_config
+from tests.promstack import (
+    EXAMPLE_PROMETHEUS_DIR,
+    AlertmanagerProcess,
+    PrometheusProcess,
+    example_prometheus_config,
+)
 from tests.support import CollectorProcess, FakeAgent, wait_until
 
 REGIONS: Final = ("north", "south", "east")
@@ -234,6 +240,18 @@ def host_port(url: str) -> str:
     return url.removeprefix("http://")
 
 
+def example_shards() -> int:
+    """How many shard targets region.yml scrapes each collector as (its ``shards``)."""
+    (job,) = yaml.safe_load((EXAMPLE_PROMETHEUS_DIR / "region.yml").read_text())["scrape_configs"]
+    (shards,) = job["params"]["shards"]
+    groups = sorted(group["labels"]["__param_shard"] for group in job["static_configs"])
+    assert groups == sorted(str(i) for i in range(int(shards))), groups
+    return int(shards)
+
+
+SHARDS: Final = example_shards()
+
+
 def regional_prometheus(pair: Pair, am: AlertmanagerProcess, work: Path) -> PrometheusProcess:
     """deploy/prometheus/region.yml for ``pair``, the test's rules and Alertmanager."""
     region = pair.floor.region
@@ -247,7 +265,9 @@ def regional_prometheus(pair: Pair, am: AlertmanagerProcess, work: Path) -> Prom
             "alertmanager.example.internal:9093": host_port(am.url),
         },
     )
-    return PrometheusProcess(pair.targets, workdir=work / region, config=config)
+    # Each collector is SHARDS targets (one per shard): wait_for_target_up counts them all.
+    targets = [target for target in pair.targets for _ in range(SHARDS)]
+    return PrometheusProcess(targets, workdir=work / region, config=config)
 
 
 def global_prometheus(regional: dict[str, PrometheusProcess], work: Path) -> PrometheusProcess:

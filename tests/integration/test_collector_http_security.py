@@ -317,14 +317,18 @@ class ExamplePrometheus(PrometheusProcess):
         return yaml.safe_dump({**config, "scrape_configs": self.jobs})
 
     def health(self) -> dict[str, tuple[str, str]]:
-        return {t["labels"]["job"]: (t["health"], t["lastError"]) for t in self.targets()}
+        """Per job: "up" once every shard target is, else the first other state."""
+        health: dict[str, tuple[str, str]] = {}
+        for t in sorted(self.targets(), key=lambda t: t["health"] == "up"):
+            health.setdefault(t["labels"]["job"], (t["health"], t["lastError"]))
+        return health
 
 
 def example_job(name: str, target: str, **files: Path) -> dict[str, object]:
     """The example's job with this test's target, files (by key) and a short interval."""
     (job,) = yaml.safe_load(EXAMPLE_SCRAPE_CONFIG.read_text())["scrape_configs"]
     job.update(job_name=name, scrape_interval="1s", scrape_timeout="1s")
-    job["static_configs"] = [{"targets": [target]}]
+    job["static_configs"] = [{**group, "targets": [target]} for group in job["static_configs"]]
     job["basic_auth"]["password_file"] = str(files.pop("password_file"))
     job["tls_config"].update({key: str(path) for key, path in files.items()})
     return dict(job)

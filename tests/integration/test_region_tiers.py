@@ -7,7 +7,8 @@ regional Prometheus per region scrapes its pair, evaluates the rules (``for:`` s
 thresholds as shipped: the floor is backdated past them) and alerts one Alertmanager
 (the example config, receivers posting to a webhook); a global Prometheus federates the
 ``region:`` series. Both Prometheus configs are deploy/prometheus/region.yml and
-global.yml with only addresses, the rules path and intervals replaced.
+global.yml with only addresses, the rules path and intervals replaced: each collector is
+scraped as region.yml's shard targets (``/metrics?shard=I&shards=N``).
 
 The floor of each region is known (tests/integration/regiontiers.py), so every figure
 is checked against what was sent: in each collector, each regional Prometheus, the
@@ -32,11 +33,13 @@ from alerts import region as rules
 from alerts.config import DEFAULT
 from branchwatch.contract import events as ev
 from branchwatch.contract import metrics
+from collector.exposition import shard_of
 from tests.integration.regiontiers import (
     AGENT,
     FLOORS,
     NOW,
     REGIONS,
+    SHARDS,
     WITHIN,
     ClusterAgent,
     Floor,
@@ -63,7 +66,7 @@ from tests.promstack import (
     WebhookReceiver,
     example_alertmanager_config,
 )
-from tests.support import CollectorProcess, Samples, wait_until
+from tests.support import CollectorProcess, Samples, parse_metrics, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +105,8 @@ NOT_SHARED: Final = {metrics.AGENT_LAST_SEEN.name} | {
     if family.name.startswith("branchwatch_notice")
     for name in series_names(family)
 }
-FLOOR_SERIES: Final = {n for family in metrics.FLOOR for n in series_names(family)} - NOT_SHARED
+EVERY_FLOOR_SERIES: Final = {n for family in metrics.FLOOR for n in series_names(family)}
+FLOOR_SERIES: Final = EVERY_FLOOR_SERIES - NOT_SHARED
 PROMETHEUS_OWN: Final = {
     "up",
     "scrape_duration_seconds",
@@ -242,6 +246,51 @@ def test_the_twins_of_a_pair_compute_the_same_floor(fed: Tiers) -> None:
         assert not any(k[0] in NOT_SHARED - {metrics.AGENT_LAST_SEEN.name} for k in b.metrics())
 
 
+def shard_scrape(collector: CollectorProcess, shard: int) -> Samples:
+    status, body = collector.get(f"/metrics?shard={shard}&shards={SHARDS}")
+    assert status == 200, body
+    return parse_metrics(body.decode())
+
+
+def shards_add_up(collector: CollectorProcess) -> bool:
+    """The collector's shards hold its unsharded floor, every sample in exactly one shard
+    (the one of its branch); False while the floor changed between the scrapes."""
+    whole = {k: v for k, v in collector.metrics().items() if k[0] in EVERY_FLOOR_SERIES}
+    union: Samples = {}
+    for shard in range(SHARDS):
+        samples = shard_scrape(collector, shard)
+        own = [k for k in samples if k[0].startswith("branchwatch_collector_")]
+        assert bool(own) == (shard == 0), (shard, own)  # the collector's own: shard 0 only
+        floor = {k: v for k, v in samples.items() if k[0] in EVERY_FLOOR_SERIES}
+        for name, labels in floor:
+            where = dict(labels)
+            assert shard_of(where["region"], where["branch"], SHARDS) == shard, (name, labels)
+        assert not floor.keys() & union.keys()
+        union.update(floor)
+    return bool(whole) and union == whole
+
+
+def test_each_collector_serves_every_branch_once_across_its_shards(fed: Tiers) -> None:
+    for region, pair in fed.pairs.items():
+        for twin, collector in pair.twins.items():
+            wait_until(partial(shards_add_up, collector), TIMEOUT, f"{region} {twin}: shards")
+        prom = fed.regional[region]
+        # Every shard target of both twins is up, each with its own shard label.
+        ups = prom.query('up{job="branchwatch-collector"}')
+        shards = sorted((row["metric"]["instance"], row["metric"]["shard"]) for row in ups)
+        assert shards == sorted((t, str(i)) for t in pair.targets for i in range(SHARDS))
+        assert all(row["value"][1] == "1" for row in ups)
+        # Each branch once per twin, the collector's own metrics once per twin (shard 0).
+        held = prom.query(f"count by (instance, branch) ({metrics.BRANCH_OPEN.name})")
+        assert sorted(
+            (r["metric"]["instance"], r["metric"]["branch"], r["value"][1]) for r in held
+        ) == sorted((t, branch, "1") for t in pair.targets for branch in pair.floor.branches)
+        own = prom.query(metrics.COLLECTOR_MQTT_CONNECTED.name)
+        assert sorted((r["metric"]["instance"], r["metric"]["shard"]) for r in own) == sorted(
+            (t, "0") for t in pair.targets
+        )
+
+
 def two_firing(prom: PrometheusProcess) -> bool:
     return len(firing(prom)) >= 2
 
@@ -375,7 +424,8 @@ def test_killing_a_twin_loses_no_alert_and_no_value(fed: Tiers) -> None:
     dead = pair.twins["a"]
     dead.kill()
     instance = f"127.0.0.1:{dead.port}"
-    wait_until(lambda: value(prom, f'up{{instance="{instance}"}}') == 0, TIMEOUT, "north a down")
+    every_shard_down = f'max(up{{instance="{instance}"}}) == 0'
+    wait_until(lambda: value(prom, every_shard_down) == 0, TIMEOUT, "north a down")
     down = time.time()
     # Three evaluations of the rules after the target went down, seen in both tiers.
     greeter = 'ALERTS{alertname="BranchwatchGreeterPostEmpty", region="north"}'
