@@ -50,11 +50,11 @@ REGIONS: Final = ("north", "south", "east")
 AGENT: Final = "edge-1"
 NOW: Final = float(int(time.time()))
 WITHIN: Final = 900  # the default wait target, seconds
-# Only the twin "a" of a pair sends floor notices; an ack timeout of 10 minutes keeps
-# every chain open (never "unanswered") for the length of the test.
+# Both twins of a pair send floor notices (the agent delivers a notice id once); an ack
+# timeout of 10 minutes keeps every chain open (never "unanswered") for the test's length.
 NOTICES: Final = {
     "a": "[notices]\nack_timeout_seconds = 600.0\n",
-    "b": "[notices]\nenabled = false\n",
+    "b": "[notices]\nack_timeout_seconds = 600.0\n",
 }
 
 Script = list[tuple[float, type[Event], dict[str, Any]]]
@@ -193,7 +193,7 @@ class ClusterAgent(FakeAgent):
 
 @dataclass
 class Pair:
-    """A region's two collectors, ``a`` (sends floor notices) and ``b``, on one node."""
+    """A region's two collectors, ``a`` and ``b`` (both send floor notices), on one node."""
 
     floor: Floor
     node: int
