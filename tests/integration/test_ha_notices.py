@@ -45,7 +45,7 @@ from tests.support import CollectorProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
-ACK_TIMEOUT = 2.0  # notices.ack_timeout_seconds: time to play an ack and a check-in
+ACK_TIMEOUT = 4.0  # notices.ack_timeout_seconds: time to see both twins told, then ack
 COLLECTOR_TOML = f"""
 [state]
 snapshot_interval_seconds = 3600.0
