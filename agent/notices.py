@@ -19,7 +19,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
-KEEP_IDS: Final = 1000
+from branchwatch.contract.messages import NOTICE_IDS_KEPT
+
+KEEP_IDS: Final = NOTICE_IDS_KEPT
 KEEP_SECONDS: Final = 3600.0
 
 

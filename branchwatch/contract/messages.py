@@ -66,7 +66,11 @@ class Replay(Command, tag="replay", frozen=True):
 
 
 class Notify(Command, tag="notify", frozen=True):
-    """A floor notice for the intercom at ``position``."""
+    """A floor notice for the intercom at ``position``.
+
+    Both collectors of an HA pair send every notice under the same ``id``: a receiver
+    shows an id once, remembering the last :data:`NOTICE_IDS_KEPT` it delivered.
+    """
 
     id: LocalId
     position: Position
@@ -74,3 +78,7 @@ class Notify(Command, tag="notify", frozen=True):
 
 
 AnyCommand = Replay | Notify
+
+# Notice ids a receiver remembers having delivered (the newest), so that the second
+# twin's copy of a notice is not shown again.
+NOTICE_IDS_KEPT: Final = 1000

@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -58,6 +59,7 @@ from branchwatch.contract import (
     parse_topic,
     topic_for,
 )
+from branchwatch.contract.messages import NOTICE_IDS_KEPT
 from branchwatch.contract.topics import CONTRACT_VERSION, DEFAULT_PREFIX
 from branchwatch.errors import BranchwatchError, ConfigError, ContractError
 from branchwatch.failover import BrokerRotation
@@ -126,6 +128,7 @@ class SimStats:
     dropped: int = 0
     bad_commands: int = 0
     notices: int = 0
+    notice_repeats: int = 0  # second copies of a notice (an HA pair sends each twice)
     connects: int = 0
 
 
@@ -135,6 +138,18 @@ class SimAgent:
     events_topic: str
     status_topic: str
     sent: SentEvents = field(default_factory=SentEvents)
+    # Notice ids this agent's intercom has shown, newest last: an HA pair's second copy
+    # of a notice is not answered again (as the real agent does).
+    heard: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def first_copy(self, notice_id: str) -> bool:
+        """Whether ``notice_id`` is new here (then remembered), not a second copy."""
+        if notice_id in self.heard:
+            return False
+        self.heard[notice_id] = None
+        if len(self.heard) > NOTICE_IDS_KEPT:
+            self.heard.popitem(last=False)
+        return True
 
 
 class SimPublisher:
@@ -323,6 +338,9 @@ class SimPublisher:
                     replayed += batch.event_count
                 log.info("replay for %s from seq %d: %d events", name, command.from_seq, replayed)
                 self.stats.replayed += replayed
+            elif not agent.first_copy(command.id):
+                self.stats.notice_repeats += 1
+                log.debug("floor notice %s: a second copy, not shown again", command.id)
             else:
                 self.stats.notices += 1
                 log.info(

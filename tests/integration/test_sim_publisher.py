@@ -223,6 +223,16 @@ def test_replay_republishes_from_seq_and_bad_commands_are_counted(
 
         acks = wait_until(ack, 5, "intercom ack of the notice")
         assert acks[0].position == 3
+
+        # The HA twin's copy of the same notice: not shown, not answered again.
+        commander.client.publish(
+            cmd, b'{"v":1,"type":"notify","id":"n-1","position":3,"text":"post 1 empty"}', qos=1
+        )
+        wait_until(lambda: publisher.tick() >= 0 and publisher.stats.notice_repeats == 1, 5, "2nd")
+        clock.now += 2
+        publisher.tick()
+        assert publisher.stats.notices == 1
+        assert len(ack()) == 1
         commander.close()
     finally:
         publisher.stop()
