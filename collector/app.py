@@ -180,11 +180,12 @@ class Collector:
     def snapshot(self) -> None:
         if self.state_file is None:
             return
-        with self.lock:
-            changes = self.ingestor.changes
-            data = self.store.snapshot()
+        # Read first: a change made while the branches are encoded may be in this
+        # snapshot or not, and is saved again by the next one either way.
+        changes = self.ingestor.changes
+        chunks = self.store.snapshot_chunks(self.lock)
         try:
-            self.state_file.write(data)
+            self.state_file.write(chunks)
         except StateDirError:
             # Retried at the next interval (the changes are still unsaved); the caller logs.
             self.metrics.snapshot_failures.inc()
