@@ -4,9 +4,13 @@ Each (branch, family) fragment is compressed on its own into one gzip member (RF
 allows a stream of members one after another, and Go's gzip reader in Prometheus reads
 them as one body), so a scrape that accepts gzip is sent the cached members as they
 are, in any order and any selection. One that does not gets the text back, member by
-member. Level 6 (zlib's default): measured on the fragments of simulated branches, the
-levels 1 to 9 cost the same CPU within noise (fragments are small: setting up each
-member dominates) and 6 gives 6.2x against 5.9x at 1.
+member.
+
+Level 6 (zlib's default), measured on 500 simulated branches two hours into their day
+(26.2 KiB of text a branch, rendered in ~130 us): level 1 makes 4.44 KiB of it in
+~200 us, 6 4.25 KiB (6.2x) in ~230 us, 9 4.21 KiB in ~240 us. The fragments are small,
+so setting up each member costs most of it whatever the level; 6 buys 4 % less memory
+for 15 % more CPU, and a re-render compresses only the families whose text changed.
 """
 
 from __future__ import annotations
