@@ -11,8 +11,8 @@ from branchwatch.contract import events as ev
 from branchwatch.contract import metrics
 from branchwatch.contract.messages import DeviceStatus, Status
 from branchwatch.thresholds import DEFAULT_THRESHOLDS
-from collector.floor.config import FloorConfig, PostConfig
 from collector.exposition import texts
+from collector.floor.config import FloorConfig, PostConfig
 from collector.store import Store
 
 CONFIG = FloorConfig(
