@@ -49,7 +49,11 @@ TEXT_CONTENT_TYPE: Final = "text/plain; charset=utf-8"
 # The index's links: (path, what a person finds there). Relative hrefs, so the page
 # also works behind a reverse proxy that serves the collector under a sub-path.
 INDEX_LINKS: Final = (
-    ("metrics", "Prometheus metrics: every branch's floor and the collector's own"),
+    (
+        "metrics",
+        "Prometheus metrics: every branch's floor and the collector's own "
+        "(?shard=I&shards=N: the branches of shard I of N)",
+    ),
     ("healthz", "liveness: 200 while the process runs"),
     ("readyz", "readiness: 200 once subscribed to the broker"),
     ("api/v1/branches", "JSON: every branch's live summary (add /REGION/BRANCH for one)"),
