@@ -134,8 +134,13 @@ def run(args: argparse.Namespace) -> int:
     # The server's imports (prometheus_client, the Grafana client) wait for a valid config.
     from collector.app import Collector, disable_created_series  # noqa: PLC0415
     from collector.ingest import tune_gc  # noqa: PLC0415
+    from collector.memory import tune_malloc  # noqa: PLC0415
 
     config = load_config(args)
     disable_created_series()
     tune_gc()
-    return Collector(config).run()
+    trimmer = tune_malloc()  # before the collector's threads start
+    try:
+        return Collector(config).run()
+    finally:
+        trimmer.stop()
