@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 import msgspec
 
-from branchwatch.contract.ids import RATINGS
 from collector.floor.branch import LOST_REASONS
 from collector.floor.figures import DayFigures, ServiceDay, TellerFigures
 
@@ -71,14 +70,15 @@ def satisfaction(ratings: dict[str, int]) -> float | None:
 def tellers_view(tellers: dict[str, TellerFigures]) -> list[TellerView]:
     views = []
     for teller, figures in sorted(tellers.items()):
-        rated = sum(figures.ratings.values())
+        rated = figures.ratings.total()
+        ratings = figures.ratings.as_dict()
         views.append(
             TellerView(
                 teller=teller,
                 served=figures.served,
                 requested=figures.requested,
-                ratings=dict(figures.ratings),
-                satisfaction=satisfaction(figures.ratings),
+                ratings=ratings,
+                satisfaction=satisfaction(ratings),
                 evaluation_rate=ratio(rated, figures.requested),
                 evaluations_per_transaction=ratio(rated, figures.served),
             )
@@ -95,7 +95,8 @@ def day_view(today: DayFigures | None) -> DayView | None:
         return None
     days = today.services.values()
     called, transactions = _total(days, "called"), _total(days, "ended")
-    rated = sum(today.ratings.values())
+    rated = today.ratings.total()
+    ratings = today.ratings.as_dict()
     return DayView(
         opened_ts=today.opened_ts,
         closed_ts=today.closed_ts,
@@ -108,8 +109,8 @@ def day_view(today: DayFigures | None) -> DayView | None:
         transactions=transactions,
         requested=today.requested,
         expired=today.expired,
-        ratings={rating: today.ratings[rating] for rating in RATINGS},
-        satisfaction=satisfaction(today.ratings),
+        ratings=ratings,
+        satisfaction=satisfaction(ratings),
         evaluation_rate=ratio(rated, today.requested),
         evaluations_per_transaction=ratio(rated, transactions),
         tellers=tellers_view(today.tellers),
@@ -124,7 +125,7 @@ def day_services_view(today: DayFigures | None) -> list[DayServiceView]:
             service=service,
             issued=day.issued,
             served=day.served,
-            lost=dict(day.lost),
+            lost=day.lost.as_dict(),
             called=day.called,
             avg_wait=ratio(day.wait_sum, day.called),
             service_level=ratio(day.within_target, day.called),

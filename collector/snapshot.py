@@ -18,9 +18,8 @@ from typing import Final
 
 import msgspec
 
-from branchwatch.contract.ids import RATINGS
 from collector.errors import SnapshotError
-from collector.floor.branch import LOST_REASONS, BranchState
+from collector.floor.branch import BranchState
 from collector.floor.config import FloorRules
 from collector.floor.figures import repair as repair_figures
 from collector.floor.finished import upgrade as upgrade_finished
@@ -129,15 +128,10 @@ def _check(layout: Layout, b: BranchState) -> None:
             or len(stats.service.counts) != len(layout.service_buckets) + 1
         ):
             raise SnapshotError(f"corrupt snapshot: {where} histogram of {name} has other buckets")
-        if tuple(stats.lost) != LOST_REASONS:
-            raise SnapshotError(f"corrupt snapshot: {where} service {name} lacks lost reasons")
         for ticket_id in stats.queue:
             ticket = b.tickets.get(ticket_id)
             if ticket is None or ticket.state != "waiting" or ticket.service != name:
                 raise SnapshotError(f"corrupt snapshot: {where} queue {name} holds {ticket_id}")
-    for counter_id, counter in b.counters.items():
-        if tuple(counter.ratings) != RATINGS:
-            raise SnapshotError(f"corrupt snapshot: {where} counter {counter_id} lacks ratings")
     for name, agent in b.agents.items():
         agent.name = name  # snapshots before notices did not record it
     for post in b.posts.values():
@@ -145,7 +139,7 @@ def _check(layout: Layout, b: BranchState) -> None:
     upgrade_finished(b)  # snapshots before finished tickets were kept as records
     repair_notices(b.notices, layout.positions, layout.services)
     b.today = repair_figures(
-        b.tellers, b.transfers, b.intercom, b.today, layout.services, layout.positions, LOST_REASONS
+        b.tellers, b.transfers, b.intercom, b.today, layout.services, layout.positions
     )
     b.refused = {}
     for ticket_id, ticket in b.tickets.items():

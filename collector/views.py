@@ -169,7 +169,7 @@ def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
     for counter in b.counters.values():
         if counter.state is not None:
             counters[counter.state] += 1
-        for rating, count in counter.ratings.items():
+        for rating, count in zip(RATINGS, counter.ratings.counts(), strict=True):
             ratings[rating] += count
         requested += counter.requested
     return BranchSummary(
@@ -187,7 +187,7 @@ def summarize(rules: FloorRules, b: BranchState, now: float) -> BranchSummary:
         counters=counters,
         issued_total=sum(s.issued for s in b.services.values()),
         served_total=sum(s.served for s in b.services.values()),
-        lost_total=sum(sum(s.lost.values()) for s in b.services.values()),
+        lost_total=sum(s.lost.total() for s in b.services.values()),
         ratings=ratings,
         satisfaction=satisfaction(ratings),
         evaluation_rate=ratio(sum(ratings.values()), requested),
@@ -260,7 +260,7 @@ def detail(rules: FloorRules, b: BranchState, now: float) -> BranchDetail:
             waiting=len(s.queue),
             issued=s.issued,
             served=s.served,
-            lost=dict(s.lost),
+            lost=s.lost.as_dict(),
             wait_count=s.wait.count,
             wait_sum=s.wait.sum,
             avg_wait=ratio(s.wait.sum, s.wait.count),
@@ -285,11 +285,12 @@ def detail(rules: FloorRules, b: BranchState, now: float) -> BranchDetail:
 
 
 def _evaluations(counter_id: str, counter: CounterState) -> CounterEvaluations:
+    ratings = counter.ratings.as_dict()
     return CounterEvaluations(
         counter=counter_id,
         requested=counter.requested,
-        ratings=dict(counter.ratings),
+        ratings=ratings,
         expired=counter.expired,
-        satisfaction=satisfaction(counter.ratings),
-        evaluation_rate=ratio(sum(counter.ratings.values()), counter.requested),
+        satisfaction=satisfaction(ratings),
+        evaluation_rate=ratio(counter.ratings.total(), counter.requested),
     )

@@ -65,9 +65,9 @@ def _served(labels: Labels, b: BranchState, p: str) -> str:
 def _lost(labels: Labels, b: BranchState, p: str) -> str:
     head, svc = f"{metrics.TICKETS_LOST.name}{{{p}", labels.service
     return "".join(
-        f'{head}{svc[s]},reason="{reason}"}} {st.lost[reason]}\n'
+        f'{head}{svc[s]},reason="{reason}"}} {count}\n'
         for s, st in b.services.items()
-        for reason in LOST_REASONS
+        for reason, count in zip(LOST_REASONS, st.lost.counts(), strict=True)
     )
 
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 from branchwatch.contract import metrics
 from branchwatch.contract.ids import RATINGS
 from branchwatch.contract.metrics import bucket_label
-from collector.floor.branch import Histogram
+from collector.floor.branch import Histogram, Ratings
 from collector.floor.config import FloorRules
 from collector.floor.figures import INTERCOM_ACK_BUCKETS
 from collector.notices.state import ACK_BUCKETS, KINDS
@@ -85,12 +85,12 @@ def per_name_rating(
     p: str,
     label: str,
     rows: Mapping[str, Row],
-    ratings: Callable[[Row], Mapping[str, int]],
+    ratings: Callable[[Row], Ratings],
 ) -> str:
     """One line per row and rating."""
     head = f"{family.name}{{{p}"
     return "".join(
-        f'{head},{label}="{escape(n)}",rating="{rating}"}} {ratings(rows[n])[rating]}\n'
+        f'{head},{label}="{escape(n)}",rating="{rating}"}} {count}\n'
         for n in sorted(rows)
-        for rating in RATINGS
+        for rating, count in zip(RATINGS, ratings(rows[n]).counts(), strict=True)
     )

@@ -12,30 +12,31 @@ from typing import Final, Literal
 
 import msgspec
 
-from branchwatch.contract.ids import RATINGS
-from collector.floor import histogram
+from collector.floor import histogram, tallies
 from collector.floor.config import FloorRules
 from collector.floor.figures import DayFigures, IntercomFigures, TellerFigures
 from collector.notices.state import NoticeBook
 
 TicketState = Literal["waiting", "called", "serving", "done"]
-LostReason = Literal["no_show", "walkout", "closed"]
+LostReason = tallies.LostReason
 CounterStateName = Literal["open", "paused", "closed"]
-LOST_REASONS: Final[tuple[LostReason, ...]] = ("no_show", "walkout", "closed")
+LOST_REASONS: Final = tallies.LOST_REASONS
 COUNTER_STATES: Final[tuple[CounterStateName, ...]] = ("open", "paused", "closed")
 # Shown for a post staffed by a ``position.staffed`` without a staff id (never a valid id).
 ANONYMOUS_STAFF: Final = "(anonymous)"
 
 
-# Defined in a leaf module so the notice state (embedded below) can use it too.
+# Defined in leaf modules so the notice and figure states (embedded below) can use them too.
 Histogram = histogram.Histogram
+Ratings = tallies.Ratings
+Losses = tallies.Losses
 
 
 class ServiceState(msgspec.Struct, gc=False):
     queue: dict[str, float]  # waiting ticket -> waiting since (event ts)
     wait: Histogram
     service: Histogram
-    lost: dict[str, int]  # reason -> count, every reason present
+    lost: Losses
     issued: int = 0
     served: int = 0
 
@@ -102,7 +103,7 @@ class Post(msgspec.Struct, gc=False):
 
 
 class CounterState(msgspec.Struct, gc=False):
-    ratings: dict[str, int]  # every rating present
+    ratings: Ratings = msgspec.field(default_factory=Ratings)
     state: CounterStateName | None = None  # None: known from evaluations only
     kind: str | None = None
     teller: str | None = None
@@ -200,7 +201,7 @@ def new_branch(
             queue={},
             wait=new_histogram(rules.wait_buckets),
             service=new_histogram(rules.service_buckets),
-            lost=dict.fromkeys(LOST_REASONS, 0),
+            lost=Losses(),
         )
         for service in rules.services
     }
@@ -219,7 +220,7 @@ def new_branch(
 
 
 def new_counter() -> CounterState:
-    return CounterState(ratings=dict.fromkeys(RATINGS, 0))
+    return CounterState()
 
 
 def new_agent(name: str, last_seen: float) -> AgentState:

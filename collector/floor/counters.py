@@ -108,7 +108,7 @@ def _requested(
 def _submitted(
     rules: FloorRules, branch: BranchState, counter: CounterState, e: EvaluationSubmitted
 ) -> None:
-    counter.ratings[e.rating] += 1
+    counter.ratings.add(e.rating)
     day.count_evaluation(branch, e.ts, e.rating, expired=False)
     teller = tellers.rated_teller(branch, counter, e.teller, e.ticket)
     tellers.count_rating(rules, branch, teller, e.rating, e.ts)

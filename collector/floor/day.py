@@ -67,7 +67,7 @@ def count_ended(branch: BranchState, service: str, ended_ts: float) -> None:
 def count_lost(branch: BranchState, service: str, reason: LostReason, ts: float | None) -> None:
     day = service_day(branch, service, ts)
     if day is not None:
-        day.lost[reason] += 1
+        day.lost.add(reason)
 
 
 def count_evaluation(branch: BranchState, ts: float, rating: str | None, *, expired: bool) -> None:
@@ -80,4 +80,4 @@ def count_evaluation(branch: BranchState, ts: float, rating: str | None, *, expi
     elif rating is None:
         day.requested += 1
     else:
-        day.ratings[rating] += 1
+        day.ratings.add(rating)

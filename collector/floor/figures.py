@@ -14,8 +14,8 @@ from typing import Final
 
 import msgspec
 
-from branchwatch.contract.ids import RATINGS
 from collector.floor.histogram import Histogram
+from collector.floor.tallies import Losses, Ratings
 
 # Intercom call -> ack bounds (seconds): a hand-off answered within half a minute, within
 # two, or later. Few on purpose: 5 series per post pair of every branch.
@@ -24,14 +24,10 @@ INTERCOM_ACK_BUCKETS: Final[tuple[float, ...]] = (30.0, 120.0)
 ALL_POSTS: Final = "all"
 
 
-def no_ratings() -> dict[str, int]:
-    return dict.fromkeys(RATINGS, 0)
-
-
 class TellerFigures(msgspec.Struct, gc=False):
     """One teller's ratings and transactions (totals, or one business day's)."""
 
-    ratings: dict[str, int] = msgspec.field(default_factory=no_ratings)  # every rating present
+    ratings: Ratings = msgspec.field(default_factory=Ratings)
     requested: int = 0  # ratings asked for on the pad
     served: int = 0  # service.ended of tickets whose service the teller started
     # Event time of the teller's newest event (the totals only): a teller not seen since
@@ -42,7 +38,7 @@ class TellerFigures(msgspec.Struct, gc=False):
 class ServiceDay(msgspec.Struct, gc=False):
     """One service's figures of one business day."""
 
-    lost: dict[str, int]  # reason -> count, every reason present
+    lost: Losses = msgspec.field(default_factory=Losses)
     issued: int = 0
     served: int = 0  # service started
     called: int = 0  # waits observed (called tickets)
@@ -62,7 +58,7 @@ class DayFigures(msgspec.Struct, gc=False):
     opened_ts: float
     services: dict[str, ServiceDay]
     closed_ts: float | None = None
-    ratings: dict[str, int] = msgspec.field(default_factory=no_ratings)
+    ratings: Ratings = msgspec.field(default_factory=Ratings)
     requested: int = 0
     expired: int = 0
     tellers: dict[str, TellerFigures] = msgspec.field(default_factory=dict)
@@ -88,17 +84,8 @@ def new_intercom_histogram() -> Histogram:
     return Histogram(counts=[0] * (len(INTERCOM_ACK_BUCKETS) + 1))
 
 
-def new_day(
-    opened_ts: float, services: tuple[str, ...], lost_reasons: tuple[str, ...]
-) -> DayFigures:
-    return DayFigures(
-        opened_ts=opened_ts,
-        services={s: ServiceDay(lost=dict.fromkeys(lost_reasons, 0)) for s in services},
-    )
-
-
-def _ratings_ok(figures: TellerFigures) -> bool:
-    return tuple(figures.ratings) == RATINGS
+def new_day(opened_ts: float, services: tuple[str, ...]) -> DayFigures:
+    return DayFigures(opened_ts=opened_ts, services={s: ServiceDay() for s in services})
 
 
 def repair(
@@ -108,16 +95,13 @@ def repair(
     today: DayFigures | None,
     services: tuple[str, ...],
     positions: tuple[int, ...],
-    lost_reasons: tuple[str, ...],
 ) -> DayFigures | None:
     """Make restored figures safe to use with this floor layout; returns the day to keep.
 
-    Parts that name services or posts no longer configured, or that lack a rating
-    or a reason, are dropped (a day that does not fit is forgotten): a snapshot
-    must neither crash the model nor be refused whole for them.
+    Parts that name services or posts no longer configured are dropped (a day that
+    does not fit is forgotten): a snapshot must neither crash the model nor be refused
+    whole for them. (Ratings and losses are tallies with every name: none can lack one.)
     """
-    for teller in [t for t, figures in tellers.items() if not _ratings_ok(figures)]:
-        del tellers[teller]
     for source in list(transfers):
         if source not in services:
             del transfers[source]
@@ -149,11 +133,4 @@ def repair(
     intercom.acks = {p: sorted(acks) for p, acks in intercom.acks.items() if p in positions}
     if today is None:
         return None
-    fits = tuple(today.services) == services and all(
-        tuple(day.lost) == lost_reasons for day in today.services.values()
-    )
-    if not fits or tuple(today.ratings) != RATINGS:
-        return None
-    for teller in [t for t, figures in today.tellers.items() if not _ratings_ok(figures)]:
-        del today.tellers[teller]
-    return today
+    return today if tuple(today.services) == services else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from branchwatch.contract.events import BranchClosed, BranchOpened
 from collector.floor import posts
-from collector.floor.branch import LOST_REASONS, AgentState, BranchState
+from collector.floor.branch import AgentState, BranchState
 from collector.floor.config import FloorRules
 from collector.floor.figures import new_day
 
@@ -21,7 +21,7 @@ def on_opened(
     reason = posts.on_opened(rules, branch, agent, e)
     opened = branch.opened_ts
     if opened is not None and opened != before:
-        branch.today = new_day(opened, rules.services, LOST_REASONS)
+        branch.today = new_day(opened, rules.services)
     return reason
 
 

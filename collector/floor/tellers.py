@@ -109,7 +109,7 @@ def count_rating(
         if rating is None:
             tally.requested += 1
         else:
-            tally.ratings[rating] += 1
+            tally.ratings.add(rating)
 
 
 def count_served(rules: FloorRules, branch: BranchState, ticket: Ticket, ended_ts: float) -> None:

@@ -82,7 +82,7 @@ def settle(rules: FloorRules, branch: BranchState, ticket: Ticket) -> None:
             tellers.count_served(rules, branch, ticket, ended)
     if ticket.lost is not None and not ticket.lost_counted:
         ticket.lost_counted = True
-        stats.lost[ticket.lost] += 1
+        stats.lost.add(ticket.lost)
         day.count_lost(branch, service, ticket.lost, ticket.done_ts)
 
 
