@@ -26,7 +26,7 @@ from collector.config import CollectorConfig
 from collector.errors import CollectorError
 from collector.grafana import Annotator
 from collector.http import ApiState, CollectorHttpServer
-from collector.ingest import Ingestor
+from collector.ingest import Ingestor, freeze_long_lived
 from collector.mqtt import MqttSession
 from collector.notices.book import Outbound
 from collector.rebuild import MAX_HELD
@@ -46,6 +46,42 @@ NOTICE_TICK: Final = 0.25
 # and staffing the broker queued for us, and the replays asked for, are applied first,
 # so no step is taken on a floor that has already answered.
 NOTICE_HOLD: Final = 5.0
+# A snapshot is encoded in slices of this many seconds (about 40 branches), each followed
+# by a rest as long (see PacedLock).
+SNAPSHOT_SLICE: Final = 0.001
+SNAPSHOT_REST: Final = 0.001
+
+
+class PacedLock:
+    """The store lock as a snapshot takes it (around each branch), with rests.
+
+    Releasing the lock between branches is not enough on its own: the snapshotting
+    thread still holds the interpreter, and a thread woken by a message or a request
+    waits up to the switch interval (5 ms) for it, each time, while the broker and the
+    clients compete for the same cores. So after each release, once a slice of work
+    has passed, this thread sleeps a rest: a 2,000-branch snapshot spreads its ~50 ms
+    over ~0.1 s and takes at most half a core (bench.latency, docs/benchmarks.md).
+    """
+
+    def __init__(
+        self,
+        lock: threading.Lock,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._lock = lock
+        self._clock = clock
+        self._sleep = sleep
+        self._since = clock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        if self._clock() - self._since >= SNAPSHOT_SLICE:
+            self._sleep(SNAPSHOT_REST)
+            self._since = self._clock()
 
 
 class Collector:
@@ -132,6 +168,7 @@ class Collector:
 
     def run(self) -> int:
         """Run until SIGTERM or SIGINT; snapshot and exit cleanly."""
+        freeze_long_lived()  # the process is the collector's: start-up and restore are done
         done = threading.Event()
 
         def _signal(signum: int, frame: FrameType | None) -> None:
@@ -183,7 +220,7 @@ class Collector:
         # Read first: a change made while the branches are encoded may be in this
         # snapshot or not, and is saved again by the next one either way.
         changes = self.ingestor.changes
-        chunks = self.store.snapshot_chunks(self.lock)
+        chunks = self.store.snapshot_chunks(PacedLock(self.lock))
         try:
             self.state_file.write(chunks)
         except StateDirError:
