@@ -134,12 +134,12 @@ def run(args: argparse.Namespace) -> int:
     # The server's imports (prometheus_client, the Grafana client) wait for a valid config.
     from collector.app import Collector, disable_created_series  # noqa: PLC0415
     from collector.ingest import tune_gc  # noqa: PLC0415
-    from collector.memory import tune_malloc  # noqa: PLC0415
+    from collector.memory import HeapTrimmer  # noqa: PLC0415
 
     config = load_config(args)
     disable_created_series()
     tune_gc()
-    trimmer = tune_malloc()  # before the collector's threads start
+    trimmer = HeapTrimmer().start()  # freed malloc memory back to the system
     try:
         return Collector(config).run()
     finally:

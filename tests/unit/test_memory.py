@@ -68,15 +68,9 @@ def test_trimmer_refuses_a_bad_interval() -> None:
         memory.HeapTrimmer(interval=0)
 
 
-@glibc_only
-def test_limit_arenas_is_accepted() -> None:
-    assert memory.limit_arenas(memory.ARENAS)
-
-
 def test_no_glibc_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "_LIBC", None)
     assert not memory.supported()
-    assert not memory.limit_arenas()
     assert not memory.trim()
     trimmer = memory.HeapTrimmer().start()
     assert not any(t.name == "collector-trim" for t in threading.enumerate())
