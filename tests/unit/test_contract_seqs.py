@@ -19,7 +19,9 @@ NOW = 1_795_000_000.0  # 2026-11-18
 
 @given(
     created=st.floats(EARLIEST_BASE_SECONDS, 4_000_000_000),
-    life=st.integers(1, 10 * 365 * 86_400),
+    # From 2 s: a spool replaced within a second of the old one's creation, after it used
+    # a seq, reads as an ordinary gap (docs/reliability.md, Gaps; the next test).
+    life=st.integers(2, 10 * 365 * 86_400),
     rate=st.floats(0.0, 1_000.0),  # events per second over the old spool's life, far above real
 )
 def test_a_later_spool_starts_above_every_seq_an_older_one_used(
@@ -30,6 +32,14 @@ def test_a_later_spool_starts_above_every_seq_an_older_one_used(
     assert new_first > old_last
     assert is_new_spool(old_last, new_first)
     assert fresh_session_base(created + life) > fresh_session_base(created) + life - 1
+
+
+def test_a_spool_replaced_within_its_first_second_reads_as_a_gap() -> None:
+    """The documented limit of fresh-spool bases: one second holds one base."""
+    old_last = fresh_seq_base(NOW) + 1
+    new_first = fresh_seq_base(NOW + 1) + 1
+    assert new_first > old_last
+    assert not is_new_spool(old_last, new_first)
 
 
 def test_a_spool_made_with_a_clock_in_1970_still_starts_above_counted_seqs() -> None:
