@@ -82,13 +82,16 @@ def lag_quantiles(prom: PrometheusProcess, at: float, window: float) -> dict[str
 def scrape_figures(
     prom: PrometheusProcess, at: float, window: float
 ) -> dict[str, dict[str, float]]:
-    """Per target: mean and max scrape duration (s) and the samples of the last scrape."""
+    """Per scraped process (instance): the mean and max scrape duration (s) of its slowest
+    target and the samples of its last scrape. A collector is scraped as shard targets
+    (deploy/prometheus/region.yml), each with its own ``shard`` label: their samples add
+    up, their durations run side by side."""
     w = f"{window:.0f}s"
     out: dict[str, dict[str, float]] = {}
     for name, promql in (
-        ("duration_avg", f"avg_over_time(scrape_duration_seconds[{w}])"),
-        ("duration_max", f"max_over_time(scrape_duration_seconds[{w}])"),
-        ("samples", "scrape_samples_scraped"),
+        ("duration_avg", f"max by (instance) (avg_over_time(scrape_duration_seconds[{w}]))"),
+        ("duration_max", f"max by (instance) (max_over_time(scrape_duration_seconds[{w}]))"),
+        ("samples", "sum by (instance) (scrape_samples_scraped)"),
     ):
         for instance, value in query_at(prom, promql, at).items():
             out.setdefault(instance, {})[name] = value
