@@ -22,6 +22,7 @@ import prometheus_client
 
 from branchwatch.config import parse_listen
 from branchwatch.contract import Replay, encode, topic_for
+from branchwatch.logthrottle import ThrottledLog
 from collector.config import CollectorConfig
 from collector.errors import CollectorError
 from collector.grafana import Annotator
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAINTENANCE_TICK: Final = 0.5
 STALE_CHECK_INTERVAL: Final = 60.0
+MAINTENANCE_ERROR_LOG_INTERVAL: Final = 60.0
 STALE_GRACE: Final = 3600.0
 # A notice leaves at most this long after its deadline (a tick costs one heap peek).
 NOTICE_TICK: Final = 0.25
@@ -138,6 +140,9 @@ class Collector:
         self._notice_thread: threading.Thread | None = None
         self._notices_from: float | None = None  # monotonic time notices may go; None: offline
         self._snapshotted_changes = self.ingestor.changes
+        # A state dir that stays broken fails every snapshot interval: its error is logged
+        # once a minute (with how many were held back), and at once again after a success.
+        self._maintenance_errors = ThrottledLog(log, MAINTENANCE_ERROR_LOG_INTERVAL)
 
     # lifecycle -----------------------------------------------------------------------
 
@@ -229,6 +234,7 @@ class Collector:
             raise
         self.metrics.snapshot_success.set(time.time())
         self._snapshotted_changes = changes
+        self._maintenance_errors.forget(StateDirError)
 
     # MQTT events (network thread) ----------------------------------------------------
 
@@ -281,7 +287,7 @@ class Collector:
                     next_stale = now + STALE_CHECK_INTERVAL
                     self._expire_stale()
             except CollectorError as exc:
-                log.error("%s", exc)
+                self._maintenance_errors.error("%s", exc, key=type(exc))
 
     def _forward_incidents(self) -> None:
         if self.annotator is None:
