@@ -24,7 +24,7 @@ from branchwatch.config import parse_listen
 from branchwatch.contract import Replay, encode, topic_for
 from branchwatch.logthrottle import ThrottledLog
 from collector.config import CollectorConfig
-from collector.errors import CollectorError
+from collector.errors import CollectorError, SnapshotError
 from collector.grafana import Annotator
 from collector.http import ApiState, CollectorHttpServer
 from collector.ingest import Ingestor, freeze_long_lived
@@ -228,7 +228,7 @@ class Collector:
         chunks = self.store.snapshot_chunks(PacedLock(self.lock))
         try:
             self.state_file.write(chunks)
-        except StateDirError:
+        except (StateDirError, SnapshotError):
             # Retried at the next interval (the changes are still unsaved); the caller logs.
             self.metrics.snapshot_failures.inc()
             raise

@@ -78,12 +78,13 @@ def encode_branch(branch: BranchState) -> bytes:
     return _encoder.encode(branch)
 
 
-def chunks(rules: FloorRules, branches: Sequence[bytes]) -> list[bytes]:
-    """The snapshot of ``branches`` (each from :func:`encode_branch`, in their order) as
-    chunks to write one after another: a few bytes of head, then each branch as it is.
-    Joining 10 MB would cost a copy that holds the interpreter as long."""
-    head = _Head(format=FORMAT, layout=Layout.of(rules), branches=[_NOTHING] * len(branches))
-    return [MAGIC + _encoder.encode(head), *branches]
+def head(rules: FloorRules, count: int) -> bytes:
+    """Every byte of a snapshot of ``count`` branches before the first branch's: the
+    branches (each from :func:`encode_branch`) follow it one after another, so a
+    snapshot is written as it is encoded, never held whole (a region's is tens of MB)."""
+    return MAGIC + _encoder.encode(
+        _Head(format=FORMAT, layout=Layout.of(rules), branches=[_NOTHING] * count)
+    )
 
 
 def decode(rules: FloorRules, data: bytes) -> list[BranchState]:

@@ -2,9 +2,10 @@
 
 The runtime passes its lock to ``Store.snapshot_chunks``; these tests pass a real
 ``threading.Lock`` (wrapped to count or to pause between branches) and check that the
-chunks are the bytes of one encode of the whole store, restore to the same state,
-leave out a branch expired meanwhile, and let another thread apply events while the
-snapshot is being made.
+chunks are the bytes of one encode of the whole store, each made only when asked for
+(the snapshot is written as it is encoded), restore to the same state, fail clearly on
+a branch expired meanwhile, and let another thread apply events while the snapshot is
+being made.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from branchwatch.contract.events import TicketIssued
 from branchwatch.sim.generate import generate
 from collector import snapshot as snapshot_format
+from collector.errors import SnapshotError
 from collector.floor.config import FloorConfig, FloorRules
 from collector.snapshot import FORMAT, MAGIC, Layout
 from collector.store import Store
@@ -80,8 +82,13 @@ def test_chunks_are_the_bytes_of_one_encode_of_the_whole() -> None:
     store, keys = simulated_store()
     lock = CountingLock()
     chunks = store.snapshot_chunks(lock)
-    assert b"".join(chunks) == whole_encode(store, keys) == store.snapshot()
-    assert len(chunks) == BRANCHES + 1  # the head, then each branch as encoded
+    head = next(chunks)
+    assert lock.acquired == 1  # the list of branches only: each branch when it is asked for
+    first = next(chunks)
+    assert lock.acquired == 2
+    rest = list(chunks)
+    assert b"".join([head, first, *rest]) == whole_encode(store, keys) == store.snapshot()
+    assert len(rest) == BRANCHES - 1  # the head, then each branch as encoded
     assert lock.acquired == BRANCHES + 1  # the list of branches, then one branch at a time
 
 
@@ -90,7 +97,7 @@ def test_head_for_every_array_size(branches: int) -> None:
     """msgpack writes an array's length in 1, 3 or 5 bytes (below 16, below 65,536,
     beyond): the head before the first branch is right at each size."""
     rules = FloorRules(CONFIG)
-    head = snapshot_format.chunks(rules, [b"\x00"] * branches)[0]
+    head = snapshot_format.head(rules, branches)
     document = {"format": FORMAT, "layout": Layout.of(rules), "branches": [0] * branches}
     whole = MAGIC + msgspec.msgpack.encode(document)  # each 0 is the one byte 0x00
     assert head == whole[: len(whole) - branches]
@@ -109,28 +116,39 @@ def test_restores_the_same_state() -> None:
     assert restored.replay_requests() == store.replay_requests()
 
 
-def test_branches_expired_or_created_meanwhile() -> None:
-    """A branch expired after the list was taken is left out; one created after it is in
-    the next snapshot; the others are as they were when each was encoded."""
+def test_a_branch_created_meanwhile_is_in_the_next_snapshot() -> None:
+    """The others are as they were when each was encoded."""
     store, keys = simulated_store()
-    gone, late = keys[BRANCHES // 2], ("r-new", "b-new")
+    late = ("r-new", "b-new")
+    lock = CountingLock()
+    lock.steps[3] = lambda: feed_one(store, *late)  # after the list and two branches
+    data = b"".join(store.snapshot_chunks(lock))
+    restored = Store.restore(CONFIG, data)
+    assert restored.branch_count == len(keys)
+    assert data == whole_encode(store, keys)
+    assert store.branch_state(*late) is not None and restored.branch_state(*late) is None
+    assert Store.restore(CONFIG, store.snapshot()).branch_state(*late) is not None
+
+
+def test_a_branch_expired_meanwhile_fails_the_snapshot_clearly() -> None:
+    """The head has already given the number of branches: a branch gone before its turn
+    cannot be left out. The runtime expires branches on the thread that takes snapshots,
+    so this is a safety net: a clear SnapshotError, and the state file is not replaced."""
+    store, keys = simulated_store()
+    gone = keys[BRANCHES // 2]
     state = store.branch_state(*gone)
     assert state is not None
     state.last_received = RECEIVED - 7200  # the only branch silent for two hours
 
-    def meanwhile() -> None:  # under the lock, between two branches, as the runtime would
+    def meanwhile() -> None:  # under the lock, between two branches
         assert store.expire_stale(RECEIVED, 3600) == [gone]
-        feed_one(store, *late)
 
     lock = CountingLock()
-    lock.steps[3] = meanwhile  # after the list and two branches
-    data = b"".join(store.snapshot_chunks(lock))
-    restored = Store.restore(CONFIG, data)
+    lock.steps[3] = meanwhile
+    with pytest.raises(SnapshotError, match=f"{gone[0]}/{gone[1]} was removed"):
+        b"".join(store.snapshot_chunks(lock))
     kept = [key for key in keys if key != gone]
-    assert restored.branch_count == len(kept)
-    assert data == whole_encode(store, kept)
-    assert store.branch_state(*late) is not None and restored.branch_state(*late) is None
-    assert Store.restore(CONFIG, store.snapshot()).branch_state(*late) is not None
+    assert Store.restore(CONFIG, store.snapshot()).branch_count == len(kept)
 
 
 def feed_one(store: Store, region: str, branch: str) -> None:
