@@ -4,10 +4,11 @@ Python keeps objects of up to 512 bytes in its own arenas; everything larger (a
 branch's snapshot piece, a payload, a long label text) comes from the C library's
 ``malloc``. glibc returns freed memory to the system only from the top of a heap
 (each thread that allocates gets a heap of its own, an arena). Measured
-on a 5,000-branch region (bench.region_scrape): each snapshot, every 15 s, encodes
-every branch (~10 KiB a branch) on the maintenance thread and frees it; that thread's
-arena then stayed at ~70 MiB, nearly all of it free but resident (14 KiB a branch).
-``malloc_trim(0)`` gives back every
+on a 5,000-branch region (bench.region_scrape), when a snapshot still held every
+branch's piece (~10 KiB a branch) until it was written: every 15 s the maintenance
+thread's arena grew to ~70 MiB and then stayed there, nearly all of it free but
+resident (14 KiB a branch). Snapshots are now written piece by piece, but renders,
+rebuilds and payloads free large blocks the same way. ``malloc_trim(0)`` gives back every
 whole free page of every arena (~4 ms for 50-70 MiB, ~0.01 ms when there is
 nothing to give back), so :class:`HeapTrimmer` calls it every second.
 

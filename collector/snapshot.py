@@ -5,20 +5,21 @@ histograms, seq tracking and missing sets. It records the floor layout it was
 taken with (services, posts, buckets); restoring it under another layout, or
 restoring anything corrupt, raises :class:`SnapshotError` with the reason.
 
-It is made branch by branch (:func:`encode_branch`, then :func:`chunks`), so the
-collector encodes one branch at a time under its lock and writes the pieces
-without joining them; one after another they are the bytes of one encode of
-the whole document.
+It is made branch by branch (:func:`chunks`: a :func:`head`, then each branch's
+:func:`encode_branch`), so the collector encodes one branch at a time under its
+lock and writes each piece before the next is made, never holding the whole; one
+after another they are the bytes of one encode of the whole document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
 import msgspec
 
 from collector.errors import SnapshotError
+from collector.exposition import NO_LOCK, BranchKey, Lock
 from collector.floor.branch import BranchState
 from collector.floor.config import FloorRules
 from collector.floor.figures import repair as repair_figures
@@ -85,6 +86,39 @@ def head(rules: FloorRules, count: int) -> bytes:
     return MAGIC + _encoder.encode(
         _Head(format=FORMAT, layout=Layout.of(rules), branches=[_NOTHING] * count)
     )
+
+
+def chunks(
+    rules: FloorRules, branches: Mapping[BranchKey, BranchState], lock: Lock = NO_LOCK
+) -> Iterator[bytes]:
+    """The snapshot of ``branches`` as chunks to write one after another, each made as
+    it is asked for, under ``lock``.
+
+    ``lock`` is the runtime's lock: taken to list the branches, then around each
+    branch's encode, and released in between, so messages and the API wait for one
+    branch (tens of microseconds), not for the whole store. That is as exact as one
+    encode under the lock because no state in a snapshot spans branches: each branch's
+    own agents carry the seqs its state was built from, and its notices are named from
+    its own notice book; what the store keeps beside the branches (replays asked,
+    notice deadlines, the exposition) is not in a snapshot (a restore makes it again).
+    A branch that appears meanwhile is in the next snapshot. The head gives the number
+    of branches first, so none may go meanwhile: the runtime expires branches on the
+    thread that takes snapshots, and a branch gone anyway is a :class:`SnapshotError`
+    (the file is not replaced).
+    """
+    with lock:
+        keys = list(branches)
+    yield head(rules, len(keys))
+    for key in keys:
+        with lock:
+            state = branches.get(key)
+            if state is None:
+                raise SnapshotError(
+                    f"branch {key[0]}/{key[1]} was removed while a snapshot was being "
+                    "written; the next snapshot has the store as it is then"
+                )
+            piece = encode_branch(state)
+        yield piece
 
 
 def decode(rules: FloorRules, data: bytes) -> list[BranchState]:

@@ -20,7 +20,6 @@ from branchwatch.contract.events import Event, PositionStaffed, PositionVacated
 from branchwatch.contract.messages import Status
 from branchwatch.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from collector import snapshot as snapshot_format
-from collector.errors import SnapshotError
 from collector.exposition import ALL, NO_LOCK, BranchKey, Exposition, Lock, Shard, ShardChunks
 from collector.floor import agents
 from collector.floor.branch import AgentState, BranchState, new_agent, new_branch
@@ -346,12 +345,10 @@ class Store:
         """The whole floor exposition (Prometheus text format 0.0.4)."""
         return self._exposition.render(self._branches)
 
-    def render_chunks(self, shard: Shard = ALL, lock: Lock | None = None) -> ShardChunks:
+    def render_chunks(self, shard: Shard = ALL, lock: Lock = NO_LOCK) -> ShardChunks:
         """``shard``'s floor exposition as cached gzip members, for a zero-copy send (do
         not modify). The runtime calls it without its lock held and passes the lock as
         ``lock``: it is taken branch by branch (collector/exposition/cache.py)."""
-        if lock is None:
-            return self._exposition.chunks(self._branches, shard)
         return self._exposition.chunks(self._branches, shard, lock)
 
     def render(self) -> str:
@@ -461,35 +458,9 @@ class Store:
         return b"".join(self.snapshot_chunks())
 
     def snapshot_chunks(self, lock: Lock = NO_LOCK) -> Iterator[bytes]:
-        """:meth:`snapshot` as chunks to write one after another, each made as it is asked
-        for, under ``lock``.
-
-        ``lock`` is the runtime's lock: taken to list the branches, then around each
-        branch's encode, and released in between, so messages and the API wait for one
-        branch (tens of microseconds), not for the whole store; and each branch is
-        written before the next is encoded, so the snapshot is never held whole. That
-        is as exact as one encode under the lock because no state in a snapshot spans
-        branches: each branch's own agents carry the seqs its state was built from, and
-        its notices are named from its own notice book; the replays asked, the notice
-        deadlines and the exposition this store keeps beside the branches are not in a
-        snapshot (a restore makes them again). A branch that appears meanwhile is in the
-        next snapshot. The head gives the number of branches first, so none may go
-        meanwhile: the runtime expires branches on the thread that takes snapshots, and
-        a branch gone anyway is a :class:`SnapshotError` (the file is not replaced).
-        """
-        with lock:
-            keys = list(self._branches)
-        yield snapshot_format.head(self._rules, len(keys))
-        for key in keys:
-            with lock:
-                state = self._branches.get(key)
-                if state is None:
-                    raise SnapshotError(
-                        f"branch {key[0]}/{key[1]} was removed while a snapshot was being "
-                        "written; the next snapshot has the store as it is then"
-                    )
-                piece = snapshot_format.encode_branch(state)
-            yield piece
+        """:meth:`snapshot` as chunks to write one after another, each made when asked
+        for, ``lock`` taken branch by branch (:func:`collector.snapshot.chunks`)."""
+        return snapshot_format.chunks(self._rules, self._branches, lock)
 
     @classmethod
     def restore(
