@@ -24,7 +24,7 @@ keep the live floor state of every branch, and serve it:
 
   /metrics                         Prometheus exposition (docs/run-collector.md)
   /metrics?shard=I&shards=N        the branches of shard I of N only (a region as N
-                                   scrape targets; the collector's own metrics in 0)
+                                   targets, N dividing 64; the collector's own in 0)
   /healthz, /readyz                liveness; readiness (200 once subscribed)
   /api/v1/branches                 JSON summary of every branch
   /api/v1/branches/REGION/BRANCH   JSON detail of one branch

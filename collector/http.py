@@ -2,7 +2,7 @@
 
 Connections are kept by :mod:`collector.httpserver` (limits on size, time and count);
 this module answers requests. A scrape (``/metrics``, or one shard of it:
-``?shard=I&shards=N``) is answered from cached per-branch gzip members, re-rendering only
+``?shard=I&shards=N``) is answered from cached gzip members (by block), re-rendering only
 the branches that changed, one at a time under the store lock
 (:mod:`collector.exposition`); a client that accepts gzip (Prometheus does) gets the
 members as they are, any other the text. With basic auth on (``http.basic_auth_users``),
@@ -52,7 +52,7 @@ INDEX_LINKS: Final = (
     (
         "metrics",
         "Prometheus metrics: every branch's floor and the collector's own "
-        "(?shard=I&shards=N: the branches of shard I of N)",
+        "(?shard=I&shards=N, N dividing 64: the branches of shard I of N)",
     ),
     ("healthz", "liveness: 200 while the process runs"),
     ("readyz", "readiness: 200 once subscribed to the broker"),
