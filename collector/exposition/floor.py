@@ -131,17 +131,16 @@ def _teller_served(labels: Labels, b: BranchState, p: str) -> str:
 
 
 def _intercom_ack(labels: Labels, b: BranchState, p: str) -> str:
-    les, pairs = labels.intercom_le, b.intercom.ack_seconds
+    les = labels.intercom_le
     return "".join(
         histogram(
             metrics.INTERCOM_ACK_SECONDS,
             p,
-            f',from_position="{source}",to_position="{to}"',
+            f',from_position="{pair.source}",to_position="{pair.target}"',
             les,
-            pairs[source][to],
+            pair.seconds,
         )
-        for source in sorted(pairs)
-        for to in sorted(pairs[source])
+        for pair in b.intercom.pairs  # sorted by (source, target)
     )
 
 

@@ -10,6 +10,7 @@ The rules that fill them are in :mod:`collector.floor.tellers`,
 
 from __future__ import annotations
 
+import sys
 from typing import Final
 
 import msgspec
@@ -64,20 +65,36 @@ class DayFigures(msgspec.Struct, gc=False):
     tellers: dict[str, TellerFigures] = msgspec.field(default_factory=dict)
 
 
-class IntercomFigures(msgspec.Struct, gc=False):
+class IntercomPair(msgspec.Struct, array_like=True, gc=False):
+    """One exported (calling post, called post) pair: its hand-off times and its calls."""
+
+    source: int  # the calling post
+    target: str  # the called post as text, or ALL_POSTS
+    seconds: Histogram  # call -> first ack from the called post
+    called: float  # event time of the newest call: who may give its place to a new pair
+    pending: float | None = None  # the first call not answered yet
+
+
+class IntercomFigures(msgspec.Struct, gc=False, omit_defaults=True):
     """Intercom call -> first ack from the called post, per (from post, to post).
 
-    ``to`` keys are a position as text, or :data:`ALL_POSTS`. ``pending`` holds the
-    first unanswered call of each pair; ``acks`` the newest acks of each post
-    (bounded), so a call replayed after its ack still finds it; ``called`` the newest
-    call of each exported pair.
+    ``pairs`` are the exported pairs, sorted by (source, target) as their series are
+    exported. ``acks`` holds the newest acks of each post (bounded, oldest first), so a
+    call replayed after its ack still finds it: ``ack_ts`` in time order and, in
+    ``ack_posts``, the post of each (a byte: positions are 1-99). One flat tuple, not a
+    dict of lists: a branch holds a few acks, and objects cost more than their numbers.
     """
 
-    ack_seconds: dict[int, dict[str, Histogram]] = msgspec.field(default_factory=dict)
-    # Event time of each exported pair's newest call: who may give its place to a new pair.
-    called: dict[int, dict[str, float]] = msgspec.field(default_factory=dict)
-    pending: dict[int, dict[str, float]] = msgspec.field(default_factory=dict)
-    acks: dict[int, list[float]] = msgspec.field(default_factory=dict)
+    pairs: tuple[IntercomPair, ...] = ()
+    ack_ts: tuple[float, ...] = ()
+    ack_posts: bytes = b""
+    # The figures as snapshots kept them before the pairs: nested dicts keyed by source
+    # then target, and each post's acks in a list. Moved into the fields above when such
+    # a snapshot is restored (:func:`repair`), None otherwise.
+    ack_seconds: dict[int, dict[str, Histogram]] | None = None
+    called: dict[int, dict[str, float]] | None = None
+    pending: dict[int, dict[str, float]] | None = None
+    acks: dict[int, list[float]] | None = None
 
 
 def new_intercom_histogram() -> Histogram:
@@ -108,29 +125,46 @@ def repair(
             continue
         for target in [t for t in transfers[source] if t not in services]:
             del transfers[source][target]
-    known = {str(p) for p in positions} | {ALL_POSTS}
-    intercom.ack_seconds = {
-        source: {
-            target: h
-            if len(h.counts) == len(INTERCOM_ACK_BUCKETS) + 1
-            else new_intercom_histogram()
-            for target, h in targets.items()
-            if target in known
-        }
-        for source, targets in intercom.ack_seconds.items()
-        if source in positions
-    }
-    intercom.pending = {
-        source: {target: ts for target, ts in calls.items() if target in known}
-        for source, calls in intercom.pending.items()
-        if source in positions
-    }
-    intercom.called = {
-        source: {target: ts for target, ts in calls.items() if target in known}
-        for source, calls in intercom.called.items()
-        if source in positions
-    }
-    intercom.acks = {p: sorted(acks) for p, acks in intercom.acks.items() if p in positions}
+    _repair_intercom(intercom, positions)
     if today is None:
         return None
     return today if tuple(today.services) == services else None
+
+
+def _repair_intercom(intercom: IntercomFigures, positions: tuple[int, ...]) -> None:
+    """Keep the pairs and acks of configured posts; figures of a snapshot taken before
+    the pairs (nested dicts, lists of acks) are moved into them."""
+    if intercom.ack_seconds is not None:
+        called, pending = intercom.called or {}, intercom.pending or {}
+        intercom.pairs = tuple(
+            IntercomPair(
+                source,
+                target,
+                seconds,
+                called=called.get(source, {}).get(target, 0.0),
+                pending=pending.get(source, {}).get(target),
+            )
+            for source, targets in intercom.ack_seconds.items()
+            for target, seconds in targets.items()
+        )  # calls of a pair without a histogram: never kept by that code, so none to move
+    if len(intercom.ack_ts) == len(intercom.ack_posts):
+        acks = list(zip(intercom.ack_ts, intercom.ack_posts, strict=True))
+    else:
+        acks = []  # tampered: whose ack is which is not known
+    if intercom.acks is not None:
+        acks = [(ts, post) for post, times in intercom.acks.items() for ts in times]
+    intercom.ack_seconds = intercom.called = intercom.pending = intercom.acks = None
+
+    known = {str(p) for p in positions} | {ALL_POSTS}
+    pairs = sorted(
+        (p for p in intercom.pairs if p.source in positions and p.target in known),
+        key=lambda p: (p.source, p.target),
+    )
+    for pair in pairs:
+        pair.target = sys.intern(pair.target)  # one "all" for every branch, not one each
+        if len(pair.seconds.counts) != len(INTERCOM_ACK_BUCKETS) + 1:
+            pair.seconds = new_intercom_histogram()
+    intercom.pairs = tuple(pairs)
+    kept = sorted((ts, post) for ts, post in acks if post in positions)
+    intercom.ack_ts = tuple([ts for ts, _ in kept])
+    intercom.ack_posts = bytes([post for _, post in kept])

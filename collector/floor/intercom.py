@@ -26,7 +26,7 @@ So each day the first pairs called keep their series.
 from __future__ import annotations
 
 import sys
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right
 from typing import Final
 
 from branchwatch.contract.events import IntercomAck, IntercomCall
@@ -37,9 +37,9 @@ from collector.floor.figures import (
     ALL_POSTS,
     INTERCOM_ACK_BUCKETS,
     IntercomFigures,
+    IntercomPair,
     new_intercom_histogram,
 )
-from collector.floor.histogram import Histogram
 from collector.floor.tickets import observe
 
 MAX_CALL_SECONDS: Final = 600.0
@@ -47,66 +47,60 @@ MAX_ACKS_PER_POST: Final = 8
 TOO_MANY_PAIRS: Final = "too_many_intercom_pairs"
 
 
-def _pairs(figures: IntercomFigures) -> int:
-    return sum(len(targets) for targets in figures.ack_seconds.values())
-
-
-def _idle_pair(branch: BranchState) -> tuple[int, str] | None:
+def _idle_pair(branch: BranchState) -> IntercomPair | None:
     """The pair called least recently, if it was not called since the day's opening."""
-    opened, figures = branch.opened_ts, branch.intercom
-    if opened is None:
+    opened, pairs = branch.opened_ts, branch.intercom.pairs
+    if opened is None or not pairs:
         return None
-    calls = [
-        (figures.called.get(source, {}).get(target, 0.0), source, target)
-        for source, targets in figures.ack_seconds.items()
-        for target in targets
-    ]
-    last, source, target = min(calls, default=(opened, 0, ""))
-    return None if last >= opened else (source, target)
+    idle = min(pairs, key=lambda p: (p.called, p.source, p.target))
+    return None if idle.called >= opened else idle
 
 
-def _forget(figures: IntercomFigures, source: int, target: str) -> None:
-    for table in (figures.ack_seconds, figures.called, figures.pending):
-        targets = table.get(source)
-        if targets is not None:
-            targets.pop(target, None)
-            if not targets:
-                del table[source]
-
-
-def _histogram(
+def _pair(
     rules: FloorRules, branch: BranchState, source: int, target: str, ts: float
-) -> Histogram | None:
-    """The pair's histogram (made if there is room); None: refused, and counted."""
+) -> IntercomPair | None:
+    """The pair of a call at ``ts`` (made if there is room); None: refused, and counted."""
     figures = branch.intercom
-    targets = figures.ack_seconds.get(source)
-    histogram = None if targets is None else targets.get(target)
-    if histogram is None:
-        if _pairs(figures) >= rules.max_intercom_pairs:
+    pair = next((p for p in figures.pairs if p.source == source and p.target == target), None)
+    if pair is None:
+        pairs = figures.pairs
+        if len(pairs) >= rules.max_intercom_pairs:
             idle = _idle_pair(branch)
             if idle is None:
                 count(branch.refused, TOO_MANY_PAIRS)
                 return None
-            _forget(figures, *idle)
-        histogram = figures.ack_seconds.setdefault(source, {})[target] = new_intercom_histogram()
-    called = figures.called.setdefault(source, {})
-    called[target] = max(called.get(target, ts), ts)
-    return histogram
+            pairs = tuple([p for p in pairs if p is not idle])
+        pair = IntercomPair(source, target, new_intercom_histogram(), called=ts)
+        # Kept in the order the series are exported, so rendering needs no sort.
+        at = bisect_left([(p.source, p.target) for p in pairs], (source, target))
+        figures.pairs = (*pairs[:at], pair, *pairs[at:])
+    pair.called = max(pair.called, ts)
+    return pair
 
 
 def _first_ack(figures: IntercomFigures, target: str, ts: float) -> float | None:
     """The first ack known at or after ``ts`` that answers a call to ``target``."""
-    if target == ALL_POSTS:
-        lists = list(figures.acks.values())
-    else:
-        lists = [figures.acks.get(int(target), [])]
-    found = [acks[i] for acks in lists if (i := bisect_left(acks, ts)) < len(acks)]
-    return min(found, default=None)
+    at = bisect_left(figures.ack_ts, ts)
+    if target != ALL_POSTS:
+        at = figures.ack_posts.find(int(target), at)
+    return figures.ack_ts[at] if 0 <= at < len(figures.ack_ts) else None
 
 
-def _answered(histogram: Histogram, call_ts: float, ack_ts: float) -> None:
+def _keep_ack(figures: IntercomFigures, position: int, ts: float) -> None:
+    """Add an ack; a post's oldest goes when it holds more than its bound."""
+    times, posts = list(figures.ack_ts), bytearray(figures.ack_posts)
+    at = bisect_right(times, ts)
+    times.insert(at, ts)
+    posts.insert(at, position)
+    if posts.count(position) > MAX_ACKS_PER_POST:
+        oldest = posts.index(position)
+        del times[oldest], posts[oldest]
+    figures.ack_ts, figures.ack_posts = tuple(times), bytes(posts)
+
+
+def _answered(pair: IntercomPair, call_ts: float, ack_ts: float) -> None:
     if ack_ts - call_ts <= MAX_CALL_SECONDS:
-        observe(histogram, INTERCOM_ACK_BUCKETS, ack_ts - call_ts)
+        observe(pair.seconds, INTERCOM_ACK_BUCKETS, ack_ts - call_ts)
 
 
 def on_call(rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomCall) -> str | None:
@@ -115,17 +109,15 @@ def on_call(rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomCa
     ):
         return "unknown_position"
     target = ALL_POSTS if e.to_position is None else sys.intern(str(e.to_position))
-    histogram = _histogram(rules, branch, e.from_position, target, e.ts)
-    if histogram is None:
+    pair = _pair(rules, branch, e.from_position, target, e.ts)
+    if pair is None:
         return None  # the call happened; only its pair's label has no room
-    figures = branch.intercom
-    ack = _first_ack(figures, target, e.ts)
+    ack = _first_ack(branch.intercom, target, e.ts)
     if ack is not None and ack - e.ts <= MAX_CALL_SECONDS:
-        _answered(histogram, e.ts, ack)  # a replayed call whose ack came first
+        _answered(pair, e.ts, ack)  # a replayed call whose ack came first
         return None
-    pending = figures.pending.setdefault(e.from_position, {})
-    if target not in pending or e.ts < pending[target]:
-        pending[target] = e.ts
+    if pair.pending is None or e.ts < pair.pending:
+        pair.pending = e.ts
     return None
 
 
@@ -135,17 +127,15 @@ def on_ack(rules: FloorRules, branch: BranchState, _: AgentState, e: IntercomAck
     if e.notice is not None:
         return None  # answers a floor notice, not a call
     figures = branch.intercom
-    acks = figures.acks.setdefault(e.position, [])
-    insort(acks, e.ts)
-    del acks[:-MAX_ACKS_PER_POST]
+    _keep_ack(figures, e.position, e.ts)
     answered = {str(e.position), ALL_POSTS}
-    for source, pending in list(figures.pending.items()):
-        for target in [t for t, ts in pending.items() if t in answered and ts <= e.ts]:
-            _answered(figures.ack_seconds[source][target], pending.pop(target), e.ts)
-        for target in [t for t, ts in pending.items() if e.ts - ts > MAX_CALL_SECONDS]:
-            del pending[target]  # never answered in time: forgotten
-        if not pending:
-            del figures.pending[source]
-    if not figures.pending:
-        figures.pending.clear()  # an emptied dict keeps its table until cleared
+    for pair in figures.pairs:
+        call = pair.pending
+        if call is None:
+            continue
+        if pair.target in answered and call <= e.ts:
+            _answered(pair, call, e.ts)
+            pair.pending = None
+        elif e.ts - call > MAX_CALL_SECONDS:
+            pair.pending = None  # never answered in time: forgotten
     return None
