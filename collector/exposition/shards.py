@@ -51,6 +51,11 @@ class Shard:
     index: int
     count: int
 
+    def __post_init__(self) -> None:
+        # A count that does not divide 64 would cut through the cache's blocks.
+        if self.count not in SHARD_COUNTS or not 0 <= self.index < self.count:
+            raise ValueError(f"no shard {self.index} of {self.count} (see parse_shard)")
+
     def holds(self, hashed: int) -> bool:
         """Whether the branch whose :func:`branch_hash` (or :func:`branch_class`) is
         ``hashed`` is in this shard."""
@@ -95,9 +100,9 @@ def parse_shard(query: str) -> Shard:
         raise ShardError(f"shard and shards may be given once each: {usage}")
     if not (_DIGITS.fullmatch(index[0]) and _DIGITS.fullmatch(count[0])):
         raise ShardError(f"shard and shards must be whole numbers: {usage}")
-    shard = Shard(int(index[0]), int(count[0]))
-    if shard.count not in SHARD_COUNTS:
-        raise ShardError(f"shards={shard.count} is not a divisor of {MAX_SHARDS}: {usage}")
-    if shard.index >= shard.count:
-        raise ShardError(f"shard={shard.index} is not below shards={shard.count}: {usage}")
-    return shard
+    shard, shards = int(index[0]), int(count[0])
+    if shards not in SHARD_COUNTS:
+        raise ShardError(f"shards={shards} is not a divisor of {MAX_SHARDS}: {usage}")
+    if shard >= shards:
+        raise ShardError(f"shard={shard} is not below shards={shards}: {usage}")
+    return Shard(shard, shards)

@@ -102,6 +102,12 @@ def test_bad_shard_parameters_say_what_is_wrong_in_one_line(query: str, says: st
     assert "N one of 1, 2, 4, 8, 16, 32, 64 and 0 <= I < N" in message
 
 
+def test_a_shard_that_would_cut_through_blocks_cannot_be_made() -> None:
+    for index, count in ((1, 3), (0, 0), (4, 4), (0, 128)):
+        with pytest.raises(ValueError, match=f"no shard {index} of {count}"):
+            Shard(index, count)
+
+
 def test_a_branchs_shard_is_the_crc32_of_its_name_and_never_changes() -> None:
     # Pinned: two collectors of different versions must put a branch in the same shard.
     assert zlib.crc32(b"north/b000") == 0xB2C199B0
