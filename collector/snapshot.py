@@ -13,6 +13,7 @@ after another they are the bytes of one encode of the whole document.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
@@ -20,7 +21,7 @@ import msgspec
 
 from collector.errors import SnapshotError
 from collector.exposition import NO_LOCK, BranchKey, Lock
-from collector.floor.branch import BranchState
+from collector.floor.branch import BranchState, new_log_index
 from collector.floor.config import FloorRules
 from collector.floor.figures import repair as repair_figures
 from collector.floor.finished import upgrade as upgrade_finished
@@ -69,9 +70,23 @@ class _Head(msgspec.Struct):
 # Encodes to nothing: a list of it gives the msgpack header of an array of that length.
 _NOTHING: Final = msgspec.Raw(b"")
 
-_encoder: Final = msgspec.msgpack.Encoder()
+
+def encode_hook(value: object) -> object:
+    """A finished log's index is not kept: a restore makes it from the log's entries."""
+    if isinstance(value, array):
+        return b""
+    raise NotImplementedError(f"a snapshot cannot hold a {type(value).__name__}")
+
+
+def decode_hook(kind: type, value: object) -> object:
+    if kind is array:
+        return new_log_index()  # filled from the entries (collector.floor.finished.upgrade)
+    raise NotImplementedError(f"a snapshot cannot hold a {kind.__name__}")
+
+
+_encoder: Final = msgspec.msgpack.Encoder(enc_hook=encode_hook)
 _header_decoder: Final = msgspec.msgpack.Decoder(_Header)
-_decoder: Final = msgspec.msgpack.Decoder(_Snapshot)
+_decoder: Final = msgspec.msgpack.Decoder(_Snapshot, dec_hook=decode_hook)
 
 
 def encode_branch(branch: BranchState) -> bytes:

@@ -8,7 +8,8 @@ garbage collector off thousands of long-lived objects.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from array import array
+from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
@@ -154,6 +155,32 @@ class AgentState(msgspec.Struct, gc=False):
     events_refused: int = 0
 
 
+# A finished log's index: native unsigned 64-bit words. Named apart because msgspec reads
+# the annotation at runtime, where array takes no type argument before Python 3.12.
+if TYPE_CHECKING:
+    LogIndex = array[int]
+else:
+    LogIndex = array
+
+
+def new_log_index() -> LogIndex:
+    return array("Q")
+
+
+class FinishedLog(msgspec.Struct, gc=False):
+    """A branch's finished tickets (collector.floor.finished_log): the entries, oldest
+    first, in one byte string, and an index sorted by the ids' hashes. Held so, not as a
+    dict of ids, because thousands of ids and records a day cost objects of their own.
+    A snapshot keeps the entries; the index is rebuilt from them at a restore."""
+
+    entries: bytearray = msgspec.field(default_factory=bytearray)
+    # Each entry's key, ascending: crc32 of the id << 32 | the entry's offset since the
+    # day began (``base`` is that of the first entry, after the oldest were forgotten).
+    index: LogIndex = msgspec.field(default_factory=new_log_index)
+    base: int = 0
+    count: int = 0
+
+
 class BranchState(msgspec.Struct, gc=False):
     region: str
     branch: str
@@ -183,10 +210,11 @@ class BranchState(msgspec.Struct, gc=False):
     refused: dict[str, int] = msgspec.field(default_factory=dict)
     # Recently finished tickets, oldest first (bounded), each a compact record
     # (collector.floor.finished).
-    finished_records: dict[str, bytes] = msgspec.field(default_factory=dict)
-    # Finished tickets as whole structs, as snapshots kept them before the records: moved
-    # into finished_records when such a snapshot is restored, None otherwise.
+    finished_log: FinishedLog = msgspec.field(default_factory=FinishedLog)
+    # Finished tickets as snapshots kept them before the log: whole structs (the oldest),
+    # then one record each. Moved into finished_log when such a snapshot is restored.
     finished: dict[str, Ticket] | None = None
+    finished_records: dict[str, bytes] | None = None
 
 
 def new_histogram(buckets: tuple[float, ...]) -> Histogram:

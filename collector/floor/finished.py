@@ -28,6 +28,7 @@ from math import copysign
 from operator import itemgetter
 from typing import Final, NamedTuple
 
+from collector.floor import finished_log
 from collector.floor.branch import BranchState, LostReason, Ticket
 
 MAX_FINISHED_TICKETS: Final = 5_000  # finished ids remembered per branch (cleared at opening)
@@ -214,53 +215,91 @@ def unpack(record: bytes, services: Mapping[str, object]) -> Ticket | None:
 
 def get(branch: BranchState, ticket_id: str) -> Ticket | None:
     """A finished ticket of the branch, as a ``Ticket`` (a copy: :func:`update` keeps changes)."""
-    record = branch.finished_records.get(ticket_id)
-    return None if record is None else unpack(record, branch.services)
+    log = branch.finished_log
+    pos = finished_log.find(log, ticket_id.encode())
+    return None if pos is None else unpack(finished_log.record_at(log, pos), branch.services)
 
 
 def add(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
     """A ticket finished now: the newest, the oldest forgotten beyond the cap."""
-    records = branch.finished_records
-    records.pop(ticket_id, None)  # an unreadable record of the id: the new one is newest
-    records[ticket_id] = pack(ticket)
-    if len(records) > MAX_FINISHED_TICKETS:
-        del records[next(iter(records))]
+    log = branch.finished_log
+    encoded = ticket_id.encode()
+    record = pack(ticket)
+    if not finished_log.fits(encoded, record):
+        return  # longer than any valid id allows: not remembered
+    finished_log.put(log, encoded, record)  # an unreadable record of the id is replaced
+    if log.count > MAX_FINISHED_TICKETS:
+        finished_log.drop_oldest(log)
 
 
 def update(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
     """Keep what a late event changed of a finished ticket (it keeps its place)."""
-    branch.finished_records[ticket_id] = pack(ticket)
+    log = branch.finished_log
+    encoded = ticket_id.encode()
+    record = pack(ticket)
+    pos = finished_log.find(log, encoded)
+    if pos is None:
+        add(branch, ticket_id, ticket)
+    elif finished_log.fits(encoded, record):
+        finished_log.replace(log, pos, record)
+
+
+def forget(branch: BranchState, ticket_id: str) -> None:
+    """The id is used again by a new ticket: its finished one is forgotten."""
+    log = branch.finished_log
+    pos = finished_log.find(log, ticket_id.encode())
+    if pos is not None:
+        finished_log.remove(log, pos)
+
+
+def clear(branch: BranchState) -> None:
+    """A new day: every finished ticket forgotten."""
+    finished_log.clear(branch.finished_log)
 
 
 def newest(branch: BranchState) -> Iterator[tuple[str, Ticket]]:
     """The finished tickets, newest first (the unreadable left out)."""
     services = branch.services
-    for ticket_id, record in reversed(branch.finished_records.items()):
+    for ticket_id, record in finished_log.newest_first(branch.finished_log):
         ticket = unpack(record, services)
         if ticket is not None:
-            yield ticket_id, ticket
+            yield ticket_id.decode(), ticket
 
 
 def every(branch: BranchState) -> Iterator[Ticket]:
     """The finished tickets, oldest first (the unreadable left out)."""
     services = branch.services
-    for record in branch.finished_records.values():
+    for _, record in finished_log.oldest_first(branch.finished_log):
         ticket = unpack(record, services)
         if ticket is not None:
             yield ticket
 
 
 def upgrade(branch: BranchState) -> None:
-    """Finished tickets of a snapshot taken before records: packed, oldest first."""
-    legacy = branch.finished
-    branch.finished = None
-    if not legacy:
+    """A restored branch's finished tickets, as the log: the log checked and indexed again,
+    after the tickets of snapshots taken before it (whole structs, then one record an id),
+    oldest first."""
+    log = branch.finished_log
+    finished_log.rebuild(log)
+    legacy, records = branch.finished, branch.finished_records
+    branch.finished = branch.finished_records = None
+    if not legacy and not records:
         return
-    records: dict[str, bytes] = {}
-    for ticket_id, ticket in legacy.items():
+    older: dict[str, bytes] = {}
+    for ticket_id, ticket in (legacy or {}).items():
         try:
-            records[ticket_id] = pack(ticket)
+            older[ticket_id] = pack(ticket)
         except ValueError:
             continue  # a string no record holds (tampered): the ticket is forgotten
-    records.update(branch.finished_records)
-    branch.finished_records = records
+    older.update(records or {})
+    newer = list(finished_log.oldest_first(log))
+    newer_ids = {encoded for encoded, _ in newer}
+    finished_log.clear(log)
+    for ticket_id, record in older.items():
+        encoded = ticket_id.encode()
+        if encoded not in newer_ids and finished_log.fits(encoded, record):
+            finished_log.put(log, encoded, record)
+    for encoded, record in newer:
+        finished_log.put(log, encoded, record)
+    while log.count > MAX_FINISHED_TICKETS:
+        finished_log.drop_oldest(log)

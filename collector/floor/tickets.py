@@ -170,7 +170,7 @@ def on_issued(rules: FloorRules, branch: BranchState, _: AgentState, e: TicketIs
     if ticket is not None and ticket.issued_ts is not None:
         if live or (ticket.done_ts is not None and e.ts < ticket.done_ts):
             return "duplicate_ticket"
-        del branch.finished_records[e.ticket]  # the id is reused after the old ticket ended
+        finished.forget(branch, e.ticket)  # the id is reused after the old ticket ended
         ticket = None
     service = sys.intern(e.service)
     if ticket is None:
@@ -336,7 +336,7 @@ def lose_waiting(rules: FloorRules, branch: BranchState, ts: float) -> None:
 def clear_tickets(branch: BranchState) -> None:
     """Branch opened: a new day, leftover tickets and remembered ids are forgotten."""
     branch.tickets.clear()
-    branch.finished_records.clear()
+    finished.clear(branch)
     for stats in branch.services.values():
         stats.queue.clear()
 

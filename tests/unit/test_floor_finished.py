@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Final
 
 import msgspec
 import pytest
@@ -103,31 +104,70 @@ def test_a_record_that_cannot_be_read_is_none(record: bytes) -> None:
     assert finished.unpack(record, SERVICES) is None
 
 
-def test_a_tampered_record_forgets_its_ticket_without_failing() -> None:
+def _entry(ticket_id: bytes, record: bytes) -> bytes:
+    """A log entry as the collector frames it (collector.floor.finished_log)."""
+    return (
+        bytes((len(ticket_id), len(record)))
+        + ticket_id
+        + record
+        + bytes((len(ticket_id) + len(record) + 3,))
+    )
+
+
+ONE_TICKET_DAY: Final = [
+    ev.BranchOpened(v=1, seq=1, ts=100.0, device="q"),
+    ev.TicketIssued(v=1, seq=2, ts=110.0, device="q", ticket="A1", service="cash"),
+    ev.TicketCalled(v=1, seq=3, ts=120.0, device="q", ticket="A1", counter="c1"),
+    ev.ServiceStarted(v=1, seq=4, ts=125.0, device="q", ticket="A1", counter="c1"),
+    ev.ServiceEnded(v=1, seq=5, ts=130.0, device="q", ticket="A1", counter="c1"),
+]
+LATE_END: Final = [
+    ev.EvaluationSubmitted(
+        v=1, seq=6, ts=140.0, device="q", counter="c1", rating="satisfied", ticket="A1"
+    ),
+    ev.ServiceEnded(v=1, seq=7, ts=150.0, device="q", ticket="A1", counter="c1"),
+]
+
+
+def _restored_with_log(entries: bytes) -> Store:
+    """A one-ticket day, restored from its snapshot with the finished log replaced."""
     store = Store(FloorConfig())
-    day = [
-        ev.BranchOpened(v=1, seq=1, ts=100.0, device="q"),
-        ev.TicketIssued(v=1, seq=2, ts=110.0, device="q", ticket="A1", service="cash"),
-        ev.TicketCalled(v=1, seq=3, ts=120.0, device="q", ticket="A1", counter="c1"),
-        ev.ServiceStarted(v=1, seq=4, ts=125.0, device="q", ticket="A1", counter="c1"),
-        ev.ServiceEnded(v=1, seq=5, ts=130.0, device="q", ticket="A1", counter="c1"),
-    ]
-    store.apply_events("r", "b", "a", day, received=131.0)
+    store.apply_events("r", "b", "a", ONE_TICKET_DAY, received=131.0)
     document = msgspec.msgpack.decode(store.snapshot()[len(MAGIC) :])
-    document["branches"][0]["finished_records"]["A1"] = b"\x07"
-    restored = Store.restore(FloorConfig(), MAGIC + msgspec.msgpack.encode(document))
-    later = [
-        ev.EvaluationSubmitted(
-            v=1, seq=6, ts=140.0, device="q", counter="c1", rating="satisfied", ticket="A1"
-        ),
-        ev.ServiceEnded(v=1, seq=7, ts=150.0, device="q", ticket="A1", counter="c1"),
-    ]
-    result = restored.apply_events("r", "b", "a", later, received=151.0)
+    document["branches"][0]["finished_log"]["entries"] = entries
+    document["branches"][0]["finished_log"]["index"] = b"\xff" * 5  # never trusted
+    return Store.restore(FloorConfig(), MAGIC + msgspec.msgpack.encode(document))
+
+
+def test_a_tampered_record_forgets_its_ticket_without_failing() -> None:
+    restored = _restored_with_log(_entry(b"A1", b"\x07"))
+    result = restored.apply_events("r", "b", "a", LATE_END, received=151.0)
     assert (result.applied, result.rejected) == (2, {})
     state = restored.branch_state("r", "b")
     assert state is not None
     kept = finished.get(state, "A1")
     assert kept is not None and kept.ended_ts == 150.0  # known again from its late end
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\x00\x01\x07\x04",  # an empty id
+        b"\x02\x01B",  # cut short
+        _entry(b"B2", b"\x07")[:-1] + b"\x09",  # its length byte does not match
+        _entry(b"A2", finished.pack(TICKETS[2])),  # A2 again: the first is kept
+    ],
+)
+def test_a_log_that_does_not_frame_keeps_the_entries_before(tail: bytes) -> None:
+    first = _entry(b"A2", finished.pack(TICKETS[1]))
+    restored = _restored_with_log(first + tail)
+    state = restored.branch_state("r", "b")
+    assert state is not None
+    assert [(t, ticket) for t, ticket in finished.newest(state)] == [("A2", TICKETS[1])]
+    assert finished.get(state, "A1") is None
+    result = restored.apply_events("r", "b", "a", LATE_END, received=151.0)
+    assert (result.applied, result.rejected) == (2, {})
+    assert [t for t, _ in finished.newest(state)] == ["A1", "A2"]
 
 
 def test_the_oldest_finished_tickets_are_forgotten_beyond_the_bound(

@@ -1,8 +1,9 @@
-"""A format-1 snapshot written before finished tickets were kept compact still restores.
+"""Format-1 snapshots written before finished tickets were kept as a log still restore.
 
 ``tests/fixtures/snapshot-format1-tickets.bin`` was written by the collector of
-commit 770e71a (finished tickets kept as whole ``Ticket`` structs) from
-:data:`DAY`: every way a ticket ends (served, transferred and served, no-show,
+commit 770e71a (finished tickets kept as whole ``Ticket`` structs),
+``snapshot-format1-records.bin`` by that of 22a608a (one record a ticket id, in
+a map), both from :data:`DAY`: every way a ticket ends (served, transferred and served, no-show,
 walkout, closed, heard of only by its end), tickets whose issue is still
 missing, live tickets, ratings of finished tickets and an unsatisfied one. The
 tests restore it and check that the branch behaves as one fed the same events
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+import pytest
 
 from branchwatch.contract import events as ev
 from collector.floor.config import FloorConfig
@@ -23,7 +25,10 @@ from collector.notices.config import NoticesConfig
 from collector.screen import LobbyScreen
 from collector.store import Store
 
-FIXTURE: Final = Path(__file__).parent.parent / "fixtures" / "snapshot-format1-tickets.bin"
+FIXTURES: Final = [
+    Path(__file__).parent.parent / "fixtures" / f"snapshot-format1-{kind}.bin"
+    for kind in ("tickets", "records")
+]
 CONFIG: Final = FloorConfig()
 NOTICES: Final = NoticesConfig()
 NOW: Final = 3000.0
@@ -135,12 +140,14 @@ def observable(store: Store, screen: LobbyScreen) -> tuple[object, ...]:
     )
 
 
-def restored_store() -> Store:
-    return Store.restore(CONFIG, FIXTURE.read_bytes(), notices=NOTICES)
+@pytest.fixture(params=FIXTURES, ids=lambda path: path.stem)
+def restored_store(request: pytest.FixtureRequest) -> Store:
+    fixture: Path = request.param
+    return Store.restore(CONFIG, fixture.read_bytes(), notices=NOTICES)
 
 
-def test_the_fixture_restores_as_the_day_fed_now() -> None:
-    restored, fed = restored_store(), fed_store()
+def test_the_fixture_restores_as_the_day_fed_now(restored_store: Store) -> None:
+    restored, fed = restored_store, fed_store()
     screen = LobbyScreen()
     assert observable(restored, screen) == observable(fed, screen)
     assert restored.snapshot() == fed.snapshot()
@@ -150,8 +157,8 @@ def test_the_fixture_restores_as_the_day_fed_now() -> None:
     assert [(e.ticket, e.teller, e.waited) for e in unsatisfied] == [("A1", "t1", 90.0)]
 
 
-def test_the_restored_day_goes_on_as_the_fed_one() -> None:
-    restored, fed = restored_store(), fed_store()
+def test_the_restored_day_goes_on_as_the_fed_one(restored_store: Store) -> None:
+    restored, fed = restored_store, fed_store()
     results = [s.apply_events("north", "b1", "a1", LATER, received=2250.0) for s in (restored, fed)]
     assert results[0] == results[1]
     assert (results[0].late, results[0].rejected) == (2, {"duplicate_ticket": 1})

@@ -51,7 +51,7 @@ def whole_encode(store: Store, keys: list[tuple[str, str]]) -> bytes:
         "layout": Layout.of(FloorRules(CONFIG)),
         "branches": [store.branch_state(*key) for key in keys],
     }
-    return MAGIC + msgspec.msgpack.encode(document)
+    return MAGIC + msgspec.msgpack.encode(document, enc_hook=snapshot_format.encode_hook)
 
 
 class CountingLock:

@@ -1,0 +1,225 @@
+"""A branch's finished tickets as one log of entries and one sorted index, both bytes.
+
+A dict of ticket ids to records cost a ``str``, a ``bytes`` and a dict slot a
+ticket (~165 B, most of it object headers, at thousands of tickets a day); an
+entry here costs its bytes and 8 of index (~60 B). The operations are on ids and
+records as bytes: :mod:`collector.floor.finished` turns them into tickets.
+
+Entry layout, in :attr:`FinishedLog.entries` oldest first::
+
+    id length (1 byte) | record length (1 byte) | id (UTF-8) | record | entry length (1 byte)
+
+the last byte so the log can be read newest first. The index holds one 64-bit
+word an entry, ascending: ``crc32(id) << 32 | offset``, where the offset counts
+from the start of the day (``base`` is the offset of the first entry still
+held). A snapshot does not keep the index: :func:`rebuild` makes it from the
+entries at a restore, so it can never point anywhere but at an entry.
+"""
+
+from __future__ import annotations
+
+import zlib
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Final
+
+from collector.floor.branch import FinishedLog, LogIndex, new_log_index
+
+_HEAD: Final = 2  # id length, record length
+_FRAME: Final = _HEAD + 1  # and the entry length at the end
+_MAX_ENTRY: Final = 255  # an entry's length is one byte
+_OFFSET_MASK: Final = (1 << 32) - 1
+_MAX_OFFSET: Final = _OFFSET_MASK  # offsets since the day began, 32 bits in a key
+_hash = zlib.crc32  # a name of its own, so a test can make ids collide
+
+
+def fits(ticket_id: bytes, record: bytes) -> bool:
+    """Whether an entry can hold them (always, for ids and records the model makes)."""
+    return len(ticket_id) > 0 and len(ticket_id) + len(record) + _FRAME <= _MAX_ENTRY
+
+
+def _entry(ticket_id: bytes, record: bytes) -> bytes:
+    size = len(ticket_id) + len(record) + _FRAME
+    return bytes((len(ticket_id), len(record))) + ticket_id + record + bytes((size,))
+
+
+def _key(ticket_id: bytes, offset: int) -> int:
+    return _hash(ticket_id) << 32 | offset
+
+
+def find(log: FinishedLog, ticket_id: bytes) -> int | None:
+    """The position in ``entries`` of the id's entry, if the log holds it."""
+    pos, _ = _locate(log, ticket_id, _hash(ticket_id))
+    return pos
+
+
+def _locate(log: FinishedLog, ticket_id: bytes, hashed: int) -> tuple[int | None, int]:
+    """The id's entry position (None: not held), and where in the index a new key of
+    this hash goes (after those the hash has: a new entry's offset is the highest)."""
+    keys = log.index
+    at = bisect_left(keys, hashed << 32)
+    if at == len(keys) or keys[at] >> 32 != hashed:
+        return None, at  # most lookups: an id never finished today
+    entries, base, size = log.entries, log.base, len(ticket_id)
+    while at < len(keys) and keys[at] >> 32 == hashed:
+        pos = (keys[at] & _OFFSET_MASK) - base
+        if entries[pos] == size and entries.startswith(ticket_id, pos + _HEAD):
+            return pos, at
+        at += 1
+    return None, at
+
+
+def record_at(log: FinishedLog, pos: int) -> bytes:
+    """The record of the entry at ``pos``."""
+    entries = log.entries
+    start = pos + _HEAD + entries[pos]
+    return bytes(entries[start : start + entries[pos + 1]])
+
+
+def _remove_key(log: FinishedLog, key: int) -> None:
+    del log.index[bisect_left(log.index, key)]
+
+
+def put(log: FinishedLog, ticket_id: bytes, record: bytes) -> None:
+    """The id's record as the newest entry (any entry it had is forgotten first)."""
+    hashed = _hash(ticket_id)
+    pos, at = _locate(log, ticket_id, hashed)
+    if pos is not None:
+        remove(log, pos)
+        pos, at = _locate(log, ticket_id, hashed)
+    entries = log.entries
+    offset = log.base + len(entries)
+    if offset + _MAX_ENTRY > _MAX_OFFSET:
+        _restart_offsets(log)
+        offset = len(entries)
+        _, at = _locate(log, ticket_id, hashed)
+    # Extended in place, piece by piece: no entry-sized temporaries.
+    entries += bytes((len(ticket_id), len(record)))
+    entries += ticket_id
+    entries += record
+    entries.append(len(ticket_id) + len(record) + _FRAME)
+    log.count += 1
+    log.index.insert(at, hashed << 32 | offset)
+
+
+def replace(log: FinishedLog, pos: int, record: bytes) -> None:
+    """A new record for the entry at ``pos``, which keeps its place in the log."""
+    entries = log.entries
+    id_length, old_length = entries[pos], entries[pos + 1]
+    ticket_id = bytes(entries[pos + _HEAD : pos + _HEAD + id_length])
+    if len(record) == old_length:
+        start = pos + _HEAD + id_length
+        entries[start : start + old_length] = record
+        return
+    # A late event changed the record's length (rare): the entries after it move.
+    old_size = id_length + old_length + _FRAME
+    entries[pos : pos + old_size] = _entry(ticket_id, record)
+    _shift_after(log.index, log.base + pos, len(ticket_id) + len(record) + _FRAME - old_size)
+
+
+def remove(log: FinishedLog, pos: int) -> None:
+    """Forget the entry at ``pos`` (its id is used again, or it is the oldest)."""
+    if pos == 0:
+        _drop_oldest(log)
+        return
+    entries = log.entries
+    size = entries[pos] + entries[pos + 1] + _FRAME
+    ticket_id = bytes(entries[pos + _HEAD : pos + _HEAD + entries[pos]])
+    _remove_key(log, _key(ticket_id, log.base + pos))
+    del entries[pos : pos + size]
+    log.count -= 1
+    _shift_after(log.index, log.base + pos, -size)
+
+
+def _shift_after(keys: LogIndex, offset: int, by: int) -> None:
+    """Move the entries after ``offset`` by ``by`` bytes (a rare path: late events)."""
+    for at, key in enumerate(keys):
+        if key & _OFFSET_MASK > offset:
+            keys[at] = key + by
+
+
+def _drop_oldest(log: FinishedLog) -> None:
+    entries = log.entries
+    size = entries[0] + entries[1] + _FRAME
+    _remove_key(log, _key(bytes(entries[_HEAD : _HEAD + entries[0]]), log.base))
+    del entries[:size]
+    log.base += size
+    log.count -= 1
+
+
+def drop_oldest(log: FinishedLog) -> None:
+    """Forget the oldest entry (the log is over its bound)."""
+    if log.entries:
+        _drop_oldest(log)
+
+
+def clear(log: FinishedLog) -> None:
+    """A new day: every entry forgotten, offsets from 0 again."""
+    log.entries = bytearray()
+    log.index = new_log_index()
+    log.base = 0
+    log.count = 0
+
+
+def oldest_first(log: FinishedLog) -> Iterator[tuple[bytes, bytes]]:
+    """(id, record) of each entry, oldest first."""
+    entries = log.entries
+    pos, end = 0, len(entries)
+    while pos < end:
+        id_length, record_length = entries[pos], entries[pos + 1]
+        start = pos + _HEAD + id_length
+        yield bytes(entries[pos + _HEAD : start]), bytes(entries[start : start + record_length])
+        pos = start + record_length + 1
+
+
+def newest_first(log: FinishedLog) -> Iterator[tuple[bytes, bytes]]:
+    """(id, record) of each entry, newest first."""
+    entries = log.entries
+    pos = len(entries)
+    while pos > 0:
+        pos -= entries[pos - 1]
+        id_length, record_length = entries[pos], entries[pos + 1]
+        start = pos + _HEAD + id_length
+        yield bytes(entries[pos + _HEAD : start]), bytes(entries[start : start + record_length])
+
+
+def _restart_offsets(log: FinishedLog) -> None:
+    """Offsets from 0 again, for a log that held entries for ~4 GiB without a new day."""
+    log.base = 0
+    _index_entries(log)
+
+
+def _index_entries(log: FinishedLog) -> None:
+    keys: list[int] = []
+    entries, base = log.entries, log.base
+    pos, end = 0, len(entries)
+    while pos < end:
+        id_length = entries[pos]
+        keys.append(_key(bytes(entries[pos + _HEAD : pos + _HEAD + id_length]), base + pos))
+        pos += id_length + entries[pos + 1] + _FRAME
+    keys.sort()
+    log.index = array("Q", keys)
+    log.count = len(keys)
+
+
+def rebuild(log: FinishedLog) -> None:
+    """Check a restored log and index it again: entries from the first that does not
+    frame (a tampered snapshot) on are forgotten, and so are repeated ids."""
+    entries = log.entries
+    pos, end = 0, len(entries)
+    seen: set[bytes] = set()
+    kept = bytearray()
+    while pos + _FRAME <= end:
+        id_length, record_length = entries[pos], entries[pos + 1]
+        size = id_length + record_length + _FRAME
+        if id_length == 0 or pos + size > end or entries[pos + size - 1] != size:
+            break
+        ticket_id = bytes(entries[pos + _HEAD : pos + _HEAD + id_length])
+        if ticket_id not in seen:
+            seen.add(ticket_id)
+            kept += entries[pos : pos + size]
+        pos += size
+    log.entries = kept
+    log.base = 0
+    _index_entries(log)
