@@ -185,7 +185,7 @@ def _check(layout: Layout, b: BranchState) -> None:
     for name, agent in b.agents.items():
         agent.name = name  # snapshots before notices did not record it
     for post in b.posts.values():
-        upgrade_post(post)  # snapshots before posts kept their staff marks
+        upgrade_post(post)  # older snapshots' staff marks in the form kept now
     upgrade_finished(b)  # snapshots before finished tickets were kept as records
     repair_notices(b.notices, layout.positions, layout.services)
     b.today = repair_figures(

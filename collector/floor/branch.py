@@ -78,15 +78,30 @@ EventKey = tuple[float, int]
 
 
 class StaffMark(msgspec.Struct, array_like=True, gc=False):
-    """The newest check-in and the newest named check-out of one staff member at one post."""
+    """The newest check-in and the newest named check-out of one staff member at one post.
+
+    Each key as its two numbers, not an :data:`EventKey` tuple: a tuple is one more
+    object for every mark of every post of every branch.
+    """
+
+    staff: str
+    on_ts: float | None = None  # None: no check-in known
+    on_seq: int = 0
+    off_ts: float | None = None  # None: no named check-out known
+    off_seq: int = 0
+
+
+class KeyedStaffMark(msgspec.Struct, array_like=True, gc=False):
+    """A :class:`StaffMark` as snapshots kept them before marks held their staff (in
+    ``Post.marks``, a dict by staff), read only to restore such a snapshot."""
 
     on: EventKey | None = None
     off: EventKey | None = None
 
 
-class Post(msgspec.Struct, gc=False):
-    """One lobby post. ``marks`` and ``cleared`` are what is known; the rest follows from
-    them (:func:`collector.floor.posts.derive`), whatever order the events came in."""
+class Post(msgspec.Struct, gc=False, omit_defaults=True):
+    """One lobby post. ``staff_marks`` and ``cleared`` are what is known; the rest follows
+    from them (:func:`collector.floor.posts.derive`), whatever order the events came in."""
 
     # Tuples, not lists: each is replaced whole, and an empty one costs nothing.
     staff: tuple[str, ...]  # on the post now, by check-in time, each once
@@ -98,9 +113,14 @@ class Post(msgspec.Struct, gc=False):
     # The agent whose intercom reported this post's newest event: where its notices go.
     agent: str | None = None
     event_seq: int = -1  # with event_ts: the newest event's key
-    marks: dict[str, StaffMark] = msgspec.field(default_factory=dict)
+    # One per staff member seen at the post, in the order first seen. A tuple, not a dict
+    # by staff: most posts hold one or two, and a dict costs 224 bytes from its first.
+    staff_marks: tuple[StaffMark, ...] = ()
     # Keys of the newest vacates without a staff id (each empties the post), oldest first.
     cleared: tuple[EventKey, ...] = ()
+    # The marks as snapshots kept them before ``staff_marks``: moved there when such a
+    # snapshot is restored (collector.floor.posts.upgrade), None otherwise.
+    marks: dict[str, KeyedStaffMark] | None = None
 
 
 class CounterState(msgspec.Struct, gc=False):

@@ -86,21 +86,30 @@ def _newer(key: EventKey, than: EventKey | None) -> bool:
     return than is None or key > than
 
 
-def _is_on(mark: StaffMark, cleared: tuple[EventKey, ...]) -> bool:
-    on = mark.on
-    return on is not None and _newer(on, mark.off) and (not cleared or on > cleared[-1])
+def _on(mark: StaffMark) -> EventKey | None:
+    return None if mark.on_ts is None else (mark.on_ts, mark.on_seq)
 
 
-def _left_at(mark: StaffMark, cleared: tuple[EventKey, ...]) -> EventKey | None:
-    """When a staff member not on the post left it after its newest check-in.
+def _off(mark: StaffMark) -> EventKey | None:
+    return None if mark.off_ts is None else (mark.off_ts, mark.off_seq)
+
+
+def _is_on(on: EventKey | None, off: EventKey | None, cleared: tuple[EventKey, ...]) -> bool:
+    """Whether a staff member with these newest check-in and check-out is on the post."""
+    return on is not None and _newer(on, off) and (not cleared or on > cleared[-1])
+
+
+def _left_at(
+    on: EventKey | None, off: EventKey | None, cleared: tuple[EventKey, ...]
+) -> EventKey | None:
+    """When a staff member not on the post left it after its newest check-in (``on``).
 
     None when it never checked in, or checked in before every anonymous vacate
     still remembered (an older one, forgotten, may have been where it left).
     """
-    on = mark.on
     if on is None or (len(cleared) >= MAX_CLEARED and on < cleared[0]):
         return None
-    ends = [] if mark.off is None or mark.off < on else [mark.off]
+    ends = [] if off is None or off < on else [off]
     after = bisect_right(cleared, on)
     if after < len(cleared):
         ends.append(cleared[after])
@@ -123,15 +132,17 @@ def derive(branch: BranchState, post: Post) -> None:
     cleared = post.cleared
     on: list[tuple[EventKey, str]] = []
     left: list[tuple[EventKey, EventKey, str]] = []  # (left at, checked in at, staff)
-    for staff, mark in post.marks.items():
-        if _is_on(mark, cleared):
-            assert mark.on is not None
-            on.append((mark.on, staff))
+    for mark in post.staff_marks:
+        checked_in = _on(mark)
+        if checked_in is None:
+            continue  # never on the post: neither on it nor who left it
+        checked_out = _off(mark)
+        if _is_on(checked_in, checked_out, cleared):
+            on.append((checked_in, mark.staff))
         else:
-            at = _left_at(mark, cleared)
+            at = _left_at(checked_in, checked_out, cleared)
             if at is not None:
-                assert mark.on is not None
-                left.append((at, mark.on, staff))
+                left.append((at, checked_in, mark.staff))
     on.sort()
     post.staff = tuple([staff for _, staff in on])
     last = max((at for at, _, _ in left), default=None)
@@ -141,22 +152,37 @@ def derive(branch: BranchState, post: Post) -> None:
 
 def _forget_departed(post: Post) -> None:
     """Drop marks that can no longer matter, then the oldest beyond the bound."""
-    cleared, marks = post.cleared, post.marks
+    cleared, marks = post.cleared, post.staff_marks
     if len(cleared) >= MAX_CLEARED:
         # Older than every remembered anonymous vacate: off the post, and never "who left
         # last" again, whatever else arrives (see _left_at).
         oldest = cleared[0]
-        for staff in [s for s, m in marks.items() if max(_keys(m)) < oldest]:
-            del marks[staff]
-    departed = [(max(_keys(m)), s) for s, m in marks.items() if not _is_on(m, cleared)]
-    if len(departed) > MAX_DEPARTED_PER_POST:
-        departed.sort()
-        for _, staff in departed[: len(departed) - MAX_DEPARTED_PER_POST]:
-            del marks[staff]
+        marks = tuple([m for m in marks if max(_keys(m)) >= oldest])
+    if len(marks) > MAX_DEPARTED_PER_POST:  # else fewer departed than the bound
+        departed = [(max(_keys(m)), m.staff) for m in marks if not _is_on(_on(m), _off(m), cleared)]
+        if len(departed) > MAX_DEPARTED_PER_POST:
+            departed.sort()
+            gone = {staff for _, staff in departed[: len(departed) - MAX_DEPARTED_PER_POST]}
+            marks = tuple([m for m in marks if m.staff not in gone])
+    if len(marks) != len(post.staff_marks):
+        post.staff_marks = marks
 
 
 def _keys(mark: StaffMark) -> list[EventKey]:
-    return [key for key in (mark.on, mark.off) if key is not None]
+    return [key for key in (_on(mark), _off(mark)) if key is not None]
+
+
+def _mark(post: Post, staff: str) -> StaffMark | None:
+    for mark in post.staff_marks:
+        if mark.staff == staff:
+            return mark
+    return None
+
+
+def _new_mark(post: Post, staff: str) -> StaffMark:
+    mark = StaffMark(sys.intern(staff))
+    post.staff_marks = (*post.staff_marks, mark)
+    return mark
 
 
 def _reported(branch: BranchState, post: Post, agent: AgentState, key: EventKey) -> None:
@@ -182,19 +208,53 @@ def earlier_start(branch: BranchState, ts: float) -> None:
 
 
 def upgrade(post: Post) -> None:
-    """Marks for a post restored from a snapshot taken before posts kept them.
+    """A post restored from a snapshot: its staff marks in today's form.
 
-    Its staff checked in, in list order, and its last staff left, at its last
-    event; negative seqs put them before any real event of that second.
+    A snapshot kept them in a dict by staff (``Post.marks``), or, older, not at all
+    (:func:`_marks_of_staff`).
     """
-    if post.marks or post.cleared or not (post.staff or post.last_staff):
-        return
+    if post.marks is not None:
+        post.staff_marks = tuple(
+            StaffMark(staff, *(mark.on or (None, 0)), *(mark.off or (None, 0)))
+            for staff, mark in post.marks.items()
+        )
+        post.marks = None
+    elif not (post.staff_marks or post.cleared) and (post.staff or post.last_staff):
+        post.staff_marks = _marks_of_staff(post)
+    _share(post)
+
+
+def _marks_of_staff(post: Post) -> tuple[StaffMark, ...]:
+    """Marks for a post known only by its staff and last staff: its staff checked in, in
+    list order, and its last staff left, at its last event; negative seqs put them
+    before any real event of that second."""
     at = post.changed_ts if post.event_ts is None else post.event_ts
-    for n, staff in enumerate(post.last_staff):
-        if staff not in post.staff:
-            post.marks[staff] = StaffMark(on=(at, n - 2 * MAX_STAFF_PER_POST), off=(at, -1))
-    for n, staff in enumerate(post.staff):
-        post.marks[staff] = StaffMark(on=(at, n - MAX_STAFF_PER_POST))
+    left = [
+        StaffMark(staff, at, n - 2 * MAX_STAFF_PER_POST, at, -1)
+        for n, staff in enumerate(post.last_staff)
+        if staff not in post.staff
+    ]
+    on = [StaffMark(staff, at, n - MAX_STAFF_PER_POST) for n, staff in enumerate(post.staff)]
+    return (*left, *on)
+
+
+def _share(post: Post) -> None:
+    """One object per name and per time, as a post fed by events holds: a decode makes
+    each anew (a restored region's posts took 35 % more memory)."""
+    times: dict[float, float] = {}
+    if post.event_ts is not None:
+        post.event_ts = times.setdefault(post.event_ts, post.event_ts)
+    post.changed_ts = times.setdefault(post.changed_ts, post.changed_ts)
+    for mark in post.staff_marks:
+        mark.staff = sys.intern(mark.staff)
+        if mark.on_ts is not None:
+            mark.on_ts = times.setdefault(mark.on_ts, mark.on_ts)
+        if mark.off_ts is not None:
+            mark.off_ts = times.setdefault(mark.off_ts, mark.off_ts)
+    post.staff = tuple([sys.intern(staff) for staff in post.staff])
+    post.last_staff = tuple([sys.intern(staff) for staff in post.last_staff])
+    if post.agent is not None:
+        post.agent = sys.intern(post.agent)
 
 
 def _newest_open_change(branch: BranchState, key: EventKey) -> bool:
@@ -234,9 +294,9 @@ def on_staffed(
         return "unknown_position"
     staff = ANONYMOUS_STAFF if e.staff is None else sys.intern(e.staff)
     key = (e.ts, e.seq)
-    mark = post.marks.get(staff)
-    if mark is None or _newer(key, mark.on):
-        off = None if mark is None else mark.off
+    mark = _mark(post, staff)
+    if mark is None or _newer(key, _on(mark)):
+        off = None if mark is None else _off(mark)
         joins = (
             staff not in post.staff
             and _newer(key, off)
@@ -245,8 +305,8 @@ def on_staffed(
         if joins and len(post.staff) >= MAX_STAFF_PER_POST:
             return "too_many_staff"
         if mark is None:
-            mark = post.marks[staff] = StaffMark()
-        mark.on = key
+            mark = _new_mark(post, staff)
+        mark.on_ts, mark.on_seq = key
     _reported(branch, post, agent, key)
     return None
 
@@ -264,10 +324,10 @@ def on_vacated(
             insort(cleared, key)
             post.cleared = tuple(cleared[-MAX_CLEARED:])
     else:
-        mark = post.marks.get(e.staff)
+        mark = _mark(post, e.staff)
         if mark is None:
-            mark = post.marks[sys.intern(e.staff)] = StaffMark()
-        if _newer(key, mark.off):
-            mark.off = key
+            mark = _new_mark(post, e.staff)
+        if _newer(key, _off(mark)):
+            mark.off_ts, mark.off_seq = key
     _reported(branch, post, agent, key)
     return None

@@ -273,8 +273,8 @@ def _without_post_marks(snapshot: bytes) -> bytes:
     for branch in document["branches"]:
         del branch["open_changed_seq"]
         for post in branch["posts"].values():
-            for field in ("marks", "cleared", "event_seq"):
-                del post[field]
+            for field in ("staff_marks", "cleared", "event_seq"):
+                post.pop(field, None)  # absent when empty
     return MAGIC + msgspec.msgpack.encode(document)
 
 
