@@ -216,18 +216,17 @@ def unpack(record: bytes, services: Mapping[str, object]) -> Ticket | None:
 def get(branch: BranchState, ticket_id: str) -> Ticket | None:
     """A finished ticket of the branch, as a ``Ticket`` (a copy: :func:`update` keeps changes)."""
     log = branch.finished_log
-    pos = finished_log.find(log, ticket_id.encode())
+    pos = finished_log.find(log, ticket_id)
     return None if pos is None else unpack(finished_log.record_at(log, pos), branch.services)
 
 
 def add(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
     """A ticket finished now: the newest, the oldest forgotten beyond the cap."""
     log = branch.finished_log
-    encoded = ticket_id.encode()
     record = pack(ticket)
-    if not finished_log.fits(encoded, record):
-        return  # longer than any valid id allows: not remembered
-    finished_log.put(log, encoded, record)  # an unreadable record of the id is replaced
+    if not finished_log.fits(ticket_id, record):
+        return  # not an id the contract allows: not remembered
+    finished_log.put(log, ticket_id, record)  # an unreadable record of the id is replaced
     if log.count > MAX_FINISHED_TICKETS:
         finished_log.drop_oldest(log)
 
@@ -235,19 +234,18 @@ def add(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
 def update(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
     """Keep what a late event changed of a finished ticket (it keeps its place)."""
     log = branch.finished_log
-    encoded = ticket_id.encode()
     record = pack(ticket)
-    pos = finished_log.find(log, encoded)
+    pos = finished_log.find(log, ticket_id)
     if pos is None:
         add(branch, ticket_id, ticket)
-    elif finished_log.fits(encoded, record):
+    elif finished_log.fits(ticket_id, record):
         finished_log.replace(log, pos, record)
 
 
 def forget(branch: BranchState, ticket_id: str) -> None:
     """The id is used again by a new ticket: its finished one is forgotten."""
     log = branch.finished_log
-    pos = finished_log.find(log, ticket_id.encode())
+    pos = finished_log.find(log, ticket_id)
     if pos is not None:
         finished_log.remove(log, pos)
 
@@ -292,14 +290,13 @@ def upgrade(branch: BranchState) -> None:
         except ValueError:
             continue  # a string no record holds (tampered): the ticket is forgotten
     older.update(records or {})
-    newer = list(finished_log.oldest_first(log))
-    newer_ids = {encoded for encoded, _ in newer}
+    newer = [(ticket_id.decode(), record) for ticket_id, record in finished_log.oldest_first(log)]
+    newer_ids = {ticket_id for ticket_id, _ in newer}
     finished_log.clear(log)
     for ticket_id, record in older.items():
-        encoded = ticket_id.encode()
-        if encoded not in newer_ids and finished_log.fits(encoded, record):
-            finished_log.put(log, encoded, record)
-    for encoded, record in newer:
-        finished_log.put(log, encoded, record)
+        if ticket_id not in newer_ids and finished_log.fits(ticket_id, record):
+            finished_log.put(log, ticket_id, record)
+    for ticket_id, record in newer:
+        finished_log.put(log, ticket_id, record)
     while log.count > MAX_FINISHED_TICKETS:
         finished_log.drop_oldest(log)

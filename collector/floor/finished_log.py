@@ -2,23 +2,25 @@
 
 A dict of ticket ids to records cost a ``str``, a ``bytes`` and a dict slot a
 ticket (~165 B, most of it object headers, at thousands of tickets a day); an
-entry here costs its bytes and 8 of index (~60 B). The operations are on ids and
-records as bytes: :mod:`collector.floor.finished` turns them into tickets.
+entry here costs its bytes and 8 of index (~60 B). The operations take ids as
+text and records as bytes: :mod:`collector.floor.finished` makes the tickets.
 
 Entry layout, in :attr:`FinishedLog.entries` oldest first::
 
     id length (1 byte) | record length (1 byte) | id (UTF-8) | record | entry length (1 byte)
 
 the last byte so the log can be read newest first. The index holds one 64-bit
-word an entry, ascending: ``crc32(id) << 32 | offset``, where the offset counts
-from the start of the day (``base`` is the offset of the first entry still
-held). A snapshot does not keep the index: :func:`rebuild` makes it from the
-entries at a restore, so it can never point anywhere but at an entry.
+word an entry, ascending: the low 32 bits of the id's ``hash()`` << 32 | the
+entry's offset, which counts from the start of the day (``base`` is the offset
+of the first entry still held). ``hash()`` of a string is kept by the string,
+so a lookup of an id the model already used as a dict key hashes nothing. It
+differs from one process to the next, so a snapshot does not keep the index:
+:func:`rebuild` makes it from the entries at a restore (and so it can never
+point anywhere but at an entry).
 """
 
 from __future__ import annotations
 
-import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
@@ -31,12 +33,20 @@ _FRAME: Final = _HEAD + 1  # and the entry length at the end
 _MAX_ENTRY: Final = 255  # an entry's length is one byte
 _OFFSET_MASK: Final = (1 << 32) - 1
 _MAX_OFFSET: Final = _OFFSET_MASK  # offsets since the day began, 32 bits in a key
-_hash = zlib.crc32  # a name of its own, so a test can make ids collide
+_HASH_MASK: Final = (1 << 32) - 1
 
 
-def fits(ticket_id: bytes, record: bytes) -> bool:
-    """Whether an entry can hold them (always, for ids and records the model makes)."""
-    return len(ticket_id) > 0 and len(ticket_id) + len(record) + _FRAME <= _MAX_ENTRY
+def _hash(ticket_id: str) -> int:  # a name of its own, so a test can make ids collide
+    return hash(ticket_id) & _HASH_MASK
+
+
+def fits(ticket_id: str, record: bytes) -> bool:
+    """Whether an entry can hold them (always, for the ids the contract allows)."""
+    return (
+        len(ticket_id) > 0
+        and ticket_id.isascii()
+        and len(ticket_id) + len(record) + _FRAME <= _MAX_ENTRY
+    )
 
 
 def _entry(ticket_id: bytes, record: bytes) -> bytes:
@@ -45,26 +55,28 @@ def _entry(ticket_id: bytes, record: bytes) -> bytes:
 
 
 def _key(ticket_id: bytes, offset: int) -> int:
-    return _hash(ticket_id) << 32 | offset
+    return _hash(ticket_id.decode()) << 32 | offset
 
 
-def find(log: FinishedLog, ticket_id: bytes) -> int | None:
+def find(log: FinishedLog, ticket_id: str) -> int | None:
     """The position in ``entries`` of the id's entry, if the log holds it."""
     pos, _ = _locate(log, ticket_id, _hash(ticket_id))
     return pos
 
 
-def _locate(log: FinishedLog, ticket_id: bytes, hashed: int) -> tuple[int | None, int]:
+def _locate(log: FinishedLog, ticket_id: str, hashed: int) -> tuple[int | None, int]:
     """The id's entry position (None: not held), and where in the index a new key of
     this hash goes (after those the hash has: a new entry's offset is the highest)."""
     keys = log.index
     at = bisect_left(keys, hashed << 32)
     if at == len(keys) or keys[at] >> 32 != hashed:
         return None, at  # most lookups: an id never finished today
-    entries, base, size = log.entries, log.base, len(ticket_id)
+    entries, base = log.entries, log.base
+    encoded = ticket_id.encode()
+    size = len(encoded)
     while at < len(keys) and keys[at] >> 32 == hashed:
         pos = (keys[at] & _OFFSET_MASK) - base
-        if entries[pos] == size and entries.startswith(ticket_id, pos + _HEAD):
+        if entries[pos] == size and entries.startswith(encoded, pos + _HEAD):
             return pos, at
         at += 1
     return None, at
@@ -81,7 +93,7 @@ def _remove_key(log: FinishedLog, key: int) -> None:
     del log.index[bisect_left(log.index, key)]
 
 
-def put(log: FinishedLog, ticket_id: bytes, record: bytes) -> None:
+def put(log: FinishedLog, ticket_id: str, record: bytes) -> None:
     """The id's record as the newest entry (any entry it had is forgotten first)."""
     hashed = _hash(ticket_id)
     pos, at = _locate(log, ticket_id, hashed)
@@ -95,10 +107,11 @@ def put(log: FinishedLog, ticket_id: bytes, record: bytes) -> None:
         offset = len(entries)
         _, at = _locate(log, ticket_id, hashed)
     # Extended in place, piece by piece: no entry-sized temporaries.
-    entries += bytes((len(ticket_id), len(record)))
-    entries += ticket_id
+    encoded = ticket_id.encode()
+    entries += bytes((len(encoded), len(record)))
+    entries += encoded
     entries += record
-    entries.append(len(ticket_id) + len(record) + _FRAME)
+    entries.append(len(encoded) + len(record) + _FRAME)
     log.count += 1
     log.index.insert(at, hashed << 32 | offset)
 
@@ -216,6 +229,8 @@ def rebuild(log: FinishedLog) -> None:
         if id_length == 0 or pos + size > end or entries[pos + size - 1] != size:
             break
         ticket_id = bytes(entries[pos + _HEAD : pos + _HEAD + id_length])
+        if not ticket_id.isascii():
+            break  # ids are ASCII: the rest of the log is not to be trusted
         if ticket_id not in seen:
             seen.add(ticket_id)
             kept += entries[pos : pos + size]
