@@ -40,7 +40,7 @@ from bench.scrape import _get as raw_get
 from branchwatch.broker import EmbeddedBroker
 from branchwatch.contract import encode, topic_for
 from branchwatch.sim.generate import make_branches
-from collector.exposition import MAX_SHARDS
+from collector.exposition import MAX_SHARDS, SHARD_COUNTS
 from tests.promstack import DEFAULT_JOB, PrometheusProcess
 from tests.support import CollectorProcess, Samples, parse_metrics, rebuilt, wait_until
 
@@ -268,11 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scrapes", type=int, default=6, help="steady scrapes measured")
     parser.add_argument("--interval", type=int, default=15, help="scrape interval, s")
     parser.add_argument("--live-rate", type=float, default=200.0, help="msg/s while scraping")
-    parser.add_argument("--shards", type=int, default=4, help="scrape targets (1: one target)")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=4,
+        help=f"scrape targets (1: one target), one of {', '.join(map(str, SHARD_COUNTS))}",
+    )
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
-    if not 1 <= args.shards <= MAX_SHARDS:
-        parser.error(f"--shards must be 1 to {MAX_SHARDS}")
+    if args.shards not in SHARD_COUNTS:
+        parser.error(f"--shards must be one of {', '.join(map(str, SHARD_COUNTS))}")
     ok = report(measure(args))
     print(f"machine after: {machine()}")
     print("\nresult:", "pass" if ok else "FAIL")

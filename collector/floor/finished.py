@@ -47,6 +47,7 @@ _LOSSES: Final[tuple[LostReason | None, ...]] = (None, "no_show", "walkout", "cl
 _LOSS_CODES: Final = {reason: code for code, reason in enumerate(_LOSSES)}
 _SLOT_BITS: Final = 3
 _SLOTS_MASK: Final = (1 << (_SLOT_BITS * len(TIMES))) - 1
+_SHIFTS: Final = tuple(range(0, _SLOT_BITS * len(TIMES), _SLOT_BITS))
 # Flags above the time slots, then the loss.
 _FLAGS_SHIFT: Final = _SLOT_BITS * len(TIMES)
 _VIP, _WAIT, _SERVED, _SERVICE, _LOST = (1 << (_FLAGS_SHIFT + bit) for bit in range(5))
@@ -113,22 +114,19 @@ def pack(ticket: Ticket) -> bytes:
         ticket.ended_ts,
         ticket.done_ts,
     )
-    distinct: list[float] = []
-    word = 0
-    shift = 0
-    for value in times:
-        if value is not None:
-            # Equal times are kept once (a wait from the issue, done at the end); a zero
-            # equals a zero of the other sign only in value, so its sign is compared too.
-            slot = 1
-            for seen in distinct:
-                if seen == value and (value or copysign(1.0, seen) == copysign(1.0, value)):
-                    break
-                slot += 1
-            else:
-                distinct.append(value)
-            word |= slot << shift
-        shift += _SLOT_BITS
+    if 0.0 in times:
+        word, distinct = _slots_keeping_zero_signs(times)
+    else:
+        # Equal times are kept once (a wait from the issue, done at the end).
+        distinct = []
+        word = 0
+        for shift, value in zip(_SHIFTS, times, strict=True):
+            if value is not None:
+                if value in distinct:
+                    word |= (distinct.index(value) + 1) << shift
+                else:
+                    distinct.append(value)
+                    word |= len(distinct) << shift
     if ticket.vip:
         word |= _VIP
     if ticket.wait_counted:
@@ -142,6 +140,24 @@ def pack(ticket: Ticket) -> bytes:
     word |= _LOSS_CODES[ticket.lost] << _LOSS_SHIFT
     texts = _encoded(ticket.service, ticket.counter, ticket.teller, ticket.transfer_owed)
     return _RECORDS[len(distinct)].pack(word, *distinct) + texts
+
+
+def _slots_keeping_zero_signs(times: tuple[float | None, ...]) -> tuple[int, list[float]]:
+    """:func:`pack`'s time slots when a time is zero: a zero equals a zero of the other
+    sign only in value, so its sign is compared too."""
+    distinct: list[float] = []
+    word = 0
+    for shift, value in zip(_SHIFTS, times, strict=True):
+        if value is not None:
+            slot = 1
+            for seen in distinct:
+                if seen == value and (value or copysign(1.0, seen) == copysign(1.0, value)):
+                    break
+                slot += 1
+            else:
+                distinct.append(value)
+            word |= slot << shift
+    return word, distinct
 
 
 # The strings of a record repeat (a branch has a few services, counters and tellers), so
