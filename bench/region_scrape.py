@@ -8,8 +8,9 @@ targets (``/metrics?shard=I&shards=N``, as deploy/prometheus/region.yml does; 1:
 target of every branch), while a live trickle of events (``--live-rate``, msg/s: the
 same branches going on with their day) keeps some branches changing, as a region does.
 Reported per target: Prometheus's own
-``scrape_duration_seconds`` (the first scrape re-renders every branch; steady is the
-ones after: median and max) and ``scrape_samples_scraped``; the collector's own answer
+``scrape_duration_seconds`` (the first scrape re-renders every branch and Prometheus
+makes every series: steady are the scrapes begun after every target's first one
+ended, median and max) and ``scrape_samples_scraped``; the collector's own answer
 to each target's GET (gzipped, as Prometheus asks); and the collector's RSS
 (``/proc/PID/status``) above that of the started process, per branch, before and after
 its exposition is cached (the median of samples taken every half second for 10 s: a
@@ -113,7 +114,7 @@ def measure(args: argparse.Namespace) -> Figures:
     print(f"generating {args.branches} branches × {args.hours} h …", flush=True)
     day, events = batches(args.branches, args.seed, hours=args.hours, regions=(REGION,))
     live = live_events(args.branches, args.seed, args.hours,
-                       int(args.live_rate * args.interval * (args.scrapes + 3)))  # fmt: skip
+                       int(args.live_rate * args.interval * (args.scrapes + 8)))  # fmt: skip
     print(f"load: {events:,} events in {len(day):,} arrays; machine: {machine()}", flush=True)
     with (
         tempfile.TemporaryDirectory(prefix="bench-region-") as tmp_name,
@@ -304,21 +305,39 @@ def collector_answers(
 def wait_scrapes(
     prometheus: PrometheusProcess, count: int, interval: int, targets: int
 ) -> dict[str, list[float]]:
-    """``scrape_duration_seconds`` of each target's first ``count`` scrapes, in order, by
-    the target's shard ("all" for one target)."""
+    """``scrape_duration_seconds`` of each target: its first scrape, then its first
+    ``count`` - 1 steady ones, by the target's shard ("all" for one target). Steady: begun
+    after every target's first scrape ended (the first scrapes take Prometheus many
+    seconds, making every series, and the targets' scrapes overlap meanwhile)."""
+    found: dict[str, list[tuple[float, float]]] = {}
+
+    def steady_from() -> float:
+        return max(scrapes[0][0] + scrapes[0][1] for scrapes in found.values())
 
     def scraped() -> bool:
-        rows = prometheus.query("count_over_time(scrape_duration_seconds[1h])")
-        return len(rows) == targets and all(float(r["value"][1]) >= count for r in rows)
+        rows = prometheus.query("scrape_duration_seconds[1h]")
+        found.clear()
+        for row in rows:
+            found[row["metric"].get("shard", "all")] = [
+                (float(t), float(v)) for t, v in row["values"]
+            ]
+        if len(found) < targets:
+            return False
+        start = steady_from()
+        return all(sum(t >= start for t, _ in s) >= count - 1 for s in found.values())
 
-    wait_until(scraped, (count + 2) * interval + 60, f"{count} scrapes of {targets} targets")
+    wait_until(scraped, (count + 4) * interval + 90, f"{count} scrapes of {targets} targets")
     if float(prometheus.query("min(min_over_time(up[1h]))")[0]["value"][1]) != 1:
         raise RuntimeError("a scrape of the collector failed (up 0)")
-    rows = prometheus.query("scrape_duration_seconds[1h]")
-    return {
-        row["metric"].get("shard", "all"): [float(value) for _, value in row["values"]][:count]
-        for row in rows
-    }
+    start = steady_from()
+    durations = {}
+    for shard in sorted(found):  # when the slow ones came, for the log
+        scrapes = found[shard]
+        steady = [d for t, d in scrapes if t >= start][: count - 1]
+        durations[shard] = [scrapes[0][1], *steady]
+        times = " ".join(f"{t % 3600:.0f}s:{d:.2f}" for t, d in scrapes)
+        print(f"  target {shard} (steady from {start % 3600:.0f}s): {times}", flush=True)
+    return durations
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ after another they are the bytes of one encode of the whole document.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
@@ -184,6 +185,7 @@ def _check(layout: Layout, b: BranchState) -> None:
                 raise SnapshotError(f"corrupt snapshot: {where} queue {name} holds {ticket_id}")
     for name, agent in b.agents.items():
         agent.name = name  # snapshots before notices did not record it
+    _share_strings(b)
     for post in b.posts.values():
         upgrade_post(post)  # older snapshots' staff marks in the form kept now
     upgrade_finished(b)  # snapshots before finished tickets were kept as records
@@ -198,3 +200,22 @@ def _check(layout: Layout, b: BranchState) -> None:
             and (ticket.service is None or ticket_id not in b.services[ticket.service].queue)
         ):
             raise SnapshotError(f"corrupt snapshot: {where} ticket {ticket_id} is inconsistent")
+
+
+def _share(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
+def _share_strings(b: BranchState) -> None:
+    """The names branches repeat (region, services, counter kinds, counters, tellers) as
+    one string each, as the ingest keeps them: a decode makes a copy of each, ~2 KiB a
+    branch."""
+    b.region = sys.intern(b.region)
+    for counter in b.counters.values():
+        counter.kind = _share(counter.kind)
+        counter.teller = _share(counter.teller)
+    for ticket in b.tickets.values():
+        ticket.service = _share(ticket.service)
+        ticket.counter = _share(ticket.counter)
+        ticket.teller = _share(ticket.teller)
+        ticket.transfer_owed = _share(ticket.transfer_owed)

@@ -202,3 +202,27 @@ def test_a_snapshot_of_another_floor_layout_is_refused(other: FloorConfig) -> No
 def test_caps_are_not_part_of_the_layout() -> None:
     restored = Store.restore(FloorConfig(max_agents=2), busy_store().snapshot())
     assert restored.branch_count == 2
+
+
+def test_restored_branches_share_the_names_they_repeat() -> None:
+    """A decode copies every string; the restore shares those every branch repeats."""
+    store = Store(FloorConfig())
+    for branch in ("b1", "b2"):
+        day = [
+            ev.BranchOpened(v=1, seq=1, ts=100.0, device="q"),
+            ev.CounterOpened(
+                v=1, seq=2, ts=101.0, device="q", counter="c1", kind="high", teller="t1"
+            ),
+            ev.TicketIssued(v=1, seq=3, ts=110.0, device="q", ticket="A1", service="cash"),
+            ev.TicketCalled(v=1, seq=4, ts=120.0, device="q", ticket="A1", counter="c1"),
+        ]
+        store.apply_events("north", branch, "a", day, received=121.0)
+    restored = Store.restore(FloorConfig(), store.snapshot())
+    one, two = (restored.branch_state("north", b) for b in ("b1", "b2"))
+    assert one is not None and two is not None
+    assert one.region is two.region
+    assert one.counters["c1"].kind is two.counters["c1"].kind == "high"
+    assert one.counters["c1"].teller is two.counters["c1"].teller == "t1"
+    tickets = one.tickets["A1"], two.tickets["A1"]
+    assert tickets[0].service is tickets[1].service == "cash"
+    assert tickets[0].counter is tickets[1].counter == "c1"
