@@ -56,7 +56,9 @@ class _Header(msgspec.Struct):
 class _Snapshot(msgspec.Struct):
     format: int
     layout: Layout
-    branches: list[BranchState]
+    # Each decoded on its own (decode): a branch's copies of strings a restore shares are
+    # freed before the next branch is made, and the next one's objects take their place.
+    branches: list[msgspec.Raw]
 
 
 class _Head(msgspec.Struct):
@@ -87,7 +89,8 @@ def decode_hook(kind: type, value: object) -> object:
 
 _encoder: Final = msgspec.msgpack.Encoder(enc_hook=encode_hook)
 _header_decoder: Final = msgspec.msgpack.Decoder(_Header)
-_decoder: Final = msgspec.msgpack.Decoder(_Snapshot, dec_hook=decode_hook)
+_decoder: Final = msgspec.msgpack.Decoder(_Snapshot)
+_branch_decoder: Final = msgspec.msgpack.Decoder(BranchState, dec_hook=decode_hook)
 
 
 def encode_branch(branch: BranchState) -> bytes:
@@ -159,13 +162,19 @@ def decode(rules: FloorRules, data: bytes) -> list[BranchState]:
             f"configured now {msgspec.structs.asdict(expected)})"
         )
     seen: set[tuple[str, str]] = set()
-    for branch in document.branches:
+    branches = []
+    for number, raw in enumerate(document.branches):
+        try:
+            branch = _branch_decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise SnapshotError(f"corrupt snapshot: branch {number + 1}: {exc}") from exc
         key = (branch.region, branch.branch)
         if key in seen:
             raise SnapshotError(f"corrupt snapshot: branch {key[0]}/{key[1]} appears twice")
         seen.add(key)
         _check(expected, branch)
-    return document.branches
+        branches.append(branch)
+    return branches
 
 
 def _check(layout: Layout, b: BranchState) -> None:
