@@ -15,13 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
-
 from branchwatch.contract import events as ev
 from collector.floor.config import FloorConfig
 from collector.notices.config import NoticesConfig
 from collector.screen import LobbyScreen
 from collector.store import Store
+from tests.unit import store_views
 
 FIXTURE: Final = Path(__file__).parent.parent / "fixtures" / "snapshot-format1-posts.bin"
 CONFIG: Final = FloorConfig()
@@ -109,19 +108,8 @@ def restored_store() -> Store:
 
 
 def observable(store: Store, screen: LobbyScreen) -> tuple[object, ...]:
-    """What users see of the store: metrics, API, notices and the lobby screen."""
-    details = [store.branch_detail("north", b, now=NOW) for b in ("b1", "b2")]
-    screens = [
-        screen.view(store.branch_state("north", b), "north", b, "en", NOW) for b in ("b1", "b2")
-    ]
-    notices = [store.notices_of("north", b) for b in ("b1", "b2")]
-    return (
-        store.render(),
-        msgspec.json.encode(store.branch_summaries(now=NOW)),
-        msgspec.json.encode(details),
-        msgspec.json.encode(screens),
-        msgspec.json.encode(notices),
-    )
+    """What users see of the fixture's two branches."""
+    return store_views.observable(store, screen, NOW, "north", ("b1", "b2"))
 
 
 def positions(store: Store) -> list[tuple[int, list[str], list[str], float]]:

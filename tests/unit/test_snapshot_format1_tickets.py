@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
 import pytest
 
 from branchwatch.contract import events as ev
@@ -24,6 +23,7 @@ from collector.floor.config import FloorConfig
 from collector.notices.config import NoticesConfig
 from collector.screen import LobbyScreen
 from collector.store import Store
+from tests.unit import store_views
 
 FIXTURES: Final = [
     Path(__file__).parent.parent / "fixtures" / f"snapshot-format1-{kind}.bin"
@@ -124,20 +124,8 @@ def fed_store() -> Store:
 
 
 def observable(store: Store, screen: LobbyScreen) -> tuple[object, ...]:
-    """What users see of the store: metrics, API, notices and the lobby screen."""
-    details = [store.branch_detail("north", b, now=NOW) for b in ("b1", "b2")]
-    screens = [
-        screen.view(store.branch_state("north", b), "north", b, "en", NOW) for b in ("b1", "b2")
-    ]
-    notices = [store.notices_of("north", b) for b in ("b1", "b2")]
-    return (
-        store.render(),
-        msgspec.json.encode(store.branch_summaries(now=NOW)),
-        msgspec.json.encode(details),
-        msgspec.json.encode(screens),
-        msgspec.json.encode(notices),
-        store.replay_requests(),
-    )
+    """What users see of the fixture's two branches."""
+    return store_views.observable(store, screen, NOW, "north", ("b1", "b2"))
 
 
 @pytest.fixture(params=FIXTURES, ids=lambda path: path.stem)
