@@ -148,10 +148,11 @@ def collector_kill9_without_snapshot(rig: Rig, size: Size) -> Outcome:
 def state_dir_full(rig: Rig, size: Size) -> Outcome:
     outcome = Outcome("collector state dir full: snapshots fail, then a kill -9 and a restart")
     snapshot = loaded_and_snapshotted(rig, size)
-    kept = snapshot.read_bytes()
     failures_before = collector_metric(rig, SNAPSHOT_FAILURES)
     rig.collector.limit_file_size(1)  # no write may grow a file: what a full disk does
     wait_until(lambda: "cannot write snapshot" in rig.collector.log(), 10, "the failure logged")
+    # Read once no snapshot can succeed: one may have been written since the load's.
+    kept = snapshot.read_bytes()
     outcome.saw(rig.collector.log(), "cannot write snapshot", "collector log (every interval)")
     last_success = collector_metric(rig, SNAPSHOT_LAST_SUCCESS)
     rig.wait(size.outage)
