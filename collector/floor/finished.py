@@ -250,11 +250,12 @@ def add(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
 def update(branch: BranchState, ticket_id: str, ticket: Ticket) -> None:
     """Keep what a late event changed of a finished ticket (it keeps its place)."""
     log = branch.finished_log
-    record = pack(ticket)
     pos = finished_log.find(log, ticket_id)
     if pos is None:
         add(branch, ticket_id, ticket)
-    elif finished_log.fits(ticket_id, record):
+        return
+    record = pack(ticket)
+    if finished_log.fits(ticket_id, record):
         finished_log.replace(log, pos, record)
 
 

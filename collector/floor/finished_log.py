@@ -54,6 +54,17 @@ def _entry(ticket_id: bytes, record: bytes) -> bytes:
     return bytes((len(ticket_id), len(record))) + ticket_id + record + bytes((size,))
 
 
+def _id_at(entries: bytearray, pos: int) -> bytes:
+    """The id of the entry at ``pos``."""
+    return bytes(entries[pos + _HEAD : pos + _HEAD + entries[pos]])
+
+
+def _id_and_record(entries: bytearray, pos: int) -> tuple[bytes, bytes]:
+    """The id and the record of the entry at ``pos``."""
+    start = pos + _HEAD + entries[pos]
+    return bytes(entries[pos + _HEAD : start]), bytes(entries[start : start + entries[pos + 1]])
+
+
 def _key(ticket_id: bytes, offset: int) -> int:
     return _hash(ticket_id.decode()) << 32 | offset
 
@@ -99,19 +110,13 @@ def put(log: FinishedLog, ticket_id: str, record: bytes) -> None:
     pos, at = _locate(log, ticket_id, hashed)
     if pos is not None:
         remove(log, pos)
-        pos, at = _locate(log, ticket_id, hashed)
-    entries = log.entries
-    offset = log.base + len(entries)
+        _, at = _locate(log, ticket_id, hashed)
+    offset = log.base + len(log.entries)
     if offset + _MAX_ENTRY > _MAX_OFFSET:
         _restart_offsets(log)
-        offset = len(entries)
+        offset = len(log.entries)
         _, at = _locate(log, ticket_id, hashed)
-    # Extended in place, piece by piece: no entry-sized temporaries.
-    encoded = ticket_id.encode()
-    entries += bytes((len(encoded), len(record)))
-    entries += encoded
-    entries += record
-    entries.append(len(encoded) + len(record) + _FRAME)
+    log.entries += _entry(ticket_id.encode(), record)
     log.count += 1
     log.index.insert(at, hashed << 32 | offset)
 
@@ -120,7 +125,7 @@ def replace(log: FinishedLog, pos: int, record: bytes) -> None:
     """A new record for the entry at ``pos``, which keeps its place in the log."""
     entries = log.entries
     id_length, old_length = entries[pos], entries[pos + 1]
-    ticket_id = bytes(entries[pos + _HEAD : pos + _HEAD + id_length])
+    ticket_id = _id_at(entries, pos)
     if len(record) == old_length:
         start = pos + _HEAD + id_length
         entries[start : start + old_length] = record
@@ -138,8 +143,7 @@ def remove(log: FinishedLog, pos: int) -> None:
         return
     entries = log.entries
     size = entries[pos] + entries[pos + 1] + _FRAME
-    ticket_id = bytes(entries[pos + _HEAD : pos + _HEAD + entries[pos]])
-    _remove_key(log, _key(ticket_id, log.base + pos))
+    _remove_key(log, _key(_id_at(entries, pos), log.base + pos))
     del entries[pos : pos + size]
     log.count -= 1
     _shift_after(log.index, log.base + pos, -size)
@@ -155,7 +159,7 @@ def _shift_after(keys: LogIndex, offset: int, by: int) -> None:
 def _drop_oldest(log: FinishedLog) -> None:
     entries = log.entries
     size = entries[0] + entries[1] + _FRAME
-    _remove_key(log, _key(bytes(entries[_HEAD : _HEAD + entries[0]]), log.base))
+    _remove_key(log, _key(_id_at(entries, 0), log.base))
     del entries[:size]
     log.base += size
     log.count -= 1
@@ -180,10 +184,8 @@ def oldest_first(log: FinishedLog) -> Iterator[tuple[bytes, bytes]]:
     entries = log.entries
     pos, end = 0, len(entries)
     while pos < end:
-        id_length, record_length = entries[pos], entries[pos + 1]
-        start = pos + _HEAD + id_length
-        yield bytes(entries[pos + _HEAD : start]), bytes(entries[start : start + record_length])
-        pos = start + record_length + 1
+        yield _id_and_record(entries, pos)
+        pos += entries[pos] + entries[pos + 1] + _FRAME
 
 
 def newest_first(log: FinishedLog) -> Iterator[tuple[bytes, bytes]]:
@@ -192,9 +194,7 @@ def newest_first(log: FinishedLog) -> Iterator[tuple[bytes, bytes]]:
     pos = len(entries)
     while pos > 0:
         pos -= entries[pos - 1]
-        id_length, record_length = entries[pos], entries[pos + 1]
-        start = pos + _HEAD + id_length
-        yield bytes(entries[pos + _HEAD : start]), bytes(entries[start : start + record_length])
+        yield _id_and_record(entries, pos)
 
 
 def _restart_offsets(log: FinishedLog) -> None:
@@ -208,9 +208,8 @@ def _index_entries(log: FinishedLog) -> None:
     entries, base = log.entries, log.base
     pos, end = 0, len(entries)
     while pos < end:
-        id_length = entries[pos]
-        keys.append(_key(bytes(entries[pos + _HEAD : pos + _HEAD + id_length]), base + pos))
-        pos += id_length + entries[pos + 1] + _FRAME
+        keys.append(_key(_id_at(entries, pos), base + pos))
+        pos += entries[pos] + entries[pos + 1] + _FRAME
     keys.sort()
     log.index = array("Q", keys)
     log.count = len(keys)
@@ -228,7 +227,7 @@ def rebuild(log: FinishedLog) -> None:
         size = id_length + record_length + _FRAME
         if id_length == 0 or pos + size > end or entries[pos + size - 1] != size:
             break
-        ticket_id = bytes(entries[pos + _HEAD : pos + _HEAD + id_length])
+        ticket_id = _id_at(entries, pos)
         if not ticket_id.isascii():
             break  # ids are ASCII: the rest of the log is not to be trusted
         if ticket_id not in seen:
