@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client.parser import text_string_to_metric_families
 
 from branchwatch.contract import events as ev
@@ -14,6 +12,7 @@ from branchwatch.thresholds import DEFAULT_THRESHOLDS
 from collector.exposition import texts
 from collector.floor.config import FloorConfig, PostConfig
 from collector.store import Store
+from tests.unit.events import E
 
 CONFIG = FloorConfig(
     services=("cash",),
@@ -27,10 +26,6 @@ LIMITS = DEFAULT_THRESHOLDS.replace(
 )
 
 FAMILY_ORDER = [family.name for family in metrics.FLOOR]
-
-
-def E(cls: type[ev.Event], seq: int, ts: float, **fields: Any) -> ev.Event:
-    return cls(v=1, seq=seq, ts=ts, device="q1", **fields)
 
 
 def scenario(store: Store, region: str = "north", branch: str = "b1") -> None:

@@ -20,7 +20,8 @@ from collector.exposition import BLOCK_BRANCHES, SHARD_COUNTS, Block, Shard, tex
 from collector.exposition.members import EMPTY, FAMILIES, rebuild
 from collector.store import Store
 from tests.support import parse_metrics
-from tests.unit.test_exposition import CONFIG, LIMITS, E, branch_text, scenario
+from tests.unit.events import E
+from tests.unit.test_exposition import CONFIG, LIMITS, branch_text, scenario
 from tests.unit.test_exposition_shards import (
     COMPRESSING,
     SteppedLock,

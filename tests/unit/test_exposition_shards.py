@@ -33,7 +33,8 @@ from collector.exposition import (
 from collector.exposition.members import BlockText
 from collector.store import Store
 from tests.support import Samples, parse_metrics
-from tests.unit.test_exposition import CONFIG, LIMITS, E, scenario
+from tests.unit.events import E
+from tests.unit.test_exposition import CONFIG, LIMITS, scenario
 
 FAMILY_ORDER: Final = [family.name for family in metrics.FLOOR]
 KEYS: Final = [(region, f"b{n:03d}") for region in ("north", "south") for n in range(30)]

@@ -4,7 +4,7 @@ lines, the unanswered gauge's life) and the ``notices`` of the branch API."""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 import msgspec
 
@@ -12,6 +12,7 @@ from branchwatch.contract import events as ev
 from collector.floor.config import FloorConfig, PostConfig
 from collector.notices.config import NoticesConfig
 from collector.store import Store
+from tests.unit import events
 
 FLOOR = FloorConfig(
     services=("cash",),
@@ -24,8 +25,7 @@ FLOOR = FloorConfig(
 NOTICES = NoticesConfig(follow_up_positions=(3,), post_empty_seconds=60, ack_timeout_seconds=60)
 
 
-def E(cls: type[ev.Event], seq: int, ts: float, **fields: Any) -> ev.Event:
-    return cls(v=1, seq=seq, ts=ts, device="intercom-1", **fields)
+E = partial(events.E, device="intercom-1")
 
 
 def notice_lines(store: Store) -> list[str]:

@@ -12,15 +12,16 @@ events by this code, and export and answer what that collector did.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from branchwatch.contract import events as ev
 from collector.floor.config import FloorConfig
 from collector.notices.config import NoticesConfig
 from collector.screen import LobbyScreen
 from collector.store import Store
-from tests.unit import store_views
+from tests.unit import events, store_views
 
 FIXTURE: Final = Path(__file__).parent.parent / "fixtures" / "snapshot-format1-posts.bin"
 CONFIG: Final = FloorConfig()
@@ -28,8 +29,7 @@ NOTICES: Final = NoticesConfig()
 NOW: Final = 3000.0
 
 
-def E(cls: type[ev.Event], seq: int, ts: float, device: str = "p1", **fields: Any) -> ev.Event:
-    return cls(v=1, seq=seq, ts=ts, device=device, **fields)
+E = partial(events.E, device="p1")
 
 
 # Branch north/b1, agent a1; seqs 5 and 36 are missing (they come in LATER).

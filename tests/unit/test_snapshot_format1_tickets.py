@@ -14,7 +14,7 @@ outcome of the late and new events that follow.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pytest
 
@@ -24,6 +24,7 @@ from collector.notices.config import NoticesConfig
 from collector.screen import LobbyScreen
 from collector.store import Store
 from tests.unit import store_views
+from tests.unit.events import E
 
 FIXTURES: Final = [
     Path(__file__).parent.parent / "fixtures" / f"snapshot-format1-{kind}.bin"
@@ -32,10 +33,6 @@ FIXTURES: Final = [
 CONFIG: Final = FloorConfig()
 NOTICES: Final = NoticesConfig()
 NOW: Final = 3000.0
-
-
-def E(cls: type[ev.Event], seq: int, ts: float, device: str = "q1", **fields: Any) -> ev.Event:
-    return cls(v=1, seq=seq, ts=ts, device=device, **fields)
 
 
 # Branch north/b1, agent a1; seqs 5 and 40-41 are missing (issues that come late in LATER).

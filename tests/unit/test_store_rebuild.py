@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from branchwatch.contract import events as ev
@@ -14,14 +12,11 @@ from collector.rebuild import LONGEST, NO_ANSWER, SETTLE
 from collector.store import Store
 from collector.views import BranchSummary
 from tests.support import parse_metrics, sample
+from tests.unit.events import E
 
 DAY = 86_400.0
 YESTERDAY, TODAY = 1_764_000_000.0, 1_764_000_000.0 + DAY  # 9:00 openings, as Unix times
 WAIT = 10.0  # mqtt.replay_min_interval_seconds
-
-
-def E(cls: type[ev.Event], seq: int, ts: float, device: str = "q1", **fields: Any) -> ev.Event:
-    return cls(v=1, seq=seq, ts=ts, device=device, **fields)
 
 
 def business_day(first_seq: int, opened: float, tickets: int, *, close: bool) -> list[ev.Event]:

@@ -14,12 +14,9 @@ from collector.errors import CollectorError, SnapshotError
 from collector.floor.config import FloorConfig
 from collector.snapshot import MAGIC
 from collector.store import Store
+from tests.unit.events import E
 
 CONFIG = FloorConfig(max_counters=4)
-
-
-def E(cls: type[ev.Event], seq: int, ts: float, device: str = "q1", **fields: Any) -> ev.Event:
-    return cls(v=1, seq=seq, ts=ts, device=device, **fields)
 
 
 def busy_store() -> Store:
